@@ -1,0 +1,40 @@
+package session
+
+import (
+	"context"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// MediaSource gives the session the kiosk's tracks to send. Implementations
+// live in package media (synthetic, V4L2 camera, ALSA microphone).
+type MediaSource interface {
+	// Tracks opens the devices if they are not open yet and returns the
+	// tracks to send. The same tracks are bound to every new PeerConnection
+	// until Reset. A missing required device is a *ConnectError named
+	// NoUserMedia, an unusable one NotSupported.
+	Tracks(ctx context.Context) ([]webrtc.TrackLocal, error)
+	// Failed delivers an error when an open capture track fails (a device
+	// lost mid-session); the session reacts with mediaStreamFailed.
+	Failed() <-chan error
+	// Reset closes every open track exactly once, so the next Tracks
+	// reopens the devices.
+	Reset() error
+	// Close releases everything.
+	Close() error
+}
+
+// MediaSink takes the Digital Person's tracks (voice to the speaker, video
+// to accounting). HandleTrack runs in its own goroutine per track and must
+// return when the track ends or ctx is done.
+type MediaSink interface {
+	HandleTrack(ctx context.Context, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
+}
+
+// NoMedia is a MediaSource with no tracks, for receive-only sessions and tests.
+type NoMedia struct{}
+
+func (NoMedia) Tracks(context.Context) ([]webrtc.TrackLocal, error) { return nil, nil }
+func (NoMedia) Failed() <-chan error                                { return nil }
+func (NoMedia) Reset() error                                        { return nil }
+func (NoMedia) Close() error                                        { return nil }

@@ -1,0 +1,279 @@
+// Package signalling is kioskd's control channel to a Digital Person server:
+// the typed messages of the open protocol (docs/PROTOCOL.md), their strict
+// codec, and the Dialect interface the session talks through, so that
+// another dialect can be added without touching the state machine.
+package signalling
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Subprotocol is the websocket subprotocol of this protocol version. A major
+// version change gets a new subprotocol; both sides refuse what they do not speak.
+const Subprotocol = "kioskd.dp.v1"
+
+// ProtocolVersion is the version documented in docs/PROTOCOL.md.
+const ProtocolVersion = "1.0"
+
+// MaxFrameSize is the largest text frame either side accepts (64 KiB).
+// An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
+const MaxFrameSize = 64 << 10
+
+// Message types.
+const (
+	TypeHello     = "hello"
+	TypeSession   = "session"
+	TypeProgress  = "progress"
+	TypeOffer     = "offer"
+	TypeAnswer    = "answer"
+	TypeCandidate = "candidate"
+	TypeReady     = "ready"
+	TypePing      = "ping"
+	TypePong      = "pong"
+	TypeClose     = "close"
+)
+
+// Message is one typed protocol message.
+type Message interface {
+	// MessageType is the value of the "type" field.
+	MessageType() string
+}
+
+// Hello opens a session (client to server, first message). Resume names a
+// stored session to resume; empty asks for a fresh one.
+type Hello struct {
+	Resume string     `json:"resume,omitempty"`
+	Client ClientInfo `json:"client"`
+}
+
+// ClientInfo describes the kiosk, for the server's logs.
+type ClientInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Video   bool   `json:"video"`
+	Audio   bool   `json:"audio"`
+}
+
+// Session assigns the session id (server to client, answer to Hello).
+type Session struct {
+	SessionID string `json:"session_id"`
+	Resumed   bool   `json:"resumed"`
+	// HeartbeatMS is the ping interval both sides use; 0 means the default.
+	HeartbeatMS int `json:"heartbeat_ms,omitempty"`
+}
+
+// Progress reports a connection step (server to client).
+type Progress struct {
+	State         string `json:"state"` // SearchingForDigitalPerson | DownloadingAssets | ConnectingToDigitalPerson
+	QueuePosition int    `json:"queue_position,omitempty"`
+}
+
+// Offer carries the client's SDP offer.
+type Offer struct {
+	SDP string `json:"sdp"`
+}
+
+// Answer carries the server's SDP answer.
+type Answer struct {
+	SDP string `json:"sdp"`
+}
+
+// Candidate is one trickled ICE candidate, either way. End marks that no
+// more candidates follow (Candidate is then empty).
+type Candidate struct {
+	Candidate     string  `json:"candidate,omitempty"`
+	SDPMid        *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+	End           bool    `json:"end,omitempty"`
+}
+
+// Ready says the Digital Person is up (server to client). The client is
+// Connected once it has Ready and its PeerConnection is connected.
+type Ready struct{}
+
+// Ping asks the peer for a Pong with the same Seq.
+type Ping struct {
+	Seq uint64 `json:"seq"`
+}
+
+// Pong answers a Ping.
+type Pong struct {
+	Seq uint64 `json:"seq"`
+}
+
+// Close ends the session's control channel with a reason: before Connected
+// an error name of SPEC section 2, after it a disconnect reason of section 3.
+type Close struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
+}
+
+func (Hello) MessageType() string     { return TypeHello }
+func (Session) MessageType() string   { return TypeSession }
+func (Progress) MessageType() string  { return TypeProgress }
+func (Offer) MessageType() string     { return TypeOffer }
+func (Answer) MessageType() string    { return TypeAnswer }
+func (Candidate) MessageType() string { return TypeCandidate }
+func (Ready) MessageType() string     { return TypeReady }
+func (Ping) MessageType() string      { return TypePing }
+func (Pong) MessageType() string      { return TypePong }
+func (Close) MessageType() string     { return TypeClose }
+
+// Errors of the codec.
+var (
+	ErrMalformed   = errors.New("signalling: malformed message")
+	ErrUnknownType = errors.New("signalling: unknown message type")
+	ErrTooLarge    = errors.New("signalling: frame larger than the limit")
+)
+
+// Encode renders m as one JSON text frame.
+func Encode(m Message) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	// Splice "type" in front: {"type":"x", ...fields}
+	head := fmt.Sprintf(`{"type":%q`, m.MessageType())
+	if string(body) == "{}" {
+		return []byte(head + "}"), nil
+	}
+	return append([]byte(head+","), body[1:]...), nil
+}
+
+// Decode parses one frame strictly: it must be one JSON object with a known
+// "type", no unknown fields, and fit MaxFrameSize. An unknown type gives an
+// error wrapping ErrUnknownType (a receiver may log and ignore it); anything
+// else wrong gives ErrMalformed.
+func Decode(frame []byte) (Message, error) {
+	if len(frame) > MaxFrameSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(frame))
+	}
+	var env struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(frame, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if env.Type == nil {
+		return nil, fmt.Errorf("%w: no \"type\" field", ErrMalformed)
+	}
+	var m Message
+	switch *env.Type {
+	case TypeHello:
+		m = &Hello{}
+	case TypeSession:
+		m = &Session{}
+	case TypeProgress:
+		m = &Progress{}
+	case TypeOffer:
+		m = &Offer{}
+	case TypeAnswer:
+		m = &Answer{}
+	case TypeCandidate:
+		m = &Candidate{}
+	case TypeReady:
+		m = &Ready{}
+	case TypePing:
+		m = &Ping{}
+	case TypePong:
+		m = &Pong{}
+	case TypeClose:
+		m = &Close{}
+	default:
+		return nil, fmt.Errorf("%w: %.40q", ErrUnknownType, *env.Type)
+	}
+	if err := strictUnmarshal(frame, m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
+	}
+	if err := validate(m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
+	}
+	return deref(m), nil
+}
+
+// strictUnmarshal rejects unknown fields (other than "type").
+func strictUnmarshal(frame []byte, into Message) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(frame, &raw); err != nil {
+		return err
+	}
+	delete(raw, "type")
+	rest, _ := json.Marshal(raw)
+	dec := json.NewDecoder(bytesReader(rest))
+	dec.DisallowUnknownFields()
+	return dec.Decode(into)
+}
+
+func validate(m Message) error {
+	switch v := m.(type) {
+	case *Session:
+		if v.SessionID == "" {
+			return errors.New("empty session_id")
+		}
+		if len(v.SessionID) > 256 {
+			return errors.New("session_id longer than 256 bytes")
+		}
+		if v.HeartbeatMS < 0 {
+			return errors.New("negative heartbeat_ms")
+		}
+	case *Progress:
+		switch v.State {
+		case "SearchingForDigitalPerson", "DownloadingAssets", "ConnectingToDigitalPerson":
+		default:
+			return fmt.Errorf("unknown state %.40q", v.State)
+		}
+		if v.QueuePosition < 0 {
+			return errors.New("negative queue_position")
+		}
+	case *Offer:
+		if v.SDP == "" {
+			return errors.New("empty sdp")
+		}
+	case *Answer:
+		if v.SDP == "" {
+			return errors.New("empty sdp")
+		}
+	case *Candidate:
+		if !v.End && v.Candidate == "" {
+			return errors.New("neither candidate nor end")
+		}
+	case *Close:
+		if v.Reason == "" {
+			return errors.New("empty reason")
+		}
+	case *Hello:
+		if len(v.Resume) > 256 {
+			return errors.New("resume longer than 256 bytes")
+		}
+	}
+	return nil
+}
+
+// deref returns the message by value, so receivers switch on plain types.
+func deref(m Message) Message {
+	switch v := m.(type) {
+	case *Hello:
+		return *v
+	case *Session:
+		return *v
+	case *Progress:
+		return *v
+	case *Offer:
+		return *v
+	case *Answer:
+		return *v
+	case *Candidate:
+		return *v
+	case *Ready:
+		return *v
+	case *Ping:
+		return *v
+	case *Pong:
+		return *v
+	case *Close:
+		return *v
+	}
+	return m
+}

@@ -1,0 +1,353 @@
+package signalling
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kioskd/kioskd/internal/clock"
+)
+
+// WebSocket is the open protocol of docs/PROTOCOL.md over WebSocket.
+type WebSocket struct {
+	Clock clock.Clock // nil: the wall clock
+	// OnIgnored, if set, hears about frames that were ignored (unknown type).
+	OnIgnored func(err error)
+}
+
+var _ Dialect = (*WebSocket)(nil)
+
+func (d *WebSocket) Name() string { return "open-v1" }
+
+func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
+	dialer := websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: 10 * time.Second,
+		Subprotocols:     []string{Subprotocol},
+		TLSClientConfig:  cfg.TLS,
+		ReadBufferSize:   8 << 10,
+		WriteBufferSize:  8 << 10,
+	}
+	h := BearerHeader(cfg.Token)
+	if cfg.UserAgent != "" {
+		h.Set("User-Agent", cfg.UserAgent)
+	}
+	ws, resp, err := dialer.DialContext(ctx, cfg.URL, h)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			return nil, fmt.Errorf("%w: HTTP %d", ErrUnauthorized, resp.StatusCode)
+		}
+		if resp != nil {
+			return nil, fmt.Errorf("%w: %s: HTTP %d", ErrDial, redactURL(cfg.URL), resp.StatusCode)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrDial, redactURL(cfg.URL), err)
+	}
+	if ws.Subprotocol() != Subprotocol {
+		ws.Close()
+		return nil, fmt.Errorf("%w (it chose %q)", ErrVersion, ws.Subprotocol())
+	}
+	return newWSConn(ws, d.Clock, cfg.Heartbeat, d.OnIgnored), nil
+}
+
+// redactURL drops user info and query (they may carry secrets) from a URL for errors.
+func redactURL(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			u = u[:j+3] + u[i+1:]
+		}
+	}
+	return u
+}
+
+// AcceptConfig is the server side of the handshake.
+type AcceptConfig struct {
+	// Token, if not empty, must match the client's bearer token.
+	Token     string
+	Clock     clock.Clock
+	Heartbeat time.Duration
+	OnIgnored func(err error)
+}
+
+// Accept upgrades an HTTP request to a control channel, checking the token
+// (401 if wrong) and the subprotocol (426 if the client does not speak ours).
+func Accept(w http.ResponseWriter, r *http.Request, cfg AcceptConfig) (Conn, error) {
+	if cfg.Token != "" {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(cfg.Token)) != 1 {
+			http.Error(w, "token refused", http.StatusUnauthorized)
+			return nil, ErrUnauthorized
+		}
+	}
+	if !offers(r, Subprotocol) {
+		w.Header().Set("Sec-WebSocket-Protocol", Subprotocol)
+		http.Error(w, "this server speaks "+Subprotocol, http.StatusUpgradeRequired)
+		return nil, ErrVersion
+	}
+	up := websocket.Upgrader{
+		Subprotocols:    []string{Subprotocol},
+		ReadBufferSize:  8 << 10,
+		WriteBufferSize: 8 << 10,
+		CheckOrigin:     func(*http.Request) bool { return true }, // kiosks are not browsers; the token authenticates
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil, err
+	}
+	return newWSConn(ws, cfg.Clock, cfg.Heartbeat, cfg.OnIgnored), nil
+}
+
+func offers(r *http.Request, proto string) bool {
+	for _, p := range websocket.Subprotocols(r) {
+		if p == proto {
+			return true
+		}
+	}
+	return false
+}
+
+type wsConn struct {
+	ws        *websocket.Conn
+	clk       clock.Clock
+	onIgnored func(error)
+
+	in       chan Message
+	out      chan []byte
+	done     chan struct{} // closed by Close or a failure
+	beat     chan time.Duration
+	writeMu  sync.Mutex
+	errMu    sync.Mutex
+	err      error
+	once     sync.Once
+	readDone chan struct{}
+	lastSeen chan struct{} // a frame arrived
+}
+
+func newWSConn(ws *websocket.Conn, clk clock.Clock, heartbeat time.Duration, onIgnored func(error)) *wsConn {
+	if clk == nil {
+		clk = clock.Real
+	}
+	if heartbeat <= 0 {
+		heartbeat = DefaultHeartbeat
+	}
+	ws.SetReadLimit(MaxFrameSize)
+	c := &wsConn{
+		ws: ws, clk: clk, onIgnored: onIgnored,
+		in:       make(chan Message, 16),
+		out:      make(chan []byte, 32),
+		done:     make(chan struct{}),
+		beat:     make(chan time.Duration, 1),
+		readDone: make(chan struct{}),
+		lastSeen: make(chan struct{}, 1),
+	}
+	go c.readLoop()
+	go c.writeLoop(heartbeat)
+	return c
+}
+
+func (c *wsConn) Incoming() <-chan Message { return c.in }
+
+func (c *wsConn) Err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
+
+func (c *wsConn) fail(err error) {
+	c.once.Do(func() {
+		c.errMu.Lock()
+		c.err = err
+		c.errMu.Unlock()
+		close(c.done)
+		code := websocket.CloseNormalClosure
+		switch {
+		case errors.Is(err, ErrMalformed):
+			code = websocket.CloseProtocolError
+		case errors.Is(err, ErrTooLarge):
+			code = websocket.CloseMessageTooBig
+		}
+		if !errors.Is(err, ErrPeerGone) {
+			c.writeMu.Lock()
+			_ = c.ws.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""))
+			c.writeMu.Unlock()
+		}
+		c.ws.Close()
+	})
+}
+
+func (c *wsConn) Close() error {
+	// Let queued messages (a Close, typically) go out first, briefly.
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for len(c.out) > 0 && time.Now().Before(deadline) {
+		select {
+		case <-c.done:
+			deadline = time.Now()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	c.fail(ErrClosed)
+	<-c.readDone
+	return nil
+}
+
+func (c *wsConn) SetHeartbeat(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-c.beat:
+	default:
+	}
+	c.beat <- d
+}
+
+func (c *wsConn) Send(m Message) error {
+	frame, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	if len(frame) > MaxFrameSize {
+		return fmt.Errorf("%w: %s of %d bytes", ErrTooLarge, m.MessageType(), len(frame))
+	}
+	select {
+	case <-c.done:
+		if e := c.Err(); e != nil {
+			return e
+		}
+		return ErrClosed
+	case c.out <- frame:
+		return nil
+	}
+}
+
+func (c *wsConn) readLoop() {
+	defer close(c.readDone)
+	defer close(c.in)
+	for {
+		typ, frame, err := c.ws.ReadMessage()
+		if err != nil {
+			c.fail(classifyReadError(err))
+			return
+		}
+		select {
+		case c.lastSeen <- struct{}{}:
+		default:
+		}
+		if typ != websocket.TextMessage {
+			c.fail(fmt.Errorf("%w: binary frame", ErrMalformed))
+			return
+		}
+		m, err := Decode(frame)
+		if errors.Is(err, ErrUnknownType) {
+			if c.onIgnored != nil {
+				c.onIgnored(err)
+			}
+			continue
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		switch v := m.(type) {
+		case Ping:
+			_ = c.Send(Pong{Seq: v.Seq})
+			continue
+		case Pong:
+			continue
+		}
+		select {
+		case c.in <- m:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func classifyReadError(err error) error {
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxFrameSize)
+	case errors.As(err, &ce):
+		if ce.Code == websocket.CloseMessageTooBig {
+			return fmt.Errorf("%w: the peer refused our frame as too big", ErrTooLarge)
+		}
+		return fmt.Errorf("%w: close frame %d", ErrPeerGone, ce.Code)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return fmt.Errorf("%w: %v", ErrPeerGone, err)
+	}
+	return fmt.Errorf("%w: %v", ErrPeerGone, err)
+}
+
+func (c *wsConn) writeLoop(heartbeat time.Duration) {
+	ticker := c.clk.NewTicker(heartbeat)
+	defer ticker.Stop()
+	var seq uint64
+	silent := 0
+	for {
+		select {
+		case <-c.done:
+			return
+		case d := <-c.beat:
+			heartbeat = d
+			ticker.Reset(d)
+		case <-c.lastSeen:
+			silent = 0
+		case <-ticker.C():
+			// Drain a frame that arrived in the same instant before counting.
+			select {
+			case <-c.lastSeen:
+				silent = 0
+			default:
+				silent++
+			}
+			if silent >= MissedHeartbeats {
+				c.fail(fmt.Errorf("%w: nothing heard for %s", ErrPeerDead, time.Duration(MissedHeartbeats)*heartbeat))
+				return
+			}
+			seq++
+			if err := c.write(Ping{Seq: seq}); err != nil {
+				c.fail(fmt.Errorf("%w: %v", ErrPeerGone, err))
+				return
+			}
+		case frame := <-c.out:
+			if err := c.writeFrame(frame); err != nil {
+				c.fail(fmt.Errorf("%w: %v", ErrPeerGone, err))
+				return
+			}
+		}
+	}
+}
+
+func (c *wsConn) write(m Message) error {
+	frame, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	return c.writeFrame(frame)
+}
+
+func (c *wsConn) writeFrame(frame []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, frame)
+}
+
+// Context helper: none of the Conn's methods block on the network except Close.
+var _ = context.Background
