@@ -1,0 +1,569 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/kioskd/kioskd/internal/clock"
+	"github.com/kioskd/kioskd/session/signalling"
+)
+
+// Protocol errors (the cause inside a ConnectError).
+var (
+	ErrOutOfOrder = errors.New("session: server events out of order")
+	ErrProtocol   = errors.New("session: protocol violation")
+	ErrStepStuck  = errors.New("session: connection step took too long")
+)
+
+// maxPendingCandidates bounds candidates buffered before the answer, so a
+// hostile server cannot grow our memory.
+const maxPendingCandidates = 64
+
+// CallConfig is what one call needs to know.
+type CallConfig struct {
+	URL            string
+	Token          string // secret: sent in the Authorization header only
+	Dial           signalling.DialConfig
+	Heartbeat      time.Duration
+	StepTimeout    time.Duration // deadline of each connection step
+	ConnectTimeout time.Duration // deadline from dial to Connected
+	Resume         string        // session id to resume, "" for a fresh one
+	Client         signalling.ClientInfo
+}
+
+// CallDeps are a call's collaborators.
+type CallDeps struct {
+	Dialect signalling.Dialect
+	API     *webrtc.API
+	Tracks  []webrtc.TrackLocal
+	Sink    MediaSink        // nil: the DP's media is read and dropped
+	Media   <-chan error     // capture failures
+	Clock   clock.Clock
+	Log     *slog.Logger
+	Peer    PeerOptions
+	// OnState hears every state change, in order, from the call's goroutine.
+	OnState func(st ConnectionState)
+	// OnSession hears the session id as soon as the server names it.
+	OnSession func(id string, resumed bool)
+	// OnQueue hears queue positions while searching.
+	OnQueue func(pos int)
+}
+
+// CallResult says how a call ended.
+type CallResult struct {
+	// Err is set when the call failed before Connected.
+	Err *ConnectError
+	// Reason is set when a Connected call ended.
+	Reason DisconnectReason
+	// ByUs: kioskd ended it itself (shutdown), not the server.
+	ByUs bool
+	// MediaErr: after Connected, a failure of ours ended it (a capture
+	// track, or ICE/DTLS) — mediaStreamFailed; the session stays resumable.
+	MediaErr  error
+	SessionID string
+	Resumed   bool
+	Connected time.Time // zero if never Connected
+	Ended     time.Time
+}
+
+// Call is one control connection and its PeerConnection, from the dial
+// to the end. One goroutine owns all of its state; everything else talks to
+// it through channels, so the state machine is never raced.
+type Call struct {
+	cfg  CallConfig
+	deps CallDeps
+	log  *slog.Logger
+
+	connected chan struct{}
+	done      chan struct{}
+	closeReq  chan closeRequest
+	pcEvents  chan pcEvent
+	result    CallResult
+
+	// Owned by run.
+	state        ConnectionState
+	conn         signalling.Conn
+	pc           *webrtc.PeerConnection
+	sessionID    string
+	resumed      bool
+	ready        bool
+	peerUp       bool
+	offerSent    bool
+	haveAnswer   bool
+	pendingCands []webrtc.ICECandidateInit
+	sinkCtx      context.Context
+	sinkCancel   context.CancelFunc
+	sinks        sync.WaitGroup
+}
+
+type closeRequest struct {
+	reason string
+}
+
+type pcEvent struct {
+	state     webrtc.PeerConnectionState
+	candidate *webrtc.ICECandidate
+	isCand    bool
+}
+
+// StartCall dials and runs a call until it ends. Cancelling ctx is a
+// shutdown: the call sends close with reason normal and ends ByUs.
+func StartCall(ctx context.Context, cfg CallConfig, deps CallDeps) *Call {
+	if deps.Clock == nil {
+		deps.Clock = clock.Real
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 20 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 60 * time.Second
+	}
+	c := &Call{
+		cfg: cfg, deps: deps, log: deps.Log,
+		connected: make(chan struct{}),
+		done:      make(chan struct{}),
+		closeReq:  make(chan closeRequest, 1),
+		pcEvents:  make(chan pcEvent, 64),
+	}
+	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
+	go c.run(ctx)
+	return c
+}
+
+// Connected is closed once the call reaches Connected.
+func (c *Call) Connected() <-chan struct{} { return c.connected }
+
+// Done is closed when the call has ended and released everything.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Result is how the call ended; valid after Done.
+func (c *Call) Result() CallResult {
+	<-c.done
+	return c.result
+}
+
+// Wait blocks until Connected (returning the session id) or the end of the
+// call before Connected (returning a *ConnectError).
+func (c *Call) Wait(ctx context.Context) (string, error) {
+	select {
+	case <-c.connected:
+		return c.result.SessionID, nil
+	case <-c.done:
+		if c.result.Err != nil {
+			return "", c.result.Err
+		}
+		return "", NewConnectError(ServerConnectionFailed, errors.New("call ended before Connected"))
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Close asks the call to end, telling the server reason (a SPEC 2 or 3
+// name), and waits until it has.
+func (c *Call) Close(reason string) {
+	select {
+	case c.closeReq <- closeRequest{reason: reason}:
+	default:
+	}
+	<-c.done
+}
+
+func (c *Call) setState(st ConnectionState) {
+	if st == c.state {
+		return // a state is reported once per change, never repeated
+	}
+	c.state = st
+	if c.deps.OnState != nil {
+		c.deps.OnState(st)
+	}
+}
+
+func (c *Call) run(ctx context.Context) {
+	defer close(c.done)
+	defer c.teardown()
+
+	dialCtx, cancel := context.WithTimeout(ctx, c.cfg.StepTimeout)
+	dcfg := c.cfg.Dial
+	dcfg.URL, dcfg.Token, dcfg.Heartbeat = c.cfg.URL, c.cfg.Token, c.cfg.Heartbeat
+	conn, err := c.deps.Dialect.Dial(dialCtx, dcfg)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			c.endByUs()
+			return
+		}
+		c.fail(ServerConnectionFailed, err)
+		return
+	}
+	c.conn = conn
+	if !c.apply(inSocketOpen) {
+		return
+	}
+
+	stepTimer := c.deps.Clock.NewTimer(c.cfg.StepTimeout)
+	defer stepTimer.Stop()
+	deadline := c.deps.Clock.NewTimer(c.cfg.ConnectTimeout)
+	defer deadline.Stop()
+	lastState := c.state
+
+	for {
+		if c.state != lastState {
+			lastState = c.state
+			if c.state == Connected {
+				stepTimer.Stop()
+				deadline.Stop()
+			} else {
+				stepTimer.Reset(c.cfg.StepTimeout)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			c.sendClose(ReasonNormal.String())
+			c.endByUs()
+			return
+		case req := <-c.closeReq:
+			c.sendClose(req.reason)
+			c.endByUs()
+			return
+		case m, ok := <-conn.Incoming():
+			if !ok {
+				c.lost(conn.Err())
+				return
+			}
+			if !c.handle(m) {
+				return
+			}
+		case ev := <-c.pcEvents:
+			if !c.handlePeer(ev) {
+				return
+			}
+		case err := <-c.deps.Media:
+			c.mediaFailed(err)
+			return
+		case <-stepTimer.C():
+			if c.state != Connected {
+				c.sendClose(SessionTimeout.String())
+				c.fail(SessionTimeout, fmt.Errorf("%w: %s for more than %s", ErrStepStuck, c.state, c.cfg.StepTimeout))
+				return
+			}
+		case <-deadline.C():
+			if c.state != Connected {
+				c.sendClose(SessionTimeout.String())
+				c.fail(SessionTimeout, fmt.Errorf("not Connected within %s (stuck in %s)", c.cfg.ConnectTimeout, c.state))
+				return
+			}
+		}
+	}
+}
+
+// apply feeds an input to the state table and runs the action. It returns
+// false when the call has ended.
+func (c *Call) apply(in input) bool {
+	t, err := step(c.state, in)
+	if err != nil {
+		c.violation(err)
+		return false
+	}
+	switch t.act {
+	case actSendHello:
+		c.setState(t.next)
+		if err := c.conn.Send(signalling.Hello{Resume: c.cfg.Resume, Client: c.cfg.Client}); err != nil {
+			c.lost(err)
+			return false
+		}
+		return true
+	case actOffer:
+		c.setState(t.next)
+		if err := c.offer(); err != nil {
+			c.sendClose(MediaStreamFailed.String())
+			c.fail(MediaStreamFailed, err)
+			return false
+		}
+		return true
+	case actMarkReady:
+		c.ready = true
+	case actMarkPeer:
+		c.peerUp = true
+	}
+	c.setState(t.next)
+	if c.state == ConnectingToDigitalPerson && c.ready && c.peerUp {
+		c.result.Connected = c.deps.Clock.Now()
+		c.setState(Connected)
+		close(c.connected)
+	}
+	return true
+}
+
+func (c *Call) handle(m signalling.Message) bool {
+	switch v := m.(type) {
+	case signalling.Session:
+		if c.sessionID != "" {
+			return c.violation(fmt.Errorf("%w: a second session message", ErrProtocol))
+		}
+		c.sessionID = v.SessionID
+		c.resumed = v.Resumed && v.SessionID == c.cfg.Resume
+		c.result.SessionID, c.result.Resumed = c.sessionID, c.resumed
+		if v.HeartbeatMS > 0 {
+			c.conn.SetHeartbeat(time.Duration(v.HeartbeatMS) * time.Millisecond)
+		}
+		if c.deps.OnSession != nil {
+			c.deps.OnSession(c.sessionID, c.resumed)
+		}
+		return true
+	case signalling.Progress:
+		if c.sessionID == "" {
+			return c.violation(fmt.Errorf("%w: progress before the session id", ErrOutOfOrder))
+		}
+		st, _ := ParseConnectionState(v.State)
+		in := map[ConnectionState]input{
+			SearchingForDigitalPerson: inSearching,
+			DownloadingAssets:         inAssets,
+			ConnectingToDigitalPerson: inStarting,
+		}[st]
+		if in == inSearching && c.deps.OnQueue != nil {
+			c.deps.OnQueue(v.QueuePosition)
+		}
+		return c.apply(in)
+	case signalling.Answer:
+		if !c.offerSent || c.haveAnswer {
+			return c.violation(fmt.Errorf("%w: an answer without an offer pending", ErrOutOfOrder))
+		}
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
+			c.sendClose(MediaStreamFailed.String())
+			return c.fail(MediaStreamFailed, fmt.Errorf("server's answer: %w", err))
+		}
+		c.haveAnswer = true
+		for _, cand := range c.pendingCands {
+			c.addCandidate(cand)
+		}
+		c.pendingCands = nil
+		return true
+	case signalling.Candidate:
+		if v.End {
+			return true // pion needs no end marker; gathering ends by itself
+		}
+		cand := webrtc.ICECandidateInit{Candidate: v.Candidate, SDPMid: v.SDPMid, SDPMLineIndex: v.SDPMLineIndex}
+		if !c.haveAnswer {
+			if len(c.pendingCands) >= maxPendingCandidates {
+				return c.violation(fmt.Errorf("%w: more than %d candidates before the answer", ErrProtocol, maxPendingCandidates))
+			}
+			c.pendingCands = append(c.pendingCands, cand)
+			return true
+		}
+		c.addCandidate(cand)
+		return true
+	case signalling.Ready:
+		if c.sessionID == "" {
+			return c.violation(fmt.Errorf("%w: ready before the session id", ErrOutOfOrder))
+		}
+		return c.apply(inReady)
+	case signalling.Close:
+		return c.serverClosed(v)
+	default:
+		return c.violation(fmt.Errorf("%w: %s is not a server message", ErrProtocol, m.MessageType()))
+	}
+}
+
+func (c *Call) addCandidate(cand webrtc.ICECandidateInit) {
+	if err := c.pc.AddICECandidate(cand); err != nil {
+		// One bad candidate is the server's problem, not a reason to drop the call.
+		c.log.Warn("ignoring a remote ICE candidate", "error", err)
+	}
+}
+
+// serverClosed maps the server's close reason onto SPEC sections 2 and 3.
+func (c *Call) serverClosed(v signalling.Close) bool {
+	if c.state != Connected {
+		name, ok := ParseErrorName(v.Reason)
+		if !ok {
+			// A disconnect reason (or an unknown word) before Connected: the
+			// control socket was lost before Connected.
+			name = ServerConnectionFailed
+		}
+		msg := "server closed with " + v.Reason
+		if v.Message != "" {
+			msg += ": " + v.Message
+		}
+		return c.fail(name, errors.New(msg))
+	}
+	reason, ok := ParseDisconnectReason(v.Reason)
+	if !ok {
+		c.log.Warn("server closed with an unknown reason; treating it as controlDisconnected", "reason", v.Reason)
+		reason = ReasonControlDisconnected
+	}
+	c.result.Reason = reason
+	return false
+}
+
+func (c *Call) handlePeer(ev pcEvent) bool {
+	if ev.isCand {
+		if ev.candidate == nil {
+			_ = c.conn.Send(signalling.Candidate{End: true})
+			return true
+		}
+		j := ev.candidate.ToJSON()
+		_ = c.conn.Send(signalling.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex})
+		return true
+	}
+	switch ev.state {
+	case webrtc.PeerConnectionStateConnected:
+		if c.state == ConnectingToDigitalPerson || c.state == Connected {
+			return c.apply(inPeerConnected)
+		}
+	case webrtc.PeerConnectionStateFailed:
+		err := errors.New("WebRTC (ICE/DTLS) failed")
+		c.sendClose(MediaStreamFailed.String())
+		if c.state == Connected {
+			c.result.MediaErr = err
+			return false
+		}
+		return c.fail(MediaStreamFailed, err)
+	}
+	return true
+}
+
+func (c *Call) offer() error {
+	pc, err := c.deps.API.NewPeerConnection(webrtc.Configuration{ICEServers: c.deps.Peer.ICEServers})
+	if err != nil {
+		return err
+	}
+	c.pc = pc
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.peerEvent(pcEvent{candidate: cand, isCand: true}) })
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { c.peerEvent(pcEvent{state: st}) })
+	pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+		c.sinks.Add(1)
+		defer c.sinks.Done()
+		if c.deps.Sink != nil {
+			c.deps.Sink.HandleTrack(c.sinkCtx, tr, rcv)
+			return
+		}
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := tr.Read(buf); err != nil {
+				return
+			}
+		}
+	})
+	kinds := map[webrtc.RTPCodecType]bool{}
+	for _, t := range c.deps.Tracks {
+		if _, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+			return fmt.Errorf("add %s track: %w", t.Kind(), err)
+		}
+		kinds[t.Kind()] = true
+	}
+	// Receive the DP's voice and face even when we send nothing of a kind.
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if !kinds[k] {
+			if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+				return err
+			}
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	if err := c.conn.Send(signalling.Offer{SDP: offer.SDP}); err != nil {
+		return err
+	}
+	c.offerSent = true
+	return nil
+}
+
+// peerEvent hands a pion callback to the run goroutine; after the call has
+// ended it is dropped instead of blocking pion.
+func (c *Call) peerEvent(ev pcEvent) {
+	select {
+	case c.pcEvents <- ev:
+	case <-c.done:
+	}
+}
+
+func (c *Call) mediaFailed(err error) {
+	c.sendClose(MediaStreamFailed.String())
+	if c.state == Connected {
+		c.result.MediaErr = err
+		return
+	}
+	c.fail(MediaStreamFailed, err)
+}
+
+// lost: the control socket went away without a close message.
+func (c *Call) lost(err error) {
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	if c.state == Connected {
+		c.log.Warn("control socket lost", "error", err)
+		c.result.Reason = ReasonControlDisconnected
+		return
+	}
+	c.fail(ServerConnectionFailed, err)
+}
+
+// violation ends the call because the server broke the protocol. Before
+// Connected that is serverConnectionFailed; after it the control channel is
+// as good as lost (controlDisconnected: resume).
+func (c *Call) violation(err error) bool {
+	c.log.Warn("server broke the protocol; closing the control socket", "error", err)
+	if c.state == Connected {
+		c.sendClose(ReasonControlDisconnected.String())
+		c.result.Reason = ReasonControlDisconnected
+		return false
+	}
+	c.sendClose(ServerConnectionFailed.String())
+	return c.fail(ServerConnectionFailed, err)
+}
+
+// fail ends the call before Connected with name. It returns false so
+// handlers can `return c.fail(...)`.
+func (c *Call) fail(name ErrorName, cause error) bool {
+	if c.state == Connected {
+		// Only reachable through media; callers handle Connected themselves.
+		c.result.MediaErr = cause
+		return false
+	}
+	c.result.Err = NewConnectError(name, cause)
+	return false
+}
+
+func (c *Call) endByUs() {
+	c.result.ByUs = true
+	if c.state == Connected {
+		c.result.Reason = ReasonNormal
+	} else if c.result.Err == nil {
+		c.result.Reason = ReasonNormal
+	}
+}
+
+func (c *Call) sendClose(reason string) {
+	if c.conn != nil {
+		_ = c.conn.Send(signalling.Close{Reason: reason})
+	}
+}
+
+func (c *Call) teardown() {
+	if c.pc != nil {
+		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
+	}
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+	c.sinkCancel()
+	c.sinks.Wait()
+	c.result.Ended = c.deps.Clock.Now()
+	c.setState(Disconnected)
+}

@@ -1,0 +1,5 @@
+package session
+
+import "io"
+
+var errEOF = io.EOF

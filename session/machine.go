@@ -1,0 +1,77 @@
+package session
+
+import "fmt"
+
+// input is what moves a connection from one state to the next.
+type input int
+
+const (
+	inSocketOpen    input = iota + 1 // the control websocket is open
+	inSearching                      // server: progress SearchingForDigitalPerson
+	inAssets                         // server: progress DownloadingAssets
+	inStarting                       // server: progress ConnectingToDigitalPerson
+	inReady                          // server: ready (the DP is up)
+	inPeerConnected                  // our PeerConnection reached connected
+	inFailed                         // anything that ends the connection
+)
+
+var inputNames = map[input]string{
+	inSocketOpen: "socketOpen", inSearching: "searching", inAssets: "assets",
+	inStarting: "starting", inReady: "ready", inPeerConnected: "peerConnected", inFailed: "failed",
+}
+
+func (i input) String() string { return inputNames[i] }
+
+// action is what the call does on a transition.
+type action int
+
+const (
+	actNone       action = iota
+	actSendHello         // say hello (with the session to resume)
+	actOffer             // build the PeerConnection and send the offer
+	actMarkReady         // remember the server's ready; Connected if the peer is up too
+	actMarkPeer          // remember the peer is up; Connected if ready came too
+	actTearDown          // close everything
+)
+
+type transition struct {
+	next ConnectionState
+	act  action
+}
+
+// transitions is the connection state machine, read as a table:
+// (state, input) → (next state, action). A pair not in the table is a
+// protocol violation (events out of order) and fails the connection.
+// Steps may be skipped forward (a server may resume straight to
+// ConnectingToDigitalPerson) but never go back.
+var transitions = map[ConnectionState]map[input]transition{
+	Disconnected: {
+		inSocketOpen: {SearchingForDigitalPerson, actSendHello},
+	},
+	SearchingForDigitalPerson: {
+		inSearching: {SearchingForDigitalPerson, actNone}, // a new queue position
+		inAssets:    {DownloadingAssets, actNone},
+		inStarting:  {ConnectingToDigitalPerson, actOffer},
+	},
+	DownloadingAssets: {
+		inStarting: {ConnectingToDigitalPerson, actOffer},
+	},
+	ConnectingToDigitalPerson: {
+		inReady:         {ConnectingToDigitalPerson, actMarkReady},
+		inPeerConnected: {ConnectingToDigitalPerson, actMarkPeer},
+	},
+	Connected: {
+		inPeerConnected: {Connected, actNone}, // ICE came back after a blip
+	},
+}
+
+// step looks up (from, in). inFailed is accepted in every state.
+func step(from ConnectionState, in input) (transition, error) {
+	if in == inFailed {
+		return transition{Disconnected, actTearDown}, nil
+	}
+	if t, ok := transitions[from][in]; ok {
+		return t, nil
+	}
+	return transition{}, fmt.Errorf("%w: %s while %s", ErrOutOfOrder, in, from)
+}

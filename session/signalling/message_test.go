@@ -1,0 +1,102 @@
+package signalling
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	mid := "0"
+	idx := uint16(0)
+	msgs := []Message{
+		Hello{Resume: "s1", Client: ClientInfo{Name: "kioskd", Version: "1", Video: true, Audio: true}},
+		Session{SessionID: "s1", Resumed: true, HeartbeatMS: 5000},
+		Progress{State: "SearchingForDigitalPerson", QueuePosition: 3},
+		Offer{SDP: "v=0"}, Answer{SDP: "v=0"},
+		Candidate{Candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", SDPMid: &mid, SDPMLineIndex: &idx},
+		Candidate{End: true}, Ready{}, Ping{Seq: 7}, Pong{Seq: 7},
+		Close{Reason: "normal", Message: "bye"},
+	}
+	for _, m := range msgs {
+		frame, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(frame), `{"type":"`+m.MessageType()+`"`) {
+			t.Fatalf("frame %s does not start with its type", frame)
+		}
+		got, err := Decode(frame)
+		if err != nil {
+			t.Fatalf("%s: %v", frame, err)
+		}
+		if got.MessageType() != m.MessageType() {
+			t.Fatalf("%s decoded as %s", frame, got.MessageType())
+		}
+		again, _ := Encode(got)
+		if string(again) != string(frame) {
+			t.Fatalf("round trip changed the frame:\n%s\n%s", frame, again)
+		}
+	}
+}
+
+func TestDecodeRejectsBadFrames(t *testing.T) {
+	cases := map[string]struct {
+		frame string
+		want  error
+	}{
+		"not json":        {`{"type":`, ErrMalformed},
+		"not an object":   {`[1]`, ErrMalformed},
+		"no type":         {`{"sdp":"x"}`, ErrMalformed},
+		"unknown type":    {`{"type":"teleport"}`, ErrUnknownType},
+		"unknown field":   {`{"type":"ready","extra":1}`, ErrMalformed},
+		"wrong type":      {`{"type":"ping","seq":"x"}`, ErrMalformed},
+		"empty sdp":       {`{"type":"answer","sdp":""}`, ErrMalformed},
+		"bad state":       {`{"type":"progress","state":"Flying"}`, ErrMalformed},
+		"negative queue":  {`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":-1}`, ErrMalformed},
+		"empty session":   {`{"type":"session","session_id":""}`, ErrMalformed},
+		"empty candidate": {`{"type":"candidate"}`, ErrMalformed},
+		"close no reason": {`{"type":"close"}`, ErrMalformed},
+		"too large":       {`{"type":"offer","sdp":"` + strings.Repeat("a", MaxFrameSize) + `"}`, ErrTooLarge},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Decode([]byte(c.frame))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"hello","resume":"abc","client":{"name":"kioskd","version":"1","video":true,"audio":true}}`,
+		`{"type":"session","session_id":"abc","resumed":false,"heartbeat_ms":5000}`,
+		`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":2}`,
+		`{"type":"candidate","candidate":"candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}`,
+		`{"type":"candidate","end":true}`,
+		`{"type":"close","reason":"noScene","message":"all busy"}`,
+		`{"type":"ready"}`, `{"type":"ping","seq":1}`, `{}`, `[]`, `{"type":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		m, err := Decode(frame)
+		if err != nil {
+			if m != nil {
+				t.Fatal("a message and an error")
+			}
+			return
+		}
+		// Whatever decodes must encode and decode to the same type again.
+		out, err := Encode(m)
+		if err != nil {
+			t.Fatalf("decoded %T does not encode: %v", m, err)
+		}
+		m2, err := Decode(out)
+		if err != nil || m2.MessageType() != m.MessageType() {
+			t.Fatalf("re-decode of %s: %v", out, err)
+		}
+	})
+}

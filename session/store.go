@@ -1,0 +1,153 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// StateFileName is the stored session's file name in the state directory.
+const StateFileName = "session.json"
+
+// maxStateFile bounds what Load reads: the file is a few hundred bytes.
+const maxStateFile = 64 << 10
+
+// Stored is what kioskd keeps to resume a session (SPEC section 4).
+type Stored struct {
+	Version   int       `json:"version"`
+	SessionID string    `json:"session_id"`
+	ServerURL string    `json:"server_url"` // a session is only resumed on the server that made it
+	SavedAt   time.Time `json:"saved_at"`
+}
+
+// Store errors.
+var (
+	// ErrNoStoredSession: there is no state file (a fresh kiosk).
+	ErrNoStoredSession = errors.New("session: no stored session")
+	// ErrCorruptState: the state file exists but cannot be used; kioskd
+	// warns and starts a fresh session.
+	ErrCorruptState = errors.New("session: state file is corrupt")
+)
+
+// Store keeps the stored session in dir/session.json, written atomically
+// (temp file, fsync, rename, fsync of the directory) with mode 0600, so a
+// failed write never loses what was stored before.
+type Store struct {
+	dir string
+}
+
+// NewStore returns a store in dir; nothing is touched until Save.
+func NewStore(dir string) *Store { return &Store{dir: dir} }
+
+// Path is the state file's path.
+func (s *Store) Path() string { return filepath.Join(s.dir, StateFileName) }
+
+// Load reads the stored session: ErrNoStoredSession if there is none,
+// an error wrapping ErrCorruptState if it cannot be used.
+func (s *Store) Load() (Stored, error) {
+	f, err := os.Open(s.Path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return Stored{}, ErrNoStoredSession
+	}
+	if err != nil {
+		return Stored{}, fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	defer f.Close()
+	buf := make([]byte, maxStateFile+1)
+	n, err := readFull(f, buf)
+	if err != nil {
+		return Stored{}, fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	if n > maxStateFile {
+		return Stored{}, fmt.Errorf("%w: larger than %d bytes", ErrCorruptState, maxStateFile)
+	}
+	return ParseStored(buf[:n])
+}
+
+// ParseStored decodes a state file's contents.
+func ParseStored(data []byte) (Stored, error) {
+	var st Stored
+	if err := json.Unmarshal(data, &st); err != nil {
+		return Stored{}, fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	if st.Version != 1 {
+		return Stored{}, fmt.Errorf("%w: unknown version %d", ErrCorruptState, st.Version)
+	}
+	if st.SessionID == "" || len(st.SessionID) > 256 {
+		return Stored{}, fmt.Errorf("%w: bad session_id", ErrCorruptState)
+	}
+	return st, nil
+}
+
+func readFull(f *os.File, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil {
+			if errors.Is(err, errEOF) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Save stores st atomically. On any error the previous file is untouched.
+func (s *Store) Save(st Stored) error {
+	st.Version = 1
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	tmp, err := os.CreateTemp(s.dir, ".session-*.tmp")
+	if err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	tmpName := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	if err := os.Rename(tmpName, s.Path()); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	ok = true
+	if d, err := os.Open(s.dir); err == nil {
+		_ = d.Sync() // make the rename itself durable across power loss
+		d.Close()
+	}
+	return nil
+}
+
+// Forget removes the stored session.
+func (s *Store) Forget() error {
+	err := os.Remove(s.Path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,98 @@
+package session
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestStoreRoundTripAtomicAndPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s := NewStore(dir)
+	if _, err := s.Load(); !errors.Is(err, ErrNoStoredSession) {
+		t.Fatalf("empty store: %v", err)
+	}
+	want := Stored{SessionID: "abc", ServerURL: "ws://x", SavedAt: time.Unix(100, 0).UTC()}
+	if err := s.Save(want); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	got, err := s.Load()
+	if err != nil || got.SessionID != "abc" || got.ServerURL != "ws://x" {
+		t.Fatalf("Load = %+v, %v", got, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temp files left behind: %v", entries)
+	}
+	if err := s.Forget(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(); !errors.Is(err, ErrNoStoredSession) {
+		t.Fatal("Forget left the session")
+	}
+}
+
+func TestStoreCorruptFileIsAnErrorNotAPanic(t *testing.T) {
+	for name, body := range map[string]string{
+		"garbage":    "\x00\xff{{{",
+		"truncated":  `{"version":1,"session_id":"ab`,
+		"no id":      `{"version":1}`,
+		"wrong ver":  `{"version":7,"session_id":"x"}`,
+		"not object": `[1,2,3]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, StateFileName), []byte(body), 0o600)
+			if _, err := NewStore(dir).Load(); !errors.Is(err, ErrCorruptState) {
+				t.Fatalf("got %v, want ErrCorruptState", err)
+			}
+		})
+	}
+}
+
+func TestStoreFailedWriteKeepsWhatWasStored(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// root ignores directory permissions; make the rename fail instead
+		// by putting a directory where the temp file's rename target is.
+	}
+	dir := t.TempDir()
+	s := NewStore(dir)
+	if err := s.Save(Stored{SessionID: "keep", ServerURL: "ws://x"}); err != nil {
+		t.Fatal(err)
+	}
+	// A state "file" that cannot be replaced: rename onto a non-empty directory fails.
+	bad := NewStore(filepath.Join(dir, "sub"))
+	os.MkdirAll(filepath.Join(bad.Path(), "x"), 0o700)
+	if err := bad.Save(Stored{SessionID: "new"}); err == nil {
+		t.Fatal("save over a directory succeeded")
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "sub"))
+	if len(entries) != 1 {
+		t.Fatalf("temp file left behind after a failed save: %v", entries)
+	}
+	got, err := s.Load()
+	if err != nil || got.SessionID != "keep" {
+		t.Fatalf("stored session lost: %+v %v", got, err)
+	}
+}
+
+func FuzzParseStored(f *testing.F) {
+	f.Add([]byte(`{"version":1,"session_id":"abc","server_url":"ws://x","saved_at":"2026-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"version":1,"session_id":""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := ParseStored(data)
+		if err == nil && st.SessionID == "" {
+			t.Fatal("accepted a state without a session id")
+		}
+	})
+}
