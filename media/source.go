@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pion/mediadevices"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/media/synthetic"
 	"github.com/kioskd/kioskd/session"
 )
@@ -24,6 +27,25 @@ type Config struct {
 	VideoBitrate       int // bits/s; 0: 500 kbit/s
 	// ToneHz is the frequency of the `test` microphone; 0: 440 Hz.
 	ToneHz float64
+	// VideoTimeout: a camera that delivers no frame for this long is lost
+	// (mediaStreamFailed). 0: 2 s.
+	VideoTimeout time.Duration
+	// AudioTimeout: the same for the microphone. 0: 1 s.
+	AudioTimeout time.Duration
+}
+
+func (c Config) videoTimeout() time.Duration {
+	if c.VideoTimeout > 0 {
+		return c.VideoTimeout
+	}
+	return 2 * time.Second
+}
+
+func (c Config) audioTimeout() time.Duration {
+	if c.AudioTimeout > 0 {
+		return c.AudioTimeout
+	}
+	return time.Second
 }
 
 // Source owns the kiosk's capture tracks. Each track is closed exactly
@@ -32,9 +54,16 @@ type Source struct {
 	cfg    Config
 	log    *slog.Logger
 	failed chan error
+	camera CameraOpener
+	mic    MicrophoneOpener
 
-	mu     sync.Mutex
+	// opMu serialises Tracks, Reset and Close, device work included, so
+	// a device is never reopened before its old track is closed.
+	opMu   sync.Mutex
 	tracks []mediadevices.Track
+
+	mu     sync.Mutex // guards gen and closed (taken by track callbacks)
+	gen    int        // bumped by every open and Reset: stale track errors are ignored
 	closed bool
 }
 
@@ -43,31 +72,66 @@ var _ session.MediaSource = (*Source)(nil)
 // ErrClosed is returned by Tracks after Close.
 var ErrClosed = errors.New("media: source closed")
 
+// Option changes how a Source opens devices.
+type Option func(*Source)
+
+// WithCamera replaces the camera opener (default: V4L2Camera on hw.Linux()).
+func WithCamera(o CameraOpener) Option { return func(s *Source) { s.camera = o } }
+
+// WithMicrophone replaces the microphone opener (default: ALSAMicrophone).
+func WithMicrophone(o MicrophoneOpener) Option { return func(s *Source) { s.mic = o } }
+
+// WithCameraSystem finds cameras on sys instead of the real /dev (hw.NewFake in tests).
+func WithCameraSystem(sys hw.System) Option {
+	return func(s *Source) { s.camera = V4L2Camera{System: sys, Log: s.log} }
+}
+
 // NewSource returns a source for cfg; no device is opened until Tracks.
-func NewSource(cfg Config, log *slog.Logger) *Source {
+func NewSource(cfg Config, log *slog.Logger, opts ...Option) *Source {
 	if cfg.VideoBitrate == 0 {
 		cfg.VideoBitrate = 500_000
 	}
 	if cfg.ToneHz == 0 {
 		cfg.ToneHz = 440
 	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		cfg.Width, cfg.Height = 640, 480
+	}
+	if cfg.FPS <= 0 {
+		cfg.FPS = 15
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, log: log, failed: make(chan error, 1)}
+	s := &Source{cfg: cfg, log: log, failed: make(chan error, 1)}
+	s.camera = V4L2Camera{System: hw.Linux(), Log: log}
+	s.mic = ALSAMicrophone{Log: log}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
+// Failed delivers an error when an open capture track fails (device lost,
+// no frame or samples within the timeout). Only the tracks handed out by
+// the latest Tracks report; errors from tracks already Reset are dropped.
 func (s *Source) Failed() <-chan error { return s.failed }
 
 // Tracks opens the devices once and hands out the same tracks until Reset.
+// A missing required device is a *session.ConnectError named NoUserMedia,
+// an unusable one NotSupported; a missing or unusable optional device is
+// left out with a warning.
 func (s *Source) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		return nil, ErrClosed
 	}
 	if s.tracks == nil {
-		tracks, err := s.open()
+		tracks, err := s.open(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -80,46 +144,85 @@ func (s *Source) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
 	return out, nil
 }
 
-func (s *Source) open() ([]mediadevices.Track, error) {
+// deviceError turns a failed open into the session's error, or nil when
+// the device is optional (logged and left out).
+func (s *Source) deviceError(kind, setting string, required bool, err error) error {
+	name := session.NoUserMedia
+	if unusable(err) {
+		name = session.NotSupported
+	}
+	if !required {
+		s.log.Warn(kind+" not available; continuing without it", kind, setting, "error", err.Error(), "error_name", name.String())
+		return nil
+	}
+	return session.NewConnectError(name, fmt.Errorf("%s %q: %w", kind, setting, err))
+}
+
+// open is called with s.opMu held.
+func (s *Source) open(ctx context.Context) ([]mediadevices.Track, error) {
 	sel, err := Codecs(s.cfg.VideoBitrate)
 	if err != nil {
 		return nil, session.NewConnectError(session.NotSupported, fmt.Errorf("codecs: %w", err))
 	}
 	var tracks []mediadevices.Track
+	fail := func(err error) ([]mediadevices.Track, error) {
+		closeAll(tracks)
+		return nil, err
+	}
 	switch s.cfg.Camera {
 	case "none", "":
 	case "test":
 		tracks = append(tracks, mediadevices.NewVideoTrack(synthetic.NewVideo(s.cfg.Width, s.cfg.Height, s.cfg.FPS), sel))
 	default:
-		if s.cfg.CameraRequired {
-			closeAll(tracks)
-			return nil, session.NewConnectError(session.NoUserMedia, fmt.Errorf("camera %q: real cameras are not supported by this build yet", s.cfg.Camera))
+		src, err := s.camera.OpenCamera(ctx, s.cfg)
+		if err != nil {
+			if err := s.deviceError("camera", s.cfg.Camera, s.cfg.CameraRequired, err); err != nil {
+				return fail(err)
+			}
+		} else {
+			tracks = append(tracks, mediadevices.NewVideoTrack(src, sel))
 		}
-		s.log.Warn("camera not available; continuing without video", "camera", s.cfg.Camera)
 	}
 	switch s.cfg.Microphone {
 	case "none", "":
 	case "test":
 		tracks = append(tracks, mediadevices.NewAudioTrack(synthetic.NewTone(s.cfg.ToneHz, 48000), sel))
 	default:
-		if s.cfg.MicrophoneRequired {
-			closeAll(tracks)
-			return nil, session.NewConnectError(session.NoUserMedia, fmt.Errorf("microphone %q: real microphones are not supported by this build yet", s.cfg.Microphone))
+		src, err := s.mic.OpenMicrophone(ctx, s.cfg)
+		if err != nil {
+			if err := s.deviceError("microphone", s.cfg.Microphone, s.cfg.MicrophoneRequired, err); err != nil {
+				return fail(err)
+			}
+		} else {
+			tracks = append(tracks, mediadevices.NewAudioTrack(src, sel))
 		}
-		s.log.Warn("microphone not available; continuing without audio", "microphone", s.cfg.Microphone)
 	}
+	s.mu.Lock()
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
 	for _, t := range tracks {
-		t.OnEnded(func(err error) {
-			if err == nil {
-				return
-			}
-			select {
-			case s.failed <- fmt.Errorf("%s track: %w", t.Kind(), err):
-			default:
-			}
-		})
+		kind := t.Kind()
+		t.OnEnded(func(err error) { s.trackEnded(gen, kind, err) })
 	}
 	return tracks, nil
+}
+
+// trackEnded reports a failure of a current track on Failed.
+func (s *Source) trackEnded(gen int, kind webrtc.RTPCodecType, err error) {
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen || s.closed {
+		return
+	}
+	s.log.Warn("capture track failed", "kind", kind.String(), "error", err.Error(), "error_name", session.MediaStreamFailed.String())
+	select {
+	case s.failed <- fmt.Errorf("%s track: %w", kind, err):
+	default: // one pending failure is enough to make the session reset
+	}
 }
 
 func closeAll(tracks []mediadevices.Track) {
@@ -130,17 +233,33 @@ func closeAll(tracks []mediadevices.Track) {
 
 // Reset closes every open track exactly once; the next Tracks reopens.
 func (s *Source) Reset() error {
-	s.mu.Lock()
-	tracks := s.tracks
-	s.tracks = nil
-	s.mu.Unlock()
-	closeAll(tracks)
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.reset()
 	return nil
 }
 
+func (s *Source) reset() {
+	tracks := s.tracks
+	s.tracks = nil
+	s.mu.Lock()
+	s.gen++
+	// A failure of the tracks being closed is no longer news.
+	select {
+	case <-s.failed:
+	default:
+	}
+	s.mu.Unlock()
+	closeAll(tracks)
+}
+
+// Close closes the tracks; Tracks fails with ErrClosed afterwards.
 func (s *Source) Close() error {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	return s.Reset()
+	s.reset()
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/internal/clock"
@@ -42,7 +43,7 @@ type CallConfig struct {
 type CallDeps struct {
 	Dialect signalling.Dialect
 	API     *webrtc.API
-	Tracks  []webrtc.TrackLocal
+	Tracks  []*relay
 	Sink    MediaSink        // nil: the DP's media is read and dropped
 	Media   <-chan error     // capture failures
 	Clock   clock.Clock
@@ -271,8 +272,9 @@ func (c *Call) run(ctx context.Context) {
 func (c *Call) apply(in input) bool {
 	t, err := step(c.state, in)
 	if err != nil {
-		c.violation(err)
-		return false
+		// Out of order: ignored (see transitions); the deadlines still run.
+		c.log.Warn("ignoring an out-of-order server event", "error", err)
+		return true
 	}
 	switch t.act {
 	case actSendHello:
@@ -336,7 +338,8 @@ func (c *Call) handle(m signalling.Message) bool {
 		return c.apply(in)
 	case signalling.Answer:
 		if !c.offerSent || c.haveAnswer {
-			return c.violation(fmt.Errorf("%w: an answer without an offer pending", ErrOutOfOrder))
+			c.log.Warn("ignoring an answer without an offer pending", "error", ErrOutOfOrder)
+			return true
 		}
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
 			c.sendClose(MediaStreamFailed.String())
@@ -455,11 +458,14 @@ func (c *Call) offer() error {
 		}
 	})
 	kinds := map[webrtc.RTPCodecType]bool{}
-	for _, t := range c.deps.Tracks {
-		if _, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-			return fmt.Errorf("add %s track: %w", t.Kind(), err)
+	for _, r := range c.deps.Tracks {
+		tr, err := pc.AddTransceiverFromTrack(r.static, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+		if err != nil {
+			return fmt.Errorf("add %s track: %w", r.static.Kind(), err)
 		}
-		kinds[t.Kind()] = true
+		kinds[r.static.Kind()] = true
+		c.sinks.Add(1)
+		go c.readRTCP(tr.Sender(), r)
 	}
 	// Receive the DP's voice and face even when we send nothing of a kind.
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
@@ -481,6 +487,24 @@ func (c *Call) offer() error {
 	}
 	c.offerSent = true
 	return nil
+}
+
+// readRTCP drains a sender's RTCP (the interceptors need it read) and
+// passes keyframe requests to the encoder. It ends with the PeerConnection.
+func (c *Call) readRTCP(sender *webrtc.RTPSender, r *relay) {
+	defer c.sinks.Done()
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				r.requestKeyFrame()
+			}
+		}
+	}
 }
 
 // peerEvent hands a pion callback to the run goroutine; after the call has

@@ -40,10 +40,11 @@ type transition struct {
 }
 
 // transitions is the connection state machine, read as a table:
-// (state, input) → (next state, action). A pair not in the table is a
-// protocol violation (events out of order) and fails the connection.
-// Steps may be skipped forward (a server may resume straight to
-// ConnectingToDigitalPerson) but never go back.
+// (state, input) → (next state, action). A pair not in the table is out of
+// order (a step backwards, ready before the DP is starting): the call logs
+// it and ignores it, so a confused server cannot move the kiosk backwards,
+// and the step deadline bounds any stall it causes. Steps may be skipped
+// forward (a server may resume straight to ConnectingToDigitalPerson).
 var transitions = map[ConnectionState]map[input]transition{
 	Disconnected: {
 		inSocketOpen: {SearchingForDigitalPerson, actSendHello},
@@ -54,13 +55,16 @@ var transitions = map[ConnectionState]map[input]transition{
 		inStarting:  {ConnectingToDigitalPerson, actOffer},
 	},
 	DownloadingAssets: {
+		inAssets:   {DownloadingAssets, actNone}, // a repeated event: reported once
 		inStarting: {ConnectingToDigitalPerson, actOffer},
 	},
 	ConnectingToDigitalPerson: {
+		inStarting:      {ConnectingToDigitalPerson, actNone}, // repeated; no second offer
 		inReady:         {ConnectingToDigitalPerson, actMarkReady},
 		inPeerConnected: {ConnectingToDigitalPerson, actMarkPeer},
 	},
 	Connected: {
+		inReady:         {Connected, actNone},
 		inPeerConnected: {Connected, actNone}, // ICE came back after a blip
 	},
 }

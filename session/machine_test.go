@@ -82,7 +82,7 @@ func TestTransitionTable(t *testing.T) {
 		from ConnectionState
 		in   input
 	}{
-		{DownloadingAssets, inSearching}, {ConnectingToDigitalPerson, inAssets},
+		{DownloadingAssets, inSearching}, {ConnectingToDigitalPerson, inAssets}, {Connected, inAssets},
 		{ConnectingToDigitalPerson, inSearching}, {Connected, inStarting},
 		{SearchingForDigitalPerson, inReady}, {Disconnected, inAssets},
 	}

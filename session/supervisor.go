@@ -59,8 +59,10 @@ type Supervisor struct {
 	mu       sync.Mutex
 	snap     Snapshot
 	stored   Stored // the session to resume; kept in memory when the disk fails
+	resumed  bool   // the current call resumed the stored session
 	progress atomic.Int64
 	backoff  Backoff
+	relays   relays
 }
 
 // New checks cfg and builds a supervisor; nothing runs until Run.
@@ -172,6 +174,7 @@ func (s *Supervisor) setSessionID(id string) {
 // so a restart resumes it.
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.bus.Close()
+	defer s.relays.closeAll()
 	s.loadStored()
 	flaps := 0
 	for {
@@ -210,6 +213,7 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 	}
 	// Until the server names the session, lines carry the one being resumed (or none).
 	s.snap.SessionID = resume
+	s.resumed = false
 	s.mu.Unlock()
 
 	tracks, err := s.opts.Media.Tracks(ctx)
@@ -223,27 +227,45 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 		}
 		return CallResult{Err: ce}
 	}
+	relays, err := s.relays.forTracks(tracks)
+	if err != nil {
+		return CallResult{Err: NewConnectError(MediaStreamFailed, err)}
+	}
 	call := StartCall(ctx, CallConfig{
 		URL: s.cfg.URL, Token: s.cfg.Token, Dial: s.cfg.Dial, Heartbeat: s.cfg.Heartbeat,
 		StepTimeout: s.cfg.StepTimeout, ConnectTimeout: s.cfg.ConnectTimeout,
 		Resume: resume, Client: s.cfg.Client,
 	}, CallDeps{
-		Dialect: s.opts.Dialect, API: s.api, Tracks: tracks, Sink: s.opts.Sink,
+		Dialect: s.opts.Dialect, API: s.api, Tracks: relays, Sink: s.opts.Sink,
 		Media: s.opts.Media.Failed(), Clock: s.opts.Clock, Log: s.log, Peer: s.cfg.Peer,
 		OnState: func(st ConnectionState) {
 			if st == Disconnected {
 				return // the supervisor reports Disconnected with the reason, below
 			}
-			s.publish(Event{Kind: EventState, State: st})
+			s.mu.Lock()
+			resumed, id := s.resumed, s.snap.SessionID
+			s.mu.Unlock()
+			if st == Connected {
+				// Stored once Connected: a server only resumes what it
+				// has delivered, so an earlier id would only be refused.
+				s.remember(id)
+			}
+			s.publish(Event{Kind: EventState, State: st, Resumed: resumed && st == Connected})
 		},
 		OnSession: func(id string, resumed bool) {
 			if resume != "" && !resumed {
 				s.log.Info("server started a new session instead of resuming", "stored_session_id", resume)
 			}
+			s.mu.Lock()
+			s.resumed = resumed
+			s.mu.Unlock()
 			s.setSessionID(id)
-			s.remember(id)
 		},
-		OnQueue: func(pos int) { s.publish(Event{Kind: EventQueue, QueuePosition: pos}) },
+		OnQueue: func(pos int) {
+			if pos > 0 {
+				s.publish(Event{Kind: EventQueue, QueuePosition: pos})
+			}
+		},
 	})
 	// Show liveness while the call runs.
 	tick := s.opts.Clock.NewTicker(progressTick)

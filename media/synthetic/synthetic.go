@@ -64,6 +64,7 @@ type Video struct {
 	pace          *pacer
 	frame         int
 	img           *image.YCbCr
+	base          []uint8 // one luma row of the bars, without the sweep
 	closeOnce     sync.Once
 }
 
@@ -72,12 +73,27 @@ func NewVideo(width, height, fps int) *Video {
 	if fps <= 0 {
 		fps = 15
 	}
-	return &Video{
+	v := &Video{
 		id:    "synthetic-video-" + uuid.NewString()[:8],
 		width: width, height: height,
 		pace: newPacer(time.Second / time.Duration(fps)),
 		img:  image.NewYCbCr(image.Rect(0, 0, width, height), image.YCbCrSubsampleRatio420),
+		base: make([]uint8, width),
 	}
+	// The bars and the chroma never change: compute them once, so a frame
+	// costs a copy per row (the CPU budget is the encoder's, not ours).
+	for x := range v.base {
+		v.base[x] = 16 + uint8(x*8/width)*28
+	}
+	img := v.img
+	cw, ch := (width+1)/2, (height+1)/2
+	for y := 0; y < ch; y++ {
+		for x := 0; x < cw; x++ {
+			img.Cb[y*img.CStride+x] = uint8(64 + (x*128)/cw)
+			img.Cr[y*img.CStride+x] = uint8(64 + (y*128)/ch)
+		}
+	}
+	return v
 }
 
 func (v *Video) ID() string { return v.id }
@@ -96,21 +112,12 @@ func (v *Video) Read() (image.Image, func(), error) {
 	v.frame++
 	img := v.img
 	sweep := (v.frame * 8) % v.width
+	end := min(sweep+16, v.width)
 	for y := 0; y < v.height; y++ {
 		row := img.Y[y*img.YStride : y*img.YStride+v.width]
-		for x := range row {
-			bar := uint8(x * 8 / v.width)
-			row[x] = 16 + bar*28
-			if x >= sweep && x < sweep+16 {
-				row[x] = 235
-			}
-		}
-	}
-	cw, ch := (v.width+1)/2, (v.height+1)/2
-	for y := 0; y < ch; y++ {
-		for x := 0; x < cw; x++ {
-			img.Cb[y*img.CStride+x] = uint8(64 + (x*128)/cw)
-			img.Cr[y*img.CStride+x] = uint8(64 + (y*128)/ch)
+		copy(row, v.base)
+		for x := sweep; x < end; x++ {
+			row[x] = 235
 		}
 	}
 	return img, func() {}, nil

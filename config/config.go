@@ -1,0 +1,341 @@
+// Package config loads and validates kioskd's YAML config file
+// (SPEC section 13). Every problem in the file is reported with the file,
+// the line and the dotted key, all of them at once, in file order, so an
+// integrator can fix a config in one pass:
+//
+//	kioskd.yaml:7: session.reconect: unknown key (did you mean "reconnect"?)
+//	kioskd.yaml:12: media.fps: must be between 1 and 60 (got 0)
+//
+// The server token is deliberately not part of Config: it comes from the
+// environment or a file only when asked for (Token), so a Config can be
+// printed, logged or compared without leaking it.
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const (
+	// DefaultPath is where kioskd run looks without --config.
+	DefaultPath = "/etc/kioskd/kioskd.yaml"
+	// EnvToken names the environment variable that overrides
+	// server.token_file (handy with systemd's LoadCredential or in labs).
+	EnvToken = "KIOSKD_TOKEN"
+	// MaxFileSize caps the config file: a real one is a few KiB, so
+	// anything this large is a wrong path or hostile, and is refused
+	// before YAML sees it.
+	MaxFileSize = 1 << 20
+	// StateFileName is the session file inside session.state_dir.
+	StateFileName = "session.json"
+
+	maxTokenSize  = 64 << 10 // bigger is not a bearer token
+	maxCAFileSize = 1 << 20
+)
+
+// Config is kioskd's whole configuration. Durations are time.Duration;
+// in YAML they are written the Go way ("20s", "1m30s").
+type Config struct {
+	Server  Server  `yaml:"server"`
+	Session Session `yaml:"session"`
+	Media   Media   `yaml:"media"`
+	LEDs    LEDs    `yaml:"leds"`
+	Status  Status  `yaml:"status"`
+
+	// src remembers where each key was in the file, so that Validate,
+	// run again after Parse, still names lines. Nil for a Config built in code.
+	src *source
+}
+
+// Server is the Digital Person server and how to reach it.
+type Server struct {
+	// URL of the signalling websocket, ws:// or wss://. Empty in Default:
+	// there is no sensible default server, and kioskd run refuses to
+	// start without one (ValidateForRun).
+	URL string `yaml:"url"`
+	// TokenFile holds the bearer token; KIOSKD_TOKEN overrides it. Empty
+	// means no token (labs whose server does not check one).
+	TokenFile string `yaml:"token_file"`
+	// CAFile, if set, is the only CA trusted for the server (a private
+	// PKI); empty means the system roots.
+	CAFile string `yaml:"ca_file"`
+	// Heartbeat is the ping interval until the server names another.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+}
+
+// Session is how the session is kept and resumed.
+type Session struct {
+	Resume   bool   `yaml:"resume"`
+	StateDir string `yaml:"state_dir"`
+	// ConnectTimeout bounds a whole connect, from dial to Connected.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// StepTimeout bounds each connection step (SPEC 5); a stuck step is
+	// aborted as sessionTimeout.
+	StepTimeout time.Duration `yaml:"step_timeout"`
+	Reconnect   Reconnect     `yaml:"reconnect"`
+}
+
+// Reconnect is the backoff between connect attempts (SPEC 2).
+type Reconnect struct {
+	InitialDelay time.Duration `yaml:"initial_delay"`
+	MaxDelay     time.Duration `yaml:"max_delay"`
+	// ResetAfter: a session that stayed Connected this long starts the
+	// backoff again from InitialDelay.
+	ResetAfter time.Duration `yaml:"reset_after"`
+}
+
+// Media is the kiosk's camera, microphone and speaker (SPEC 7).
+type Media struct {
+	// Camera is auto, none, test, a /dev/... path or a V4L2 card name.
+	Camera         string `yaml:"camera"`
+	CameraRequired bool   `yaml:"camera_required"`
+	Width          int    `yaml:"width"`
+	Height         int    `yaml:"height"`
+	FPS            int    `yaml:"fps"`
+	// Microphone is default, none, test or an ALSA PCM name.
+	Microphone         string `yaml:"microphone"`
+	MicrophoneRequired bool   `yaml:"microphone_required"`
+	// Speaker is default, none or an ALSA PCM name.
+	Speaker          string `yaml:"speaker"`
+	EchoCancellation bool   `yaml:"echo_cancellation"`
+	NoiseSuppression bool   `yaml:"noise_suppression"`
+	AutoGain         bool   `yaml:"auto_gain"`
+}
+
+// LEDs are the status LEDs for on-site staff (SPEC 8).
+type LEDs struct {
+	Backend string `yaml:"backend"` // gpio | ledclass | console | none
+	Profile string `yaml:"profile"` // traffic | bar
+	// Lines maps each LED of the profile (red/amber/green, or
+	// step1..step4) to a GPIO line name (gpio) or an LED name under
+	// LEDClassRoot (ledclass). A lines mapping in the file replaces the
+	// default one as a whole, so a bar profile does not inherit red/amber/green.
+	Lines        map[string]string `yaml:"lines"`
+	ActiveLow    bool              `yaml:"active_low"`
+	LEDClassRoot string            `yaml:"ledclass_root"`
+}
+
+// Status is how kioskd reports on itself locally.
+type Status struct {
+	// Socket is the unix socket kioskd status talks to.
+	Socket string `yaml:"socket"`
+	// MetricsListen, if set, serves Prometheus metrics; loopback only.
+	MetricsListen string `yaml:"metrics_listen"`
+}
+
+// LED backends and profiles.
+const (
+	BackendGPIO     = "gpio"
+	BackendLEDClass = "ledclass"
+	BackendConsole  = "console"
+	BackendNone     = "none"
+
+	ProfileTraffic = "traffic"
+	ProfileBar     = "bar"
+)
+
+// ProfileLines returns the LED names a profile needs in leds.lines, in
+// display order, or nil for an unknown profile.
+func ProfileLines(profile string) []string {
+	switch profile {
+	case ProfileTraffic:
+		return []string{"red", "amber", "green"}
+	case ProfileBar:
+		return []string{"step1", "step2", "step3", "step4"}
+	}
+	return nil
+}
+
+// Default returns a Config with every default of SPEC section 13 filled
+// in, except Server.URL, which is empty.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			TokenFile: "/etc/kioskd/token",
+			Heartbeat: 5 * time.Second,
+		},
+		Session: Session{
+			Resume:         true,
+			StateDir:       "/var/lib/kioskd",
+			ConnectTimeout: 60 * time.Second,
+			StepTimeout:    20 * time.Second,
+			Reconnect: Reconnect{
+				InitialDelay: 1 * time.Second,
+				MaxDelay:     30 * time.Second,
+				ResetAfter:   30 * time.Second,
+			},
+		},
+		Media: Media{
+			Camera:             "auto",
+			Width:              640,
+			Height:             480,
+			FPS:                15,
+			Microphone:         "default",
+			MicrophoneRequired: true,
+			Speaker:            "default",
+			EchoCancellation:   true,
+		},
+		LEDs: LEDs{
+			Backend:      BackendNone,
+			Profile:      ProfileTraffic,
+			Lines:        map[string]string{"red": "GPIO17", "amber": "GPIO27", "green": "GPIO22"},
+			LEDClassRoot: "/sys/class/leds",
+		},
+		Status: Status{
+			Socket: "/run/kioskd/status.sock",
+		},
+	}
+}
+
+// Load reads the config file at path and parses it (see Parse). A file
+// that cannot be read gives the *fs.PathError, which is not ErrInvalid.
+func Load(path string) (*Config, error) {
+	data, err := readCapped(path, MaxFileSize)
+	if errors.Is(err, errTooBig) {
+		return nil, tooLarge(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse builds a Config from the YAML in data: the defaults, then the
+// file on top, then Validate. filename only names the file in errors.
+// Empty data (or only comments) gives the defaults. On error the Config is
+// nil and the error joins every problem found, each a *KeyError.
+func Parse(data []byte, filename string) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(filename)
+	}
+	data, err := toUTF8(data)
+	if err != nil {
+		return nil, &KeyError{File: filename, Msg: err.Error()}
+	}
+	c := Default()
+	errs := &errorList{file: filename}
+	c.src = &source{file: filename, lines: map[string]int{}}
+	decodeFile(data, c, errs)
+	errs.decoded = len(errs.errs)
+	c.validate(errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func tooLarge(file string) error {
+	return &KeyError{File: file, Msg: fmt.Sprintf("file is larger than %d KiB; is this the right file?", MaxFileSize>>10), cause: ErrTooLarge}
+}
+
+// StateFile is the path of the persisted session (SPEC 4).
+func (c *Config) StateFile() string {
+	return filepath.Join(c.Session.StateDir, StateFileName)
+}
+
+// Token returns the server's bearer token: KIOSKD_TOKEN if set and not
+// blank, else the trimmed contents of server.token_file, else "" (no
+// token) when token_file is empty. Errors name the variable or the file,
+// never the token.
+func (c *Config) Token() (string, error) {
+	if t := strings.TrimSpace(os.Getenv(EnvToken)); t != "" {
+		if err := checkToken(t); err != nil {
+			return "", fmt.Errorf("%w: %s %v", ErrBadToken, EnvToken, err)
+		}
+		return t, nil
+	}
+	path := c.Server.TokenFile
+	if path == "" {
+		return "", nil
+	}
+	data, err := readCapped(path, maxTokenSize)
+	switch {
+	case errors.Is(err, errTooBig):
+		return "", fmt.Errorf("%w: server.token_file %s is larger than %d KiB", ErrNoToken, path, maxTokenSize>>10)
+	case err != nil:
+		// The PathError's own text repeats the path; keep just its reason,
+		// but keep it wrapped so fs.ErrNotExist and fs.ErrPermission match.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("%w: server.token_file %s: %w (set server.token_file or %s)", ErrNoToken, path, err, EnvToken)
+	}
+	t := strings.TrimSpace(string(data))
+	if t == "" {
+		return "", fmt.Errorf("%w: server.token_file %s is empty", ErrNoToken, path)
+	}
+	if err := checkToken(t); err != nil {
+		return "", fmt.Errorf("%w: server.token_file %s %v", ErrBadToken, path, err)
+	}
+	return t, nil
+}
+
+// checkToken refuses what cannot be sent as "Authorization: Bearer <t>":
+// a control character would be refused by the HTTP client (or worse, split
+// the header), and a space means the file holds more than a token. The
+// message never includes the token.
+func checkToken(t string) error {
+	for i := 0; i < len(t); i++ {
+		if b := t[i]; b <= ' ' || b >= 0x7f {
+			return errors.New("holds characters a bearer token cannot have (spaces, control or non-ASCII characters)")
+		}
+	}
+	return nil
+}
+
+// TLSConfig returns the TLS settings for a wss:// server: with an empty
+// server.ca_file the system roots, otherwise only the CAs in that file
+// (a private PKI should not also trust every public CA).
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	path := c.Server.CAFile
+	if path == "" {
+		return tc, nil
+	}
+	data, err := readCapped(path, maxCAFileSize)
+	switch {
+	case errors.Is(err, errTooBig):
+		return nil, fmt.Errorf("%w: %s is larger than %d KiB", ErrCAFile, path, maxCAFileSize>>10)
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrCAFile, path, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrCAFile, path)
+	}
+	tc.RootCAs = pool
+	return tc, nil
+}
+
+var errTooBig = errors.New("file too large")
+
+// readCapped reads at most limit bytes of a file, so a wrong path
+// (/dev/zero, a log file) cannot exhaust memory.
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	if int64(len(data)) > limit {
+		return nil, errTooBig
+	}
+	return data, nil
+}

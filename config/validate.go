@@ -1,0 +1,372 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Limits of what kioskd can do with media; values outside are typos or
+// impossible for a kiosk camera and VP8 in real time.
+const (
+	MinWidth, MaxWidth   = 16, 3840
+	MinHeight, MaxHeight = 16, 2160
+	MinFPS, MaxFPS       = 1, 60
+
+	// MinHeartbeat: a shorter ping interval floods the server for nothing.
+	MinHeartbeat = 10 * time.Millisecond
+
+	// maxSocketPath is the room in sockaddr_un.sun_path (108 bytes with
+	// the terminating NUL on Linux); a longer path cannot be bound.
+	maxSocketPath = 107
+)
+
+// Validate checks values that decode fine but cannot work: out-of-range
+// numbers, unknown enum values, relative paths, a non-loopback metrics
+// address. It does no I/O (files are read by Token and TLSConfig), so
+// check-config works on a machine other than the kiosk. An empty
+// server.url is valid here; see ValidateForRun. All problems are joined,
+// each a *KeyError (ErrInvalid), with lines if the Config came from Parse.
+func (c *Config) Validate() error {
+	errs := &errorList{}
+	if c.src != nil {
+		errs.file = c.src.file
+	}
+	c.validate(errs)
+	return errs.err()
+}
+
+// ValidateForRun is Validate plus what kioskd run needs on top: a server
+// URL. (The demo brings its own server; check-config uses this too, as it
+// checks a file meant for run.)
+func (c *Config) ValidateForRun() error {
+	errs := &errorList{}
+	if c.src != nil {
+		errs.file = c.src.file
+	}
+	c.validate(errs)
+	if c.Server.URL == "" {
+		errs.errs = append(errs.errs, &KeyError{
+			File:  errs.file,
+			Line:  c.src.line("server.url", "server"),
+			Key:   "server.url",
+			Msg:   "required: the wss:// address of the Digital Person server",
+			cause: ErrNoURL,
+		})
+	}
+	return errs.err()
+}
+
+// validator adds problems at a key, located by the first of the given
+// keys found in the file (the key itself, then what it depends on, then
+// its section), unless decoding already reported that key.
+type validator struct {
+	c    *Config
+	errs *errorList
+}
+
+func (v *validator) fail(key string, at []string, format string, args ...any) {
+	if v.errs.full() {
+		v.errs.dropped++
+		return
+	}
+	if v.errs.covers(key) {
+		return
+	}
+	v.errs.add(v.c.src.line(append([]string{key}, at...)...), key, format, args...)
+}
+
+func (c *Config) validate(errs *errorList) {
+	v := &validator{c: c, errs: errs}
+	v.server()
+	v.session()
+	v.media()
+	v.leds()
+	v.status()
+}
+
+func (v *validator) server() {
+	s := v.c.Server
+	if s.URL != "" {
+		if msg := checkURL(s.URL); msg != "" {
+			v.fail("server.url", nil, "%s", msg)
+		}
+	}
+	if s.TokenFile != "" && !filepath.IsAbs(s.TokenFile) {
+		// Not echoed: a token pasted here by mistake must not reach a log.
+		v.fail("server.token_file", nil, "must be an absolute path to a file holding the token (the token itself never goes in the config)")
+	}
+	if s.CAFile != "" && !filepath.IsAbs(s.CAFile) {
+		v.fail("server.ca_file", nil, "must be an absolute path") // not echoed: next to token_file, a pasted token lands here too
+	}
+	if s.Heartbeat < MinHeartbeat {
+		v.fail("server.heartbeat", nil, "must be at least %v (got %v)", MinHeartbeat, s.Heartbeat)
+	}
+}
+
+// checkURL returns what is wrong with a server URL, or "". The URL itself
+// is never in the message: it may carry credentials or a token in its query.
+func checkURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) && !strings.Contains(ue.Err.Error(), raw) {
+			return "not a valid URL: " + ue.Err.Error()
+		}
+		return "not a valid URL"
+	}
+	switch {
+	case u.Scheme != "ws" && u.Scheme != "wss":
+		if u.Scheme == "" {
+			return "must start with wss:// (or ws:// for a lab)"
+		}
+		return fmt.Sprintf("scheme must be wss (or ws for a lab), got %s", quote(u.Scheme))
+	case u.Opaque != "" || u.Host == "":
+		return "has no host; write it as wss://host[:port]/path"
+	case u.User != nil:
+		return "must not carry credentials (user:password@); use server.token_file or " + EnvToken
+	case u.Fragment != "" || strings.HasSuffix(raw, "#"):
+		return "must not have a #fragment (websocket URLs cannot)"
+	case u.Hostname() == "":
+		return "has no host name"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port must be between 1 and 65535 (got %s)", quote(p))
+		}
+	}
+	return ""
+}
+
+func (v *validator) session() {
+	s := v.c.Session
+	if s.StateDir == "" || !filepath.IsAbs(s.StateDir) {
+		v.fail("session.state_dir", nil, "must be an absolute path (got %s)", quote(s.StateDir))
+	}
+	positive := []struct {
+		key string
+		d   time.Duration
+	}{
+		{"session.connect_timeout", s.ConnectTimeout},
+		{"session.step_timeout", s.StepTimeout},
+		{"session.reconnect.initial_delay", s.Reconnect.InitialDelay},
+		{"session.reconnect.max_delay", s.Reconnect.MaxDelay},
+		{"session.reconnect.reset_after", s.Reconnect.ResetAfter},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			v.fail(p.key, nil, "must be more than 0 (got %v)", p.d)
+		}
+	}
+	if r := s.Reconnect; r.InitialDelay > 0 && r.MaxDelay > 0 && r.InitialDelay > r.MaxDelay {
+		// Named at whichever of the two the file set; both if it set both.
+		v.fail("session.reconnect.initial_delay", []string{"session.reconnect.max_delay", "session.reconnect", "session"},
+			"must not be more than max_delay (%v > %v)", r.InitialDelay, r.MaxDelay)
+	}
+}
+
+func (v *validator) media() {
+	m := v.c.Media
+	if msg := checkCamera(m.Camera); msg != "" {
+		v.fail("media.camera", nil, "%s", msg)
+	} else if m.Camera == "none" && m.CameraRequired {
+		v.fail("media.camera", []string{"media.camera_required"}, "is none but camera_required is true; set one of them")
+	}
+	v.rangeCheck("media.width", m.Width, MinWidth, MaxWidth, true)
+	v.rangeCheck("media.height", m.Height, MinHeight, MaxHeight, true)
+	v.rangeCheck("media.fps", m.FPS, MinFPS, MaxFPS, false)
+
+	if msg := checkName(m.Microphone); msg != "" {
+		v.fail("media.microphone", nil, "%s", msg)
+	} else if m.Microphone == "none" && m.MicrophoneRequired {
+		// microphone_required defaults to true, so this is the usual way
+		// to get here: say which key to add.
+		v.fail("media.microphone", []string{"media.microphone_required"}, "is none but microphone_required is true; set microphone_required: false")
+	}
+	if msg := checkName(m.Speaker); msg != "" {
+		v.fail("media.speaker", nil, "%s", msg)
+	}
+}
+
+func (v *validator) rangeCheck(key string, got, lo, hi int, even bool) {
+	switch {
+	case got < lo || got > hi:
+		v.fail(key, nil, "must be between %d and %d (got %d)", lo, hi, got)
+	case even && got%2 != 0:
+		v.fail(key, nil, "must be even, as 4:2:0 video needs (got %d)", got)
+	}
+}
+
+// checkCamera: auto | none | test | /dev/... | a V4L2 card name.
+func checkCamera(s string) string {
+	if msg := checkName(s); msg != "" {
+		return msg
+	}
+	if strings.HasPrefix(s, "/") {
+		clean := filepath.Clean(s)
+		if clean != s || !strings.HasPrefix(clean, "/dev/") {
+			return fmt.Sprintf("a camera path must be a device under /dev/, like /dev/v4l/by-id/... (got %s)", quote(s))
+		}
+	}
+	return ""
+}
+
+// checkName is for device names: not empty, printable.
+func checkName(s string) string {
+	if s == "" {
+		return "must not be empty (use none to go without)"
+	}
+	if strings.TrimSpace(s) != s {
+		return fmt.Sprintf("has spaces at the start or end (got %s)", quote(s))
+	}
+	if strings.ContainsFunc(s, notPrintable) {
+		return fmt.Sprintf("has control characters (got %s)", quote(s))
+	}
+	return ""
+}
+
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }
+
+func (v *validator) leds() {
+	l := v.c.LEDs
+	backendOK := slices.Contains([]string{BackendGPIO, BackendLEDClass, BackendConsole, BackendNone}, l.Backend)
+	if !backendOK {
+		v.fail("leds.backend", nil, "must be gpio, ledclass, console or none (got %s)", quote(l.Backend))
+	}
+	want := ProfileLines(l.Profile)
+	if want == nil {
+		v.fail("leds.profile", nil, "must be traffic or bar (got %s)", quote(l.Profile))
+	}
+	if l.LEDClassRoot == "" || !filepath.IsAbs(l.LEDClassRoot) {
+		v.fail("leds.ledclass_root", nil, "must be an absolute path (got %s)", quote(l.LEDClassRoot))
+	}
+	if want == nil || (l.Backend != BackendGPIO && l.Backend != BackendLEDClass) {
+		return // console and none drive no lines
+	}
+	at := []string{"leds.profile", "leds.backend", "leds"}
+	var missing []string
+	for _, name := range want {
+		if _, ok := l.Lines[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		v.fail("leds.lines", at, "missing %s for profile %s with backend %s", strings.Join(missing, ", "), l.Profile, l.Backend)
+	}
+	// Report extra names and bad values in file order, via sorted keys
+	// (the line sort of the error list puts them in file order).
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range l.Lines {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	usedBy := map[string]string{}
+	for _, name := range names {
+		key := "leds.lines." + keyName(name)
+		at := []string{"leds.lines", "leds.profile", "leds"}
+		if !slices.Contains(want, name) {
+			// Not for the default lines under a profile chosen in the
+			// file: the integrator did not write them, "missing" says it all.
+			if v.c.src == nil || v.c.src.has("leds.lines") {
+				v.fail(key, at, "not an LED of profile %s (it has %s)", l.Profile, strings.Join(want, ", "))
+			}
+			continue
+		}
+		val := l.Lines[name]
+		if msg := checkLEDValue(l.Backend, val); msg != "" {
+			v.fail(key, at, "%s", msg)
+			continue
+		}
+		if other, dup := usedBy[val]; dup {
+			v.fail(key, at, "same %s as %s (%s); each LED needs its own", lineWord(l.Backend), other, quote(val))
+			continue
+		}
+		usedBy[val] = name
+	}
+}
+
+func lineWord(backend string) string {
+	if backend == BackendGPIO {
+		return "GPIO line"
+	}
+	return "LED"
+}
+
+func checkLEDValue(backend, val string) string {
+	if val == "" {
+		if backend == BackendGPIO {
+			return "must name a GPIO line (like GPIO17)"
+		}
+		return "must name an LED under ledclass_root (like led0)"
+	}
+	if strings.ContainsFunc(val, notPrintable) || strings.TrimSpace(val) != val {
+		return fmt.Sprintf("has control characters or surrounding spaces (got %s)", quote(val))
+	}
+	// A ledclass value is joined under ledclass_root; a path would escape it.
+	if backend == BackendLEDClass && (strings.ContainsRune(val, '/') || val == "." || val == "..") {
+		return fmt.Sprintf("must be an LED name under ledclass_root, not a path (got %s)", quote(val))
+	}
+	return ""
+}
+
+func (v *validator) status() {
+	s := v.c.Status
+	switch {
+	case s.Socket == "" || !filepath.IsAbs(s.Socket):
+		v.fail("status.socket", nil, "must be an absolute path (got %s)", quote(s.Socket))
+	case len(s.Socket) > maxSocketPath:
+		v.fail("status.socket", nil, "is %d bytes long; a unix socket path can have at most %d", len(s.Socket), maxSocketPath)
+	}
+	if s.MetricsListen != "" {
+		if msg := checkLoopback(s.MetricsListen); msg != "" {
+			v.fail("status.metrics_listen", nil, "%s", msg)
+		}
+	}
+}
+
+// checkLoopback wants host:port with a loopback host: metrics name the
+// kiosk's sessions and state, and must not be reachable from the network
+// without a proxy the operator chose.
+func checkLoopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("want a loopback host:port like 127.0.0.1:9120 (got %s)", quote(addr))
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("port must be between 1 and 65535 (got %s)", quote(port))
+	}
+	if host == "localhost" {
+		return ""
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Sprintf("must be a loopback address like 127.0.0.1:9120 or [::1]:9120, as metrics expose the kiosk's state (got %s)", quote(addr))
+	}
+	return ""
+}
+
+// Warnings are things that work but are probably not meant, for run and
+// check-config to print. Like errors, they name file, line and key.
+func (c *Config) Warnings() []string {
+	var w []string
+	if u, err := url.Parse(c.Server.URL); err == nil && u.Scheme == "ws" {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			e := &KeyError{Line: c.src.line("server.url"), Key: "server.url",
+				Msg: "ws:// to a host that is not loopback sends the token and the session unencrypted; use wss://"}
+			if c.src != nil {
+				e.File = c.src.file
+			}
+			w = append(w, e.Error())
+		}
+	}
+	return w
+}

@@ -1,0 +1,169 @@
+// Package daemon wires kioskd's parts together: config in, then media, the
+// session supervisor, and everything that shows or reports its state
+// (logs, LEDs, systemd, the status socket, metrics) subscribed to its
+// events. cmd/kioskd only parses flags and calls it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/internal/clock"
+	"github.com/kioskd/kioskd/internal/version"
+	"github.com/kioskd/kioskd/media"
+	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/session/signalling"
+)
+
+// ShutdownGrace bounds how long a shutdown may take: SPEC section 10 wants
+// exit within 5 s of SIGTERM, whatever a device or the server does.
+const ShutdownGrace = 4 * time.Second
+
+// Options are what the caller (the CLI, a test) provides besides the config.
+type Options struct {
+	Log *slog.Logger
+	// OnSessionID hears the session id whenever it changes ("" when none),
+	// so the log handler can put it on every line.
+	OnSessionID func(id string)
+	Clock       clock.Clock
+	// Observers get every session event (LEDs, systemd, status, demo UI).
+	Observers []func(<-chan session.Event)
+	// Media overrides the media source built from the config (tests, demo).
+	Media session.MediaSource
+	// Sink overrides the media sink (tests).
+	Sink session.MediaSink
+	// Ready is called once config is loaded and devices probed (READY=1).
+	Ready func(*session.Supervisor)
+}
+
+// Daemon is a configured kioskd.
+type Daemon struct {
+	cfg  *config.Config
+	opts Options
+	sup  *session.Supervisor
+	src  session.MediaSource
+}
+
+// New builds the daemon from cfg. The token is read here, once, and only
+// handed to the dialer.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real
+	}
+	if cfg.Server.URL == "" {
+		return nil, fmt.Errorf("%w: server.url is not set", config.ErrInvalid)
+	}
+	token, err := cfg.Token()
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	src := opts.Media
+	if src == nil {
+		src = media.NewSource(media.Config{
+			Camera: cfg.Media.Camera, CameraRequired: cfg.Media.CameraRequired,
+			Width: cfg.Media.Width, Height: cfg.Media.Height, FPS: cfg.Media.FPS,
+			Microphone: cfg.Media.Microphone, MicrophoneRequired: cfg.Media.MicrophoneRequired,
+		}, opts.Log)
+	}
+	var store *session.Store
+	if cfg.Session.Resume {
+		store = session.NewStore(cfg.Session.StateDir)
+	}
+	sup, err := session.New(session.Config{
+		URL:            cfg.Server.URL,
+		Token:          token,
+		Dial:           signalling.DialConfig{TLS: tlsCfg, UserAgent: "kioskd/" + version.Version},
+		Resume:         cfg.Session.Resume,
+		Heartbeat:      cfg.Server.Heartbeat,
+		StepTimeout:    cfg.Session.StepTimeout,
+		ConnectTimeout: cfg.Session.ConnectTimeout,
+		InitialDelay:   cfg.Session.Reconnect.InitialDelay,
+		MaxDelay:       cfg.Session.Reconnect.MaxDelay,
+		ResetAfter:     cfg.Session.Reconnect.ResetAfter,
+		Client: signalling.ClientInfo{
+			Name: "kioskd", Version: version.Version,
+			Video: cfg.Media.Camera != "none", Audio: cfg.Media.Microphone != "none",
+		},
+	}, session.Options{
+		Media: src, Sink: opts.Sink, Store: store, Clock: opts.Clock, Log: opts.Log,
+	})
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src}, nil
+}
+
+// Supervisor is the session supervisor (Snapshot, Subscribe).
+func (d *Daemon) Supervisor() *session.Supervisor { return d.sup }
+
+// Run runs until ctx is cancelled (SIGTERM), then closes the session with
+// reason normal and releases the devices, within ShutdownGrace.
+func (d *Daemon) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	var observers []chan struct{}
+	start := func(f func(<-chan session.Event)) {
+		ch, _ := d.sup.Subscribe()
+		fin := make(chan struct{})
+		observers = append(observers, fin)
+		go func() { defer close(fin); f(ch) }()
+	}
+	if d.opts.OnSessionID != nil {
+		start(func(events <-chan session.Event) {
+			last := ""
+			for e := range events {
+				if e.SessionID != last {
+					last = e.SessionID
+					d.opts.OnSessionID(last)
+				}
+			}
+		})
+	}
+	for _, o := range d.opts.Observers {
+		start(o)
+	}
+	if d.opts.Ready != nil {
+		d.opts.Ready(d.sup)
+	}
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.sup.Run(ctx); close(done) }()
+	var err error
+	select {
+	case err = <-runErr:
+	case <-ctx.Done():
+		t := time.NewTimer(ShutdownGrace)
+		select {
+		case err = <-runErr:
+		case <-t.C:
+			err = errors.New("shutdown took longer than " + ShutdownGrace.String())
+		}
+		t.Stop()
+	}
+	// Observers drain the bus the supervisor closed on its way out.
+	for _, fin := range observers {
+		select {
+		case <-fin:
+		case <-time.After(time.Second):
+		}
+	}
+	closed := make(chan struct{})
+	go func() { d.src.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Second):
+		d.opts.Log.Warn("media devices did not close in time")
+	}
+	return err
+}

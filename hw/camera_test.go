@@ -1,0 +1,220 @@
+package hw
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func newTestFake(t *testing.T) *Fake {
+	t.Helper()
+	return NewFake(t.TempDir())
+}
+
+func mustPlug(t *testing.T, f *Fake, c FakeCamera) {
+	t.Helper()
+	if err := f.Plug(c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFourCC(t *testing.T) {
+	if YUYV != 0x56595559 {
+		t.Fatalf("YUYV = %#x", uint32(YUYV))
+	}
+	if I420.String() != "YU12" || MJPEG.String() != "MJPG" {
+		t.Fatal(I420, MJPEG)
+	}
+}
+
+func TestDiscoveryStablePathsAndCaps(t *testing.T) {
+	f := newTestFake(t)
+	mustPlug(t, f, FakeCamera{Node: "video0", ByID: "usb-Acme_Cam_1-video-index0", Caps: UVCCaps("Acme Cam")})
+	// The UVC metadata node: same card, not a capture device.
+	mustPlug(t, f, FakeCamera{Node: "video1", ByID: "usb-Acme_Cam_1-video-index1", Caps: Caps{Card: "Acme Cam", Driver: "uvcvideo"}})
+	// A platform camera without a by-id link.
+	mustPlug(t, f, FakeCamera{Node: "video10", Caps: Caps{Card: "bcm2835 ISP", Driver: "bcm2835", Capture: true,
+		Formats: []Format{{PixelFormat: NV12, Range: &SizeRange{Min: Size{32, 32}, Max: Size{1920, 1080}, StepW: 2, StepH: 2}}}}})
+	mustPlug(t, f, FakeCamera{Node: "video2", Caps: Caps{Card: "Thermal", Driver: "x", Capture: true,
+		Formats: []Format{{PixelFormat: FourCC("Y16 "), Sizes: []Size{{160, 120}}}}}})
+
+	cams, err := Cameras(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, c := range cams {
+		paths = append(paths, c.Path[len(f.DevDir()):])
+	}
+	want := []string{"/v4l/by-id/usb-Acme_Cam_1-video-index0", "/v4l/by-id/usb-Acme_Cam_1-video-index1", "/video2", "/video10"}
+	if len(paths) != len(want) {
+		t.Fatalf("paths %v", paths)
+	}
+	for i := range want {
+		if paths[i] != want[i] {
+			t.Fatalf("paths %v, want %v", paths, want)
+		}
+	}
+	if c := cams[0]; c.Node != f.DevDir()+"/video0" || c.Card != "Acme Cam" || c.Driver != "uvcvideo" || !c.Usable() || len(c.Formats) != 2 {
+		t.Fatalf("camera 0: %+v", c)
+	}
+	if cams[1].Usable() || cams[2].Usable() || !cams[3].Usable() {
+		t.Fatal("usable flags wrong")
+	}
+}
+
+func TestChoosePrefersRawOverMJPEG(t *testing.T) {
+	c := Camera{Path: "/x", Caps: UVCCaps("Cam")}
+	ch, err := c.Choose(Size{640, 480})
+	if err != nil || ch.PixelFormat != YUYV || ch.Size != (Size{640, 480}) {
+		t.Fatalf("%v %v", ch, err)
+	}
+	// Raw still wins when its nearest size is not exact.
+	c.Formats[1].Sizes = []Size{{320, 240}}
+	if ch, _ := c.Choose(Size{640, 480}); ch.PixelFormat != YUYV || ch.Size != (Size{320, 240}) {
+		t.Fatalf("%v", ch)
+	}
+	// NV12 is preferred to YUYV at the same size.
+	c.Formats = append(c.Formats, Format{PixelFormat: NV12, Sizes: []Size{{320, 240}}})
+	if ch, _ := c.Choose(Size{640, 480}); ch.PixelFormat != NV12 {
+		t.Fatalf("%v", ch)
+	}
+	// MJPEG only.
+	c.Formats = c.Formats[:1]
+	if ch, _ := c.Choose(Size{640, 480}); ch.PixelFormat != MJPEG || ch.Size != (Size{640, 480}) {
+		t.Fatalf("%v", ch)
+	}
+	// Stepwise: the wanted size if the range has it.
+	c.Formats = []Format{{PixelFormat: I420, Range: &SizeRange{Min: Size{32, 32}, Max: Size{1920, 1080}, StepW: 16, StepH: 16}}}
+	if ch, _ := c.Choose(Size{640, 480}); ch.Size != (Size{640, 480}) {
+		t.Fatalf("%v", ch)
+	}
+	// Nothing usable.
+	c.Formats = []Format{{PixelFormat: FourCC("Y16 "), Sizes: []Size{{160, 120}}}}
+	if _, err := c.Choose(Size{640, 480}); !errors.Is(err, ErrUnusable) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestFindMissingVersusUnusable(t *testing.T) {
+	ctx := context.Background()
+	f := newTestFake(t)
+	// Nothing plugged: auto, a path and a card name are all missing.
+	for _, spec := range []string{"auto", f.ByIDPath("usb-Acme-video-index0"), "Acme Cam"} {
+		if _, err := Find(ctx, f, spec); !errors.Is(err, ErrMissing) {
+			t.Fatalf("%s: %v, want ErrMissing", spec, err)
+		}
+	}
+	// A device that exists but offers nothing usable.
+	mustPlug(t, f, FakeCamera{Node: "video0", ByID: "usb-Therm-video-index0", Caps: Caps{Card: "Thermal", Capture: true,
+		Formats: []Format{{PixelFormat: FourCC("Y16 "), Sizes: []Size{{160, 120}}}}}})
+	for _, spec := range []string{"auto", f.ByIDPath("usb-Therm-video-index0"), "thermal"} {
+		_, err := Find(ctx, f, spec)
+		if !errors.Is(err, ErrUnusable) || errors.Is(err, ErrMissing) {
+			t.Fatalf("%s: %v, want ErrUnusable", spec, err)
+		}
+	}
+	// A metadata-only node given by path is unusable, not missing.
+	mustPlug(t, f, FakeCamera{Node: "video1", ByID: "usb-Acme-video-index1", Caps: Caps{Card: "Acme"}})
+	if _, err := Find(ctx, f, f.ByIDPath("usb-Acme-video-index1")); !errors.Is(err, ErrUnusable) {
+		t.Fatalf("metadata node: %v", err)
+	}
+	// Busy is its own error (noUserMedia, as missing).
+	mustPlug(t, f, FakeCamera{Node: "video2", ByID: "usb-Acme-video-index0", Caps: UVCCaps("Acme")})
+	f.SetBusy("video2", true)
+	if _, err := Find(ctx, f, f.ByIDPath("usb-Acme-video-index0")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("busy: %v", err)
+	}
+	f.SetBusy("video2", false)
+	// auto skips the unusable ones and takes the good camera; so does the card name.
+	for _, spec := range []string{"auto", "Acme", f.ByIDPath("usb-Acme-video-index0")} {
+		c, err := Find(ctx, f, spec)
+		if err != nil || c.Node != f.DevDir()+"/video2" {
+			t.Fatalf("%s: %+v %v", spec, c, err)
+		}
+	}
+}
+
+func TestOpenReadUnplugReplug(t *testing.T) {
+	ctx := context.Background()
+	f := newTestFake(t)
+	cam := FakeCamera{Node: "video0", ByID: "usb-Acme-video-index0", Caps: UVCCaps("Acme"), FPS: 200}
+	mustPlug(t, f, cam)
+	stable := f.ByIDPath(cam.ByID)
+	c, st, err := Open(ctx, f, stable, Size{320, 240}, 15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Path != stable || st.Format().PixelFormat != YUYV || st.Format().Size != (Size{320, 240}) {
+		t.Fatalf("%+v %+v", c, st.Format())
+	}
+	buf := make([]byte, st.Format().ImageSize)
+	for i := 0; i < 3; i++ {
+		if n, err := st.ReadFrame(buf, time.Second); err != nil || n != 320*240*2 {
+			t.Fatalf("frame %d: %d %v", i, n, err)
+		}
+	}
+	// Stalled: a timeout, not a hang.
+	f.Stall("video0", true)
+	if _, err := st.ReadFrame(buf, 20*time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("stalled: %v", err)
+	}
+	f.Stall("video0", false)
+	// Unplugged: the stream fails, the stable path is gone.
+	f.Unplug("video0")
+	if _, err := st.ReadFrame(buf, time.Second); !errors.Is(err, ErrMissing) {
+		t.Fatalf("unplugged: %v", err)
+	}
+	if _, _, err := Open(ctx, f, stable, Size{320, 240}, 15); !errors.Is(err, ErrMissing) {
+		t.Fatalf("reopen while unplugged: %v", err)
+	}
+	st.Close()
+	st.Close()
+	// Replugged under another node: the stable path finds it again.
+	cam.Node = "video3"
+	mustPlug(t, f, cam)
+	c, st, err = Open(ctx, f, stable, Size{320, 240}, 15)
+	if err != nil || c.Node != f.DevDir()+"/video3" {
+		t.Fatalf("replug: %+v %v", c, err)
+	}
+	if _, err := st.ReadFrame(buf, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if f.OpenStreams() != 0 || f.Opens("video3") != 1 {
+		t.Fatalf("open streams %d opens %d", f.OpenStreams(), f.Opens("video3"))
+	}
+}
+
+// The real system must not find anything on a machine without cameras,
+// and must not fail either.
+func TestLinuxSystemWithoutCameras(t *testing.T) {
+	cams, err := Cameras(context.Background(), Linux())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cams {
+		t.Logf("found %s (%s) %s usable=%v err=%v", c.Path, c.Card, c.Node, c.Usable(), c.Err)
+	}
+	if _, err := Find(context.Background(), Linux(), "/dev/v4l/by-id/usb-NoSuch_Camera-video-index0"); !errors.Is(err, ErrMissing) {
+		t.Fatalf("missing path: %v", err)
+	}
+}
+
+// The ioctl layer on nodes that are not cameras: classified, not crashed.
+func TestLinuxSystemOnNonCameraNodes(t *testing.T) {
+	sys := Linux()
+	if _, err := sys.Query("/dev/null"); !errors.Is(err, ErrUnusable) {
+		t.Fatalf("Query /dev/null: %v", err)
+	}
+	if _, err := sys.Open("/dev/null", StreamRequest{PixelFormat: YUYV, Size: Size{640, 480}}); !errors.Is(err, ErrUnusable) {
+		t.Fatalf("Open /dev/null: %v", err)
+	}
+	if _, err := sys.Open("/dev/video-does-not-exist", StreamRequest{PixelFormat: YUYV, Size: Size{640, 480}}); !errors.Is(err, ErrMissing) {
+		t.Fatalf("Open missing: %v", err)
+	}
+	if _, err := Find(context.Background(), sys, "/dev/null"); !errors.Is(err, ErrUnusable) {
+		t.Fatalf("Find /dev/null: %v", err)
+	}
+}

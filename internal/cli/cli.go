@@ -1,0 +1,124 @@
+// Package cli is kioskd's command line (SPEC section 11): it parses flags,
+// loads the config and hands over to package daemon.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/internal/version"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitUsage  = 2
+	exitConfig = 3
+)
+
+const usage = `kioskd connects a kiosk's camera and microphone to a Digital Person server.
+
+Usage:
+  kioskd run --config FILE [--log-format auto|journal|json|text]   the daemon
+  kioskd demo [--for DURATION]                                      an in-process demo, no setup needed
+  kioskd devices                                                    cameras, microphones, speakers, LEDs
+  kioskd check-config --config FILE                                 validate a config file
+  kioskd status [--json] [--watch] [--socket PATH]                  ask the running daemon
+  kioskd version
+`
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(rest, stdout, stderr)
+	case "devices":
+		return cmdDevices(rest, stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(rest, stdout, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "kioskd %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "kioskd: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("kioskd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check-config", stderr)
+	path := fs.String("config", config.DefaultPath, "config file")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	var problems []string
+	if cfg.Server.URL == "" {
+		problems = append(problems, "server.url: not set; kioskd run needs the Digital Person server's address")
+	}
+	if _, err := cfg.Token(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, err := cfg.TLSConfig(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s: %s\n", *path, p)
+		}
+		return exitConfig
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", *path)
+	return exitOK
+}
+
+// signalContext is cancelled by SIGTERM or SIGINT.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+var _ = os.Getenv

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/daemon"
+	"github.com/kioskd/kioskd/leds"
+	"github.com/kioskd/kioskd/logging"
+	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/systemd"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", stderr)
+	path := fs.String("config", config.DefaultPath, "config file")
+	format := fs.String("log-format", logging.FormatAuto, "auto|journal|json|text (auto: journald under systemd, else text)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	// Until the config is read, errors go to stderr as plain text.
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	token, err := cfg.Token()
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd:", err)
+		return exitConfig
+	}
+	log, tracker, err := logging.New(*format, stderr, logging.Options{Secrets: []string{token}})
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd:", err)
+		return exitUsage
+	}
+	return runDaemon(cfg, log, tracker, stderr)
+}
+
+// runDaemon runs kioskd with everything that reports its state. It is
+// shared by `run` and tests.
+func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTracker, console io.Writer) int {
+	ctx, stop := signalContext()
+	defer stop()
+
+	ledCfg := leds.Config{Backend: cfg.LEDs.Backend, Profile: cfg.LEDs.Profile, Lines: cfg.LEDs.Lines,
+		ActiveLow: cfg.LEDs.ActiveLow, LEDClassRoot: cfg.LEDs.LEDClassRoot}
+	backend, err := leds.Open(ledCfg, console)
+	if err != nil {
+		// LEDs help staff, but a kiosk without them still serves visitors.
+		log.Error("status LEDs unavailable; running without them", "error", err)
+		backend = leds.None{}
+	}
+	ledCtl, err := leds.New(ledCfg, backend, nil, log)
+	if err != nil {
+		log.Error("status LEDs unavailable; running without them", "error", err)
+		ledCtl, _ = leds.New(leds.Config{}, leds.None{}, nil, log)
+	}
+	// All LEDs off on every way out, including a panic in the daemon.
+	defer ledCtl.Close()
+
+	d, err := daemon.New(cfg, daemon.Options{
+		Log: log,
+		OnSessionID: func(id string) {
+			if id == "" {
+				tracker.Clear()
+			} else {
+				tracker.Set(id)
+			}
+		},
+		Observers: []func(<-chan session.Event){
+			func(ev <-chan session.Event) { _ = ledCtl.Run(context.Background(), ev) },
+		},
+		// READY=1 once config is loaded and devices probed, not waiting
+		// for Connected (SPEC section 10).
+		Ready: func(*session.Supervisor) { systemd.Ready() },
+	})
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return exitConfig
+	}
+	statusCh, cancelStatus := d.Supervisor().Subscribe()
+	go func() {
+		for range statusCh {
+			systemd.Status(systemd.StatusLine(d.Supervisor().Snapshot()))
+		}
+	}()
+	defer cancelStatus()
+	// WATCHDOG=1 only while the supervisor makes progress (SPEC section 5).
+	if iv, ok := systemd.WatchdogInterval(); ok {
+		wd, err := systemd.NewWatchdog(systemd.WatchdogConfig{Interval: iv, LastProgress: d.Supervisor().LastProgress, Logger: log})
+		if err != nil {
+			log.Error("systemd watchdog disabled", "error", err)
+		} else {
+			wdCtx, wdStop := context.WithCancel(context.Background())
+			defer wdStop()
+			go func() { _ = wd.Run(wdCtx) }()
+		}
+	}
+	go func() {
+		<-ctx.Done()
+		systemd.Stopping()
+	}()
+	log.Info("kioskd started", "config_server", cfg.Server.URL, "camera", cfg.Media.Camera, "microphone", cfg.Media.Microphone, "speaker", cfg.Media.Speaker, "leds", cfg.LEDs.Backend)
+	if err := d.Run(ctx); err != nil {
+		log.Error("stopped with an error", "error", err)
+		return exitFail
+	}
+	log.Info("kioskd stopped")
+	return exitOK
+}
+
+var _ = os.Stderr

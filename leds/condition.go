@@ -1,0 +1,165 @@
+package leds
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kioskd/kioskd/session"
+)
+
+// Profile is a wiring of LEDs to meanings (SPEC section 8).
+type Profile string
+
+const (
+	// Traffic is three LEDs: red, amber, green.
+	Traffic Profile = "traffic"
+	// Bar is one LED per connection step, step1..step4.
+	Bar Profile = "bar"
+)
+
+// Profiles lists the known profiles.
+var Profiles = []Profile{Traffic, Bar}
+
+var profileRoles = map[Profile][]string{
+	Traffic: {"red", "amber", "green"},
+	Bar:     {"step1", "step2", "step3", "step4"},
+}
+
+// ParseProfile returns the profile named s.
+func ParseProfile(s string) (Profile, error) {
+	p := Profile(s)
+	if _, ok := profileRoles[p]; !ok {
+		return "", fmt.Errorf("leds: unknown profile %q (want %s)", s, joinProfiles())
+	}
+	return p, nil
+}
+
+func joinProfiles() string {
+	s := make([]string, len(Profiles))
+	for i, p := range Profiles {
+		s[i] = string(p)
+	}
+	return strings.Join(s, " or ")
+}
+
+// Roles lists the profile's LEDs in display order; they are the keys of
+// Config.Lines and the names the controller passes to a Backend. Unknown
+// profiles have none.
+func (p Profile) Roles() []string {
+	return append([]string(nil), profileRoles[p]...)
+}
+
+// errorRole is the LED that shows an error code: red in traffic (red means
+// "not connected, look at me"), the first step in bar (the only LED that is
+// dark while Disconnected, so a code cannot be mistaken for progress).
+func (p Profile) errorRole() string {
+	if r := profileRoles[p]; len(r) > 0 {
+		return r[0]
+	}
+	return ""
+}
+
+// Condition is what the LEDs show: the connection state, overlaid by an error
+// code while the session waits after a failure, or nothing once stopped.
+type Condition struct {
+	State   session.ConnectionState
+	Err     session.ErrorName // NoError unless waiting after a failure
+	Stopped bool              // the supervisor stopped for good: all off
+}
+
+func (c Condition) String() string {
+	switch {
+	case c.Stopped:
+		return "stopped"
+	case c.Err != session.NoError:
+		return c.State.String() + "+" + c.Err.String()
+	}
+	return c.State.String()
+}
+
+// Next is the condition after e.
+//
+// Only EventState moves the state: the State field of other kinds is the
+// publisher's copy and a zero there would read as Disconnected. A failure
+// (EventConnectFailed, EventMediaFailed) sets the error code; it stays until
+// an EventState leaves Disconnected, that is until the next attempt is
+// visibly under way. EventState(Disconnected) does not clear it, because the
+// failure and the fall back to Disconnected arrive in either order.
+// EventStopped turns everything off until a later EventState shows the
+// session running again.
+func (c Condition) Next(e session.Event) Condition {
+	switch e.Kind {
+	case session.EventState:
+		c.State = e.State
+		c.Stopped = false
+		if e.State != session.Disconnected {
+			c.Err = session.NoError
+		}
+	case session.EventConnectFailed:
+		if e.Err != session.NoError {
+			c.Err = e.Err
+		}
+	case session.EventMediaFailed:
+		// A failed capture track is mediaStreamFailed even if the publisher
+		// left Err empty (SPEC section 7: it shows on the LEDs).
+		c.Err = e.Err
+		if c.Err == session.NoError {
+			c.Err = session.MediaStreamFailed
+		}
+	case session.EventStopped:
+		c = Condition{State: session.Disconnected, Stopped: true}
+	}
+	return c
+}
+
+// Patterns maps every role of p to its pattern under c. Unknown profiles give
+// an empty map.
+//
+// traffic: Disconnected red on; Searching amber 1 Hz; DownloadingAssets amber
+// 4 Hz; ConnectingToDigitalPerson green 2 Hz; Connected green on.
+// bar: LEDs 1..currentStep on, the next one blinking at 2 Hz; Disconnected all off.
+// Both: an error code replaces the pattern of the first LED (red, step1);
+// stopped is all off. A state outside SPEC section 1 shows as Disconnected.
+func (p Profile) Patterns(c Condition) map[string]Pattern {
+	roles := profileRoles[p]
+	m := make(map[string]Pattern, len(roles))
+	for _, r := range roles {
+		m[r] = Off
+	}
+	if c.Stopped || len(roles) == 0 {
+		return m
+	}
+	state := c.State
+	if state < session.Disconnected || state > session.Connected {
+		state = session.Disconnected
+	}
+	switch p {
+	case Traffic:
+		switch state {
+		case session.Disconnected:
+			m["red"] = On
+		case session.SearchingForDigitalPerson:
+			m["amber"] = Blink(1)
+		case session.DownloadingAssets:
+			m["amber"] = Blink(4)
+		case session.ConnectingToDigitalPerson:
+			m["green"] = Blink(2)
+		case session.Connected:
+			m["green"] = On
+		}
+	case Bar:
+		step := state.Step()
+		for i, r := range roles {
+			switch {
+			case i < step:
+				m[r] = On
+			case i == step && step > 0:
+				m[r] = Blink(2) // the step in progress
+			}
+		}
+	}
+	if n := c.Err.Code(); n > 0 {
+		m[p.errorRole()] = Code(n)
+	}
+	return m
+}

@@ -1,0 +1,172 @@
+package leds_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/internal/clock/clocktest"
+	"github.com/kioskd/kioskd/leds"
+	"github.com/kioskd/kioskd/leds/ledstest"
+	"github.com/kioskd/kioskd/session"
+)
+
+// TestConsole walks a session through the console backend: one line per
+// change of what the LEDs show, none per flash, no in-between lines.
+func TestConsole(t *testing.T) {
+	out := &syncBuffer{}
+	be, err := leds.Open(leds.Config{Backend: "console"}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktest.New(t0)
+	r := startRig(t, leds.Traffic, clk, ledstest.Wrap(clk, be))
+	st := func(s session.ConnectionState, n int) {
+		r.publish(session.Event{Kind: session.EventState, State: s}, n)
+	}
+	st(session.SearchingForDigitalPerson, 2)
+	st(session.DownloadingAssets, 1)
+	st(session.ConnectingToDigitalPerson, 2)
+	clk.Advance(10 * time.Second) // no software timer, no flash lines
+	st(session.Connected, 1)
+	st(session.Disconnected, 2)
+	r.publish(session.Event{Kind: session.EventConnectFailed, Err: session.NoScene}, 1)
+	r.publish(session.Event{Kind: session.EventStopped}, 1)
+	if err := r.ctl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"LEDs: red ○ amber ○ green ○", // start: all off
+		"LEDs: red ● amber ○ green ○", // Disconnected
+		"LEDs: red ○ amber ◐1Hz green ○",
+		"LEDs: red ○ amber ◐4Hz green ○",
+		"LEDs: red ○ amber ○ green ◐2Hz",
+		"LEDs: red ○ amber ○ green ●",
+		"LEDs: red ● amber ○ green ○",
+		"LEDs: red ◐×2 amber ○ green ○", // noScene
+		"LEDs: red ○ amber ○ green ○",   // stopped; Close adds nothing
+	}, "\n") + "\n"
+	if got := out.String(); got != want {
+		t.Errorf("console output\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestConsoleDirect(t *testing.T) {
+	var b bytes.Buffer
+	c := leds.NewConsole(&b, []string{"step1", "step2"})
+	_ = c.Set("step1", true)
+	_ = c.Set("step1", true) // no change, no line
+	_ = c.Blink("step2", 250*time.Millisecond, 250*time.Millisecond)
+	_ = c.Set("extra", true) // unknown names are appended
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("step1", false); err == nil {
+		t.Error("Set after Close: no error")
+	}
+	want := "LEDs: step1 ● step2 ○\nLEDs: step1 ● step2 ◐2Hz\nLEDs: step1 ● step2 ◐2Hz extra ●\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	traffic := map[string]string{"red": "GPIO17", "amber": "GPIO27", "green": "GPIO22"}
+	for _, tt := range []struct {
+		cfg  leds.Config
+		want []string // "" means valid
+	}{
+		{leds.Config{}, nil},
+		{leds.Config{Backend: "console", Profile: "bar"}, nil},
+		{leds.Config{Backend: "gpio", Lines: traffic}, nil},
+		{leds.Config{Backend: "ledclass", Profile: "bar", Lines: map[string]string{"step1": "a", "step2": "b", "step3": "c", "step4": "d"}}, nil},
+		{leds.Config{Backend: "neon"}, []string{"leds.backend", `"neon"`, "gpio, ledclass, console, none"}},
+		{leds.Config{Profile: "disco"}, []string{"leds.profile", `"disco"`, "traffic or bar"}},
+		{leds.Config{Backend: "gpio", Profile: "bar", Lines: traffic}, []string{"leds.lines.red", "leds.lines.step1: missing", "leds.lines.step4: missing"}},
+		{leds.Config{Backend: "gpio", Lines: map[string]string{"red": "GPIO17", "amber": "GPIO17", "green": " "}}, []string{"leds.lines.amber", "already used by leds.lines.red", "leds.lines.green: missing"}},
+	} {
+		err := tt.cfg.Validate()
+		if len(tt.want) == 0 {
+			if err != nil {
+				t.Errorf("%+v: %v", tt.cfg, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%+v: no error", tt.cfg)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%+v: error %q lacks %q", tt.cfg, err, w)
+			}
+		}
+	}
+}
+
+func TestOpenPicksBackend(t *testing.T) {
+	root := t.TempDir()
+	for _, n := range []string{"r", "a", "g"} {
+		if err := ledstest.MakeLEDClass(root, n, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		cfg  leds.Config
+		want string
+	}{
+		{leds.Config{}, "leds.None"},
+		{leds.Config{Backend: "none"}, "leds.None"},
+		{leds.Config{Backend: "console"}, "*leds.Console"},
+		{leds.Config{Backend: "ledclass", LEDClassRoot: root, Lines: map[string]string{"red": "r", "amber": "a", "green": "g"}}, "*leds.LEDClass"},
+	} {
+		b, err := leds.Open(tt.cfg, &bytes.Buffer{})
+		if err != nil {
+			t.Errorf("%+v: %v", tt.cfg, err)
+			continue
+		}
+		if got := typeName(b); got != tt.want {
+			t.Errorf("%+v: %s, want %s", tt.cfg, got, tt.want)
+		}
+	}
+	_, err := leds.Open(leds.Config{Backend: "ledclass", LEDClassRoot: root, Lines: map[string]string{"red": "r", "amber": "a", "green": "nope"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "green") {
+		t.Errorf("unknown LED: %v", err)
+	}
+	if _, err := leds.Open(leds.Config{Backend: "neon"}, nil); err == nil {
+		t.Error("unknown backend opened")
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case leds.None:
+		return "leds.None"
+	case *leds.Console:
+		return "*leds.Console"
+	case *leds.LEDClass:
+		return "*leds.LEDClass"
+	case *leds.GPIO:
+		return "*leds.GPIO"
+	}
+	return "?"
+}
+
+// TestNoneBackend: kiosks without LEDs cost no timer wake-ups.
+func TestNoneBackend(t *testing.T) {
+	clk := clocktest.New(t0)
+	spy := ledstest.Wrap(clk, leds.None{})
+	r := startRig(t, leds.Traffic, clk, spy)
+	r.publish(session.Event{Kind: session.EventConnectFailed, Err: session.NoUserMedia}, 1)
+	r.publish(session.Event{Kind: session.EventState, State: session.SearchingForDigitalPerson}, 2)
+	if clk.Waiters() != 0 {
+		t.Error("a timer is armed for the none backend")
+	}
+	for _, o := range spy.Ops() {
+		if o.Err != nil && !errors.Is(o.Err, leds.ErrNotSupported) {
+			t.Errorf("%v: %v", o, o.Err)
+		}
+	}
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing kioskd needs on Debian 12 (bookworm):
+# Debian's packages, and a Go toolchain if the machine has none new enough.
+# Safe to run again: it installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Build: cgo for libvpx (VP8), libopus (Opus) and the ALSA headers for malgo.
+# Test: alsa-utils gives a real ALSA userspace with file PCMs, no sound card.
+PKGS=(gcc make pkg-config git ca-certificates libvpx-dev libopus-dev libasound2-dev libasound2-plugins alsa-utils)
+PKGS+=("$@")
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+scripts/go.sh install

@@ -1,0 +1,599 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/dpsim/dptest"
+	"github.com/kioskd/kioskd/media"
+	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/session/signalling"
+)
+
+// recorder collects a supervisor's events and lets a test wait for a
+// condition on them without sleeping.
+type recorder struct {
+	mu      sync.Mutex
+	events  []session.Event
+	changed chan struct{}
+}
+
+func record(sup *session.Supervisor) *recorder {
+	r := &recorder{changed: make(chan struct{})}
+	ch, _ := sup.Subscribe()
+	go func() {
+		for e := range ch {
+			r.mu.Lock()
+			r.events = append(r.events, e)
+			close(r.changed)
+			r.changed = make(chan struct{})
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+func (r *recorder) snapshot() ([]session.Event, chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]session.Event(nil), r.events...), r.changed
+}
+
+// waitFor waits until cond holds for the events so far.
+func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond func([]session.Event) bool) []session.Event {
+	t.Helper()
+	for {
+		evs, changed := r.snapshot()
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s; events:\n%s", what, describe(evs))
+		}
+	}
+}
+
+func describe(evs []session.Event) string {
+	s := ""
+	for _, e := range evs {
+		s += fmt.Sprintf("  %-14s %-26s id=%s err=%s reason=%s delay=%v cause=%v\n", e.Kind, e.State, e.SessionID, e.Err, e.Reason, e.Delay, e.Cause)
+	}
+	return s
+}
+
+// connects counts EventState Connected.
+func connects(evs []session.Event) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == session.EventState && e.State == session.Connected {
+			n++
+		}
+	}
+	return n
+}
+
+func lastConnected(evs []session.Event) session.Event {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Kind == session.EventState && evs[i].State == session.Connected {
+			return evs[i]
+		}
+	}
+	return session.Event{}
+}
+
+func nthConnected(n int) func([]session.Event) bool {
+	return func(evs []session.Event) bool { return connects(evs) >= n }
+}
+
+// percentages lists the percentageLoaded of every state event.
+func percentages(evs []session.Event) []int {
+	var p []int
+	for _, e := range evs {
+		if e.Kind == session.EventState {
+			p = append(p, e.State.Percentage())
+		}
+	}
+	return p
+}
+
+type kiosk struct {
+	sup    *session.Supervisor
+	rec    *recorder
+	store  *session.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type kioskOpt func(*session.Config, *session.Options)
+
+// startKiosk runs a supervisor against dp with synthetic media (small, to
+// spare the CPU) until the test ends.
+func startKiosk(t *testing.T, dp *dptest.Server, stateDir string, opts ...kioskOpt) *kiosk {
+	t.Helper()
+	cfg := session.Config{
+		URL: dp.URL, Token: dp.Token, Resume: true,
+		StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
+		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
+		Client: signalling.ClientInfo{Name: "kioskd-test", Video: true, Audio: true},
+		Peer:   session.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
+	}
+	o := session.Options{
+		Media: media.NewSource(media.Config{Camera: "test", Width: 160, Height: 120, FPS: 10, Microphone: "test"}, nil),
+		Store: session.NewStore(stateDir),
+		Rand:  jitter,
+		Log:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, f := range opts {
+		f(&cfg, &o)
+	}
+	sup, err := session.New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &kiosk{sup: sup, rec: record(sup), store: o.Store, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	go func() {
+		defer close(k.done)
+		_ = sup.Run(ctx)
+		o.Media.Close()
+	}()
+	t.Cleanup(k.stop)
+	return k
+}
+
+func (k *kiosk) stop() {
+	k.cancel()
+	<-k.done
+}
+
+type testWriter struct{ t *testing.T }
+
+var testsDone atomic.Bool
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if !testsDone.Load() {
+		w.t.Logf("%s", p)
+	}
+	return len(p), nil
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testsDone.Store(true)
+	os.Exit(code)
+}
+
+// TestConnectsWithTheExactStepsAndSendsMedia: the normal connect, over a
+// real websocket and real WebRTC, reports 25, 50, 75, 100 once each, and
+// the server receives the kiosk's VP8 frames and Opus packets.
+func TestConnectsWithTheExactStepsAndSendsMedia(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	k := startKiosk(t, dp, t.TempDir())
+	evs := k.rec.waitFor(t, ctx, "Connected", nthConnected(1))
+	if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
+		t.Fatalf("state percentages %s, want [25 50 75 100]\n%s", got, describe(evs))
+	}
+	id := lastConnected(evs).SessionID
+	if id == "" {
+		t.Fatal("Connected without a session id")
+	}
+	if snap := k.sup.Snapshot(); snap.State != session.Connected || snap.SessionID != id {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for _, s := range ss {
+			if s.ID == id && s.Video.Frames >= 3 && s.Video.Width == 160 && s.Video.Height == 120 && s.Audio.Packets >= 10 {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("server did not receive the kiosk's media: %+v", dp.Sessions())
+	}
+	st, err := k.store.Load()
+	if err != nil || st.SessionID != id {
+		t.Fatalf("stored session %+v, %v; want %s", st, err, id)
+	}
+}
+
+// TestDisconnectReasons: each reason of SPEC section 3, produced by the
+// real server, gets its reaction: the same id resumed or a new one.
+func TestDisconnectReasons(t *testing.T) {
+	cases := []struct {
+		reason   string // "" = drop the socket without a close message
+		want     session.DisconnectReason
+		sameID   bool
+		resumeOK bool
+	}{
+		{"controlDisconnected", session.ReasonControlDisconnected, true, true},
+		{"", session.ReasonControlDisconnected, true, true},
+		{"sessionTimeout", session.ReasonSessionTimeout, false, false},
+		{"conversationEnded", session.ReasonConversationEnded, false, false},
+		{"normal", session.ReasonNormal, true, true},
+	}
+	for _, c := range cases {
+		name := c.reason
+		if name == "" {
+			name = "drop"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t, 60*time.Second)
+			dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+			k := startKiosk(t, dp, t.TempDir())
+			first := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+			if c.reason == "" {
+				if dp.Drop() != 1 {
+					t.Fatal("nothing to drop")
+				}
+			} else if dp.CloseAll(c.reason) != 1 {
+				t.Fatal("nothing to close")
+			}
+			evs := k.rec.waitFor(t, ctx, "Connected again", nthConnected(2))
+			var disc *session.Event
+			for i := range evs {
+				if evs[i].Kind == session.EventDisconnected {
+					disc = &evs[i]
+				}
+			}
+			if disc == nil || disc.Reason != c.want || disc.ByUs {
+				t.Fatalf("disconnect event %+v, want reason %v\n%s", disc, c.want, describe(evs))
+			}
+			for _, e := range evs {
+				if e.Kind == session.EventRetry {
+					t.Fatalf("reacted with a backoff delay; SPEC says at once\n%s", describe(evs))
+				}
+			}
+			again := lastConnected(evs)
+			if (again.SessionID == first) != c.sameID {
+				t.Fatalf("after %s: id %s → %s, want same=%v", name, first, again.SessionID, c.sameID)
+			}
+			if again.Resumed != c.resumeOK {
+				t.Fatalf("Resumed = %v, want %v", again.Resumed, c.resumeOK)
+			}
+			if st, _ := k.store.Load(); st.SessionID != again.SessionID {
+				t.Fatalf("stored %q, want the current session %q", st.SessionID, again.SessionID)
+			}
+		})
+	}
+}
+
+// flakyMedia fails Tracks with name for the first n calls, then works.
+type flakyMedia struct {
+	session.MediaSource
+	name  session.ErrorName
+	n     atomic.Int32
+	calls atomic.Int32
+}
+
+func (f *flakyMedia) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
+	f.calls.Add(1)
+	if f.n.Add(-1) >= 0 {
+		return nil, session.NewConnectError(f.name, errors.New("device not there (test)"))
+	}
+	return f.MediaSource.Tracks(ctx)
+}
+
+// TestConnectErrors: each error name of SPEC section 2, produced for real,
+// gives that name (usable with errors.As through the event), its reaction,
+// and a return to Connected.
+func TestConnectErrors(t *testing.T) {
+	type check func(t *testing.T, evs []session.Event, k *kiosk, dp *dptest.Server)
+	noBackoffBeforeReconnect := func(t *testing.T, evs []session.Event, k *kiosk, dp *dptest.Server) {
+		for _, e := range evs {
+			if e.Kind == session.EventRetry {
+				t.Fatalf("noSessionToResume must reconnect at once\n%s", describe(evs))
+			}
+		}
+	}
+	cases := []struct {
+		name     session.ErrorName
+		scenario func(*dpsim.Scenario)
+		kopt     kioskOpt
+		prepare  func(t *testing.T, dir string, dp *dptest.Server) // before the kiosk starts
+		during   func(t *testing.T, k *kiosk)                      // after the first failure
+		check    check
+	}{
+		{name: session.NoUserMedia, kopt: func(c *session.Config, o *session.Options) {
+			f := &flakyMedia{MediaSource: o.Media, name: session.NoUserMedia}
+			f.n.Store(2)
+			o.Media = f
+		}},
+		{name: session.NoScene, scenario: func(s *dpsim.Scenario) { s.NoScene = 3 }},
+		{name: session.ServerConnectionFailed, scenario: func(s *dpsim.Scenario) {
+			s.Hostile = 1
+			s.HostileModes = []dpsim.HostileMode{dpsim.HostileMalformed}
+		}},
+		{name: session.NotSupported, kopt: func(c *session.Config, o *session.Options) {
+			f := &flakyMedia{MediaSource: o.Media, name: session.NotSupported}
+			f.n.Store(1)
+			o.Media = f
+			ch := make(chan struct{}, 1)
+			o.DeviceChanges = ch
+			changes[o] = ch
+		}, during: func(t *testing.T, k *kiosk) {
+			// Parked: no retry, no second attempt, until the devices change.
+			if evs, _ := k.rec.snapshot(); countKind(evs, session.EventRetry) != 0 {
+				t.Fatalf("notSupported was retried\n%s", describe(evs))
+			}
+			for _, ch := range changes {
+				ch <- struct{}{}
+			}
+		}},
+		{name: session.MediaStreamFailed, scenario: func(s *dpsim.Scenario) {
+			s.ICEFailure = 1
+			s.MediaTimeout = 3 * time.Second
+		}},
+		{name: session.SessionTimeout, scenario: func(s *dpsim.Scenario) {
+			s.Stall = 1
+			s.StallAt = dpsim.StepAssets
+		}, kopt: func(c *session.Config, o *session.Options) { c.StepTimeout = 500 * time.Millisecond }},
+		{name: session.ControlFailed, scenario: func(s *dpsim.Scenario) { s.ControlFailed = 1 }},
+		{name: session.NoSessionToResume, prepare: func(t *testing.T, dir string, dp *dptest.Server) {
+			if err := session.NewStore(dir).Save(session.Stored{SessionID: "gone-long-ago", ServerURL: dp.URL}); err != nil {
+				t.Fatal(err)
+			}
+		}, check: noBackoffBeforeReconnect},
+	}
+	for _, c := range cases {
+		t.Run(c.name.String(), func(t *testing.T) {
+			ctx := testCtx(t, 60*time.Second)
+			sc := dpsim.DefaultScenario()
+			if c.scenario != nil {
+				c.scenario(&sc)
+			}
+			dp := dptest.NewServer(t, dpsim.Config{Scenario: sc})
+			dir := t.TempDir()
+			if c.prepare != nil {
+				c.prepare(t, dir, dp)
+			}
+			var opts []kioskOpt
+			if c.kopt != nil {
+				opts = append(opts, c.kopt)
+			}
+			k := startKiosk(t, dp, dir, opts...)
+			evs := k.rec.waitFor(t, ctx, "a "+c.name.String()+" failure", func(evs []session.Event) bool {
+				for _, e := range evs {
+					if e.Kind == session.EventConnectFailed {
+						return true
+					}
+				}
+				return false
+			})
+			var failed session.Event
+			for _, e := range evs {
+				if e.Kind == session.EventConnectFailed {
+					failed = e
+					break
+				}
+			}
+			if failed.Err != c.name {
+				t.Fatalf("first failure %v, want %v\n%s", failed.Err, c.name, describe(evs))
+			}
+			if c.during != nil {
+				c.during(t, k)
+			}
+			evs = k.rec.waitFor(t, ctx, "Connected after "+c.name.String(), nthConnected(1))
+			if c.check != nil {
+				c.check(t, evs, k, dp)
+			}
+			if c.name == session.NoScene {
+				// Retried with growing delays (the test's jitter draws near
+				// the ceiling), three refusals, then connected.
+				var delays []time.Duration
+				for _, e := range evs {
+					if e.Kind == session.EventRetry {
+						delays = append(delays, e.Delay)
+					}
+				}
+				if len(delays) != 3 {
+					t.Fatalf("%d retries, want 3\n%s", len(delays), describe(evs))
+				}
+				if !(delays[0] < delays[1] && delays[1] < delays[2]) {
+					t.Fatalf("delays %v do not grow", delays)
+				}
+			}
+		})
+	}
+}
+
+var changes = map[*session.Options]chan struct{}{}
+
+func countKind(evs []session.Event, k session.EventKind) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func init() {
+	// Draw backoff delays near their ceiling so "growing" is observable;
+	// full jitter itself is covered by TestBackoffGrowsToMaxWithFullJitter.
+	jitter = func() float64 { return 0.999 }
+}
+
+var jitter func() float64
+
+// TestHostileServer: garbage from the server gives a clear error and a
+// defined reaction, never a panic, and the kiosk comes back.
+func TestHostileServer(t *testing.T) {
+	for _, mode := range dpsim.AllHostileModes {
+		t.Run(string(mode), func(t *testing.T) {
+			ctx := testCtx(t, 60*time.Second)
+			sc := dpsim.DefaultScenario()
+			sc.Hostile = 1
+			sc.HostileModes = []dpsim.HostileMode{mode}
+			dp := dptest.NewServer(t, dpsim.Config{Scenario: sc})
+			k := startKiosk(t, dp, t.TempDir())
+			evs := k.rec.waitFor(t, ctx, "Connected", nthConnected(1))
+			switch mode {
+			case dpsim.HostileMalformed, dpsim.HostileOversized:
+				if countKind(evs, session.EventConnectFailed) != 1 || evs[len(evs)-1].State != session.Connected {
+					t.Fatalf("want one serverConnectionFailed then Connected\n%s", describe(evs))
+				}
+				for _, e := range evs {
+					if e.Kind == session.EventConnectFailed && e.Err != session.ServerConnectionFailed {
+						t.Fatalf("failure %v, want serverConnectionFailed", e.Err)
+					}
+				}
+			default:
+				if n := countKind(evs, session.EventConnectFailed); n != 0 {
+					t.Fatalf("%s should be survived without failing\n%s", mode, describe(evs))
+				}
+				if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
+					t.Fatalf("states %s, want each once: [25 50 75 100]", got)
+				}
+			}
+		})
+	}
+}
+
+// TestSilentServerIsDeadAfterThreeHeartbeats: a server that stops talking
+// after Connected is found dead by the heartbeat; the session is resumed.
+func TestSilentServerIsDeadAfterThreeHeartbeats(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sc := dpsim.DefaultScenario()
+	sc.Silence = 1
+	sc.SilenceAt = dpsim.StepConnected
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 100 * time.Millisecond, Scenario: sc})
+	k := startKiosk(t, dp, t.TempDir())
+	evs := k.rec.waitFor(t, ctx, "Connected twice", nthConnected(2))
+	var reason session.DisconnectReason
+	for _, e := range evs {
+		if e.Kind == session.EventDisconnected {
+			reason = e.Reason
+		}
+	}
+	if reason != session.ReasonControlDisconnected {
+		t.Fatalf("silence gave %v, want controlDisconnected\n%s", reason, describe(evs))
+	}
+	var ids []string
+	for _, e := range evs {
+		if e.Kind == session.EventState && e.State == session.Connected {
+			ids = append(ids, e.SessionID)
+		}
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("resumed as %s, want %s", ids[1], ids[0])
+	}
+}
+
+// TestCorruptStateFileGivesAFreshSession and the state is rewritten.
+func TestCorruptStateFileGivesAFreshSession(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, session.StateFileName), []byte("{not json"), 0o600)
+	k := startKiosk(t, dp, dir)
+	id := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+	if st, err := k.store.Load(); err != nil || st.SessionID != id {
+		t.Fatalf("state file not rewritten: %+v %v", st, err)
+	}
+}
+
+// TestUnwritableStateDirStillConnectsAndResumes: the disk refuses the
+// state file; the kiosk warns, connects, and still resumes from memory.
+func TestUnwritableStateDirStillConnectsAndResumes(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	notADir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notADir, []byte("x"), 0o600)
+	k := startKiosk(t, dp, filepath.Join(notADir, "state"))
+	first := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+	dp.CloseAll("controlDisconnected")
+	again := lastConnected(k.rec.waitFor(t, ctx, "Connected again", nthConnected(2)))
+	if again.SessionID != first || !again.Resumed {
+		t.Fatalf("resumed %s (resumed=%v), want %s", again.SessionID, again.Resumed, first)
+	}
+}
+
+// TestShutdownSendsNormalAndRestartResumes: kioskd's own shutdown closes
+// with reason normal and keeps the stored session; a new process resumes it.
+func TestShutdownSendsNormalAndRestartResumes(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	dir := t.TempDir()
+	k := startKiosk(t, dp, dir)
+	id := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+	k.stop()
+	evs := k.rec.waitFor(t, ctx, "stopped", func(evs []session.Event) bool { return countKind(evs, session.EventStopped) == 1 })
+	if last := evs[len(evs)-1]; last.Kind != session.EventStopped {
+		t.Fatalf("last event %v, want stopped\n%s", last.Kind, describe(evs))
+	}
+	var down *session.Event
+	for i := range evs {
+		if evs[i].Kind == session.EventDisconnected {
+			down = &evs[i]
+		}
+	}
+	if down == nil || down.Reason != session.ReasonNormal || !down.ByUs {
+		t.Fatalf("shutdown disconnect %+v, want normal by kioskd", down)
+	}
+	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for _, s := range ss {
+			if s.ID == id && s.LastCloseReason == "normal" {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("server did not get close normal: %+v", dp.Sessions())
+	}
+	if st, err := session.NewStore(dir).Load(); err != nil || st.SessionID != id {
+		t.Fatalf("shutdown lost the stored session: %+v %v", st, err)
+	}
+	k2 := startKiosk(t, dp, dir)
+	again := lastConnected(k2.rec.waitFor(t, ctx, "Connected after restart", nthConnected(1)))
+	if again.SessionID != id || !again.Resumed {
+		t.Fatalf("restart gave %s (resumed=%v), want %s resumed", again.SessionID, again.Resumed, id)
+	}
+}
+
+// TestNoGoroutineLeakOverReconnects: many controlDisconnected cycles in one
+// process leave no goroutines behind.
+func TestNoGoroutineLeakOverReconnects(t *testing.T) {
+	ctx := testCtx(t, 120*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	k := startKiosk(t, dp, t.TempDir())
+	k.rec.waitFor(t, ctx, "Connected", nthConnected(1))
+	base := runtime.NumGoroutine()
+	const cycles = 10
+	for i := 0; i < cycles; i++ {
+		dp.CloseAll("controlDisconnected")
+		k.rec.waitFor(t, ctx, "Connected again", nthConnected(i+2))
+	}
+	// Goroutines wind down asynchronously (pion's timers); allow a bounded wait.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base+10 && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base+10 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines %d after %d cycles, baseline %d\n%s", n, cycles, base, buf[:runtime.Stack(buf, true)])
+	}
+}

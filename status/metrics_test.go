@@ -1,0 +1,231 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/kioskd/kioskd/session"
+)
+
+func TestMetricsFromEvents(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := since
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	state := func(ms int, s session.ConnectionState) session.Event {
+		return session.Event{Kind: session.EventState, Time: at(ms), State: s, SessionID: "sid"}
+	}
+	seq := []session.Event{
+		// Attempt 1: noScene.
+		state(0, session.SearchingForDigitalPerson),
+		{Kind: session.EventQueue, Time: at(10), State: session.SearchingForDigitalPerson, QueuePosition: 3},
+		state(50, session.Disconnected),
+		{Kind: session.EventConnectFailed, Time: at(50), State: session.Disconnected, Err: session.NoScene},
+		{Kind: session.EventRetry, Time: at(50), State: session.Disconnected, Delay: time.Second, Err: session.NoScene},
+		// Attempt 2: Connected 120 ms after leaving Disconnected.
+		state(1000, session.SearchingForDigitalPerson),
+		state(1040, session.DownloadingAssets),
+		state(1080, session.ConnectingToDigitalPerson),
+		state(1120, session.Connected),
+		{Kind: session.EventProgress, Time: at(1500), State: session.Connected},
+		// Control lost; a failed attempt; then resumed 2.5 s after the loss.
+		{Kind: session.EventDisconnected, Time: at(5000), State: session.Disconnected, Reason: session.ReasonControlDisconnected},
+		state(5000, session.Disconnected),
+		state(5010, session.SearchingForDigitalPerson),
+		state(5100, session.Disconnected),
+		{Kind: session.EventConnectFailed, Time: at(5100), State: session.Disconnected, Err: session.ServerConnectionFailed},
+		state(7000, session.SearchingForDigitalPerson),
+		state(7200, session.ConnectingToDigitalPerson),
+		{Kind: session.EventState, Time: at(7500), State: session.Connected, SessionID: "sid", Resumed: true},
+		{Kind: session.EventMediaFailed, Time: at(8000), State: session.Connected, Err: session.MediaStreamFailed},
+		{Kind: session.EventDisconnected, Time: at(9000), State: session.Disconnected, Reason: session.ReasonSessionTimeout},
+		state(9000, session.Disconnected),
+	}
+	for i, e := range seq {
+		m.Observe(e)
+		if i == 1 {
+			if got := testutil.ToFloat64(m.queue); got != 3 {
+				t.Errorf("queue position = %v, want 3", got)
+			}
+		}
+		if i == 8 {
+			if got := testutil.ToFloat64(m.state); got != 4 {
+				t.Errorf("state gauge when Connected = %v, want 4", got)
+			}
+		}
+	}
+
+	check := func(name string, c prometheus.Collector, want float64) {
+		t.Helper()
+		if got := testutil.ToFloat64(c); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	check("kioskd_connection_state", m.state, 0)
+	check("kioskd_queue_position", m.queue, 0)
+	check("kioskd_connects_total", m.connects, 2)
+	check("kioskd_resumes_total", m.resumes, 1)
+	check("kioskd_media_failures_total", m.mediaFailures, 1)
+	check(`connect_errors{noScene}`, m.connectErrors.WithLabelValues("noScene"), 1)
+	check(`connect_errors{serverConnectionFailed}`, m.connectErrors.WithLabelValues("serverConnectionFailed"), 1)
+	check(`connect_errors{controlFailed}`, m.connectErrors.WithLabelValues("controlFailed"), 0)
+	check(`disconnects{controlDisconnected}`, m.disconnects.WithLabelValues("controlDisconnected"), 1)
+	check(`disconnects{sessionTimeout}`, m.disconnects.WithLabelValues("sessionTimeout"), 1)
+	// Every label value exists from the start.
+	if n := testutil.CollectAndCount(m.connectErrors); n != 8 {
+		t.Errorf("connect error series = %d, want 8", n)
+	}
+	if n := testutil.CollectAndCount(m.disconnects); n != 4 {
+		t.Errorf("disconnect series = %d, want 4", n)
+	}
+
+	// time to connected: 0.12 s (attempt 2) and 0.5 s (7000 → 7500 ms).
+	// recovery: 2.5 s (5000 → 7500 ms).
+	expected := `
+# HELP kioskd_recovery_seconds Time from a controlDisconnected disconnect to Connected again, retries included.
+# TYPE kioskd_recovery_seconds histogram
+kioskd_recovery_seconds_bucket{le="0.1"} 0
+kioskd_recovery_seconds_bucket{le="0.3"} 0
+kioskd_recovery_seconds_bucket{le="0.5"} 0
+kioskd_recovery_seconds_bucket{le="1"} 0
+kioskd_recovery_seconds_bucket{le="2"} 0
+kioskd_recovery_seconds_bucket{le="5"} 1
+kioskd_recovery_seconds_bucket{le="10"} 1
+kioskd_recovery_seconds_bucket{le="30"} 1
+kioskd_recovery_seconds_bucket{le="60"} 1
+kioskd_recovery_seconds_bucket{le="120"} 1
+kioskd_recovery_seconds_bucket{le="300"} 1
+kioskd_recovery_seconds_bucket{le="+Inf"} 1
+kioskd_recovery_seconds_sum 2.5
+kioskd_recovery_seconds_count 1
+# HELP kioskd_time_to_connected_seconds Time from leaving Disconnected to Connected, per successful attempt.
+# TYPE kioskd_time_to_connected_seconds histogram
+kioskd_time_to_connected_seconds_bucket{le="0.05"} 0
+kioskd_time_to_connected_seconds_bucket{le="0.1"} 0
+kioskd_time_to_connected_seconds_bucket{le="0.15"} 1
+kioskd_time_to_connected_seconds_bucket{le="0.25"} 1
+kioskd_time_to_connected_seconds_bucket{le="0.5"} 2
+kioskd_time_to_connected_seconds_bucket{le="1"} 2
+kioskd_time_to_connected_seconds_bucket{le="2.5"} 2
+kioskd_time_to_connected_seconds_bucket{le="5"} 2
+kioskd_time_to_connected_seconds_bucket{le="10"} 2
+kioskd_time_to_connected_seconds_bucket{le="30"} 2
+kioskd_time_to_connected_seconds_bucket{le="60"} 2
+kioskd_time_to_connected_seconds_bucket{le="+Inf"} 2
+kioskd_time_to_connected_seconds_sum 0.62
+kioskd_time_to_connected_seconds_count 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expected), "kioskd_time_to_connected_seconds", "kioskd_recovery_seconds"); err != nil {
+		t.Error(err)
+	}
+
+	// Media metrics, and a nil MediaMetrics is a no-op.
+	m.Media.AddFramesSent("video", 15)
+	m.Media.AddFramesSent("video", 15)
+	m.Media.AddFramesReceived("audio", 50)
+	m.Media.SetBitrate("send", "video", 512000)
+	check("frames_sent{video}", m.Media.framesSent.WithLabelValues("video"), 30)
+	check("frames_received{audio}", m.Media.framesReceived.WithLabelValues("audio"), 50)
+	check("bitrate{send,video}", m.Media.bitrate.WithLabelValues("send", "video"), 512000)
+	var none *MediaMetrics
+	none.AddFramesSent("video", 1)
+	none.SetBitrate("send", "video", 1)
+
+	if _, err := NewMetrics(reg); err == nil {
+		t.Error("registering twice succeeded")
+	}
+}
+
+func TestMetricsFollowBus(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := NewMetrics(reg)
+	bus := session.NewBus()
+	sub, cancel := bus.Subscribe()
+	defer cancel()
+	done := make(chan struct{})
+	go func() { m.Follow(context.Background(), sub); close(done) }()
+	bus.Publish(session.Event{Kind: session.EventState, Time: since, State: session.SearchingForDigitalPerson})
+	bus.Publish(session.Event{Kind: session.EventState, Time: since.Add(time.Second), State: session.Connected})
+	bus.Close()
+	<-done
+	if got := testutil.ToFloat64(m.connects); got != 1 {
+		t.Fatalf("connects = %v", got)
+	}
+}
+
+func TestMetricsLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{":9120", "0.0.0.0:9120", "[::]:9120", "192.168.1.10:9120", "10.0.0.1:0", "example.com:9120", "9120", ""} {
+		ln, err := ListenMetrics(addr)
+		if err == nil {
+			ln.Close()
+		}
+		if !errors.Is(err, ErrNotLoopback) {
+			t.Errorf("ListenMetrics(%q) = %v, want ErrNotLoopback", addr, err)
+		}
+		if err := ServeMetrics(context.Background(), addr); !errors.Is(err, ErrNotLoopback) {
+			t.Errorf("ServeMetrics(%q) = %v, want ErrNotLoopback", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "127.0.0.2:0"} {
+		ln, err := ListenMetrics(addr)
+		if err != nil {
+			t.Errorf("ListenMetrics(%q) = %v", addr, err)
+			continue
+		}
+		ln.Close()
+	}
+}
+
+func TestServeMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := NewMetrics(reg)
+	m.Observe(session.Event{Kind: session.EventState, Time: since, State: session.Connected})
+	ln, err := ListenMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeMetricsOn(ctx, ln, reg) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"kioskd_connects_total 1", "kioskd_connection_state 4", `kioskd_connect_errors_total{error_name="noScene"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeMetricsOn after cancel = %v", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/metrics"); err == nil {
+		t.Fatal("metrics still served after cancel")
+	}
+}
+
+func TestNewRegistry(t *testing.T) {
+	reg := NewRegistry()
+	if _, err := NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) == 0 {
+		t.Fatalf("Gather = %d families, %v", len(mfs), err)
+	}
+}

@@ -1,0 +1,343 @@
+package status
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kioskd/kioskd/internal/clock"
+	"github.com/kioskd/kioskd/session"
+)
+
+// Server errors.
+var (
+	ErrNoSnapshot = errors.New("status: ServerConfig.Snapshot is required")
+	ErrInUse      = errors.New("status: another process is serving the status socket")
+	ErrNotSocket  = errors.New("status: status socket path exists and is not a socket")
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Socket is the path to listen on; "" means DefaultSocket. Its parent
+	// directory is created (0755) if missing.
+	Socket string
+	// Mode of the socket file; 0 means 0660 (the daemon's user and group).
+	Mode os.FileMode
+	// Snapshot returns the session's current condition. Required.
+	Snapshot func() session.Snapshot
+	// Events, if set, re-reads Snapshot on each event and sends watchers
+	// what changed. Give the server its own Bus subscription; the
+	// supervisor must update its snapshot before publishing.
+	Events <-chan session.Event
+	// PollInterval re-reads Snapshot on a timer too. 0 means 1 s without
+	// Events and no polling with them. Negative disables polling.
+	PollInterval time.Duration
+	// Clock drives polling; nil means clock.Real.
+	Clock clock.Clock
+	// Logger gets connection errors at debug level; nil discards them.
+	Logger *slog.Logger
+}
+
+// maxSocketPath is what fits in sockaddr_un's sun_path.
+const maxSocketPath = 107
+
+// ioTimeout bounds a client's command line and each write, so a stuck
+// client cannot hold a goroutine for long.
+const ioTimeout = 10 * time.Second
+
+// Server serves Status on a unix socket. NewServer starts it; Close stops it.
+type Server struct {
+	cfg  ServerConfig
+	ln   net.Listener
+	path string
+	ino  uint64 // the socket file we created, so Close removes only ours
+
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	conns    map[net.Conn]struct{}
+	watchers map[*watcher]struct{}
+	last     []byte // last status sent to watchers
+}
+
+type watcher struct {
+	ch chan []byte // capacity 1: the newest status replaces an unsent one
+}
+
+func (w *watcher) offer(b []byte) {
+	for {
+		select {
+		case w.ch <- b:
+			return
+		default:
+		}
+		select {
+		case <-w.ch:
+		default:
+		}
+	}
+}
+
+// NewServer creates the socket's directory if needed, removes a stale
+// socket file (one nobody answers on), listens with cfg.Mode and serves.
+// It fails with ErrInUse if a live server answers on the path, and with
+// ErrNotSocket if the path is something else.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Snapshot == nil {
+		return nil, ErrNoSnapshot
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = DefaultSocket
+	}
+	if cfg.Mode == 0 {
+		cfg.Mode = 0o660
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
+	if cfg.PollInterval == 0 && cfg.Events == nil {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	path := cfg.Socket
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("status: socket path %s is longer than %d bytes", path, maxSocketPath)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("status: create socket directory: %w", err)
+	}
+	if err := removeStale(path); err != nil {
+		return nil, err
+	}
+	ln, err := listen(path, cfg.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("status: listen on %s: %w", path, err)
+	}
+	s := &Server{
+		cfg: cfg, ln: ln, path: path, ino: inode(path),
+		done: make(chan struct{}), conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{},
+	}
+	s.wg.Add(2)
+	go s.acceptLoop()
+	go s.feedLoop()
+	return s, nil
+}
+
+// Path is the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Close stops serving, ends every connection, waits for the server's
+// goroutines and removes the socket file. Safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.wg.Wait()
+	if s.ino != 0 && inode(s.path) == s.ino {
+		os.Remove(s.path)
+	}
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+func removeStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%w: %s", ErrNotSocket, path)
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%w: %s", ErrInUse, path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("status: remove stale socket: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.cfg.Logger.Debug("status socket accept failed", "error", err)
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serve(c)
+	}
+}
+
+// feedLoop re-reads the snapshot on events (and polls) and sends watchers
+// each change.
+func (s *Server) feedLoop() {
+	defer s.wg.Done()
+	var tick <-chan time.Time
+	if s.cfg.PollInterval > 0 {
+		t := s.cfg.Clock.NewTicker(s.cfg.PollInterval)
+		defer t.Stop()
+		tick = t.C()
+	}
+	events := s.cfg.Events
+	for {
+		select {
+		case <-s.done:
+			return
+		case _, ok := <-events:
+			if !ok {
+				events = nil // the bus is gone; keep polling if asked
+				continue
+			}
+		case <-tick:
+		}
+		s.publish()
+	}
+}
+
+func (s *Server) current() []byte {
+	b, _ := json.Marshal(FromSnapshot(s.cfg.Snapshot()))
+	return append(b, '\n')
+}
+
+func (s *Server) publish() {
+	b := s.current()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bytes.Equal(b, s.last) {
+		return
+	}
+	s.last = b
+	for w := range s.watchers {
+		w.offer(b)
+	}
+}
+
+func (s *Server) serve(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	c.SetReadDeadline(time.Now().Add(ioTimeout))
+	r := bufio.NewReaderSize(c, 64)
+	line, err := r.ReadSlice('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			s.writeError(c, "command too long")
+		}
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	switch cmd := strings.TrimSpace(string(line)); cmd {
+	case "status":
+		s.write(c, s.current())
+	case "watch":
+		s.watch(c)
+	default:
+		s.writeError(c, fmt.Sprintf("unknown command %q: want status or watch", cmd))
+	}
+}
+
+func (s *Server) write(c net.Conn, b []byte) bool {
+	c.SetWriteDeadline(time.Now().Add(ioTimeout))
+	_, err := c.Write(b)
+	if err != nil {
+		s.cfg.Logger.Debug("status client write failed", "error", err)
+	}
+	return err == nil
+}
+
+func (s *Server) writeError(c net.Conn, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	s.write(c, append(b, '\n'))
+}
+
+func (s *Server) watch(c net.Conn) {
+	w := &watcher{ch: make(chan []byte, 1)}
+	s.mu.Lock()
+	s.watchers[w] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.watchers, w)
+		s.mu.Unlock()
+	}()
+	// The client sends nothing more; a read returns when it hangs up.
+	gone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, c)
+		close(gone)
+	}()
+	defer func() { c.Close(); <-gone }()
+
+	sent := s.current()
+	if !s.write(c, sent) {
+		return
+	}
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-gone:
+			return
+		case b := <-w.ch:
+			if bytes.Equal(b, sent) {
+				continue
+			}
+			if !s.write(c, b) {
+				return
+			}
+			sent = b
+		}
+	}
+}

@@ -1,0 +1,68 @@
+// Package status lets people and machines see what kioskd is doing: a
+// local unix socket served by the daemon (`kioskd status [--json]
+// [--watch]`), its client and text renderer, and Prometheus metrics.
+//
+// Protocol on the socket (SPEC section 13 status.socket, mode 0660): the
+// client sends one line, "status" or "watch". "status" gets one JSON
+// object (a Status) on one line and the connection closes; "watch" gets one
+// now and another on every change until either side closes. Anything else
+// gets {"error": "..."}.
+package status
+
+import (
+	"time"
+
+	"github.com/kioskd/kioskd/session"
+)
+
+// DefaultSocket is status.socket's default (SPEC section 13).
+const DefaultSocket = "/run/kioskd/status.sock"
+
+// Status is the JSON object served on the socket.
+type Status struct {
+	State            string     `json:"state"`
+	CurrentStep      int        `json:"current_step"`
+	TotalSteps       int        `json:"total_steps"`
+	PercentageLoaded int        `json:"percentage_loaded"`
+	SessionID        string     `json:"session_id"`
+	QueuePosition    int        `json:"queue_position"`
+	LastError        string     `json:"last_error"`  // an error name of SPEC section 2, "" if none
+	LastReason       string     `json:"last_reason"` // a disconnect reason of SPEC section 3, "" if none
+	Attempt          int        `json:"attempt"`
+	Since            *time.Time `json:"since"`      // when State was entered; null if unknown
+	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
+	Connects         int        `json:"connects"`
+}
+
+// FromSnapshot converts the session's snapshot.
+func FromSnapshot(s session.Snapshot) Status {
+	d := s.State.Data()
+	return Status{
+		State:            d.Name,
+		CurrentStep:      d.CurrentStep,
+		TotalSteps:       d.TotalSteps,
+		PercentageLoaded: d.PercentageLoaded,
+		SessionID:        s.SessionID,
+		QueuePosition:    s.QueuePosition,
+		LastError:        s.LastError.String(),
+		LastReason:       s.LastReason.String(),
+		Attempt:          s.Attempt,
+		Since:            timePtr(s.Since),
+		NextRetry:        timePtr(s.NextRetry),
+		Connects:         s.Connects,
+	}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.Round(0) // no monotonic reading: compare and encode by wall time
+	return &t
+}
+
+// wire is what a client decodes: a Status, or an error from the server.
+type wire struct {
+	Status
+	Error string `json:"error,omitempty"`
+}
