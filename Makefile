@@ -43,3 +43,6 @@ fuzz-long:
 
 clean:
 	rm -rf bin dist
+
+# Packaging (.deb), the VM system test and benchmarks bring their own targets.
+-include packaging/*.mk vmtest/*.mk bench/*.mk

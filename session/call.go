@@ -44,8 +44,8 @@ type CallDeps struct {
 	Dialect signalling.Dialect
 	API     *webrtc.API
 	Tracks  []*relay
-	Sink    MediaSink        // nil: the DP's media is read and dropped
-	Media   <-chan error     // capture failures
+	Sink    MediaSink    // nil: the DP's media is read and dropped
+	Media   <-chan error // capture failures
 	Clock   clock.Clock
 	Log     *slog.Logger
 	Peer    PeerOptions

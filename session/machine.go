@@ -26,12 +26,12 @@ func (i input) String() string { return inputNames[i] }
 type action int
 
 const (
-	actNone       action = iota
-	actSendHello         // say hello (with the session to resume)
-	actOffer             // build the PeerConnection and send the offer
-	actMarkReady         // remember the server's ready; Connected if the peer is up too
-	actMarkPeer          // remember the peer is up; Connected if ready came too
-	actTearDown          // close everything
+	actNone      action = iota
+	actSendHello        // say hello (with the session to resume)
+	actOffer            // build the PeerConnection and send the offer
+	actMarkReady        // remember the server's ready; Connected if the peer is up too
+	actMarkPeer         // remember the peer is up; Connected if ready came too
+	actTearDown         // close everything
 )
 
 type transition struct {
