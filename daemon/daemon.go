@@ -46,6 +46,7 @@ type Daemon struct {
 	opts Options
 	sup  *session.Supervisor
 	src  session.MediaSource
+	sink *media.Sink // nil when the caller provided its own
 }
 
 // New builds the daemon from cfg. The token is read here, once, and only
@@ -76,6 +77,12 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			Microphone: cfg.Media.Microphone, MicrophoneRequired: cfg.Media.MicrophoneRequired,
 		}, opts.Log)
 	}
+	var sink *media.Sink
+	if opts.Sink == nil {
+		// The Digital Person's voice to the speaker, its video to accounting.
+		sink = media.NewSink(media.SinkConfig{Speaker: cfg.Media.Speaker}, opts.Log)
+		opts.Sink = sink
+	}
 	var store *session.Store
 	if cfg.Session.Resume {
 		store = session.NewStore(cfg.Session.StateDir)
@@ -100,10 +107,16 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	})
 	if err != nil {
 		src.Close()
+		if sink != nil {
+			sink.Close()
+		}
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src}, nil
+	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink}, nil
 }
+
+// Sink is the media sink built from the config (nil if Options.Sink was given).
+func (d *Daemon) Sink() *media.Sink { return d.sink }
 
 // Supervisor is the session supervisor (Snapshot, Subscribe).
 func (d *Daemon) Supervisor() *session.Supervisor { return d.sup }
@@ -159,7 +172,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	closed := make(chan struct{})
-	go func() { d.src.Close(); close(closed) }()
+	go func() {
+		d.src.Close()
+		if d.sink != nil {
+			d.sink.Close()
+		}
+		close(closed)
+	}()
 	select {
 	case <-closed:
 	case <-time.After(time.Second):

@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Build: cgo for libvpx (VP8), libopus (Opus) and the ALSA headers for malgo.
 # Test: alsa-utils gives a real ALSA userspace with file PCMs, no sound card.
-PKGS=(gcc make pkg-config git ca-certificates libvpx-dev libopus-dev libasound2-dev libasound2-plugins alsa-utils)
+PKGS=(gcc libc6-dev make pkg-config git ca-certificates libvpx-dev libopus-dev libasound2-dev alsa-utils)
 PKGS+=("$@")
 
 missing=()

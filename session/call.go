@@ -531,7 +531,7 @@ func (c *Call) lost(err error) {
 		err = io.ErrUnexpectedEOF
 	}
 	if c.state == Connected {
-		c.log.Warn("control socket lost", "error", err)
+		c.log.Info("control socket lost", "error", err)
 		c.result.Reason = ReasonControlDisconnected
 		return
 	}

@@ -97,8 +97,8 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	var problems []string
-	if cfg.Server.URL == "" {
-		problems = append(problems, "server.url: not set; kioskd run needs the Digital Person server's address")
+	if err := cfg.ValidateForRun(); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if _, err := cfg.Token(); err != nil {
 		problems = append(problems, err.Error())
@@ -108,9 +108,12 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(problems) > 0 {
 		for _, p := range problems {
-			fmt.Fprintf(stderr, "%s: %s\n", *path, p)
+			fmt.Fprintln(stderr, p)
 		}
 		return exitConfig
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", *path)
 	return exitOK

@@ -12,6 +12,7 @@ import (
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/logging"
 	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/status"
 	"github.com/kioskd/kioskd/systemd"
 )
 
@@ -83,13 +84,35 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 		log.Error("cannot start", "error", err)
 		return exitConfig
 	}
-	statusCh, cancelStatus := d.Supervisor().Subscribe()
-	go func() {
-		for range statusCh {
-			systemd.Status(systemd.StatusLine(d.Supervisor().Snapshot()))
+	sup := d.Supervisor()
+	statusEvents, _ := sup.Subscribe()
+	go systemd.ReportStatus(context.Background(), statusEvents, sup.Snapshot)
+
+	// The local status socket for `kioskd status`. Without it the kiosk
+	// still serves visitors: log and go on.
+	socketEvents, cancelSocket := sup.Subscribe()
+	if srv, err := status.NewServer(status.ServerConfig{Socket: cfg.Status.Socket, Snapshot: sup.Snapshot, Events: socketEvents, Logger: log}); err != nil {
+		cancelSocket()
+		log.Error("status socket unavailable", "path", cfg.Status.Socket, "error", err)
+	} else {
+		defer srv.Close()
+	}
+	if cfg.Status.MetricsListen != "" {
+		reg := status.NewRegistry()
+		if m, err := status.NewMetrics(reg); err != nil {
+			log.Error("metrics unavailable", "error", err)
+		} else {
+			metricEvents, _ := sup.Subscribe()
+			go m.Follow(context.Background(), metricEvents)
+			mctx, mstop := context.WithCancel(context.Background())
+			defer mstop()
+			go func() {
+				if err := status.ServeMetrics(mctx, cfg.Status.MetricsListen, reg); err != nil {
+					log.Error("metrics endpoint stopped", "listen", cfg.Status.MetricsListen, "error", err)
+				}
+			}()
 		}
-	}()
-	defer cancelStatus()
+	}
 	// WATCHDOG=1 only while the supervisor makes progress (SPEC section 5).
 	if iv, ok := systemd.WatchdogInterval(); ok {
 		wd, err := systemd.NewWatchdog(systemd.WatchdogConfig{Interval: iv, LastProgress: d.Supervisor().LastProgress, Logger: log})

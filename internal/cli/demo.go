@@ -1,0 +1,279 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/daemon"
+	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/leds"
+	"github.com/kioskd/kioskd/logging"
+	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/status"
+)
+
+// cmdDemo is the embedded default: everything in one process, nothing to
+// configure. It shows each step, the LEDs and the session id live, and
+// after the first Connected it has the server drop the control channel
+// once, so a newcomer sees kioskd resume the same session.
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", stderr)
+	dur := fs.Duration("for", 0, "end the demo after this long (0: run until Ctrl-C)")
+	camera := fs.String("camera", "test", "camera: test (synthetic pattern), auto, none, or a device (see kioskd devices)")
+	mic := fs.String("microphone", "test", "microphone: test (440 Hz tone), default, none, or an ALSA PCM")
+	speaker := fs.String("speaker", "none", "speaker for the Digital Person's voice: none, default, or an ALSA PCM")
+	verbose := fs.Bool("verbose", false, "also print kioskd's log lines")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	return runDemo(demoOptions{For: *dur, Camera: *camera, Microphone: *mic, Speaker: *speaker, Verbose: *verbose}, stdout, stderr)
+}
+
+type demoOptions struct {
+	For                         time.Duration
+	Camera, Microphone, Speaker string
+	Verbose                     bool
+	// Scenario overrides the server's pacing (tests).
+	Scenario *dpsim.Scenario
+}
+
+func runDemo(o demoOptions, stdout, stderr io.Writer) int {
+	// The LED console and the progress lines write from their own goroutines.
+	stdout = &lockedWriter{w: stdout}
+	ctx, stop := signalContext()
+	defer stop()
+	if o.For > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.For)
+		defer cancel()
+	}
+	level := slog.LevelWarn
+	if o.Verbose {
+		level = slog.LevelInfo
+	}
+	log, tracker, err := logging.New(logging.FormatText, stderr, logging.Options{Level: level})
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+
+	// The reference Digital Person server, in this process, on loopback.
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	token := "demo-" + hex.EncodeToString(tok[:])
+	sc := dpsim.DefaultScenario()
+	// Slow enough for a person to watch each step go by.
+	sc.QueuePosition, sc.QueueDelay = 2, 600*time.Millisecond
+	sc.AssetsDelay, sc.ConnectingDelay = 700*time.Millisecond, 700*time.Millisecond
+	if o.Scenario != nil {
+		sc = *o.Scenario
+	}
+	dp, err := dpsim.New(dpsim.Config{Token: token, ICELoopbackOnly: true, Scenario: sc}, log.With("component", "dpsim"))
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	defer dp.Close()
+	ctl, err := dp.Listen("127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	adm, err := dp.ListenAdmin("127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+
+	dir, err := os.MkdirTemp("", "kioskd-demo-")
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	defer os.RemoveAll(dir)
+	cfg := config.Default()
+	cfg.Server.URL = "ws://" + ctl.String() + dpsim.ControlPath
+	cfg.Server.TokenFile = filepath.Join(dir, "token")
+	if err := os.WriteFile(cfg.Server.TokenFile, []byte(token), 0o600); err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	cfg.Session.StateDir = filepath.Join(dir, "state")
+	cfg.Session.Reconnect.InitialDelay = 500 * time.Millisecond
+	cfg.Session.Reconnect.MaxDelay = 5 * time.Second
+	cfg.Media.Camera, cfg.Media.Microphone, cfg.Media.Speaker = o.Camera, o.Microphone, o.Speaker
+	cfg.Media.CameraRequired = o.Camera != "none"
+	cfg.Media.MicrophoneRequired = o.Microphone != "none"
+	cfg.Status.Socket = filepath.Join(dir, "status.sock")
+
+	fmt.Fprintf(stdout, "kioskd demo: a Digital Person server runs in this process at %s (admin API http://%s/sessions)\n", cfg.Server.URL, adm)
+	fmt.Fprintf(stdout, "kioskd demo: camera %s, microphone %s, speaker %s; Ctrl-C ends it\n\n", o.Camera, o.Microphone, o.Speaker)
+
+	ui := &demoUI{out: stdout, dp: dp}
+	ledCfg := leds.Config{Backend: leds.BackendConsole, Profile: "traffic"}
+	backend, _ := leds.Open(ledCfg, &prefixWriter{w: stdout, prefix: "          "})
+	ledCtl, err := leds.New(ledCfg, backend, nil, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	defer ledCtl.Close()
+
+	d, err := daemon.New(cfg, daemon.Options{
+		Log: log,
+		OnSessionID: func(id string) {
+			if id == "" {
+				tracker.Clear()
+			} else {
+				tracker.Set(id)
+			}
+		},
+		Observers: []func(<-chan session.Event){
+			func(ev <-chan session.Event) { _ = ledCtl.Run(context.Background(), ev) },
+			ui.follow,
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	ui.start = time.Now()
+	err = d.Run(ctx)
+	ui.wait()
+	ui.summary()
+	if err != nil {
+		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// demoUI prints one line per step with a progress bar, and stages the
+// control-channel drop after the first Connected.
+type demoUI struct {
+	out   io.Writer
+	dp    *dpsim.Server
+	start time.Time
+
+	mu        sync.Mutex
+	firstAt   time.Duration
+	dropAt    time.Time
+	resumedIn time.Duration
+	firstID   string
+	resumedID string
+	done      sync.WaitGroup
+}
+
+func (u *demoUI) follow(events <-chan session.Event) {
+	u.done.Add(1)
+	defer u.done.Done()
+	dropped := false
+	for e := range events {
+		switch e.Kind {
+		case session.EventState:
+			line := status.FormatLine(status.Status{
+				State: e.State.String(), CurrentStep: e.State.Step(), TotalSteps: session.TotalSteps,
+				PercentageLoaded: e.State.Percentage(), SessionID: e.SessionID,
+			})
+			fmt.Fprintf(u.out, "%7.2fs  %s\n", time.Since(u.start).Seconds(), line)
+			if e.State != session.Connected {
+				continue
+			}
+			u.mu.Lock()
+			if u.firstID == "" {
+				u.firstID, u.firstAt = e.SessionID, time.Since(u.start)
+			} else if !u.dropAt.IsZero() && u.resumedID == "" {
+				u.resumedID, u.resumedIn = e.SessionID, time.Since(u.dropAt)
+				same := "a NEW session"
+				if e.Resumed && e.SessionID == u.firstID {
+					same = "the SAME session"
+				}
+				fmt.Fprintf(u.out, "          → kioskd resumed %s %s in %s\n\n", same, e.SessionID, u.resumedIn.Round(time.Millisecond))
+			}
+			u.mu.Unlock()
+			if !dropped {
+				dropped = true
+				go u.dropSoon()
+			}
+		case session.EventQueue:
+			fmt.Fprintf(u.out, "          in the server's queue: position %d\n", e.QueuePosition)
+		case session.EventConnectFailed, session.EventMediaFailed:
+			fmt.Fprintf(u.out, "          ✗ %s: %v\n", e.Err, e.Cause)
+		case session.EventRetry:
+			fmt.Fprintf(u.out, "          retrying in %s\n", e.Delay.Round(time.Millisecond))
+		case session.EventDisconnected:
+			fmt.Fprintf(u.out, "          disconnected: %s\n", e.Reason)
+		}
+	}
+}
+
+// dropSoon lets the visitor see Connected, then cuts the control socket as
+// a network blip would (no close message): kioskd must resume at once.
+func (u *demoUI) dropSoon() {
+	time.Sleep(1500 * time.Millisecond)
+	u.mu.Lock()
+	u.dropAt = time.Now()
+	u.mu.Unlock()
+	fmt.Fprintf(u.out, "\n          ⚡ the server now drops the control channel without a word (as a network blip would)\n")
+	u.dp.Drop()
+}
+
+func (u *demoUI) wait() { u.done.Wait() }
+
+func (u *demoUI) summary() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	fmt.Fprintln(u.out)
+	if u.firstID == "" {
+		fmt.Fprintln(u.out, "kioskd demo: never reached Connected (see the lines above)")
+		return
+	}
+	fmt.Fprintf(u.out, "kioskd demo: Connected %s after start, session %s\n", u.firstAt.Round(time.Millisecond), u.firstID)
+	if u.resumedID != "" {
+		fmt.Fprintf(u.out, "kioskd demo: after the drop, Connected again in %s with session %s\n", u.resumedIn.Round(time.Millisecond), u.resumedID)
+	}
+	for _, s := range u.dp.Sessions() {
+		if s.ID == u.firstID {
+			fmt.Fprintf(u.out, "kioskd demo: the server received %d video frames (%dx%d) and %d audio packets (dominant %.0f Hz) from the kiosk\n",
+				s.Video.Frames, s.Video.Width, s.Video.Height, s.Audio.Packets, s.Audio.DominantHz)
+		}
+	}
+}
+
+// prefixWriter indents what the LED console prints under the progress lines.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	s := strings.TrimRight(string(b), "\n")
+	for _, line := range strings.Split(s, "\n") {
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, line)
+	}
+	return len(b), nil
+}
+
+var _ = flag.ErrHelp
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
