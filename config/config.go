@@ -107,6 +107,10 @@ type Media struct {
 	Speaker          string `yaml:"speaker"`
 	EchoCancellation bool   `yaml:"echo_cancellation"`
 	NoiseSuppression bool   `yaml:"noise_suppression"`
+	// MicrophonePace releases captured audio no faster than real time:
+	// for ALSA `file`/`null` PCMs (labs, tests), which deliver samples as
+	// fast as they are read. Real sound cards pace themselves.
+	MicrophonePace bool `yaml:"microphone_pace"`
 	AutoGain         bool   `yaml:"auto_gain"`
 }
 

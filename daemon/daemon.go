@@ -75,7 +75,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			Camera: cfg.Media.Camera, CameraRequired: cfg.Media.CameraRequired,
 			Width: cfg.Media.Width, Height: cfg.Media.Height, FPS: cfg.Media.FPS,
 			Microphone: cfg.Media.Microphone, MicrophoneRequired: cfg.Media.MicrophoneRequired,
-		}, opts.Log)
+		}, opts.Log, media.WithMicrophone(media.ALSAMicrophone{Log: opts.Log, Pace: cfg.Media.MicrophonePace}))
 	}
 	var sink *media.Sink
 	if opts.Sink == nil {

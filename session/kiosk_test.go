@@ -597,3 +597,25 @@ func TestNoGoroutineLeakOverReconnects(t *testing.T) {
 		t.Fatalf("goroutines %d after %d cycles, baseline %d\n%s", n, cycles, base, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestConnectYieldsTheIDOrANamedError: Connect returns the session id, or
+// the failure's name usable with errors.As and errors.Is.
+func TestConnectYieldsTheIDOrANamedError(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	sc := dpsim.DefaultScenario()
+	sc.NoScene = 1
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: sc})
+	k := startKiosk(t, dp, t.TempDir())
+	_, err := k.sup.Connect(ctx)
+	var ce *session.ConnectError
+	if !errors.As(err, &ce) || ce.Name != session.NoScene || !errors.Is(err, session.ErrNoScene) {
+		t.Fatalf("first Connect = %v, want noScene", err)
+	}
+	id, err := k.sup.Connect(ctx)
+	if err != nil || id == "" {
+		t.Fatalf("second Connect = %q, %v; want the session id", id, err)
+	}
+	if snap := k.sup.Snapshot(); snap.SessionID != id {
+		t.Fatalf("snapshot id %q, want %q", snap.SessionID, id)
+	}
+}

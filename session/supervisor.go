@@ -468,3 +468,33 @@ func (s *Supervisor) logEvent(e Event) {
 		s.log.Info("session supervisor stopped", attrs...)
 	}
 }
+
+// Connect waits until the supervisor (running in Run) is Connected and
+// returns the session id, or returns the first connect failure of SPEC
+// section 2 as a *ConnectError (use errors.As, or errors.Is with
+// ErrNoScene and friends). The supervisor goes on retrying either way.
+func (s *Supervisor) Connect(ctx context.Context) (string, error) {
+	events, cancel := s.Subscribe()
+	defer cancel()
+	if snap := s.Snapshot(); snap.State == Connected {
+		return snap.SessionID, nil
+	}
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return "", errors.New("session: supervisor stopped")
+			}
+			switch e.Kind {
+			case EventState:
+				if e.State == Connected {
+					return e.SessionID, nil
+				}
+			case EventConnectFailed:
+				return "", NewConnectError(e.Err, e.Cause)
+			}
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}

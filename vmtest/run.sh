@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Host side of the VM system test: builds or reuses the guest image, puts the
+# software under test and the test script on a 9p share, boots the VM (TCG,
+# no network), lets the guest's test unit run the checks and power off, then
+# prints the checks and a summary. Exit 0 only if every check passed.
+#
+#   vmtest/run.sh                      the .debs from `make deb` (dist/)
+#   VMTEST_FROM=bin vmtest/run.sh      plain binaries bin/kioskd, bin/dpsim and
+#                                      vmtest/plumbing/kioskd.service (plumbing
+#                                      only: NOT the shipped unit)
+#   VMTEST_SCRIPT=smoke vmtest/run.sh  the trivial plumbing check instead
+#
+# Environment:
+#   VMTEST_DEBS      directory with kioskd_*.deb and kioskd-dpsim_*.deb (default dist/)
+#   VMTEST_VERSION   version of the .debs to pick (default: the newest there)
+#   VMTEST_SCRIPT    system (default) | smoke | a path to a guest script
+#   VMTEST_OUT       where the run's files go (default vmtest/.cache/run)
+#   VMTEST_TIMEOUT   seconds the VM may run (default 900)
+#   VMTEST_CACHE, VMTEST_REBUILD, VMTEST_APT_SOURCES: see image/build.sh
+#   VMTEST_VERBOSE=1 show the whole serial console live
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+cd "$top"
+
+FROM=${VMTEST_FROM:-deb}
+SCRIPT=${VMTEST_SCRIPT:-system}
+OUT=${VMTEST_OUT:-$here/.cache/run}
+TIMEOUT=${VMTEST_TIMEOUT:-900}
+t0=$SECONDS
+
+log() { echo "vmtest: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+case "$SCRIPT" in
+  system|smoke) script="$here/tests/$SCRIPT.sh" ;;
+  *) script=$SCRIPT ;;
+esac
+[ -f "$script" ] || die "no guest script $script"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run vmtest/host-deps.sh"
+
+rm -rf "$OUT"
+mkdir -p "$OUT/share/in/payload" "$OUT/share/out"
+payload="$OUT/share/in/payload"
+
+# The software under test.
+extra_pkgs=()
+case "$FROM" in
+deb)
+  dir=${VMTEST_DEBS:-$top/dist}
+  pick() { # $1 = package name; newest version (or VMTEST_VERSION) in $dir
+    local pattern="${1}_${VMTEST_VERSION:-*}_amd64.deb"
+    ls -1 "$dir"/$pattern 2>/dev/null | sort -V | tail -1
+  }
+  kdeb=$(pick kioskd); ddeb=$(pick kioskd-dpsim)
+  [ -n "$kdeb" ] || die "no kioskd_*_amd64.deb in $dir: build it with 'make deb' (packaging/), or use VMTEST_FROM=bin for the plumbing"
+  [ -n "$ddeb" ] || die "no kioskd-dpsim_*_amd64.deb in $dir: 'make deb' should build it beside kioskd"
+  cp "$kdeb" "$ddeb" "$payload/"
+  log "testing $(basename "$kdeb") and $(basename "$ddeb")"
+  # Their dependencies go into the image (the guest has no network).
+  for d in "$kdeb" "$ddeb"; do
+    for f in Pre-Depends Depends; do
+      dpkg-deb -f "$d" "$f" | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g'
+    done
+  done | sed '/^$/d' | grep -vx -e kioskd -e kioskd-dpsim | sort -u >"$OUT/deb-depends.txt" || true
+  mapfile -t extra_pkgs <"$OUT/deb-depends.txt"
+  ;;
+bin)
+  for b in kioskd dpsim; do
+    [ -x "$top/bin/$b" ] || die "no bin/$b: run 'make build' (or go build -o bin/ ./cmd/kioskd ./cmd/dpsim)"
+    cp "$top/bin/$b" "$payload/"
+  done
+  cp "$here/plumbing/kioskd.service" "$payload/"
+  log "PLUMBING MODE: bin/kioskd, bin/dpsim and vmtest/plumbing/kioskd.service (not the shipped .deb/unit)"
+  ;;
+*) die "VMTEST_FROM=$FROM: want deb or bin" ;;
+esac
+
+cp "$script" "$OUT/share/in/guest-main.sh"
+chmod +x "$OUT/share/in/guest-main.sh"
+cp "$here/tests/lib.sh" "$OUT/share/in/" 2>/dev/null || true
+echo "$FROM" >"$OUT/share/in/mode"
+
+# The image (cached).
+timg=$SECONDS
+img=$("$here/image/build.sh" "${extra_pkgs[@]}" | tail -1)
+[ -f "$img/disk.img" ] || die "image build gave no disk"
+image_s=$((SECONDS - timg))
+
+# Boot. The disk is a snapshot (writes go to a temporary overlay), so the
+# cached image stays clean. No network at all: dpsim runs in the guest on
+# 127.0.0.1.
+log "booting $(basename "$img") (kernel $(cat "$img/kver")); serial console in $OUT/console.log"
+tboot=$SECONDS
+: >"$OUT/console.log"
+set +e
+timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
+  -accel tcg -cpu qemu64 -m 2048 -smp 2 \
+  -display none -monitor none -serial "file:$OUT/console.log" \
+  -no-reboot -nic none \
+  -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
+  -append "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 quiet loglevel=4 panic=-1 systemd.show_status=error net.ifnames=0 vmtest=1" \
+  -drive "file=$img/disk.img,if=virtio,format=raw,snapshot=on" \
+  -virtfs "local,path=$OUT/share,mount_tag=vmtest,security_model=none,id=vmtest" \
+  -device virtio-rng-pci \
+  </dev/null >"$OUT/qemu.log" 2>&1 &
+qpid=$!
+# Live progress: the guest's test lines from the console as they come.
+if [ -n "${VMTEST_VERBOSE:-}" ]; then
+  tail -n +1 -f --pid="$qpid" "$OUT/console.log" &
+else
+  tail -n +1 -f --pid="$qpid" "$OUT/console.log" \
+    | grep --line-buffered -aE '(PASS|FAIL|SKIP|INFO|vmtest-guest|Kernel panic)' \
+    | sed -u 's/^\[[^]]*\] [^:]*\[[0-9]*\]: //' &
+fi
+tailpid=$!
+wait "$qpid"; qrc=$?
+wait "$tailpid" 2>/dev/null
+set -e
+vm_s=$((SECONDS - tboot))
+[ "$qrc" -eq 0 ] || log "qemu exited with $qrc$([ "$qrc" -eq 124 ] && echo " (timeout after ${TIMEOUT}s)")"
+[ -s "$OUT/qemu.log" ] && sed 's/^/qemu: /' "$OUT/qemu.log" >&2
+
+# Results.
+res="$OUT/share/out/results.txt"
+pass=0; fail=0
+[ -f "$res" ] && { pass=$(grep -c '^PASS' "$res" || true); fail=$(grep -c '^FAIL' "$res" || true); }
+grc=$(cat "$OUT/share/out/rc" 2>/dev/null || echo none)
+boot=$(grep -ao 'vmtest-guest: up [0-9.]*s' "$OUT/console.log" | head -1 | grep -o '[0-9.]*s' || echo '?')
+echo
+echo "==== vmtest results ($FROM, $(basename "$script")) ===="
+[ -f "$res" ] && cat "$res"
+problem=""
+if [ "$grc" = none ]; then
+  problem="the guest never finished (no exit code): see $OUT/console.log"
+  fail=$((fail + 1))
+elif [ "$grc" != 0 ]; then
+  problem="the guest script exited $grc"
+  [ "$fail" -gt 0 ] || fail=$((fail + 1))
+elif [ "$pass" -eq 0 ] && [ "$fail" -eq 0 ]; then
+  problem="no check ran"
+  fail=1
+fi
+if [ -n "$problem" ]; then
+  echo "FAIL vmtest: $problem"
+  echo "---- last lines of the serial console ----"
+  tail -n 40 "$OUT/console.log" | tr -d '\r'
+fi
+echo "---- times: image ${image_s}s, VM ${vm_s}s (userspace up at ${boot} after kernel start), total $((SECONDS - t0))s; files in $OUT"
+echo "vmtest: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
