@@ -111,7 +111,7 @@ type Media struct {
 	// for ALSA `file`/`null` PCMs (labs, tests), which deliver samples as
 	// fast as they are read. Real sound cards pace themselves.
 	MicrophonePace bool `yaml:"microphone_pace"`
-	AutoGain         bool   `yaml:"auto_gain"`
+	AutoGain       bool `yaml:"auto_gain"`
 }
 
 // LEDs are the status LEDs for on-site staff (SPEC 8).
