@@ -47,6 +47,8 @@ type Daemon struct {
 	sup  *session.Supervisor
 	src  session.MediaSource
 	sink *media.Sink // nil when the caller provided its own
+
+	deviceChanges chan struct{}
 }
 
 // New builds the daemon from cfg. The token is read here, once, and only
@@ -87,6 +89,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if cfg.Session.Resume {
 		store = session.NewStore(cfg.Session.StateDir)
 	}
+	deviceChanges := make(chan struct{}, 1)
 	sup, err := session.New(session.Config{
 		URL:            cfg.Server.URL,
 		Token:          token,
@@ -104,6 +107,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		},
 	}, session.Options{
 		Media: src, Sink: opts.Sink, Store: store, Clock: opts.Clock, Log: opts.Log,
+		DeviceChanges: deviceChanges,
 	})
 	if err != nil {
 		src.Close()
@@ -112,7 +116,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink}, nil
+	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, deviceChanges: deviceChanges}, nil
 }
 
 // Sink is the media sink built from the config (nil if Options.Sink was given).
@@ -149,6 +153,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.Ready != nil {
 		d.opts.Ready(d.sup)
 	}
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go watchDevices(watchCtx, d.opts.Clock, 5*time.Second, DeviceDirs, d.deviceChanges)
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.sup.Run(ctx); close(done) }()

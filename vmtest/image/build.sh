@@ -117,7 +117,7 @@ log "built $img in $((SECONDS - start)) s (kernel $kver, ${used_mb} MiB of files
 
 # Keep the cache bounded: this image and the newest VMTEST_KEEP_IMAGES others.
 keep=${VMTEST_KEEP_IMAGES:-1}
-ls -1dt "$CACHE"/img-* 2>/dev/null | grep -vx "$img" | tail -n +"$((keep + 1))" | while read -r old; do
+{ ls -1dt "$CACHE"/img-* 2>/dev/null | grep -vx "$img" | tail -n +"$((keep + 1))" || true; } | while read -r old; do
   log "pruning old image $old"
   rm -rf "$old"
 done
