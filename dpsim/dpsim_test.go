@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"runtime"
@@ -245,7 +246,7 @@ func TestResumeWindowExpiresAndTakeover(t *testing.T) {
 	id := k1.id()
 
 	// A second kiosk socket resuming the same session while the first is
-	// still open takes it over: the old socket is cut.
+	// still open takes it over: the old one is told noSessionToResume.
 	k2 := dialKiosk(t, dp, kioskOpts{Resume: id})
 	if _, err := k2.until(ctx, func(m signalling.Message) bool {
 		p, ok := m.(signalling.Progress)
@@ -256,8 +257,11 @@ func TestResumeWindowExpiresAndTakeover(t *testing.T) {
 	if !k2.resumed || k2.id() != id {
 		t.Fatalf("takeover: id %q resumed %v", k2.id(), k2.resumed)
 	}
-	if err := k1.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
+	if _, err := k1.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "noSessionToResume") {
 		t.Fatalf("old socket after takeover: %v", err)
+	}
+	if err := k1.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
+		t.Fatalf("old socket after its close: %v", err)
 	}
 
 	// Dropped by the admin before it is Connected again: still resumable
@@ -766,5 +770,90 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if _, err := dpsim.ParseHostileModes("malformed,rude"); err == nil {
 		t.Error("unknown hostile mode accepted")
+	}
+}
+
+func TestRegisterFlags(t *testing.T) {
+	cfg := dpsim.Config{Scenario: dpsim.DefaultScenario()}
+	fs := flag.NewFlagSet("dpsim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	err := fs.Parse([]string{"--video-size", "160x120", "--voice-hz", "700", "--no-scene", "2", "--control-failed", "always",
+		"--stall", "1", "--stall-at", "assets", "--drop", "always", "--drop-after", "2s", "--silence-at", "searching",
+		"--hostile", "1", "--hostile-modes", "malformed,ready-early", "--ice-ports", "50000-50100",
+		"--ice-public-ip", "198.51.100.7", "--queue-position", "4", "--resume-window", "-1s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := cfg.Scenario
+	if cfg.VideoWidth != 160 || cfg.VideoHeight != 120 || cfg.VoiceHz != 700 || sc.NoScene != 2 ||
+		sc.ControlFailed != dpsim.Always || sc.Stall != 1 || sc.StallAt != dpsim.StepAssets || sc.Drop != dpsim.Always ||
+		sc.DropAfter != 2*time.Second || sc.SilenceAt != dpsim.StepSearching || sc.Hostile != 1 ||
+		!slices.Equal(sc.HostileModes, []dpsim.HostileMode{dpsim.HostileMalformed, dpsim.HostileReadyEarly}) ||
+		cfg.ICEPortMin != 50000 || cfg.ICEPortMax != 50100 || !slices.Equal(cfg.ICEPublicIPs, []string{"198.51.100.7"}) ||
+		sc.QueuePosition != 4 || sc.ResumeWindow != -time.Second || sc.SearchingDelay != 20*time.Millisecond {
+		t.Fatalf("parsed %+v", cfg)
+	}
+	for _, bad := range [][]string{{"--video-size", "big"}, {"--no-scene", "lots"}, {"--stall-at", "nowhere"},
+		{"--hostile-modes", "rude"}, {"--ice-ports", "5-1"}} {
+		fs := flag.NewFlagSet("dpsim", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c := dpsim.Config{}
+		c.RegisterFlags(fs)
+		if err := fs.Parse(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	dp := dptest.NewServer(t, dpsim.Config{})
+	dialer := websocket.Dialer{Subprotocols: []string{signalling.Subprotocol}}
+	h := http.Header{}
+	h.Set("Authorization", "bearer "+dp.Token)
+	ws, resp, err := dialer.Dial(dp.URL, h)
+	if err != nil {
+		t.Fatalf("lower-case scheme: %v", err)
+	}
+	resp.Body.Close()
+	ws.Close()
+	h.Set("Authorization", "Basic "+dp.Token)
+	if _, resp, err := dialer.Dial(dp.URL, h); err == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("Basic scheme: %v", err)
+	}
+}
+
+func TestDropAndCloseReachSocketsBeforeHello(t *testing.T) {
+	dp := dptest.NewServer(t, dpsim.Config{})
+	ws := rawClient(t, dp)
+	ctx := ctxFor(t, 10*time.Second)
+	// The server registers the socket as soon as it is upgraded.
+	if _, err := dp.WaitFor(ctx, func([]dpsim.SessionInfo) bool { return dp.Stats().Live == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if n := dp.Drop(); n != 1 {
+		t.Fatalf("Drop() = %d, want 1", n)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := ws.ReadMessage()
+	var ce *websocket.CloseError
+	if err == nil || (errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure) {
+		t.Fatalf("after Drop: %v, want the connection cut without a close frame", err)
+	}
+
+	ws2 := rawClient(t, dp)
+	if _, err := dp.WaitFor(ctx, func([]dpsim.SessionInfo) bool { return dp.Stats().Live == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if n := dp.CloseAll("serverConnectionFailed"); n != 1 {
+		t.Fatalf("CloseAll = %d, want 1", n)
+	}
+	_ = ws2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, frame, err := ws2.ReadMessage()
+	if err != nil || !strings.Contains(string(frame), `"reason":"serverConnectionFailed"`) {
+		t.Fatalf("after CloseAll: %s %v", frame, err)
+	}
+	if code := closeCode(t, ws2); code != websocket.CloseNormalClosure {
+		t.Fatalf("close code %d", code)
 	}
 }

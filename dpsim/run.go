@@ -45,11 +45,10 @@ type run struct {
 	cc  *ctrlConn
 	log *slog.Logger
 
-	cmds     chan command
-	acks     chan struct{}
-	events   chan any
-	quit     chan struct{} // the loop has stopped; posts are dropped
-	finished chan struct{} // everything is torn down
+	cmds   chan command
+	acks   chan struct{}
+	events chan any
+	quit   chan struct{} // the loop has stopped; posts are dropped
 
 	sess *session // set once at attach, under srv.mu
 
@@ -70,7 +69,6 @@ type run struct {
 	closeQueued   bool   // a close frame is on its way
 	serverReason  string // the close reason the server sent, if any
 	shutdown      bool
-	takenOver     bool
 
 	stepAlarm, dpAlarm, mediaAlarm, connectAlarm, idleAlarm, dropAlarm, silenceAlarm alarm
 
@@ -105,15 +103,14 @@ func (a *alarm) reset() {
 func (s *Server) newRun(ws *websocket.Conn, remote string) *run {
 	log := s.log.With("remote", remote)
 	r := &run{
-		srv:      s,
-		cc:       newCtrlConn(ws, s.cfg.Heartbeat, log),
-		log:      log,
-		cmds:     make(chan command),
-		acks:     make(chan struct{}),
-		events:   make(chan any, 64),
-		quit:     make(chan struct{}),
-		finished: make(chan struct{}),
-		hostile:  map[HostileMode]bool{},
+		srv:     s,
+		cc:      newCtrlConn(ws, s.cfg.Heartbeat, log),
+		log:     log,
+		cmds:    make(chan command),
+		acks:    make(chan struct{}),
+		events:  make(chan any, 64),
+		quit:    make(chan struct{}),
+		hostile: map[HostileMode]bool{},
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -127,9 +124,6 @@ func (s *Server) newRun(ws *websocket.Conn, remote string) *run {
 	s.mu.Unlock()
 	return r
 }
-
-// attached says whether the run has a session; called under srv.mu.
-func (r *run) attached() bool { return r.sess != nil }
 
 // do hands c to the loop; false if the loop has already stopped.
 func (r *run) do(c command) bool {
@@ -206,6 +200,17 @@ func (r *run) awaitHello() bool {
 			default:
 				r.log.Warn("message before hello ignored (out of order)", "type", m.MessageType())
 			}
+		case c := <-r.cmds:
+			switch c.kind {
+			case cmdClose:
+				r.log.Info("closing before hello", "reason", c.reason)
+				r.send(signalling.Close{Reason: c.reason, Message: c.message})
+				r.closeSocket()
+			default:
+				r.cc.Drop()
+			}
+			r.acks <- struct{}{}
+			return false
 		case <-t.C:
 			r.log.Warn("no hello in time; closing with 1002", "timeout", helloTimeout)
 			r.closeQueued = true
@@ -281,9 +286,9 @@ func (r *run) attach(h signalling.Hello) bool {
 	if old != nil {
 		// The kiosk came back while its old socket still looks alive
 		// (a reboot, a half-open TCP connection): the new one wins.
+		// Its media is torn down in the background; the session is ours.
 		r.log.Info("resume takes over from an older control socket")
 		old.do(command{kind: cmdTakeover})
-		<-old.finished
 	}
 	return true
 }
@@ -510,8 +515,12 @@ func (r *run) onCommand(c command) {
 		r.cc.Drop()
 		r.stop = true
 	case cmdTakeover:
-		r.takenOver = true
-		r.cc.Drop()
+		// Tell the old socket, in case its kiosk is still alive (a copied
+		// state file): it must not fight for the session but start its own.
+		r.log.Info("taken over by a newer connection")
+		r.send(signalling.Close{Reason: ReasonNoSessionToResume, Message: "session taken over by a newer connection"})
+		r.closeQueued = true
+		r.cc.CloseNow(websocket.CloseNormalClosure)
 		r.stop = true
 	}
 }
@@ -574,7 +583,6 @@ func (r *run) finish() {
 	}
 	r.teardownMedia()
 	r.cc.Wait()
-	close(r.finished)
 }
 
 func (s *Server) expire(sess *session) {

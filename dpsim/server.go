@@ -27,7 +27,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/media"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // Server is a reference Digital Person server. It is an http.Handler for
@@ -372,9 +371,7 @@ func (s *Server) command(c command) int {
 	s.mu.Lock()
 	var targets []*run
 	for r := range s.runs {
-		if r.attached() {
-			targets = append(targets, r)
-		}
+		targets = append(targets, r)
 	}
 	s.mu.Unlock()
 	n := 0
@@ -431,5 +428,3 @@ var _ http.Handler = (*Server)(nil)
 
 // heartbeatMS is what `session` announces.
 func (s *Server) heartbeatMS() int { return int(s.cfg.Heartbeat / time.Millisecond) }
-
-var _ = signalling.Subprotocol

@@ -64,6 +64,7 @@ type outFrame struct {
 	data    []byte
 	close   bool
 	code    int
+	noWait  bool // close: do not wait for the peer's close frame
 	silence bool
 }
 
@@ -72,9 +73,10 @@ type outFrame struct {
 // signalling.Subprotocol.
 func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.Conn, int, error) {
 	if token != "" {
+		// The scheme name is case-insensitive (RFC 9110).
 		h := r.Header.Get("Authorization")
-		got, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		scheme, got, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dpsim"`)
 			http.Error(w, "token refused", http.StatusUnauthorized)
 			return nil, http.StatusUnauthorized, errors.New("token refused")
@@ -173,6 +175,17 @@ func (c *ctrlConn) CloseAfterFlush(code int) {
 	select {
 	case <-c.done:
 	case c.out <- outFrame{close: true, code: code}:
+	}
+}
+
+// CloseNow writes what is queued and a close frame with code, and closes
+// the connection without waiting for the peer's close frame (the peer may
+// be long gone).
+func (c *ctrlConn) CloseNow(code int) {
+	c.startClosing()
+	select {
+	case <-c.done:
+	case c.out <- outFrame{close: true, code: code, noWait: true}:
 	}
 }
 
@@ -311,7 +324,7 @@ func (c *ctrlConn) writeLoop() {
 				continue
 			}
 			if f.close {
-				c.closeHandshake(f.code)
+				c.closeHandshake(f.code, !f.noWait)
 				return
 			}
 			if err := c.write(f.data); err != nil {
@@ -333,9 +346,11 @@ func (c *ctrlConn) write(frame []byte) error {
 // closeHandshake sends a close frame and gives the peer closeWait to
 // answer with its own before the TCP connection is closed, so that the
 // last frames are not lost to a reset.
-func (c *ctrlConn) closeHandshake(code int) {
+func (c *ctrlConn) closeHandshake(code int, wait bool) {
 	if !c.silent.Load() {
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+	}
+	if !c.silent.Load() && wait {
 		t := time.NewTimer(closeWait)
 		select {
 		case <-c.readDone:

@@ -67,7 +67,10 @@ type CallResult struct {
 	ByUs bool
 	// MediaErr: after Connected, a failure of ours ended it (a capture
 	// track, or ICE/DTLS) — mediaStreamFailed; the session stays resumable.
-	MediaErr  error
+	MediaErr error
+	// TakenOver: after Connected the server gave the session to another
+	// connection (close noSessionToResume); forget it, start afresh.
+	TakenOver bool
 	SessionID string
 	Resumed   bool
 	Connected time.Time // zero if never Connected
@@ -398,6 +401,14 @@ func (c *Call) serverClosed(v signalling.Close) bool {
 			msg += ": " + v.Message
 		}
 		return c.fail(name, errors.New(msg))
+	}
+	if v.Reason == NoSessionToResume.String() {
+		// Another connection took the session over (a copied state file, a
+		// half-open socket after a reboot): it is no longer ours to resume.
+		c.log.Warn("the server gave the session to another connection; starting a fresh one", "reason", v.Reason, "message", v.Message)
+		c.result.Reason = ReasonControlDisconnected
+		c.result.TakenOver = true
+		return false
 	}
 	reason, ok := ParseDisconnectReason(v.Reason)
 	if !ok {

@@ -619,3 +619,31 @@ func TestConnectYieldsTheIDOrANamedError(t *testing.T) {
 		t.Fatalf("snapshot id %q, want %q", snap.SessionID, id)
 	}
 }
+
+// TestTakenOverSessionIsNotFoughtFor: a second kiosk resumes the first
+// one's session (a copied state file); the first is told noSessionToResume
+// and starts a fresh session instead of taking it back.
+func TestTakenOverSessionIsNotFoughtFor(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	dirA := t.TempDir()
+	a := startKiosk(t, dp, dirA)
+	first := lastConnected(a.rec.waitFor(t, ctx, "A Connected", nthConnected(1))).SessionID
+	dirB := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(dirA, session.StateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dirB, session.StateFileName), data, 0o600)
+	b := startKiosk(t, dp, dirB)
+	if got := lastConnected(b.rec.waitFor(t, ctx, "B Connected", nthConnected(1))); got.SessionID != first || !got.Resumed {
+		t.Fatalf("B got %s resumed=%v, want %s resumed", got.SessionID, got.Resumed, first)
+	}
+	again := lastConnected(a.rec.waitFor(t, ctx, "A Connected again", nthConnected(2)))
+	if again.SessionID == first {
+		t.Fatalf("A took the session back from B")
+	}
+	if st, _ := a.store.Load(); st.SessionID != again.SessionID {
+		t.Fatalf("A stored %q, want its fresh session %q", st.SessionID, again.SessionID)
+	}
+}

@@ -318,7 +318,12 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 	}
 
 	// A Connected session ended (SPEC section 3).
-	s.publish(Event{Kind: EventDisconnected, Reason: res.Reason, ByUs: res.ByUs, SessionID: res.SessionID})
+	ev := Event{Kind: EventDisconnected, Reason: res.Reason, ByUs: res.ByUs, SessionID: res.SessionID}
+	if res.TakenOver {
+		ev.Err = NoSessionToResume
+		s.forget("the server gave it to another connection")
+	}
+	s.publish(ev)
 	// Guard against a server that connects and drops at once, forever:
 	// the first quick drop is answered at once, the next ones with backoff.
 	if connectedFor < 5*time.Second {

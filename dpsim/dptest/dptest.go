@@ -6,9 +6,10 @@
 //	// dial dp.URL with "Authorization: Bearer "+dp.Token …
 //	list, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool { … })
 //
-// The server gathers loopback ICE candidates only (127.0.0.1, UDP): the
-// kiosk side of a test should include loopback candidates too, for example
-// with LoopbackSettingEngine.
+// The server gathers loopback ICE candidates only (127.0.0.1, UDP). A kiosk
+// with pion's default settings still connects to it from the machine's own
+// non-loopback address; on a machine with no other interface, give the kiosk
+// side LoopbackSettingEngine.
 package dptest
 
 import (

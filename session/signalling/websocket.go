@@ -120,13 +120,20 @@ func offers(r *http.Request, proto string) bool {
 	return false
 }
 
+// outItem is a frame to write, or (ack set) a flush marker: the writer
+// closes ack once everything queued before it is on the wire.
+type outItem struct {
+	frame []byte
+	ack   chan struct{}
+}
+
 type wsConn struct {
 	ws        *websocket.Conn
 	clk       clock.Clock
 	onIgnored func(error)
 
 	in       chan Message
-	out      chan []byte
+	out      chan outItem
 	done     chan struct{} // closed by Close or a failure
 	beat     chan time.Duration
 	writeMu  sync.Mutex
@@ -148,7 +155,7 @@ func newWSConn(ws *websocket.Conn, clk clock.Clock, heartbeat time.Duration, onI
 	c := &wsConn{
 		ws: ws, clk: clk, onIgnored: onIgnored,
 		in:       make(chan Message, 16),
-		out:      make(chan []byte, 32),
+		out:      make(chan outItem, 32),
 		done:     make(chan struct{}),
 		beat:     make(chan time.Duration, 1),
 		readDone: make(chan struct{}),
@@ -191,15 +198,22 @@ func (c *wsConn) fail(err error) {
 }
 
 func (c *wsConn) Close() error {
-	// Let queued messages (a Close, typically) go out first, briefly.
-	deadline := time.Now().Add(500 * time.Millisecond)
-	for len(c.out) > 0 && time.Now().Before(deadline) {
+	// Let queued messages (a Close, typically) reach the wire first, briefly:
+	// a flush marker goes through the same queue, so it is acknowledged only
+	// after every frame queued before it has been written.
+	ack := make(chan struct{})
+	t := time.NewTimer(500 * time.Millisecond)
+	select {
+	case c.out <- outItem{ack: ack}:
 		select {
+		case <-ack:
 		case <-c.done:
-			deadline = time.Now()
-		case <-time.After(2 * time.Millisecond):
+		case <-t.C:
 		}
+	case <-c.done:
+	case <-t.C:
 	}
+	t.Stop()
 	c.fail(ErrClosed)
 	<-c.readDone
 	return nil
@@ -230,7 +244,7 @@ func (c *wsConn) Send(m Message) error {
 			return e
 		}
 		return ErrClosed
-	case c.out <- frame:
+	case c.out <- outItem{frame: frame}:
 		return nil
 	}
 }
@@ -325,8 +339,12 @@ func (c *wsConn) writeLoop(heartbeat time.Duration) {
 				c.fail(fmt.Errorf("%w: %v", ErrPeerGone, err))
 				return
 			}
-		case frame := <-c.out:
-			if err := c.writeFrame(frame); err != nil {
+		case item := <-c.out:
+			if item.ack != nil {
+				close(item.ack)
+				continue
+			}
+			if err := c.writeFrame(item.frame); err != nil {
 				c.fail(fmt.Errorf("%w: %v", ErrPeerGone, err))
 				return
 			}

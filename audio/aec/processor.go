@@ -1,0 +1,300 @@
+package aec
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Options tune a Processor. The zero value of every duration and level
+// means its default.
+type Options struct {
+	// EchoCancellation removes the far end (what the Reference played)
+	// from the microphone: speexdsp's MDF adaptive filter, then its
+	// residual echo suppressor.
+	EchoCancellation bool
+	// NoiseSuppression removes stationary noise (fans, hum; a steady
+	// tone counts as noise too).
+	NoiseSuppression bool
+	// AutoGain levels the microphone towards AGCTarget.
+	AutoGain bool
+
+	// Tail is the echo path the adaptive filter models after the
+	// estimated delay (room reverberation included). 0: 64 ms. Longer
+	// tails cost CPU and converge more slowly.
+	Tail time.Duration
+	// MaxDelay is the largest playback-to-capture delay searched. 0: 400 ms.
+	MaxDelay time.Duration
+	// InitialDelay is assumed until the delay is estimated. 0: 40 ms.
+	InitialDelay time.Duration
+	// EchoSuppressDB and EchoSuppressActiveDB are the residual echo
+	// suppressor's floors with the far end alone and during double talk
+	// (negative dB). 0: -40 and -15 (speexdsp's defaults).
+	EchoSuppressDB, EchoSuppressActiveDB int
+	// NoiseSuppressDB is the noise floor with NoiseSuppression (negative
+	// dB). 0: -15.
+	NoiseSuppressDB int
+	// AGCTarget is the level AutoGain aims for, in 16-bit sample units.
+	// 0: 8000 (about -12 dBFS). AGCMaxGainDB bounds its gain. 0: 30.
+	AGCTarget, AGCMaxGainDB int
+
+	Log *slog.Logger
+}
+
+// FrameSize is the block speexdsp works on: 10 ms at 48 kHz. Process
+// takes whole multiples of it (a 20 ms chunk is two).
+const frameMs = 10
+
+const (
+	preDelay   = 10 * time.Millisecond // where the estimated delay sits inside the filter
+	timingBias = 10 * time.Millisecond // slack for the jitter of the devices' callbacks
+	resyncAt   = 100 * time.Millisecond
+	minConf    = 1.5 // correlation peak over the best rival lag
+)
+
+// Stats is what a Processor did, for logs, metrics and tests.
+type Stats struct {
+	Frames    int64         // 10 ms frames processed
+	DelayMS   float64       // playback-to-capture delay in use (estimated, or InitialDelay)
+	Estimated bool          // DelayMS comes from the signals, not the default
+	Realigns  int64         // times the reference was shifted to a new delay estimate
+	Resyncs   int64         // times the timelines jumped (a device restarted)
+	CPU       time.Duration // time spent processing
+	Audio     time.Duration // audio processed
+}
+
+// Processor cleans one microphone stream: echo cancellation against a
+// Reference, noise suppression, automatic gain. Process is called by one
+// goroutine (the microphone's reader); Stats from any.
+type Processor struct {
+	ref   *Reference
+	opt   Options
+	log   *slog.Logger
+	rate  int
+	frame int
+	tail  int
+	pre   int
+	bias  int64
+	eng   *engine
+	est   *delayEstimator
+
+	capPos  int64 // capture index of the next sample
+	s0      int64 // reference position of capture index 0 (minus the bias)
+	s0set   bool
+	hist    []int16 // reference aligned to the capture index (ring)
+	align   int     // the reference is delayed by this many samples before the filter
+	lastLag int
+	agree   int
+	refBuf  []int16
+	outBuf  []int16
+	locked  bool
+
+	mu sync.Mutex
+	st Stats
+}
+
+// NewProcessor returns a processor at rate Hz (ref's rate when ref is not
+// nil). ref may be nil without EchoCancellation.
+func NewProcessor(rate int, ref *Reference, opt Options) (*Processor, error) {
+	if opt.EchoCancellation && ref == nil {
+		return nil, errors.New("aec: echo cancellation needs the speaker's reference")
+	}
+	if ref != nil && ref.Rate() != rate {
+		return nil, fmt.Errorf("aec: reference at %d Hz, microphone at %d Hz", ref.Rate(), rate)
+	}
+	if rate <= 0 || rate%100 != 0 {
+		return nil, fmt.Errorf("aec: rate %d Hz is not a multiple of 100", rate)
+	}
+	if opt.Tail <= 0 {
+		opt.Tail = 64 * time.Millisecond
+	}
+	if opt.MaxDelay <= 0 {
+		opt.MaxDelay = 400 * time.Millisecond
+	}
+	if opt.InitialDelay <= 0 {
+		opt.InitialDelay = 40 * time.Millisecond
+	}
+	if opt.EchoSuppressDB >= 0 {
+		opt.EchoSuppressDB = -40
+	}
+	if opt.EchoSuppressActiveDB >= 0 {
+		opt.EchoSuppressActiveDB = -15
+	}
+	if opt.NoiseSuppressDB >= 0 {
+		opt.NoiseSuppressDB = -15
+	}
+	if opt.AGCTarget <= 0 {
+		opt.AGCTarget = 8000
+	}
+	if opt.AGCMaxGainDB <= 0 {
+		opt.AGCMaxGainDB = 30
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	samples := func(d time.Duration) int { return int(int64(d) * int64(rate) / int64(time.Second)) }
+	p := &Processor{
+		ref: ref, opt: opt, log: opt.Log, rate: rate,
+		frame: rate * frameMs / 1000,
+		tail:  samples(opt.Tail),
+		pre:   samples(preDelay),
+		bias:  int64(samples(timingBias)),
+	}
+	nsDB := opt.NoiseSuppressDB
+	if !opt.NoiseSuppression {
+		nsDB = -1 // the denoiser runs only for the residual echo suppressor
+	}
+	eng, err := newEngine(engineConfig{
+		frame: p.frame, tail: p.tail, rate: rate,
+		ec: opt.EchoCancellation, ns: opt.NoiseSuppression, agc: opt.AutoGain,
+		nsDB: nsDB, echoDB: opt.EchoSuppressDB, echoActiveDB: opt.EchoSuppressActiveDB,
+		agcTarget: opt.AGCTarget, agcMaxGain: opt.AGCMaxGainDB,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.eng = eng
+	if opt.EchoCancellation {
+		p.est = newDelayEstimator(rate, opt.MaxDelay.Seconds())
+		p.hist = make([]int16, samples(opt.MaxDelay)+p.tail+rate/5)
+		p.align = max(0, samples(opt.InitialDelay)-p.pre)
+		p.st.DelayMS = ms(p.align+p.pre, rate)
+	}
+	p.outBuf = make([]int16, p.frame)
+	p.refBuf = make([]int16, p.frame)
+	return p, nil
+}
+
+func ms(samples, rate int) float64 { return float64(samples) * 1000 / float64(rate) }
+
+// Enabled reports whether the processor changes anything.
+func (p *Processor) Enabled() bool {
+	return p.opt.EchoCancellation || p.opt.NoiseSuppression || p.opt.AutoGain
+}
+
+// Process cleans mic in place. end is when its last sample was captured,
+// on the Reference's clock (Reference.Now minus what is still buffered);
+// it places the chunk on the far end's timeline. Whole 10 ms frames are
+// processed; a trailing partial frame is left as it is.
+func (p *Processor) Process(mic []int16, end time.Duration) {
+	start := time.Now()
+	n := len(mic) - len(mic)%p.frame
+	if n == 0 {
+		return
+	}
+	mic = mic[:n]
+	var realigned, resynced bool
+	if p.opt.EchoCancellation {
+		realigned, resynced = p.track(mic, end)
+	}
+	for f := 0; f < n; f += p.frame {
+		in := mic[f : f+p.frame]
+		ref := p.refBuf
+		if p.opt.EchoCancellation {
+			p.aligned(p.capPos+int64(f)-int64(p.align), ref)
+		}
+		p.eng.process(in, ref, p.outBuf)
+		copy(in, p.outBuf)
+	}
+	p.capPos += int64(n)
+	elapsed := time.Since(start)
+	p.mu.Lock()
+	p.st.Frames += int64(n / p.frame)
+	p.st.CPU += elapsed
+	p.st.Audio += time.Duration(int64(n) * int64(time.Second) / int64(p.rate))
+	if realigned {
+		p.st.Realigns++
+	}
+	if resynced {
+		p.st.Resyncs++
+	}
+	p.st.DelayMS = ms(p.align+p.pre, p.rate)
+	p.st.Estimated = p.locked
+	p.mu.Unlock()
+}
+
+// track brings the far end for this chunk into the history and updates
+// the delay estimate; it reports a realignment and a timeline jump.
+func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced bool) {
+	n := int64(len(mic))
+	s := p.ref.posAt(end) - (p.capPos + n) - p.bias
+	if !p.s0set || abs64(s-p.s0) > int64(resyncAt.Seconds()*float64(p.rate)) {
+		if p.s0set {
+			// The speaker or the microphone restarted: the echo now
+			// arrives at another lag. Estimate it afresh.
+			resynced = true
+			p.est.reset()
+			p.agree = 0
+			p.log.Info("echo canceller: timelines jumped; estimating the delay again", "jump_ms", ms(int(s-p.s0), p.rate))
+		}
+		p.s0, p.s0set = s, true
+	}
+	// The far end at the same capture index, into the history.
+	h := int64(len(p.hist))
+	chunk := make([]int16, n)
+	p.ref.read(p.capPos+p.s0, chunk)
+	for i, v := range chunk {
+		p.hist[(p.capPos+int64(i))%h] = v
+	}
+	if p.est.push(mic, chunk) && p.est.conf >= minConf {
+		lag := p.est.lag
+		if abs64(int64(lag-p.lastLag)) <= int64(p.rate/1000) {
+			p.agree++
+		} else {
+			p.agree = 1
+		}
+		p.lastLag = lag
+		if p.agree >= 2 {
+			lo, hi := p.align+p.rate*2/1000, p.align+p.pre+p.rate*12/1000
+			if !p.locked || lag < lo || lag > hi {
+				old := p.align
+				p.align = max(0, lag-p.pre)
+				if !p.locked {
+					p.eng.reset() // what it learnt at the assumed delay is of no use
+				}
+				p.locked = true
+				realigned = true
+				p.log.Debug("echo canceller: delay estimated", "delay_ms", ms(lag, p.rate), "previous_ms", ms(old+p.pre, p.rate),
+					"confidence", p.est.conf)
+			}
+		}
+	}
+	return realigned, resynced
+}
+
+// aligned copies the history from capture index from into dst.
+func (p *Processor) aligned(from int64, dst []int16) {
+	h := int64(len(p.hist))
+	for i := range dst {
+		idx := from + int64(i)
+		if idx < 0 || idx < p.capPos-h+int64(len(dst)) {
+			dst[i] = 0
+			continue
+		}
+		dst[i] = p.hist[idx%h]
+	}
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// Stats reports what the processor did so far.
+func (p *Processor) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.st
+}
+
+// Close frees speexdsp's state. The processor must not be used afterwards.
+func (p *Processor) Close() {
+	if p.eng != nil {
+		p.eng.close()
+		p.eng = nil
+	}
+}
