@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/daemon"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/logging"
+	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/status"
 	"github.com/kioskd/kioskd/systemd"
@@ -104,6 +106,11 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 		} else {
 			metricEvents, _ := sup.Subscribe()
 			go m.Follow(context.Background(), metricEvents)
+			if sink := d.Sink(); sink != nil {
+				mctx, mstop := context.WithCancel(context.Background())
+				defer mstop()
+				go feedMediaMetrics(mctx, sink, m.Media)
+			}
 			mctx, mstop := context.WithCancel(context.Background())
 			defer mstop()
 			go func() {
@@ -138,3 +145,22 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 }
 
 var _ = os.Stderr
+
+// feedMediaMetrics copies what the sink received from the Digital Person
+// into the metrics every few seconds.
+func feedMediaMetrics(ctx context.Context, sink *media.Sink, m *status.MediaMetrics) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	var last media.SinkStats
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st := sink.Stats()
+			m.AddFramesReceived("video", int(st.VideoFrames-last.VideoFrames))
+			m.AddFramesReceived("audio", int(st.AudioPackets-last.AudioPackets))
+			last = st
+		}
+	}
+}
