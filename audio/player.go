@@ -23,6 +23,11 @@ type PlayerConfig struct {
 	// Max is the most audio kept: beyond it the oldest is dropped down to
 	// Target, so latency cannot grow without bound. 0: Target + 140 ms.
 	Max time.Duration
+	// Tap, if set, is called on the audio thread with every block handed
+	// to the sound card, voice and silence alike, right after it is
+	// filled: the far-end reference of an echo canceller. It must be
+	// quick and must not keep the slice.
+	Tap func(samples []int16)
 	Log *slog.Logger
 }
 
@@ -131,6 +136,7 @@ type Player struct {
 	ctx    *malgo.AllocatedContext
 	dev    *malgo.Device
 	period time.Duration
+	tap    func([]int16)
 
 	mu        sync.Mutex
 	jb        *jitter
@@ -160,6 +166,7 @@ func OpenPlayer(cfg PlayerConfig) (*Player, error) {
 		pcm:    pcm,
 		log:    cfg.Log,
 		period: periodMs * time.Millisecond,
+		tap:    cfg.Tap,
 		jb:     newJitter(int(cfg.Target.Seconds()*SampleRate), int(cfg.Max.Seconds()*SampleRate)),
 		data:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
@@ -220,6 +227,9 @@ func (p *Player) onData(out, _ []byte, frames uint32) {
 	p.mu.Lock()
 	p.jb.pull(samples)
 	p.mu.Unlock()
+	if p.tap != nil {
+		p.tap(samples)
+	}
 }
 
 func (p *Player) onStop() {

@@ -77,7 +77,6 @@ type Steady struct {
 	PSSFile    int64   `json:"pss_file_bytes"`
 	Threads    int     `json:"threads"`
 	VideoFPS   float64 `json:"video_fps_at_server"`
-	VideoKbps  float64 `json:"video_kbps_at_server,omitempty"`
 	AudioPPS   float64 `json:"audio_packets_per_s_at_server"`
 	Width      int     `json:"width"`
 	Height     int     `json:"height"`
@@ -216,8 +215,8 @@ func (r *Results) Markdown() string {
 		row(fmt.Sprintf("one reconnect cycle of %d (drop/close → Connected)", c.N), c.Cycle)
 	}
 	if s := r.Steady; s != nil {
-		fmt.Fprintf(&b, "\nSteady state over %.0f s, Connected (%dx%d, %.1f fps and %.0f audio packets/s arriving at dpsim, video %.0f kbit/s):\n\n",
-			s.Seconds, s.Width, s.Height, s.VideoFPS, s.AudioPPS, s.VideoKbps)
+		fmt.Fprintf(&b, "\nSteady state over %.0f s, Connected (%dx%d at %.1f fps and %.0f audio packets/s arriving at dpsim):\n\n",
+			s.Seconds, s.Width, s.Height, s.VideoFPS, s.AudioPPS)
 		b.WriteString("| process | CPU (cores) | PSS | RSS |\n|---|---|---|---|\n")
 		fmt.Fprintf(&b, "| kioskd | %.3f | %s mean, %s max (anon %s, file %s) | %s mean, %s max |\n", s.CPUCores, MB(s.PSSMean), MB(s.PSSMax), MB(s.PSSAnon), MB(s.PSSFile), MB(s.RSSMean), MB(s.RSSMax))
 		f := s.Floor

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kioskd/kioskd/audio"
+	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock"
 	"github.com/kioskd/kioskd/internal/version"
@@ -71,18 +73,28 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Echo cancellation (SPEC 7): what the speaker plays is the reference
+	// the microphone's canceller removes, whenever kioskd drives both.
+	var echoRef *aec.Reference
+	if cfg.Media.EchoCancellation && cfg.Media.Speaker != "none" && opts.Media == nil && opts.Sink == nil {
+		echoRef = aec.NewReference(audio.SampleRate)
+	}
 	src := opts.Media
 	if src == nil {
 		src = media.NewSource(media.Config{
 			Camera: cfg.Media.Camera, CameraRequired: cfg.Media.CameraRequired,
 			Width: cfg.Media.Width, Height: cfg.Media.Height, FPS: cfg.Media.FPS,
 			Microphone: cfg.Media.Microphone, MicrophoneRequired: cfg.Media.MicrophoneRequired,
+			Processing: media.Processing{
+				EchoCancellation: echoRef != nil, EchoReference: echoRef,
+				NoiseSuppression: cfg.Media.NoiseSuppression, AutoGain: cfg.Media.AutoGain,
+			},
 		}, opts.Log, media.WithMicrophone(media.ALSAMicrophone{Log: opts.Log, Pace: cfg.Media.MicrophonePace}))
 	}
 	var sink *media.Sink
 	if opts.Sink == nil {
 		// The Digital Person's voice to the speaker, its video to accounting.
-		sink = media.NewSink(media.SinkConfig{Speaker: cfg.Media.Speaker}, opts.Log)
+		sink = media.NewSink(media.SinkConfig{Speaker: cfg.Media.Speaker, EchoReference: echoRef}, opts.Log)
 		opts.Sink = sink
 	}
 	var store *session.Store

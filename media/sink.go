@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/audio"
+	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/audio/opus"
 	"github.com/kioskd/kioskd/media/vp8"
 	"github.com/kioskd/kioskd/session"
@@ -27,6 +28,9 @@ type SinkConfig struct {
 	// SpeakerRetry is how long to wait before reopening a speaker that
 	// failed to open or stopped; 0: 5 s.
 	SpeakerRetry time.Duration
+	// EchoReference, if set, receives every block the speaker plays: the
+	// far end the microphone's echo canceller removes (Config.Processing).
+	EchoReference *aec.Reference
 }
 
 // SinkStats is what the DP sent and what the speaker did, for status and
@@ -205,7 +209,11 @@ func (s *Sink) speaker() *audio.Player {
 	if s.player != nil || s.closed || time.Now().Before(s.nextOpen) {
 		return s.player
 	}
-	p, err := audio.OpenPlayer(audio.PlayerConfig{PCM: s.cfg.Speaker, Target: s.cfg.JitterTarget, Log: s.log})
+	pc := audio.PlayerConfig{PCM: s.cfg.Speaker, Target: s.cfg.JitterTarget, Log: s.log}
+	if s.cfg.EchoReference != nil {
+		pc.Tap = s.cfg.EchoReference.Write
+	}
+	p, err := audio.OpenPlayer(pc)
 	if err != nil {
 		s.nextOpen = time.Now().Add(s.cfg.SpeakerRetry)
 		s.log.Warn("speaker not available; the DP's voice is not played", "speaker", audio.PCMName(s.cfg.Speaker),

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/mediadevices"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/media/synthetic"
 	"github.com/kioskd/kioskd/session"
@@ -32,6 +33,9 @@ type Config struct {
 	VideoTimeout time.Duration
 	// AudioTimeout: the same for the microphone. 0: 1 s.
 	AudioTimeout time.Duration
+	// Processing of the microphone's audio: echo cancellation, noise
+	// suppression, automatic gain (not for the `test` tone).
+	Processing Processing
 }
 
 func (c Config) videoTimeout() time.Duration {
@@ -62,9 +66,10 @@ type Source struct {
 	opMu   sync.Mutex
 	tracks []mediadevices.Track
 
-	mu     sync.Mutex // guards gen and closed (taken by track callbacks)
+	mu     sync.Mutex // guards gen, closed and proc (taken by track callbacks)
 	gen    int        // bumped by every open and Reset: stale track errors are ignored
 	closed bool
+	proc   *processedMic // the microphone's processing, if any
 }
 
 var _ session.MediaSource = (*Source)(nil)
@@ -194,6 +199,7 @@ func (s *Source) open(ctx context.Context) ([]mediadevices.Track, error) {
 				return fail(err)
 			}
 		} else {
+			src = s.process(src)
 			tracks = append(tracks, mediadevices.NewAudioTrack(src, sel))
 		}
 	}
@@ -206,6 +212,33 @@ func (s *Source) open(ctx context.Context) ([]mediadevices.Track, error) {
 		t.OnEnded(func(err error) { s.trackEnded(gen, kind, err) })
 	}
 	return tracks, nil
+}
+
+// process wraps a microphone in its processing; without it (nothing
+// asked, or speexdsp failed) the microphone is used as it is.
+func (s *Source) process(src mediadevices.AudioSource) mediadevices.AudioSource {
+	out, err := withProcessing(src, s.cfg.Processing, s.log)
+	if err != nil {
+		s.log.Error("microphone processing unavailable; sending the microphone unprocessed", "error", err.Error())
+		return src
+	}
+	pm, _ := out.(*processedMic)
+	s.mu.Lock()
+	s.proc = pm
+	s.mu.Unlock()
+	return out
+}
+
+// ProcessingStats reports the processing of the microphone opened last
+// (false when there is none).
+func (s *Source) ProcessingStats() (aec.Stats, bool) {
+	s.mu.Lock()
+	pm := s.proc
+	s.mu.Unlock()
+	if pm == nil {
+		return aec.Stats{}, false
+	}
+	return pm.ProcessingStats(), true
 }
 
 // trackEnded reports a failure of a current track on Failed.

@@ -40,8 +40,13 @@ install)
   mod="golang.org/toolchain@v0.0.1-go${want}.linux-${arch}"
   echo "go.sh: fetching Go ${want} (${mod}) through the module proxy"
   tmp=$(mktemp -d)
-  dir=$(cd "$tmp" && GOFLAGS=-mod=mod GOTOOLCHAIN=local GOPATH="$tmp/gopath" "$boot" mod download -json "$mod" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  [ -d "$dir" ] || { echo "go.sh: download of $mod failed" >&2; exit 1; }
+  out=$(cd "$tmp" && GOFLAGS=-mod=mod GOTOOLCHAIN=local GOPATH="$tmp/gopath" "$boot" mod download -json "$mod" 2>&1) || true
+  dir=$(printf '%s\n' "$out" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  if [ ! -d "$dir" ]; then
+    echo "go.sh: could not fetch $mod through the Go module proxy ($("$boot" env GOPROXY)):" >&2
+    printf '%s\n' "$out" | sed -n 's/.*"Error": "\(.*\)".*/  \1/p; /^go: /p' >&2
+    exit 1
+  fi
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO rm -rf "$dest"
   $SUDO cp -r "$dir" "$dest"

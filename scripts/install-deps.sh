@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# Build: cgo for libvpx (VP8), libopus (Opus) and the ALSA headers for malgo.
+# Build: cgo for libvpx (VP8), libopus (Opus), libspeexdsp (echo cancellation,
+# noise suppression, gain) and the ALSA headers for malgo.
 # Test: alsa-utils gives a real ALSA userspace with file PCMs, no sound card.
-PKGS=(gcc libc6-dev make pkg-config git ca-certificates libvpx-dev libopus-dev libasound2-dev alsa-utils)
+PKGS=(gcc libc6-dev make pkg-config git ca-certificates libvpx-dev libopus-dev libspeexdsp-dev libasound2-dev alsa-utils)
 PKGS+=("$@")
 
 missing=()

@@ -289,11 +289,19 @@ func (c *Call) apply(in input) bool {
 		return true
 	case actOffer:
 		c.setState(t.next)
-		if err := c.offer(); err != nil {
+		sdp, err := c.offer()
+		if err != nil {
 			c.sendClose(MediaStreamFailed.String())
 			c.fail(MediaStreamFailed, err)
 			return false
 		}
+		// A send that fails means the control socket is gone, not the
+		// media: serverConnectionFailed, as for the hello.
+		if err := c.conn.Send(signalling.Offer{SDP: sdp}); err != nil {
+			c.lost(err)
+			return false
+		}
+		c.offerSent = true
 		return true
 	case actMarkReady:
 		c.ready = true
@@ -446,10 +454,11 @@ func (c *Call) handlePeer(ev pcEvent) bool {
 	return true
 }
 
-func (c *Call) offer() error {
+// offer builds the PeerConnection and returns the offer to send.
+func (c *Call) offer() (string, error) {
 	pc, err := c.deps.API.NewPeerConnection(webrtc.Configuration{ICEServers: c.deps.Peer.ICEServers})
 	if err != nil {
-		return err
+		return "", err
 	}
 	c.pc = pc
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.peerEvent(pcEvent{candidate: cand, isCand: true}) })
@@ -472,7 +481,7 @@ func (c *Call) offer() error {
 	for _, r := range c.deps.Tracks {
 		tr, err := pc.AddTransceiverFromTrack(r.static, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
 		if err != nil {
-			return fmt.Errorf("add %s track: %w", r.static.Kind(), err)
+			return "", fmt.Errorf("add %s track: %w", r.static.Kind(), err)
 		}
 		kinds[r.static.Kind()] = true
 		c.sinks.Add(1)
@@ -482,22 +491,18 @@ func (c *Call) offer() error {
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if !kinds[k] {
 			if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-				return err
+				return "", err
 			}
 		}
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := pc.SetLocalDescription(offer); err != nil {
-		return err
+		return "", err
 	}
-	if err := c.conn.Send(signalling.Offer{SDP: offer.SDP}); err != nil {
-		return err
-	}
-	c.offerSent = true
-	return nil
+	return offer.SDP, nil
 }
 
 // readRTCP drains a sender's RTCP (the interceptors need it read) and

@@ -99,7 +99,7 @@ timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
   -display none -monitor none -serial "file:$OUT/console.log" \
   -no-reboot -nic none \
   -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
-  -append "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 quiet loglevel=4 panic=-1 systemd.show_status=error net.ifnames=0 vmtest=1" \
+  -append "root=/dev/vda rw rootfstype=ext4 console=ttyS0,115200 quiet loglevel=4 panic=-1 systemd.show_status=error net.ifnames=0 vmtest=1 ${VMTEST_KERNEL_ARGS:-}" \
   -drive "file=$img/disk.img,if=virtio,format=raw,snapshot=on" \
   -virtfs "local,path=$OUT/share,mount_tag=vmtest,security_model=none,id=vmtest" \
   -device virtio-rng-pci \
@@ -114,7 +114,19 @@ else
     | sed -u 's/^\[[^]]*\] [^:]*\[[0-9]*\]: //' &
 fi
 tailpid=$!
+# The guest powers off after writing out/rc; should it hang on the way, do
+# not wait for the timeout.
+( while kill -0 "$qpid" 2>/dev/null; do
+    if [ -f "$OUT/share/out/rc" ]; then
+      for _ in $(seq 60); do kill -0 "$qpid" 2>/dev/null || exit 0; sleep 1; done
+      echo "vmtest: the guest finished but did not power off within 60 s; stopping qemu" >&2
+      kill "$qpid" 2>/dev/null; exit 0   # timeout passes it on to qemu
+    fi
+    sleep 2
+  done ) &
+watchpid=$!
 wait "$qpid"; qrc=$?
+kill "$watchpid" 2>/dev/null; wait "$watchpid" 2>/dev/null
 wait "$tailpid" 2>/dev/null
 set -e
 vm_s=$((SECONDS - tboot))
@@ -126,7 +138,7 @@ res="$OUT/share/out/results.txt"
 pass=0; fail=0
 [ -f "$res" ] && { pass=$(grep -c '^PASS' "$res" || true); fail=$(grep -c '^FAIL' "$res" || true); }
 grc=$(cat "$OUT/share/out/rc" 2>/dev/null || echo none)
-boot=$(grep -ao 'vmtest-guest: up [0-9.]*s' "$OUT/console.log" | head -1 | grep -o '[0-9.]*s' || echo '?')
+boot=$(sed -n 's/.*vmtest-guest: up \([0-9.]*s\).*/\1/p' "$OUT/console.log" | head -1)
 echo
 echo "==== vmtest results ($FROM, $(basename "$script")) ===="
 [ -f "$res" ] && cat "$res"
@@ -146,6 +158,6 @@ if [ -n "$problem" ]; then
   echo "---- last lines of the serial console ----"
   tail -n 40 "$OUT/console.log" | tr -d '\r'
 fi
-echo "---- times: image ${image_s}s, VM ${vm_s}s (userspace up at ${boot} after kernel start), total $((SECONDS - t0))s; files in $OUT"
+echo "---- times: image ${image_s}s, VM ${vm_s}s (test unit started ${boot:-?} after kernel start), total $((SECONDS - t0))s; files in $OUT"
 echo "vmtest: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -38,6 +38,8 @@ type delayEstimator struct {
 	kLo     int
 	kHi     int
 
+	window []float64 // Hann window over the microphone's segment
+
 	lag        int     // latest lag in input samples (valid when conf > 0)
 	conf       float64 // peak over best rival peak
 	peakToMean float64
@@ -55,7 +57,7 @@ func newDelayEstimator(rate int, maxLag float64) *delayEstimator {
 		maxLag: int(maxLag * dr),
 		hop:    int(0.1 * dr),
 		lambda: 0.75,
-		beta:   0.8,
+		beta:   0.75,
 		minPow: math.Pow(10, -60.0/10),
 		guard:  int(0.002 * dr),
 	}
@@ -70,6 +72,10 @@ func newDelayEstimator(rate int, maxLag float64) *delayEstimator {
 	d.g = make([]complex128, d.n/2+1)
 	d.kLo = int(100 * float64(d.n) / dr)
 	d.kHi = int(3800 * float64(d.n) / dr)
+	d.window = make([]float64, d.win)
+	for i := range d.window {
+		d.window[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(d.win-1))
+	}
 	return d
 }
 
@@ -96,12 +102,16 @@ func (d *delayEstimator) push(mic, ref []int16) bool {
 	shiftIn(d.ref, nr)
 	d.filled += len(nm)
 	d.since += len(nm)
-	if d.filled < len(d.ref) || d.since < d.hop {
+	// The reference before the start reads as silence: estimate as soon
+	// as the microphone's window is full.
+	if d.filled < d.win || d.since < d.hop {
 		return false
 	}
 	d.since = 0
 	return d.update()
 }
+
+func abs2(c complex128) float64 { return real(c)*real(c) + imag(c)*imag(c) }
 
 func shiftIn(h, x []float64) {
 	if len(x) >= len(h) {
@@ -131,7 +141,7 @@ func (d *delayEstimator) update() bool {
 	for i := range b {
 		var re, im float64
 		if i < d.win {
-			re = d.mic[i]
+			re = d.mic[i] * d.window[i]
 		}
 		if i < len(d.ref) {
 			im = d.ref[i]
@@ -154,13 +164,25 @@ func (d *delayEstimator) update() bool {
 	for i := range b {
 		b[i] = 0
 	}
+	// Bins far below the strongest carry noise, not the echo: with the
+	// whitening they would outweigh a narrow-band far end (a tone) and
+	// make up a peak. Only bins within 40 dB of the strongest count.
+	peak := 0.0
+	for k := d.kLo; k <= d.kHi && k <= n/2; k++ {
+		if m := abs2(d.g[k]); m > peak {
+			peak = m
+		}
+	}
+	floor := peak * 1e-8 // |G|^2: 40 dB in |G|
 	for k := d.kLo; k <= d.kHi && k <= n/2; k++ {
 		g := d.g[k]
-		m := cmplx.Abs(g)
-		if m < 1e-20 {
+		m2 := abs2(g)
+		if m2 <= floor || m2 == 0 {
 			continue
 		}
-		w := g / complex(math.Pow(m, d.beta), 0)
+		// |G|^-0.75, PHAT-β with β = 3/4: two square roots.
+		m := math.Sqrt(m2)
+		w := g / complex(m/math.Sqrt(math.Sqrt(m)), 0)
 		b[k] = w
 		if k > 0 && k < n/2 {
 			b[n-k] = cmplx.Conj(w)

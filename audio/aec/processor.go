@@ -88,6 +88,7 @@ type Processor struct {
 	lastLag int
 	agree   int
 	refBuf  []int16
+	chunk   []int16
 	outBuf  []int16
 	locked  bool
 
@@ -233,7 +234,10 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 	}
 	// The far end at the same capture index, into the history.
 	h := int64(len(p.hist))
-	chunk := make([]int16, n)
+	if cap(p.chunk) < int(n) {
+		p.chunk = make([]int16, n)
+	}
+	chunk := p.chunk[:n]
 	p.ref.read(p.capPos+p.s0, chunk)
 	for i, v := range chunk {
 		p.hist[(p.capPos+int64(i))%h] = v
@@ -256,7 +260,7 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 				}
 				p.locked = true
 				realigned = true
-				p.log.Debug("echo canceller: delay estimated", "delay_ms", ms(lag, p.rate), "previous_ms", ms(old+p.pre, p.rate),
+				p.log.Debug("echo canceller: delay estimated", "delay_ms", ms(lag, p.rate), "previous_ms", ms(old+p.pre, p.rate), "audio_s", float64(p.capPos)/float64(p.rate),
 					"confidence", p.est.conf)
 			}
 		}

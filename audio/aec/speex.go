@@ -50,7 +50,6 @@ static kaec *kaec_new(int frame, int tail, int rate, int ec, int ns, int agc,
 			v = agc_max_gain;
 			speex_preprocess_ctl(k->pre, SPEEX_PREPROCESS_SET_AGC_MAX_GAIN, &v);
 		}
-		speex_preprocess_ctl(k->pre, SPEEX_PREPROCESS_SET_VAD, &off);
 		speex_preprocess_ctl(k->pre, SPEEX_PREPROCESS_SET_DEREVERB, &off);
 	}
 	return k;

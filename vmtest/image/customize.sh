@@ -23,7 +23,7 @@ cp "$ko" "$root/lib/modules/$kver/updates/gpio-sim.ko"
 m="$root/lib/modules/$kver/kernel"
 rm -rf "$m/drivers/gpu" "$m/drivers/net/wireless" "$m/drivers/net/ethernet" \
        "$m/drivers/infiniband" "$m/drivers/staging" "$m/drivers/bluetooth" \
-       "$m/drivers/scsi" "$m/drivers/md" "$m/drivers/isdn" "$m/drivers/iio" \
+       "$m/drivers/md" "$m/drivers/isdn" "$m/drivers/iio" \
        "$m/drivers/media/usb" "$m/drivers/media/pci" "$m/drivers/media/dvb-frontends" \
        "$m/drivers/media/tuners" "$m/net/wireless" "$m/net/mac80211" \
        "$m/net/bluetooth" "$m/sound/soc" "$m/fs/ocfs2" "$m/fs/xfs" "$m/fs/btrfs"

@@ -104,3 +104,13 @@ func ToInt16(x []float64) []int16 {
 	}
 	return out
 }
+
+// WhiteNoise returns n samples of Gaussian noise of RMS rms.
+func WhiteNoise(n int, seed uint64, rms float64) []float64 {
+	r := &rng{s: seed}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = rms * r.gauss()
+	}
+	return out
+}
