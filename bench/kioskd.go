@@ -33,6 +33,8 @@ type LabConfig struct {
 	InitialDelay, MaxDelay time.Duration
 	// MetricsListen, if set, is status.metrics_listen.
 	MetricsListen string
+	// NoCamera, NoMicrophone set media.camera or media.microphone to none.
+	NoCamera, NoMicrophone bool
 }
 
 // NewLab writes kioskd.yaml (synthetic camera and microphone, no speaker,
@@ -56,7 +58,15 @@ func NewLab(parent string, c LabConfig) (*Lab, error) {
 	if c.InitialDelay > 0 {
 		fmt.Fprintf(&b, "  reconnect: {initial_delay: %s, max_delay: %s}\n", c.InitialDelay, max(c.MaxDelay, c.InitialDelay))
 	}
-	fmt.Fprintf(&b, "media:\n  camera: test\n  width: %d\n  height: %d\n  fps: %d\n  microphone: test\n  speaker: none\n", c.Width, c.Height, c.FPS)
+	camera, mic := "test", "test"
+	if c.NoCamera {
+		camera = "none"
+	}
+	if c.NoMicrophone {
+		mic = "none"
+	}
+	fmt.Fprintf(&b, "media:\n  camera: %s\n  width: %d\n  height: %d\n  fps: %d\n  microphone: %s\n  microphone_required: %v\n  speaker: none\n",
+		camera, c.Width, c.Height, c.FPS, mic, !c.NoMicrophone)
 	fmt.Fprintf(&b, "leds:\n  backend: none\nstatus:\n  socket: %s\n", filepath.Join(dir, "status.sock"))
 	if c.MetricsListen != "" {
 		fmt.Fprintf(&b, "  metrics_listen: %s\n", c.MetricsListen)

@@ -84,12 +84,19 @@ type Steady struct {
 	Floor      Floor   `json:"floor"`
 	Ratio      float64 `json:"ratio_to_floor"`
 	RatioTotal float64 `json:"ratio_to_floor_process"`
+	// MediaFloor is libvpx and libopus alone on the same video and tone.
+	MediaFloor Floor   `json:"media_floor"`
+	MediaRatio float64 `json:"ratio_to_media_floor"`
+	// Breakdown: kioskd with one kind of media only.
+	CameraOnly *Steady `json:"camera_only,omitempty"`
+	MicOnly    *Steady `json:"microphone_only,omitempty"`
 }
 
 // Floor is libvpx alone (media/vp8enc) encoding the same frames.
 type Floor struct {
 	Seconds     float64 `json:"seconds"`
-	CPUCores    float64 `json:"cpu_cores"`        // the encode loop's thread
+	CPUCores    float64 `json:"cpu_cores"`         // the video encode loop's thread
+	AudioCPU    float64 `json:"audio_cpu_cores"`   // the audio encode loop's thread (-audio)
 	ProcessCPU  float64 `json:"process_cpu_cores"` // the whole floor process
 	Frames      int     `json:"frames"`
 	FPS         float64 `json:"fps"`
@@ -223,6 +230,15 @@ func (r *Results) Markdown() string {
 		fmt.Fprintf(&b, "| libvpx alone via media/vp8enc (%s): encode loop | %.3f (%.2f ms/frame, %.1f fps, %.0f kbit/s) | | |\n", f.Description, f.CPUCores, f.MsPerFrame, f.FPS, f.Kbps)
 		fmt.Fprintf(&b, "| … the whole floor process | %.3f | %s | |\n", f.ProcessCPU, MB(f.PSS))
 		fmt.Fprintf(&b, "| ratio kioskd / libvpx alone | %.2f× (%.2f× of the floor process) | | |\n", s.Ratio, s.RatioTotal)
+		if mf := s.MediaFloor; mf.CPUCores > 0 {
+			fmt.Fprintf(&b, "| libvpx + libopus alone (the same video, and the 440 Hz tone at 32 kbit/s): encode loops | %.3f (video %.3f + audio %.3f) | | |\n", mf.CPUCores+mf.AudioCPU, mf.CPUCores, mf.AudioCPU)
+			fmt.Fprintf(&b, "| … the whole process | %.3f | %s | |\n", mf.ProcessCPU, MB(mf.PSS))
+			fmt.Fprintf(&b, "| ratio kioskd / (libvpx + libopus alone) | %.2f× | | |\n", s.MediaRatio)
+		}
+		if c, m := s.CameraOnly, s.MicOnly; c != nil && m != nil {
+			fmt.Fprintf(&b, "| kioskd, camera only (`microphone: none`) | %.3f (%.2f× libvpx alone) | %s | %s |\n", c.CPUCores, c.CPUCores/max(s.Floor.CPUCores, 1e-9), MB(c.PSSMean), MB(c.RSSMean))
+			fmt.Fprintf(&b, "| kioskd, microphone only (`camera: none`) | %.3f (%.2f× libopus alone) | %s | %s |\n", m.CPUCores, m.CPUCores/max(s.MediaFloor.AudioCPU, 1e-9), MB(m.PSSMean), MB(m.RSSMean))
+		}
 		fmt.Fprintf(&b, "| (bench process: in-process dpsim + harness) | %.3f | | |\n", s.ServerCPU)
 	}
 	if c := r.Cycles; c != nil {
@@ -234,9 +250,9 @@ func (r *Results) Markdown() string {
 			label := fmt.Sprint(s.Cycle)
 			switch i {
 			case 0:
-				label = "0 (baseline, settled)"
+				label = "0 (baseline: 5 s settled, median of 5 s)"
 			case len(snaps) - 1:
-				label = fmt.Sprintf("%d (end, settled)", s.Cycle)
+				label = fmt.Sprintf("%d (end: 5 s settled, median of 5 s)", s.Cycle)
 			}
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s |\n", label, s.Goroutines, s.FDs, s.Threads, MB(s.PSS), MB(s.RSS), MB(s.HeapInuse))
 		}

@@ -25,9 +25,13 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   added=1
 fi
 
-PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross pkg-config
-      libvpx-dev:arm64 libopus-dev:arm64 libasound2-dev:arm64
-      qemu-user)
+# The C libraries kioskd links: the -dev packages that the native build
+# installs (scripts/install-deps.sh is the list the team keeps), as arm64.
+devs=$(sed -n 's/^PKGS=(\(.*\))/\1/p' "$(dirname "$0")/../scripts/install-deps.sh" 2>/dev/null |
+       tr ' ' '\n' | grep -- '-dev$' | grep -v '^libc6-dev$' || true)
+[ -n "$devs" ] || devs="libvpx-dev libopus-dev libspeexdsp-dev libasound2-dev"
+PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross pkg-config qemu-user)
+for d in $devs libasound2-dev; do PKGS+=("$d:arm64"); done
 
 missing=()
 for p in "${PKGS[@]}"; do

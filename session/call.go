@@ -105,6 +105,8 @@ type Call struct {
 	sinkCtx      context.Context
 	sinkCancel   context.CancelFunc
 	sinks        sync.WaitGroup
+	sinkMu       sync.Mutex // orders sinks.Add in pion's OnTrack before teardown's Wait
+	sinksClosed  bool
 }
 
 type closeRequest struct {
@@ -464,7 +466,16 @@ func (c *Call) offer() (string, error) {
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.peerEvent(pcEvent{candidate: cand, isCand: true}) })
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { c.peerEvent(pcEvent{state: st}) })
 	pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+		// pion may call this from its own goroutine after teardown has
+		// closed the PeerConnection and is waiting for the sinks: an Add
+		// racing that Wait is a WaitGroup misuse. Late tracks are dropped.
+		c.sinkMu.Lock()
+		if c.sinksClosed {
+			c.sinkMu.Unlock()
+			return
+		}
 		c.sinks.Add(1)
+		c.sinkMu.Unlock()
 		defer c.sinks.Done()
 		if c.deps.Sink != nil {
 			c.deps.Sink.HandleTrack(c.sinkCtx, tr, rcv)
@@ -603,6 +614,9 @@ func (c *Call) teardown() {
 		_ = c.conn.Close()
 	}
 	c.sinkCancel()
+	c.sinkMu.Lock()
+	c.sinksClosed = true
+	c.sinkMu.Unlock()
 	c.sinks.Wait()
 	c.result.Ended = c.deps.Clock.Now()
 	c.setState(Disconnected)

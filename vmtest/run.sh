@@ -12,12 +12,15 @@
 #
 # Environment:
 #   VMTEST_DEBS      directory with kioskd_*.deb and kioskd-dpsim_*.deb (default dist/)
-#   VMTEST_VERSION   version of the .debs to pick (default: the newest there)
+#   VMTEST_VERSION   version of the .debs to pick (default, or if there is no
+#                    such file: the most recently built ones there)
 #   VMTEST_SCRIPT    system (default) | smoke | a path to a guest script
 #   VMTEST_OUT       where the run's files go (default vmtest/.cache/run)
 #   VMTEST_TIMEOUT   seconds the VM may run (default 900)
 #   VMTEST_CACHE, VMTEST_REBUILD, VMTEST_APT_SOURCES: see image/build.sh
 #   VMTEST_VERBOSE=1 show the whole serial console live
+#   VMTEST_UNIT_DROPIN=FILE  experiment: install FILE as a drop-in of
+#                    kioskd.service (the results say so in a FAIL line)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -48,17 +51,22 @@ extra_pkgs=()
 case "$FROM" in
 deb)
   dir=${VMTEST_DEBS:-$top/dist}
-  pick() { # $1 = package name; newest version (or VMTEST_VERSION) in $dir
-    local pattern="${1}_${VMTEST_VERSION:-*}_amd64.deb"
-    ls -1 "$dir"/$pattern 2>/dev/null | sort -V | tail -1
+  pick() { # $1 = package name: ${1}_$VMTEST_VERSION_amd64.deb, else the newest built
+    local f="$dir/${1}_${VMTEST_VERSION:-}_amd64.deb"
+    if [ -n "${VMTEST_VERSION:-}" ] && [ -f "$f" ]; then echo "$f"; return; fi
+    ls -1t "$dir/${1}"_*_amd64.deb 2>/dev/null | head -1
   }
   kdeb=$(pick kioskd); ddeb=$(pick kioskd-dpsim)
   [ -n "$kdeb" ] || die "no kioskd_*_amd64.deb in $dir: build it with 'make deb' (packaging/), or use VMTEST_FROM=bin for the plumbing"
   [ -n "$ddeb" ] || die "no kioskd-dpsim_*_amd64.deb in $dir: 'make deb' should build it beside kioskd"
   cp "$kdeb" "$ddeb" "$payload/"
+  for d in "$payload"/*.deb; do
+    dpkg-deb --fsys-tarfile "$d" >/dev/null 2>"$OUT/deb-check.txt" \
+      || die "$(basename "$d") is not a whole .deb ($(head -1 "$OUT/deb-check.txt")); was it being rebuilt?"
+  done
   log "testing $(basename "$kdeb") and $(basename "$ddeb")"
   # Their dependencies go into the image (the guest has no network).
-  for d in "$kdeb" "$ddeb"; do
+  for d in "$payload"/*.deb; do
     for f in Pre-Depends Depends; do
       dpkg-deb -f "$d" "$f" | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g'
     done
@@ -71,11 +79,26 @@ bin)
     cp "$top/bin/$b" "$payload/"
   done
   cp "$here/plumbing/kioskd.service" "$payload/"
+  # The shared libraries they link go into the image (what a .deb's
+  # Depends would say).
+  for lib in $(ldd "$top/bin/kioskd" "$top/bin/dpsim" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u); do
+    for p in "$lib" "$(readlink -f "$lib")" "/usr$lib" "/usr$(readlink -f "$lib")"; do
+      pkg=$(dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1)
+      [ -n "$pkg" ] && { echo "$pkg"; break; }
+    done
+  done | grep -vx -e libc6 | sort -u >"$OUT/deb-depends.txt" || true
+  mapfile -t extra_pkgs <"$OUT/deb-depends.txt"
   log "PLUMBING MODE: bin/kioskd, bin/dpsim and vmtest/plumbing/kioskd.service (not the shipped .deb/unit)"
   ;;
 *) die "VMTEST_FROM=$FROM: want deb or bin" ;;
 esac
 
+# An experiment on the shipped unit: a drop-in installed after the .deb
+# (announced in the results, so that such a run is never taken for the real one).
+if [ -n "${VMTEST_UNIT_DROPIN:-}" ]; then
+  cp "$VMTEST_UNIT_DROPIN" "$OUT/share/in/unit-dropin.conf"
+  log "EXPERIMENT: drop-in $VMTEST_UNIT_DROPIN applied to kioskd.service"
+fi
 cp "$script" "$OUT/share/in/guest-main.sh"
 chmod +x "$OUT/share/in/guest-main.sh"
 cp "$here/tests/lib.sh" "$OUT/share/in/" 2>/dev/null || true

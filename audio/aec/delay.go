@@ -11,7 +11,7 @@ import (
 // of a quarter second, with the cross-spectrum smoothed across updates so
 // the estimate moves slowly and rides out double talk. Its confidence is
 // how much the correlation peak stands out from the next-best lag more than
-// 2 ms away: a stationary tone (one spectral line) correlates at every
+// 0.5 ms away: a stationary tone (one spectral line) correlates at every
 // period alike and gives no estimate, which is right, as an adaptive
 // filter cancels a tone at any lag.
 type delayEstimator struct {
@@ -34,6 +34,8 @@ type delayEstimator struct {
 	plan    *fftPlan
 	buf     []complex128
 	g       []complex128 // smoothed cross-spectrum, bins 0..n/2
+	gxx     []float64    // smoothed auto-spectra of the microphone and the reference
+	gyy     []float64
 	updates int
 	kLo     int
 	kHi     int
@@ -59,7 +61,7 @@ func newDelayEstimator(rate int, maxLag float64) *delayEstimator {
 		lambda: 0.75,
 		beta:   0.75,
 		minPow: math.Pow(10, -60.0/10),
-		guard:  int(0.002 * dr),
+		guard:  int(0.0005 * dr),
 	}
 	d.mic = make([]float64, d.win)
 	d.ref = make([]float64, d.win+d.maxLag)
@@ -70,6 +72,8 @@ func newDelayEstimator(rate int, maxLag float64) *delayEstimator {
 	d.plan = newFFT(d.n)
 	d.buf = make([]complex128, d.n)
 	d.g = make([]complex128, d.n/2+1)
+	d.gxx = make([]float64, d.n/2+1)
+	d.gyy = make([]float64, d.n/2+1)
 	d.kLo = int(100 * float64(d.n) / dr)
 	d.kHi = int(3800 * float64(d.n) / dr)
 	d.window = make([]float64, d.win)
@@ -110,6 +114,10 @@ func (d *delayEstimator) push(mic, ref []int16) bool {
 	d.since = 0
 	return d.update()
 }
+
+// minCoherence is the magnitude-squared coherence a bin needs to count
+// (uncorrelated bins average about 1/7 with the smoothing used).
+const minCoherence = 0.5
 
 func abs2(c complex128) float64 { return real(c)*real(c) + imag(c)*imag(c) }
 
@@ -160,24 +168,28 @@ func (d *delayEstimator) update() bool {
 		x := (zk + zn) / 2
 		y := (zk - zn) / complex(0, 2)
 		d.g[k] = complex(lambda, 0)*d.g[k] + complex(1-lambda, 0)*cmplx.Conj(x)*y
+		d.gxx[k] = lambda*d.gxx[k] + (1-lambda)*abs2(x)
+		d.gyy[k] = lambda*d.gyy[k] + (1-lambda)*abs2(y)
 	}
 	for i := range b {
 		b[i] = 0
 	}
-	// Bins far below the strongest carry noise, not the echo: with the
-	// whitening they would outweigh a narrow-band far end (a tone) and
-	// make up a peak. Only bins within 40 dB of the strongest count.
+	// Only bins where the two signals are coherent count: a bin where
+	// the microphone's noise meets the reference's rounding noise would,
+	// once whitened, count as much as one carrying the echo, and many of
+	// them make up a peak. (A tone whose coding noise comes back with it
+	// is coherent over a wide band: its delay can be measured.)
 	peak := 0.0
 	for k := d.kLo; k <= d.kHi && k <= n/2; k++ {
 		if m := abs2(d.g[k]); m > peak {
 			peak = m
 		}
 	}
-	floor := peak * 1e-8 // |G|^2: 40 dB in |G|
+	floor := peak * 1e-12 // |G|^2: 60 dB in |G|
 	for k := d.kLo; k <= d.kHi && k <= n/2; k++ {
 		g := d.g[k]
 		m2 := abs2(g)
-		if m2 <= floor || m2 == 0 {
+		if m2 <= floor || m2 == 0 || m2 < minCoherence*d.gxx[k]*d.gyy[k] {
 			continue
 		}
 		// |G|^-0.75, PHAT-β with β = 3/4: two square roots.
@@ -224,6 +236,8 @@ func newDelayEstimatorLike(d *delayEstimator) *delayEstimator {
 	c.mic = make([]float64, len(d.mic))
 	c.ref = make([]float64, len(d.ref))
 	c.g = make([]complex128, len(d.g))
+	c.gxx = make([]float64, len(d.gxx))
+	c.gyy = make([]float64, len(d.gyy))
 	c.accM, c.accR, c.accN, c.filled, c.since, c.updates = 0, 0, 0, 0, 0, 0
 	c.lag, c.conf, c.peakToMean = 0, 0, 0
 	return &c

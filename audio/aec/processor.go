@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 )
@@ -27,7 +28,9 @@ type Options struct {
 	Tail time.Duration
 	// MaxDelay is the largest playback-to-capture delay searched. 0: 400 ms.
 	MaxDelay time.Duration
-	// InitialDelay is assumed until the delay is estimated. 0: 40 ms.
+	// InitialDelay is assumed until the delay is estimated. 0: 10 ms,
+	// so that the filter covers 0 to Tail (a sound card's queue and a
+	// speaker next to the microphone).
 	InitialDelay time.Duration
 	// EchoSuppressDB and EchoSuppressActiveDB are the residual echo
 	// suppressor's floors with the far end alone and during double talk
@@ -48,7 +51,7 @@ type Options struct {
 const frameMs = 10
 
 const (
-	preDelay   = 10 * time.Millisecond // where the estimated delay sits inside the filter
+	preDelay   = 3 * time.Millisecond  // where the estimated delay sits inside the filter
 	timingBias = 10 * time.Millisecond // slack for the jitter of the devices' callbacks
 	resyncAt   = 100 * time.Millisecond
 	minConf    = 1.5 // correlation peak over the best rival lag
@@ -57,11 +60,12 @@ const (
 // Stats is what a Processor did, for logs, metrics and tests.
 type Stats struct {
 	Frames    int64         // 10 ms frames processed
-	DelayMS   float64       // playback-to-capture delay in use (estimated, or InitialDelay)
+	DelayMS   float64       // playback-to-capture delay: the latest estimate, or InitialDelay
 	Estimated bool          // DelayMS comes from the signals, not the default
 	Realigns  int64         // times the reference was shifted to a new delay estimate
 	Resyncs   int64         // times the timelines jumped (a device restarted)
-	CPU       time.Duration // time spent processing
+	Holes     int64         // far-end samples the filter got as silence because they were not played yet
+	CPU       time.Duration // time spent in Process (wall clock: CPU time on an unloaded core)
 	Audio     time.Duration // audio processed
 }
 
@@ -80,17 +84,26 @@ type Processor struct {
 	eng   *engine
 	est   *delayEstimator
 
-	capPos  int64 // capture index of the next sample
-	s0      int64 // reference position of capture index 0 (minus the bias)
-	s0set   bool
-	hist    []int16 // reference aligned to the capture index (ring)
-	align   int     // the reference is delayed by this many samples before the filter
-	lastLag int
-	agree   int
-	refBuf  []int16
-	chunk   []int16
-	outBuf  []int16
-	locked  bool
+	capPos      int64   // capture index of the next sample
+	s0          int64   // reference position of capture index 0 (minus the bias)
+	sAvg        float64 // the same, measured and smoothed
+	s0set       bool
+	hist        []int16 // reference aligned to the capture index (ring)
+	histEnd     int64   // capture index after the newest sample in hist
+	micHist     []int16 // the microphone before processing, same indices
+	align       int     // the reference is delayed by this many samples before the filter
+	lastLag     int
+	delay       int // the accepted estimate
+	holes       int64
+	floor       int // the filter never starts before this lag: the far end is not known sooner
+	lastRefEnd  int64
+	lastAdvance int64 // capture index when the far end last grew
+	agree       int
+	refBuf      []int16
+	chunk       []int16
+	micChunk    []int16
+	outBuf      []int16
+	locked      bool
 
 	mu sync.Mutex
 	st Stats
@@ -115,7 +128,7 @@ func NewProcessor(rate int, ref *Reference, opt Options) (*Processor, error) {
 		opt.MaxDelay = 400 * time.Millisecond
 	}
 	if opt.InitialDelay <= 0 {
-		opt.InitialDelay = 40 * time.Millisecond
+		opt.InitialDelay = preDelay
 	}
 	if opt.EchoSuppressDB >= 0 {
 		opt.EchoSuppressDB = -40
@@ -159,7 +172,8 @@ func NewProcessor(rate int, ref *Reference, opt Options) (*Processor, error) {
 	p.eng = eng
 	if opt.EchoCancellation {
 		p.est = newDelayEstimator(rate, opt.MaxDelay.Seconds())
-		p.hist = make([]int16, samples(opt.MaxDelay)+p.tail+rate/5)
+		p.hist = make([]int16, samples(opt.MaxDelay)+p.tail+rate/2)
+		p.micHist = make([]int16, len(p.hist))
 		p.align = max(0, samples(opt.InitialDelay)-p.pre)
 		p.st.DelayMS = ms(p.align+p.pre, rate)
 	}
@@ -211,38 +225,99 @@ func (p *Processor) Process(mic []int16, end time.Duration) {
 	if resynced {
 		p.st.Resyncs++
 	}
-	p.st.DelayMS = ms(p.align+p.pre, p.rate)
+	if p.locked {
+		p.st.DelayMS = ms(p.delay, p.rate)
+	}
 	p.st.Estimated = p.locked
+	p.st.Holes = p.holes
 	p.mu.Unlock()
 }
 
 // track brings the far end for this chunk into the history and updates
 // the delay estimate; it reports a realignment and a timeline jump.
+//
+// The history is filled only with what the speaker has been handed: a
+// position the player has not reached yet is filled in on a later chunk,
+// never stored as silence (the callbacks of the two devices come in their
+// own rhythm, and the microphone's may run a period or two ahead).
 func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced bool) {
 	n := int64(len(mic))
-	s := p.ref.posAt(end) - (p.capPos + n) - p.bias
-	if !p.s0set || abs64(s-p.s0) > int64(resyncAt.Seconds()*float64(p.rate)) {
-		if p.s0set {
+	capEnd := p.capPos + n
+	h := int64(len(p.hist))
+	for i, v := range mic {
+		p.micHist[(p.capPos+int64(i))%h] = v
+	}
+	// Where the far end is now on its timeline: by the clock, but never
+	// beyond what was written (an extrapolation past a late callback).
+	pos := p.ref.posAt(end)
+	if e := p.ref.end(); e > math.MinInt64/4 {
+		pos = min(pos, e)
+	}
+	s := pos - capEnd - p.bias
+	if !p.s0set {
+		p.s0, p.sAvg, p.s0set = s, float64(s), true
+		p.histEnd = p.capPos
+	} else {
+		p.sAvg += 0.05 * (float64(s) - p.sAvg)
+		if math.Abs(p.sAvg-float64(p.s0)) > resyncAt.Seconds()*float64(p.rate) {
 			// The speaker or the microphone restarted: the echo now
 			// arrives at another lag. Estimate it afresh.
 			resynced = true
+			p.log.Info("echo canceller: timelines jumped; estimating the delay again",
+				"jump_ms", (p.sAvg-float64(p.s0))*1000/float64(p.rate))
+			p.s0 = int64(p.sAvg)
 			p.est.reset()
 			p.agree = 0
-			p.log.Info("echo canceller: timelines jumped; estimating the delay again", "jump_ms", ms(int(s-p.s0), p.rate))
+			p.histEnd = p.capPos // what is stored was placed with the old offset
 		}
-		p.s0, p.s0set = s, true
 	}
-	// The far end at the same capture index, into the history.
-	h := int64(len(p.hist))
-	if cap(p.chunk) < int(n) {
-		p.chunk = make([]int16, n)
+	refEnd := p.ref.end()
+	if refEnd > p.lastRefEnd {
+		p.lastRefEnd, p.lastAdvance = refEnd, capEnd
 	}
-	chunk := p.chunk[:n]
-	p.ref.read(p.capPos+p.s0, chunk)
-	for i, v := range chunk {
-		p.hist[(p.capPos+int64(i))%h] = v
+	upTo := min(capEnd, refEnd-p.s0)
+	if upTo-p.histEnd > h-n {
+		p.histEnd = upTo - (h - n) // a long stall: older history is of no use
 	}
-	if p.est.push(mic, chunk) && p.est.conf >= minConf {
+	// The newest part of the far end may not be known yet: the speaker's
+	// callback comes in its own rhythm. An echo cannot precede what it
+	// echoes, so the filter loses nothing by never reaching that far:
+	// keep the reference it sees at least that old, else it would learn
+	// from silence that was never played. (Only while the speaker plays:
+	// a stopped one leaves nothing to cancel.)
+	defer func() {
+		if capEnd-p.lastAdvance > int64(p.rate/10) {
+			return
+		}
+		if late := int(capEnd - max(p.histEnd, upTo)); late > p.floor {
+			p.floor = late
+		}
+		if p.align < p.floor {
+			old := p.align
+			p.align = p.floor + p.rate/1000
+			p.eng.reset() // the taps do not move with the reference
+			realigned = true
+			p.log.Debug("echo canceller: far end arrives late; filter moved", "filter_from_ms", ms(p.align, p.rate), "audio_s", float64(capEnd)/float64(p.rate),
+				"previous_from_ms", ms(old, p.rate))
+		}
+	}()
+	if upTo <= p.histEnd {
+		return realigned, resynced
+	}
+	k := upTo - p.histEnd
+	if int64(cap(p.chunk)) < k {
+		p.chunk = make([]int16, k)
+		p.micChunk = make([]int16, k)
+	}
+	chunk, micChunk := p.chunk[:k], p.micChunk[:k]
+	p.ref.read(p.histEnd+p.s0, chunk)
+	for i := range chunk {
+		idx := (p.histEnd + int64(i)) % h
+		p.hist[idx] = chunk[i]
+		micChunk[i] = p.micHist[idx]
+	}
+	p.histEnd = upTo
+	if p.est.push(micChunk, chunk) && p.est.conf >= minConf {
 		lag := p.est.lag
 		if abs64(int64(lag-p.lastLag)) <= int64(p.rate/1000) {
 			p.agree++
@@ -251,29 +326,50 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 		}
 		p.lastLag = lag
 		if p.agree >= 2 {
-			lo, hi := p.align+p.rate*2/1000, p.align+p.pre+p.rate*12/1000
-			if !p.locked || lag < lo || lag > hi {
-				old := p.align
-				p.align = max(0, lag-p.pre)
-				if !p.locked {
-					p.eng.reset() // what it learnt at the assumed delay is of no use
-				}
-				p.locked = true
+			// The filter covers lags align..align+tail. The reference is
+			// shifted only when the echo's main path leaves
+			// [align+1 ms, align+tail-24 ms] (a shift costs a
+			// re-convergence: the filter's taps do not move with it),
+			// to sit pre (3 ms) into the filter again.
+			lo, hi := p.align+p.rate/1000, p.align+p.tail-p.rate*24/1000
+			first := !p.locked
+			p.locked = true
+			p.delay = lag
+			want := max(0, lag-p.pre, p.floor+p.rate/1000)
+			// The first estimate places the filter at once (early, when
+			// little has been learnt), so that the far end arriving late
+			// later on does not have to move it.
+			shift := (first || lag < lo || lag > hi) && abs64(int64(want-p.align)) > int64(p.rate/1000)
+			old := p.align
+			if shift {
+				p.align = want
+				p.eng.reset() // the taps do not move with the reference
 				realigned = true
-				p.log.Debug("echo canceller: delay estimated", "delay_ms", ms(lag, p.rate), "previous_ms", ms(old+p.pre, p.rate), "audio_s", float64(p.capPos)/float64(p.rate),
-					"confidence", p.est.conf)
+			}
+			if first || shift {
+				args := []any{"delay_ms", ms(lag, p.rate), "filter_from_ms", ms(p.align, p.rate), "previous_from_ms", ms(old, p.rate),
+					"audio_s", float64(p.capPos) / float64(p.rate), "confidence", p.est.conf}
+				if first {
+					p.log.Info("echo canceller: delay estimated", args...)
+				} else {
+					p.log.Debug("echo canceller: delay changed", args...)
+				}
 			}
 		}
 	}
 	return realigned, resynced
 }
 
-// aligned copies the history from capture index from into dst.
+// aligned copies the history from capture index from into dst: silence
+// where the far end is not known (not played yet, or too old).
 func (p *Processor) aligned(from int64, dst []int16) {
 	h := int64(len(p.hist))
 	for i := range dst {
 		idx := from + int64(i)
-		if idx < 0 || idx < p.capPos-h+int64(len(dst)) {
+		if idx < 0 || idx >= p.histEnd || idx < p.histEnd-h {
+			if idx >= p.histEnd && p.s0set {
+				p.holes++
+			}
 			dst[i] = 0
 			continue
 		}

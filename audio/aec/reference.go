@@ -1,6 +1,7 @@
 package aec
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -20,6 +21,7 @@ import (
 type Reference struct {
 	rate int
 	now  func() time.Duration
+	tee  func([]int16)
 	gap  int64 // a later start than this many samples is a break
 
 	mu        sync.Mutex
@@ -40,6 +42,12 @@ type ReferenceOption func(*Reference)
 // clock (Reference.Now). Tests and simulations count frames with it.
 func WithClock(now func() time.Duration) ReferenceOption {
 	return func(r *Reference) { r.now = now }
+}
+
+// WithTee hands every block to f as well, once it is on the timeline (a
+// simulated speaker: aectest.Room.Play, which may block the player).
+func WithTee(f func([]int16)) ReferenceOption {
+	return func(r *Reference) { r.tee = f }
 }
 
 // NewReference returns a far-end reference at rate Hz keeping 2 s of audio.
@@ -71,7 +79,6 @@ func (r *Reference) Write(samples []int16) {
 	}
 	t := r.now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if !r.started {
 		r.started = true
 		r.count = r.toSamples(t)
@@ -85,17 +92,33 @@ func (r *Reference) Write(samples []int16) {
 		r.count = expected
 		r.breaks++
 	}
-	r.anchorT, r.anchorPos = t, r.count
+	start := r.count
+	r.anchorT, r.anchorPos = t, start
 	n := int64(len(r.ring))
-	if len(samples) > len(r.ring) {
-		r.count += int64(len(samples) - len(r.ring))
-		samples = samples[len(samples)-len(r.ring):]
+	block := samples
+	if len(block) > len(r.ring) {
+		r.count += int64(len(block) - len(r.ring))
+		block = block[len(block)-len(r.ring):]
 	}
-	for i, s := range samples {
+	for i, s := range block {
 		r.ring[(r.count+int64(i))%n] = s
 	}
-	r.count += int64(len(samples))
-	r.written += int64(len(samples))
+	r.count += int64(len(block))
+	r.written += int64(len(block))
+	r.mu.Unlock()
+	if r.tee != nil {
+		// The simulated speaker takes the block once it is on the
+		// timeline (a real one cannot echo it sooner either), and may
+		// hold the player back: the block was handed over when it
+		// returns.
+		r.tee(samples)
+		t = r.now()
+		r.mu.Lock()
+		if r.anchorPos == start {
+			r.anchorT = t
+		}
+		r.mu.Unlock()
+	}
 }
 
 // posAt is the timeline position being handed to the card at time t.
@@ -106,6 +129,16 @@ func (r *Reference) posAt(t time.Duration) int64 {
 		return r.toSamples(t)
 	}
 	return r.anchorPos + r.toSamples(t-r.anchorT)
+}
+
+// end is the timeline position after the newest sample written.
+func (r *Reference) end() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return math.MinInt64 / 2
+	}
+	return r.count
 }
 
 // read copies the timeline from pos into dst: silence where nothing was

@@ -5,9 +5,11 @@
 package signalling
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Subprotocol is the websocket subprotocol of this protocol version. A major
@@ -130,10 +132,16 @@ var (
 
 // Encode renders m as one JSON text frame.
 func Encode(m Message) ([]byte, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
+	// No HTML escaping: this is not HTML, and escaping '<', '>' and '&'
+	// as \u003c… makes a frame up to six times larger than what decoded,
+	// pushing a message that arrived within MaxFrameSize past it.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	// Splice "type" in front: {"type":"x", ...fields}
 	head := fmt.Sprintf(`{"type":%q`, m.MessageType())
 	if string(body) == "{}" {
@@ -149,6 +157,11 @@ func Encode(m Message) ([]byte, error) {
 func Decode(frame []byte) (Message, error) {
 	if len(frame) > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(frame))
+	}
+	// JSON text is UTF-8 (RFC 8259, PROTOCOL.md section 3); encoding/json
+	// would silently turn invalid bytes into U+FFFD instead.
+	if !utf8.Valid(frame) {
+		return nil, fmt.Errorf("%w: not UTF-8", ErrMalformed)
 	}
 	var env struct {
 		Type *string `json:"type"`

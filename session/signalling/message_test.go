@@ -95,6 +95,11 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded %T does not encode: %v", m, err)
 		}
 		m2, err := Decode(out)
+		if errors.Is(err, ErrTooLarge) && len(out) > MaxFrameSize {
+			// encoding/json always escapes U+2028/U+2029 (6 bytes for 3):
+			// a frame of those can grow past the limit when re-encoded.
+			return
+		}
 		if err != nil || m2.MessageType() != m.MessageType() {
 			t.Fatalf("re-decode of %s: %v", out, err)
 		}

@@ -47,7 +47,7 @@ done
 # script uses (curl for dpsim's admin API, jq for its JSON).
 PKGS=(systemd systemd-sysv udev dbus kmod linux-image-amd64 initramfs-tools
       alsa-utils v4l-utils gpiod iproute2 procps curl jq
-      libvpx7 libopus0 libasound2 adduser)
+      libc6 libvpx7 libopus0 libspeexdsp1 libasound2 adduser)
 PKGS+=("$@")
 mapfile -t PKGS < <(printf '%s\n' "${PKGS[@]}" | sed '/^$/d' | sort -u)
 

@@ -100,4 +100,7 @@ if grep -E 'WARNING: .*undefined' "$work/build.log" >&2; then
 fi
 mkdir -p "$out"
 cp "$work/mod/gpio-sim.ko" "$out/"
+# Keep the cache to this kernel: sources and modules of older ones go.
+find "$CACHE/dl" "$CACHE/gpio-sim" -mindepth 1 -maxdepth 1 -type d \
+  ! -name "$pver" ! -name "$pver-$self_hash" -exec rm -rf {} + 2>/dev/null || true
 echo "$out/gpio-sim.ko"

@@ -61,6 +61,7 @@ type Result struct {
 	ResidualDBFS  float64       // the same after processing, 3-5 s
 	ERLE          float64       // echo return loss enhancement, far end alone, 3-5 s
 	ERLEAfterDT   float64       // the same after double talk, 10-12 s
+	ERLEDTMin     float64       // the tone's ERLE in the worst 100 ms window of double talk (NaN for speech)
 	Convergence   time.Duration // audio until ERLE stays >= 20 dB for the rest of the first part; -1: never
 	NearLossDT    float64       // visitor's loss during double talk, mean over 100 ms windows
 	NearLossDTMax float64       // ... the worst 100 ms window
@@ -74,9 +75,9 @@ func (r Result) String() string {
 	if r.Convergence >= 0 {
 		conv = r.Convergence.String()
 	}
-	return fmt.Sprintf("echo %.1f dBFS -> %.1f dBFS, ERLE %.1f dB (after double talk %.1f dB), converged after %s, "+
-		"visitor loss %.1f dB double talk (worst %.1f), %.1f dB alone, CPU %s per s of audio, delay %.1f ms (estimated %v)",
-		r.EchoDBFS, r.ResidualDBFS, r.ERLE, r.ERLEAfterDT, conv, r.NearLossDT, r.NearLossDTMax, r.NearLossAlone,
+	return fmt.Sprintf("echo %.1f dBFS -> %.1f dBFS, ERLE %.1f dB (worst in double talk %.1f, after it %.1f dB), converged after %s, "+
+		"visitor loss %.1f dB double talk (worst %.1f), %.1f dB alone, processing %s (wall) per s of audio, delay %.1f ms (estimated %v)",
+		r.EchoDBFS, r.ResidualDBFS, r.ERLE, r.ERLEDTMin, r.ERLEAfterDT, conv, r.NearLossDT, r.NearLossDTMax, r.NearLossAlone,
 		r.CPUPerSecond.Round(time.Microsecond), r.Stats.DelayMS, r.Stats.Estimated)
 }
 
@@ -253,6 +254,14 @@ func measure(sc Scenario, s Signals) Result {
 	}
 	loss := func(t float64) (float64, bool) {
 		return analysis.LevelDBFS(win(s.Near, t, w), Rate, VisitorHz) - analysis.LevelDBFS(win(s.Out, t, w), Rate, VisitorHz), true
+	}
+	r.ERLEDTMin = math.NaN()
+	if sc.Far != FarSpeech {
+		r.ERLEDTMin = math.Inf(1)
+		for t := farOnlyEnd; t+0.1 <= doubleEnd+1e-9; t += 0.1 {
+			e, _ := erle(t)
+			r.ERLEDTMin = math.Min(r.ERLEDTMin, e)
+		}
 	}
 	if !sc.NoNear {
 		r.NearLossDT = mean(farOnlyEnd, doubleEnd, loss)

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,11 +42,12 @@ func main() {
 
 type options struct {
 	kioskd, out, readme, only    string
-	quick                        bool
+	quick, noFloor, strict       bool
 	startRuns, reconRuns, cycles int
-	steady, warmup               time.Duration
+	steady, warmup, breakdown    time.Duration
 	profileDir, pprofKioskd      string
 	profileFor                   time.Duration
+	kioskdEnv                    string
 }
 
 func run() int {
@@ -54,19 +56,23 @@ func run() int {
 	flag.StringVar(&o.out, "out", "bench/results.json", "write the results as JSON here (empty: do not)")
 	flag.StringVar(&o.readme, "readme", "", "rewrite the results section of this README (empty: do not)")
 	flag.BoolVar(&o.quick, "quick", false, "fewer runs and a 10 s steady state (CI smoke)")
+	flag.BoolVar(&o.strict, "strict", false, "exit 3 when a target is missed (by default only failures to measure fail)")
+	flag.BoolVar(&o.noFloor, "no-floor", false, "steady: measure kioskd only (no libvpx/libopus floors, no breakdown), e.g. to compare builds")
 	flag.IntVar(&o.startRuns, "start-runs", 20, "process starts")
 	flag.IntVar(&o.reconRuns, "reconnect-runs", 20, "controlDisconnected → Connected runs")
 	flag.IntVar(&o.cycles, "cycles", 1000, "reconnect cycles in one process")
 	flag.DurationVar(&o.steady, "steady", 60*time.Second, "steady-state window")
 	flag.DurationVar(&o.warmup, "warmup", 10*time.Second, "Connected this long before the steady window opens")
+	flag.DurationVar(&o.breakdown, "breakdown", 20*time.Second, "steady window of kioskd with the camera only and the microphone only (0: skip)")
 	flag.StringVar(&o.only, "only", "", "comma-separated subset: start,reconnect,steady,cycles")
 	flag.StringVar(&o.profileDir, "profile", "", "save pprof profiles of a steady call here (needs -pprof-kioskd)")
 	flag.StringVar(&o.pprofKioskd, "pprof-kioskd", "", "kioskd built from bench/cmd/kioskd-pprof (KIOSKD_PPROF)")
 	flag.DurationVar(&o.profileFor, "profile-for", 30*time.Second, "CPU profile length")
+	flag.StringVar(&o.kioskdEnv, "kioskd-env", "", "comma-separated VAR=value added to kioskd's environment (e.g. GOMAXPROCS=1)")
 	flag.Parse()
 	if o.quick {
 		o.startRuns, o.reconRuns, o.cycles = 5, 5, 100
-		o.steady, o.warmup = 10*time.Second, 3*time.Second
+		o.steady, o.warmup, o.breakdown = 10*time.Second, 3*time.Second, 0
 	}
 	if _, err := os.Stat(o.kioskd); err != nil {
 		fmt.Fprintf(os.Stderr, "kioskbench: %v (make bench builds it)\n", err)
@@ -174,6 +180,14 @@ func run() int {
 	if len(res.Errors) > 0 {
 		return 1
 	}
+	if o.strict {
+		for _, t := range res.Targets {
+			if !t.Met {
+				fmt.Fprintf(os.Stderr, "kioskbench: target missed: %s (%s; measured %s)\n", t.Name, t.Target, t.Measured)
+				return 3
+			}
+		}
+	}
 	return 0
 }
 
@@ -234,6 +248,14 @@ type harness struct {
 	tmp string
 }
 
+// env is what -kioskd-env adds to every kioskd started.
+func (h *harness) env() []string {
+	if h.o.kioskdEnv == "" {
+		return nil
+	}
+	return strings.Split(h.o.kioskdEnv, ",")
+}
+
 func (h *harness) lab(c bench.LabConfig) (*bench.Lab, error) {
 	c.URL, c.Token = h.srv.url, h.srv.token
 	return bench.NewLab(h.tmp, c)
@@ -258,7 +280,7 @@ func (h *harness) start() (*bench.Start, error) {
 		}
 		var firstID string
 		for pass := 0; pass < 2; pass++ {
-			p, err := bench.StartKioskd(h.o.kioskd, lab)
+			p, err := bench.StartKioskd(h.o.kioskd, lab, h.env()...)
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +327,7 @@ func (h *harness) reconnect() (*bench.Recon, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := bench.StartKioskd(h.o.kioskd, lab)
+	p, err := bench.StartKioskd(h.o.kioskd, lab, h.env()...)
 	if err != nil {
 		return nil, err
 	}
@@ -371,28 +393,23 @@ func (h *harness) reconnect() (*bench.Recon, error) {
 }
 
 // steadyAndFloor measures a Connected kioskd over the window, then libvpx
-// alone on the same frames for as long.
+// alone on the same frames for as long, then libvpx and libopus alone on
+// the same video and tone; with -breakdown also kioskd with only a camera
+// and only a microphone.
 func (h *harness) steadyAndFloor() (*bench.Steady, error) {
 	fmt.Printf("steady state: %s warm-up, then %s\n", h.o.warmup, h.o.steady)
-	st, err := h.steady(h.o.kioskd, nil)
+	st, err := h.steady(h.o.kioskd, bench.LabConfig{}, nil)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Printf("  kioskd: %.3f cores, PSS %s (max %s), RSS %s; %.1f fps, %.0f audio packets/s at the server\n",
 		st.CPUCores, bench.MB(st.PSSMean), bench.MB(st.PSSMax), bench.MB(st.RSSMax), st.VideoFPS, st.AudioPPS)
+	if h.o.noFloor {
+		return st, nil
+	}
 	fmt.Printf("libvpx alone (floor): %s\n", h.o.steady)
-	exe, err := os.Executable()
-	if err != nil {
+	if err := floor(h.o.steady, &st.Floor); err != nil {
 		return nil, err
-	}
-	cmd := exec.Command(exe, "floor", "-for", h.o.steady.String(), "-warmup", "3s")
-	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
-	}
-	if err := json.Unmarshal(b, &st.Floor); err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
 	}
 	fmt.Printf("  floor: %.3f cores (process %.3f), %.2f ms/frame, %.1f fps, %.0f kbit/s\n",
 		st.Floor.CPUCores, st.Floor.ProcessCPU, st.Floor.MsPerFrame, st.Floor.FPS, st.Floor.Kbps)
@@ -402,17 +419,56 @@ func (h *harness) steadyAndFloor() (*bench.Steady, error) {
 	if st.Floor.ProcessCPU > 0 {
 		st.RatioTotal = st.CPUCores / st.Floor.ProcessCPU
 	}
+	fmt.Printf("libvpx + libopus alone (media floor): %s\n", h.o.steady)
+	if err := floor(h.o.steady, &st.MediaFloor, "-audio"); err != nil {
+		return nil, err
+	}
+	if f := st.MediaFloor.CPUCores + st.MediaFloor.AudioCPU; f > 0 {
+		st.MediaRatio = st.CPUCores / f
+	}
+	fmt.Printf("  media floor: video %.3f + audio %.3f cores (process %.3f)\n", st.MediaFloor.CPUCores, st.MediaFloor.AudioCPU, st.MediaFloor.ProcessCPU)
+	if h.o.breakdown > 0 {
+		o := h.o
+		h.o.steady, h.o.warmup = o.breakdown, min(o.warmup, 5*time.Second)
+		defer func() { h.o = o }()
+		fmt.Printf("breakdown: kioskd with the camera only, then the microphone only, %s each\n", h.o.steady)
+		if st.CameraOnly, err = h.steady(o.kioskd, bench.LabConfig{NoMicrophone: true}, nil); err != nil {
+			return nil, err
+		}
+		if st.MicOnly, err = h.steady(o.kioskd, bench.LabConfig{NoCamera: true}, nil); err != nil {
+			return nil, err
+		}
+		fmt.Printf("  camera only %.3f cores, microphone only %.3f cores\n", st.CameraOnly.CPUCores, st.MicOnly.CPUCores)
+	}
 	return st, nil
+}
+
+// floor runs `kioskbench floor` for d and decodes its result into f.
+func floor(d time.Duration, f *bench.Floor, args ...string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, append([]string{"floor", "-for", d.String(), "-warmup", "3s"}, args...)...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	if err := json.Unmarshal(b, f); err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	return nil
 }
 
 // steady runs bin Connected through the warm-up and the window. during, if
 // set, runs in the window (profiling).
-func (h *harness) steady(bin string, during func(p *bench.Proc) error, env ...string) (*bench.Steady, error) {
-	lab, err := h.lab(bench.LabConfig{})
+func (h *harness) steady(bin string, lc bench.LabConfig, during func(p *bench.Proc) error, env ...string) (*bench.Steady, error) {
+	lab, err := h.lab(lc)
 	if err != nil {
 		return nil, err
 	}
-	p, err := bench.StartKioskd(bin, lab, env...)
+	p, err := bench.StartKioskd(bin, lab, append(h.env(), env...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +591,7 @@ func (h *harness) profile() error {
 	o := h.o
 	h.o.steady = o.profileFor + 2*time.Second
 	defer func() { h.o = o }()
-	st, err := h.steady(o.pprofKioskd, func(p *bench.Proc) error {
+	st, err := h.steady(o.pprofKioskd, bench.LabConfig{}, func(p *bench.Proc) error {
 		base := "http://" + addr + "/debug/pprof/"
 		if err := save("cpu.pprof", fmt.Sprintf("%sprofile?seconds=%d", base, int(o.profileFor/time.Second))); err != nil {
 			return err
@@ -578,7 +634,7 @@ func (h *harness) reconnectCycles() (*bench.Cycles, error) {
 	}
 	n := h.o.cycles
 	fmt.Printf("%d reconnect cycles in one process\n", n)
-	p, err := bench.StartKioskd(h.o.kioskd, lab)
+	p, err := bench.StartKioskd(h.o.kioskd, lab, h.env()...)
 	if err != nil {
 		return nil, err
 	}
@@ -592,7 +648,7 @@ func (h *harness) reconnectCycles() (*bench.Cycles, error) {
 	settle := 5 * time.Second
 	time.Sleep(settle)
 	out := &bench.Cycles{N: n, Backoff: "reconnect backoff set to 1 ms, since the supervisor backs off a server that drops a session within 5 s twice"}
-	out.Start, err = snapshot(p.Pid(), metricsURL, 0)
+	out.Start, err = settled(p.Pid(), metricsURL, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -628,12 +684,46 @@ func (h *harness) reconnectCycles() (*bench.Cycles, error) {
 	out.Took = bench.Dur(time.Since(began))
 	out.Cycle = bench.Summarise(cycle)
 	time.Sleep(settle)
-	out.End, err = snapshot(p.Pid(), metricsURL, n)
+	out.End, err = settled(p.Pid(), metricsURL, n)
 	if err != nil {
 		return out, err
 	}
 	fmt.Printf("  end:      %+v\n", out.End)
 	return out, nil
+}
+
+// settled is the median of five snapshots a second apart: one snapshot of
+// a Go process's memory depends on where the GC cycle happens to be.
+func settled(pid int, metricsURL string, cycle int) (bench.Snapshot, error) {
+	var ss []bench.Snapshot
+	for i := 0; i < 5; i++ {
+		if i > 0 {
+			time.Sleep(time.Second)
+		}
+		s, err := snapshot(pid, metricsURL, cycle)
+		if err != nil {
+			return s, err
+		}
+		ss = append(ss, s)
+	}
+	med := func(f func(bench.Snapshot) int64) int64 {
+		v := make([]int64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return bench.Snapshot{
+		Cycle:      cycle,
+		Goroutines: int(med(func(s bench.Snapshot) int64 { return int64(s.Goroutines) })),
+		FDs:        int(med(func(s bench.Snapshot) int64 { return int64(s.FDs) })),
+		Threads:    int(med(func(s bench.Snapshot) int64 { return int64(s.Threads) })),
+		PSS:        med(func(s bench.Snapshot) int64 { return s.PSS }),
+		RSS:        med(func(s bench.Snapshot) int64 { return s.RSS }),
+		HeapInuse:  med(func(s bench.Snapshot) int64 { return s.HeapInuse }),
+		GoSys:      med(func(s bench.Snapshot) int64 { return s.GoSys }),
+	}, nil
 }
 
 func snapshot(pid int, metricsURL string, cycle int) (bench.Snapshot, error) {

@@ -1,0 +1,37 @@
+# Benchmarks against the targets of SPEC section 14, the chaos run and a
+# profiling build (included by the top Makefile). See bench/README.md.
+#
+#   make bench          the full run (~7 min): writes bench/results.json and the table in bench/README.md
+#   make bench-quick    CI smoke (~1 min): fewer runs, a 10 s steady state; writes bin/bench-quick.json
+#   make bench-profile  CPU and heap profiles of a steady call into bench/profiles/ (kioskd-pprof)
+#   make chaos          the long chaos run (CHAOS_CUTS=250 random cuts after the 36-cut sweep, -race)
+#
+# BENCH_FLAGS passes flags to kioskbench (e.g. BENCH_FLAGS='-only steady');
+# CHAOS_SEED=N replays a chaos run.
+
+.PHONY: bench bench-quick bench-bins bench-profile chaos
+
+BENCH_FLAGS ?=
+CHAOS_CUTS  ?= 250
+
+# kioskd as `make build` makes it (no -race), and the harness.
+bench-bins:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/kioskd ./cmd/kioskd
+	$(GO) build -trimpath -o bin/kioskbench ./bench/cmd/kioskbench
+
+bench: bench-bins
+	bin/kioskbench -kioskd bin/kioskd -out bench/results.json -readme bench/README.md $(BENCH_FLAGS)
+
+bench-quick: bench-bins
+	bin/kioskbench -quick -kioskd bin/kioskd -out bin/bench-quick.json $(BENCH_FLAGS)
+
+bench-profile: bench-bins
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/kioskd-pprof ./bench/cmd/kioskd-pprof
+	bin/kioskbench -only steady -steady 20s -kioskd bin/kioskd -pprof-kioskd bin/kioskd-pprof \
+		-profile bench/profiles -profile-for 60s -out "" $(BENCH_FLAGS)
+	$(GO) tool pprof -top -cum -nodecount 40 bin/kioskd-pprof bench/profiles/cpu.pprof
+
+# The test binary is run directly so its summary shows on success too.
+chaos:
+	$(GO) test -race -c -o bin/chaos.test ./chaos/
+	cd chaos && CHAOS_CUTS=$(CHAOS_CUTS) ../bin/chaos.test -test.run '^TestChaos$$' -test.timeout 30m
