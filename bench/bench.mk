@@ -1,7 +1,7 @@
 # Benchmarks against the targets of SPEC section 14, the chaos run and a
 # profiling build (included by the top Makefile). See bench/README.md.
 #
-#   make bench          the full run (~7 min): writes bench/results.json and the table in bench/README.md
+#   make bench          the full run (~7 min): writes bench/results.json and the table in bench/README.md, then bench-aec
 #   make bench-quick    CI smoke (~1 min): fewer runs, a 10 s steady state; writes bin/bench-quick.json
 #   make bench-profile  CPU and heap profiles of a steady call into bench/profiles/ (kioskd-pprof)
 #   make chaos          the long chaos run (CHAOS_CUTS=250 random cuts after the 36-cut sweep, -race)
@@ -21,6 +21,8 @@ bench-bins:
 
 bench: bench-bins
 	bin/kioskbench -kioskd bin/kioskd -out bench/results.json -readme bench/README.md $(BENCH_FLAGS)
+	@echo; echo "Echo cancellation (make bench-aec):"
+	@$(MAKE) --no-print-directory bench-aec
 
 bench-quick: bench-bins
 	bin/kioskbench -quick -kioskd bin/kioskd -out bin/bench-quick.json $(BENCH_FLAGS)
