@@ -131,16 +131,10 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	defer ledCtl.Close()
 
 	d, err := daemon.New(cfg, daemon.Options{
-		Log: log,
-		OnSessionID: func(id string) {
-			if id == "" {
-				tracker.Clear()
-			} else {
-				tracker.Set(id)
-			}
-		},
+		Log:         log,
+		OnSessionID: tracker.Set, // "" clears it
 		Observers: []func(<-chan session.Event){
-			func(ev <-chan session.Event) { _ = ledCtl.Run(context.Background(), ev) },
+			ledObserver(ledCtl),
 			ui.follow,
 		},
 	})

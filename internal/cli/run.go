@@ -67,16 +67,10 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	defer ledCtl.Close()
 
 	d, err := daemon.New(cfg, daemon.Options{
-		Log: log,
-		OnSessionID: func(id string) {
-			if id == "" {
-				tracker.Clear()
-			} else {
-				tracker.Set(id)
-			}
-		},
+		Log:         log,
+		OnSessionID: tracker.Set, // "" clears it
 		Observers: []func(<-chan session.Event){
-			func(ev <-chan session.Event) { _ = ledCtl.Run(context.Background(), ev) },
+			ledObserver(ledCtl),
 		},
 		// READY=1 once config is loaded and devices probed, not waiting
 		// for Connected (SPEC section 10).
@@ -163,4 +157,9 @@ func feedMediaMetrics(ctx context.Context, sink *media.Sink, m *status.MediaMetr
 			last = st
 		}
 	}
+}
+
+// ledObserver drives the LEDs from the session's events until the bus closes.
+func ledObserver(ctl *leds.Controller) func(<-chan session.Event) {
+	return func(ev <-chan session.Event) { _ = ctl.Run(context.Background(), ev) }
 }
