@@ -529,7 +529,8 @@ func (r *run) onCommand(c command) {
 func (r *run) closeWith(reason, message string) {
 	s := r.srv
 	r.log.Info("closing", "reason", reason, "message", message)
-	r.send(signalling.Close{Reason: reason, Message: message})
+	// Record before sending: whoever sees the close (a test, the admin
+	// API) must find it already counted.
 	s.mu.Lock()
 	r.sess.sentClose = reason
 	if !r.connected {
@@ -537,6 +538,7 @@ func (r *run) closeWith(reason, message string) {
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
+	r.send(signalling.Close{Reason: reason, Message: message})
 	r.serverReason = reason
 	r.closeSocket()
 }
