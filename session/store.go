@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -89,7 +90,7 @@ func readFull(f *os.File, buf []byte) (int, error) {
 		m, err := f.Read(buf[n:])
 		n += m
 		if err != nil {
-			if errors.Is(err, errEOF) {
+			if errors.Is(err, io.EOF) {
 				return n, nil
 			}
 			return n, err

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
@@ -123,5 +122,3 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 }
-
-var _ = os.Getenv

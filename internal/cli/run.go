@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/kioskd/kioskd/config"
@@ -137,8 +136,6 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	log.Info("kioskd stopped")
 	return exitOK
 }
-
-var _ = os.Stderr
 
 // feedMediaMetrics copies what the sink received from the Digital Person
 // into the metrics every few seconds.

@@ -214,7 +214,7 @@ func strictUnmarshal(frame []byte, into Message) error {
 	}
 	delete(raw, "type")
 	rest, _ := json.Marshal(raw)
-	dec := json.NewDecoder(bytesReader(rest))
+	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
 	return dec.Decode(into)
 }

@@ -366,6 +366,3 @@ func (c *wsConn) writeFrame(frame []byte) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return c.ws.WriteMessage(websocket.TextMessage, frame)
 }
-
-// Context helper: none of the Conn's methods block on the network except Close.
-var _ = context.Background

@@ -1,5 +1,0 @@
-package session
-
-import "io"
-
-var errEOF = io.EOF
