@@ -14,6 +14,7 @@ import (
 	"github.com/kioskd/kioskd/audio"
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/internal/clock"
 	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/media"
@@ -40,6 +41,13 @@ type Options struct {
 	Sink session.MediaSink
 	// Ready is called once config is loaded and devices probed (READY=1).
 	Ready func(*session.Supervisor)
+	// Cameras is where the media source built from the config finds
+	// cameras; nil: the real /dev (tests: hw.NewFake).
+	Cameras hw.System
+	// DeviceDirs are the directories the device watcher polls (nil:
+	// DeviceDirs), every DeviceWatchInterval (0: 5 s).
+	DeviceDirs          []string
+	DeviceWatchInterval time.Duration
 }
 
 // Daemon is a configured kioskd.
@@ -89,7 +97,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 				EchoCancellation: echoRef != nil, EchoReference: echoRef,
 				NoiseSuppression: cfg.Media.NoiseSuppression, AutoGain: cfg.Media.AutoGain,
 			},
-		}, opts.Log, media.WithMicrophone(media.ALSAMicrophone{Log: opts.Log, Pace: cfg.Media.MicrophonePace}))
+		}, opts.Log, media.WithMicrophone(media.ALSAMicrophone{Log: opts.Log, Pace: cfg.Media.MicrophonePace}),
+			media.WithCamera(media.V4L2Camera{System: opts.Cameras, Log: opts.Log}))
 	}
 	var sink *media.Sink
 	if opts.Sink == nil {
@@ -168,7 +177,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go watchDevices(watchCtx, d.opts.Clock, 5*time.Second, DeviceDirs, d.deviceChanges)
+	// A device change wakes a supervisor parked after notSupported, and
+	// makes an optional device that was missing and has appeared join the
+	// session at once (session.Supervisor.hotplug).
+	dirs, every := d.opts.DeviceDirs, d.opts.DeviceWatchInterval
+	if dirs == nil {
+		dirs = DeviceDirs
+	}
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	go watchDevices(watchCtx, d.opts.Clock, every, dirs, d.deviceChanges)
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.sup.Run(ctx); close(done) }()

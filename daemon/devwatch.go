@@ -16,7 +16,8 @@ var DeviceDirs = []string{"/dev/v4l/by-id", "/dev/v4l/by-path", "/dev/snd"}
 
 // watchDevices signals on changes whenever the set of device nodes in dirs
 // (plus /dev/video*) changes, so a supervisor parked after notSupported
-// tries again when a camera or sound card is plugged or replaced. Polling
+// tries again when a camera or sound card is plugged or replaced, and an
+// optional camera or microphone plugged in mid-session joins it. Polling
 // a few directory listings every interval costs next to nothing and needs
 // no inotify permissions under the hardened unit.
 func watchDevices(ctx context.Context, clk clock.Clock, interval time.Duration, dirs []string, changes chan<- struct{}) {

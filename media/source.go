@@ -65,6 +65,12 @@ type Source struct {
 	// a device is never reopened before its old track is closed.
 	opMu   sync.Mutex
 	tracks []mediadevices.Track
+	// opened: the devices were opened since the last Reset; Tracks then
+	// only tries the configured devices that were left out (optional and
+	// missing) again, so one plugged in later joins the session.
+	opened bool
+	// absent: the optional kinds left out, to warn once, not at every try.
+	absent map[webrtc.RTPCodecType]bool
 
 	mu     sync.Mutex // guards gen, closed and proc (taken by track callbacks)
 	gen    int        // bumped by every open and Reset: stale track errors are ignored
@@ -125,7 +131,10 @@ func (s *Source) Failed() <-chan error { return s.failed }
 // Tracks opens the devices once and hands out the same tracks until Reset.
 // A missing required device is a *session.ConnectError named NoUserMedia,
 // an unusable one NotSupported; a missing or unusable optional device is
-// left out with a warning.
+// left out with a warning. Every later Tracks (the supervisor calls it at
+// each connect and when the devices change mid-session) tries the devices
+// left out again: the tracks handed out stay the same, and the track of a
+// device that has appeared is added.
 func (s *Source) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -135,12 +144,14 @@ func (s *Source) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
 	if closed {
 		return nil, ErrClosed
 	}
-	if s.tracks == nil {
+	if !s.opened {
 		tracks, err := s.open(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.tracks = tracks
+		s.tracks, s.opened = tracks, true
+	} else {
+		s.tracks = append(s.tracks, s.openMissing(ctx)...)
 	}
 	out := make([]webrtc.TrackLocal, len(s.tracks))
 	for i, t := range s.tracks {
@@ -149,18 +160,53 @@ func (s *Source) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
 	return out, nil
 }
 
+// Kinds is what the source is configured to send, whether the devices are
+// present now or not (session.MediaKinds): every call offers a send track
+// for each, so an optional device plugged in mid-session joins the call.
+func (s *Source) Kinds() []webrtc.RTPCodecType {
+	var kinds []webrtc.RTPCodecType
+	if configured(s.cfg.Camera) {
+		kinds = append(kinds, webrtc.RTPCodecTypeVideo)
+	}
+	if configured(s.cfg.Microphone) {
+		kinds = append(kinds, webrtc.RTPCodecTypeAudio)
+	}
+	return kinds
+}
+
+var _ session.MediaKinds = (*Source)(nil)
+
+func configured(setting string) bool { return setting != "" && setting != "none" }
+
 // deviceError turns a failed open into the session's error, or nil when
-// the device is optional (logged and left out).
-func (s *Source) deviceError(kind, setting string, required bool, err error) error {
+// the device is optional (logged and left out: a warning the first time,
+// a debug line while it stays away).
+func (s *Source) deviceError(kind webrtc.RTPCodecType, setting string, required bool, err error) error {
 	name := session.NoUserMedia
 	if unusable(err) {
 		name = session.NotSupported
 	}
+	what := deviceName(kind)
 	if !required {
-		s.log.Warn(kind+" not available; continuing without it", kind, setting, "error", err.Error(), "error_name", name.String())
+		if s.absent[kind] {
+			s.log.Debug(what+" still not available", what, setting, "error", err.Error())
+			return nil
+		}
+		if s.absent == nil {
+			s.absent = map[webrtc.RTPCodecType]bool{}
+		}
+		s.absent[kind] = true
+		s.log.Warn(what+" not available; continuing without it until it appears", what, setting, "error", err.Error(), "error_name", name.String())
 		return nil
 	}
-	return session.NewConnectError(name, fmt.Errorf("%s %q: %w", kind, setting, err))
+	return session.NewConnectError(name, fmt.Errorf("%s %q: %w", what, setting, err))
+}
+
+func deviceName(kind webrtc.RTPCodecType) string {
+	if kind == webrtc.RTPCodecTypeVideo {
+		return "camera"
+	}
+	return "microphone"
 }
 
 // open is called with s.opMu held.
@@ -170,37 +216,14 @@ func (s *Source) open(ctx context.Context) ([]mediadevices.Track, error) {
 		return nil, session.NewConnectError(session.NotSupported, fmt.Errorf("codecs: %w", err))
 	}
 	var tracks []mediadevices.Track
-	fail := func(err error) ([]mediadevices.Track, error) {
-		closeAll(tracks)
-		return nil, err
-	}
-	switch s.cfg.Camera {
-	case "none", "":
-	case "test":
-		tracks = append(tracks, mediadevices.NewVideoTrack(synthetic.NewVideo(s.cfg.Width, s.cfg.Height, s.cfg.FPS), sel))
-	default:
-		src, err := s.camera.OpenCamera(ctx, s.cfg)
+	for _, kind := range s.Kinds() {
+		t, err := s.openKind(ctx, kind, sel)
 		if err != nil {
-			if err := s.deviceError("camera", s.cfg.Camera, s.cfg.CameraRequired, err); err != nil {
-				return fail(err)
-			}
-		} else {
-			tracks = append(tracks, mediadevices.NewVideoTrack(src, sel))
+			closeAll(tracks)
+			return nil, err
 		}
-	}
-	switch s.cfg.Microphone {
-	case "none", "":
-	case "test":
-		tracks = append(tracks, mediadevices.NewAudioTrack(synthetic.NewTone(s.cfg.ToneHz, 48000), sel))
-	default:
-		src, err := s.mic.OpenMicrophone(ctx, s.cfg)
-		if err != nil {
-			if err := s.deviceError("microphone", s.cfg.Microphone, s.cfg.MicrophoneRequired, err); err != nil {
-				return fail(err)
-			}
-		} else {
-			src = s.process(src)
-			tracks = append(tracks, mediadevices.NewAudioTrack(src, sel))
+		if t != nil {
+			tracks = append(tracks, t)
 		}
 	}
 	s.mu.Lock()
@@ -208,10 +231,91 @@ func (s *Source) open(ctx context.Context) ([]mediadevices.Track, error) {
 	gen := s.gen
 	s.mu.Unlock()
 	for _, t := range tracks {
-		kind := t.Kind()
-		t.OnEnded(func(err error) { s.trackEnded(gen, kind, err) })
+		s.watch(gen, t)
 	}
 	return tracks, nil
+}
+
+// openMissing opens the configured devices that have no track (optional
+// ones left out); called with s.opMu held. Their failures count as those
+// of the tracks handed out before (the same generation).
+func (s *Source) openMissing(ctx context.Context) []mediadevices.Track {
+	have := map[webrtc.RTPCodecType]bool{}
+	for _, t := range s.tracks {
+		have[t.Kind()] = true
+	}
+	var missing []webrtc.RTPCodecType
+	for _, k := range s.Kinds() {
+		if !have[k] {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sel, err := Codecs(s.cfg.VideoBitrate)
+	if err != nil {
+		s.log.Error("codecs unavailable; cannot add a device", "error", err.Error())
+		return nil
+	}
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	var added []mediadevices.Track
+	for _, k := range missing {
+		t, err := s.openKind(ctx, k, sel)
+		if err != nil {
+			// Only a required device fails, and one was open before; it
+			// is back in the next full open after a Reset.
+			s.log.Warn(deviceName(k)+" cannot be added", "error", err.Error())
+			continue
+		}
+		if t == nil {
+			continue
+		}
+		s.log.Info(deviceName(k)+" appeared; adding it to the session", deviceName(k), s.setting(k))
+		s.watch(gen, t)
+		added = append(added, t)
+	}
+	return added
+}
+
+func (s *Source) setting(kind webrtc.RTPCodecType) string {
+	if kind == webrtc.RTPCodecTypeVideo {
+		return s.cfg.Camera
+	}
+	return s.cfg.Microphone
+}
+
+// openKind opens the configured device of kind: nil, nil when it is
+// optional and cannot be opened now.
+func (s *Source) openKind(ctx context.Context, kind webrtc.RTPCodecType, sel *mediadevices.CodecSelector) (mediadevices.Track, error) {
+	if kind == webrtc.RTPCodecTypeVideo {
+		if s.cfg.Camera == "test" {
+			return mediadevices.NewVideoTrack(synthetic.NewVideo(s.cfg.Width, s.cfg.Height, s.cfg.FPS), sel), nil
+		}
+		src, err := s.camera.OpenCamera(ctx, s.cfg)
+		if err != nil {
+			return nil, s.deviceError(kind, s.cfg.Camera, s.cfg.CameraRequired, err)
+		}
+		delete(s.absent, kind)
+		return mediadevices.NewVideoTrack(src, sel), nil
+	}
+	if s.cfg.Microphone == "test" {
+		return mediadevices.NewAudioTrack(synthetic.NewTone(s.cfg.ToneHz, 48000), sel), nil
+	}
+	src, err := s.mic.OpenMicrophone(ctx, s.cfg)
+	if err != nil {
+		return nil, s.deviceError(kind, s.cfg.Microphone, s.cfg.MicrophoneRequired, err)
+	}
+	delete(s.absent, kind)
+	return mediadevices.NewAudioTrack(s.process(src), sel), nil
+}
+
+// watch reports t's failure on Failed while gen is current.
+func (s *Source) watch(gen int, t mediadevices.Track) {
+	kind := t.Kind()
+	t.OnEnded(func(err error) { s.trackEnded(gen, kind, err) })
 }
 
 // process wraps a microphone in its processing; without it (nothing
@@ -274,7 +378,7 @@ func (s *Source) Reset() error {
 
 func (s *Source) reset() {
 	tracks := s.tracks
-	s.tracks = nil
+	s.tracks, s.opened = nil, false
 	s.mu.Lock()
 	s.gen++
 	// A failure of the tracks being closed is no longer news.

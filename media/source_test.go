@@ -219,6 +219,57 @@ func TestCameraLostMidSessionAndRecovered(t *testing.T) {
 	noFailure(t, s)
 }
 
+// TestOptionalCameraAppearsLater: an optional camera missing at the first
+// Tracks is left out, but Kinds still names video (the session offers a
+// send track for it); a later Tracks, once the camera is there, adds its
+// track and keeps the one handed out before. The added track's failure is
+// reported on Failed, and Reset closes every track exactly once.
+func TestOptionalCameraAppearsLater(t *testing.T) {
+	cam := NewFlakyCamera()
+	cam.SetMissing(true)
+	s := NewSource(Config{Camera: "/dev/v4l/by-id/flaky", Width: 160, Height: 120, FPS: 30,
+		Microphone: "test", MicrophoneRequired: true}, nil, WithCamera(cam))
+	defer s.Close()
+	if got := s.Kinds(); len(got) != 2 || got[0] != webrtc.RTPCodecTypeVideo || got[1] != webrtc.RTPCodecTypeAudio {
+		t.Fatalf("Kinds = %v, want video and audio", got)
+	}
+	tr, err := s.Tracks(bg)
+	if err != nil || len(tr) != 1 || tr[0].Kind() != webrtc.RTPCodecTypeAudio {
+		t.Fatalf("without the camera: %v, %v", tr, err)
+	}
+	mic := tr[0]
+	// Still missing: nothing added, nothing reopened.
+	if tr, err = s.Tracks(bg); err != nil || len(tr) != 1 || tr[0] != mic {
+		t.Fatalf("still missing: %v, %v", tr, err)
+	}
+	cam.SetMissing(false)
+	tr, err = s.Tracks(bg)
+	if err != nil || len(tr) != 2 || tr[0] != mic {
+		t.Fatalf("camera plugged in: %v, %v", tr, err)
+	}
+	v := track(t, tr, webrtc.RTPCodecTypeVideo)
+	if frames, err := readEncoded(t, v, "vp8", 3); err != nil || !vp8.IsKeyframe(frames[0]) {
+		t.Fatalf("the added camera: %v", err)
+	}
+	if again, _ := s.Tracks(bg); len(again) != 2 || again[1] != tr[1] {
+		t.Fatal("Tracks reopened the camera without Reset")
+	}
+	noFailure(t, s)
+	lost := errors.New("VIDIOC_DQBUF: no such device")
+	cam.Fail(lost)
+	if _, err := readEncoded(t, v, "vp8", 5); err == nil {
+		t.Fatal("reads went on after the loss")
+	}
+	if err := waitFailed(t, s); !errors.Is(err, lost) {
+		t.Fatalf("Failed: %v", err)
+	}
+	s.Reset()
+	if opens, closes, double, refused := cam.Counts(); opens != 1 || closes != 1 || double != 0 || refused != 0 {
+		t.Fatalf("camera opens=%d closes=%d double=%d refused=%d", opens, closes, double, refused)
+	}
+	noFailure(t, s)
+}
+
 func TestOptionalVersusRequiredDevices(t *testing.T) {
 	f := hw.NewFake(t.TempDir())
 	// Nothing plugged.

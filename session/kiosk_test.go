@@ -647,3 +647,126 @@ func TestTakenOverSessionIsNotFoughtFor(t *testing.T) {
 		t.Fatalf("A stored %q, want its fresh session %q", st.SessionID, again.SessionID)
 	}
 }
+
+// TestOptionalCameraPluggedInMidSession: a kiosk whose optional camera is
+// missing connects without it; dpsim receives its audio and no video (the
+// call's empty video send track is not accounted: no frames, no size).
+// Then the camera is plugged in and the devices change: dpsim counts
+// 640x480 frames for the same session id, on the same connection — no
+// reconnect, no resume, no error, no state change, the camera opened once.
+func TestOptionalCameraPluggedInMidSession(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	cam := media.NewFlakyCamera()
+	cam.SetMissing(true)
+	devChanges := make(chan struct{}, 1)
+	k := startKiosk(t, dp, t.TempDir(), func(c *session.Config, o *session.Options) {
+		o.Media = media.NewSource(media.Config{
+			Camera: "/dev/v4l/by-id/usb-Acme_Cam-video-index0", CameraRequired: false,
+			Width: 640, Height: 480, FPS: 10, Microphone: "test", MicrophoneRequired: true,
+		}, o.Log, media.WithCamera(cam))
+		o.DeviceChanges = devChanges
+	})
+	id := lastConnected(k.rec.waitFor(t, ctx, "Connected without the camera", nthConnected(1))).SessionID
+	if id == "" {
+		t.Fatal("Connected without a session id")
+	}
+	ss, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for _, s := range ss {
+			if s.ID == id && s.Audio.Packets >= 10 {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("dpsim did not receive the kiosk's audio: %+v", dp.Sessions())
+	}
+	for _, s := range ss {
+		if s.ID == id && (s.Video.Packets != 0 || s.Video.Frames != 0 || s.Video.Width != 0 || s.Video.Height != 0) {
+			t.Fatalf("dpsim accounted video before the camera was there: %+v", s.Video)
+		}
+	}
+	if opens, _, _, _ := cam.Counts(); opens != 0 {
+		t.Fatalf("camera opened %d times while missing", opens)
+	}
+
+	// The integrator plugs the camera in; the device watcher notices.
+	cam.SetMissing(false)
+	devChanges <- struct{}{}
+	ss, err = dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for _, s := range ss {
+			if s.ID == id && s.Video.Frames >= 5 && s.Video.Width == 640 && s.Video.Height == 480 {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("dpsim did not receive the camera plugged in mid-session: %+v", dp.Sessions())
+	}
+	var info dpsim.SessionInfo
+	for _, s := range ss {
+		if s.ID == id {
+			info = s
+		}
+	}
+	if len(ss) != 1 || info.Connects != 1 || info.Resumes != 0 || !info.Connected {
+		t.Fatalf("the camera cost a reconnect: %+v", ss)
+	}
+	evs, _ := k.rec.snapshot()
+	if connects(evs) != 1 {
+		t.Fatalf("Connected %d times\n%s", connects(evs), describe(evs))
+	}
+	for _, e := range evs {
+		switch e.Kind {
+		case session.EventConnectFailed, session.EventMediaFailed, session.EventDisconnected, session.EventRetry:
+			t.Fatalf("plugging in an optional camera gave %v\n%s", e.Kind, describe(evs))
+		}
+	}
+	if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
+		t.Fatalf("states %s, want [25 50 75 100] and nothing after\n%s", got, describe(evs))
+	}
+	if snap := k.sup.Snapshot(); snap.State != session.Connected || snap.SessionID != id {
+		t.Fatalf("snapshot %+v, want Connected %s", snap, id)
+	}
+	if opens, closes, double, refused := cam.Counts(); opens != 1 || closes != 0 || double != 0 || refused != 0 {
+		t.Fatalf("camera opens=%d closes=%d double=%d refused=%d", opens, closes, double, refused)
+	}
+
+	// Unplugged again, it is a device lost mid-session (SPEC 7):
+	// mediaStreamFailed, the same session resumed without the camera (its
+	// track closed once); plugged in once more, it joins that connection.
+	cam.SetMissing(true) // first, so the reopen after the failure finds it gone
+	cam.Fail(errors.New("VIDIOC_DQBUF: No such device"))
+	evs = k.rec.waitFor(t, ctx, "Connected again after the camera was lost", nthConnected(2))
+	if n := countKind(evs, session.EventMediaFailed); n != 1 {
+		t.Fatalf("%d mediaStreamFailed events, want 1\n%s", n, describe(evs))
+	}
+	if again := lastConnected(evs); again.SessionID != id || !again.Resumed {
+		t.Fatalf("after the loss: %s resumed=%v, want %s resumed", again.SessionID, again.Resumed, id)
+	}
+	before := info.Video.Frames
+	if s, _ := dp.Session(id); s.Video.Frames > before {
+		before = s.Video.Frames
+	}
+	cam.SetMissing(false)
+	devChanges <- struct{}{}
+	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for _, s := range ss {
+			if s.ID == id && s.Connects == 2 && s.Video.Frames >= before+5 && s.Video.Width == 640 {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("dpsim did not receive the camera plugged in again: %+v", dp.Sessions())
+	}
+	evs, _ = k.rec.snapshot()
+	if connects(evs) != 2 || countKind(evs, session.EventMediaFailed) != 1 || countKind(evs, session.EventConnectFailed) != 0 {
+		t.Fatalf("plugging in again cost more than the loss did\n%s", describe(evs))
+	}
+	if opens, closes, double, refused := cam.Counts(); opens != 2 || closes != 1 || double != 0 || refused != 0 {
+		t.Fatalf("camera opens=%d closes=%d double=%d refused=%d", opens, closes, double, refused)
+	}
+}

@@ -12,7 +12,9 @@ type MediaSource interface {
 	// Tracks opens the devices if they are not open yet and returns the
 	// tracks to send. The same tracks are bound to every new PeerConnection
 	// until Reset. A missing required device is a *ConnectError named
-	// NoUserMedia, an unusable one NotSupported.
+	// NoUserMedia, an unusable one NotSupported. An optional device left
+	// out may be tried again by a later Tracks (the supervisor calls it on
+	// a device change mid-call); the tracks already handed out stay the same.
 	Tracks(ctx context.Context) ([]webrtc.TrackLocal, error)
 	// Failed delivers an error when an open capture track fails (a device
 	// lost mid-session); the session reacts with mediaStreamFailed.
@@ -22,6 +24,17 @@ type MediaSource interface {
 	Reset() error
 	// Close releases everything.
 	Close() error
+}
+
+// MediaKinds is implemented by a MediaSource that knows which kinds it is
+// configured to send, whether the devices are present now or not (a
+// camera marked optional and not plugged in yet). Every call then offers a
+// send track for each of these kinds; while a device is missing nothing
+// is sent on its track, and when the device appears mid-call (Tracks
+// hands out a new track after a device change) its capture is bound to
+// the call's track at once: no renegotiation, no reconnect.
+type MediaKinds interface {
+	Kinds() []webrtc.RTPCodecType
 }
 
 // MediaSink takes the Digital Person's tracks (voice to the speaker, video

@@ -15,56 +15,104 @@ import (
 
 // relay decouples a capture track from the PeerConnections that send it.
 //
-// The capture track (a mediadevices track, typically) is bound exactly once,
-// for its whole life, to the relay, whose writer never fails; every call's
-// PeerConnection binds the relay's TrackLocalStaticRTP instead. So:
+// A relay is a slot for one kind of media (the camera's video, the
+// microphone's audio). Every call's PeerConnection binds the relay's
+// TrackLocalStaticRTP, which lives as long as the supervisor; the capture
+// track (a mediadevices track, typically) is bound exactly once, for its
+// whole life, to the relay, whose writer never fails. So:
 //   - a PeerConnection that dies (ICE failure, the server closing first)
 //     never makes the capture track's sender fail, which in mediadevices
 //     would latch an error on the track and can deadlock its Unbind;
 //   - one encoder runs per device, not one per call;
-//   - a keyframe request (PLI/FIR) from any call reaches the encoder.
+//   - a keyframe request (PLI/FIR) from any call reaches the encoder;
+//   - a slot can be empty: an optional device that is missing when a call
+//     starts still gets its send track in the offer (kioskd is configured
+//     to send that kind), on which nothing is sent until the device
+//     appears mid-call and its capture track is bound to the slot. The
+//     server sees RTP start on a section negotiated from the beginning:
+//     no renegotiation, no reconnect (see Supervisor.hotplug).
 type relay struct {
-	inner  webrtc.TrackLocal
+	kind   webrtc.RTPCodecType
+	codec  webrtc.RTPCodecParameters
 	static *webrtc.TrackLocalStaticRTP
-	ctx    *relayContext
+
+	mu    sync.Mutex
+	inner webrtc.TrackLocal // nil while the slot is empty
+	ctx   *relayContext     // the binding of inner
 }
 
-// newRelay binds inner once. codec is what we negotiate for its kind.
-func newRelay(inner webrtc.TrackLocal, codec webrtc.RTPCodecParameters) (*relay, error) {
-	static, err := webrtc.NewTrackLocalStaticRTP(codec.RTPCodecCapability, inner.ID(), inner.StreamID())
+// newRelay makes an empty slot for kind.
+func newRelay(kind webrtc.RTPCodecType) (*relay, error) {
+	codec := codecFor(kind)
+	static, err := webrtc.NewTrackLocalStaticRTP(codec.RTPCodecCapability, kind.String()+"-"+uuid.NewString()[:8], uuid.NewString())
 	if err != nil {
 		return nil, err
 	}
+	return &relay{kind: kind, codec: codec, static: static}, nil
+}
+
+// bind binds inner, once for its life, to the empty slot.
+func (r *relay) bind(inner webrtc.TrackLocal) error {
 	rc := &relayContext{
 		id:     uuid.NewString(),
-		codec:  codec,
+		codec:  r.codec,
 		ssrc:   webrtc.SSRC(uuid.New().ID()),
-		out:    static,
+		out:    r.static,
 		rtcpIn: make(chan []byte, 8),
 		done:   make(chan struct{}),
 	}
 	if _, err := inner.Bind(rc); err != nil {
-		return nil, fmt.Errorf("bind %s track: %w", inner.Kind(), err)
+		return fmt.Errorf("bind %s track: %w", inner.Kind(), err)
 	}
-	return &relay{inner: inner, static: static, ctx: rc}, nil
+	r.mu.Lock()
+	r.inner, r.ctx = inner, rc
+	r.mu.Unlock()
+	return nil
+}
+
+// holds reports whether inner is the track bound to the slot.
+func (r *relay) holds(inner webrtc.TrackLocal) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inner == inner
+}
+
+// empty reports whether no capture track is bound.
+func (r *relay) empty() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inner == nil
 }
 
 // requestKeyFrame forwards a picture loss indication to the encoder.
 func (r *relay) requestKeyFrame() {
-	pkt, err := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(r.ctx.ssrc)}})
+	r.mu.Lock()
+	rc := r.ctx
+	r.mu.Unlock()
+	if rc == nil {
+		return // nothing to encode yet; a new encoder starts with a keyframe
+	}
+	pkt, err := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(rc.ssrc)}})
 	if err != nil {
 		return
 	}
 	select {
-	case r.ctx.rtcpIn <- pkt:
+	case rc.rtcpIn <- pkt:
 	default: // one pending request is as good as many
 	}
 }
 
-// close ends the relay's side; the capture track itself is closed by its
-// owner (the MediaSource), exactly once.
-func (r *relay) close() {
-	r.ctx.once.Do(func() { close(r.ctx.done) })
+// unbind ends the relay's side of the capture track's binding and empties
+// the slot; the capture track itself is closed by its owner (the
+// MediaSource), exactly once.
+func (r *relay) unbind() {
+	r.mu.Lock()
+	rc := r.ctx
+	r.inner, r.ctx = nil, nil
+	r.mu.Unlock()
+	if rc != nil {
+		rc.once.Do(func() { close(rc.done) })
+	}
 }
 
 // relayContext is the TrackLocalContext the capture track is bound to.
@@ -117,53 +165,130 @@ func (r relayRTCP) Read(b []byte, a interceptor.Attributes) (int, interceptor.At
 	}
 }
 
-// relays keeps one relay per capture track, across calls.
+// relays keeps one slot per kind the kiosk sends, across calls.
 type relays struct {
-	mu  sync.Mutex
-	all map[webrtc.TrackLocal]*relay
+	mu    sync.Mutex
+	slots []*relay
 }
 
-// forTracks returns the relays of tracks, creating missing ones and
-// dropping those of tracks no longer handed out (closed by a Reset).
-func (rs *relays) forTracks(tracks []webrtc.TrackLocal) ([]*relay, error) {
+// forCall returns the slots a new call sends: one for every kind in kinds
+// (what the MediaSource is configured to send, present or not) and one
+// for every track. Tracks no longer handed out (closed by a Reset) are
+// unbound first, new ones bound to an empty slot of their kind.
+func (rs *relays) forCall(kinds []webrtc.RTPCodecType, tracks []webrtc.TrackLocal) ([]*relay, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if rs.all == nil {
-		rs.all = map[webrtc.TrackLocal]*relay{}
-	}
-	keep := map[webrtc.TrackLocal]bool{}
-	var out []*relay
-	var errs []error
+	current := map[webrtc.TrackLocal]bool{}
 	for _, t := range tracks {
-		keep[t] = true
-		r, ok := rs.all[t]
-		if !ok {
-			var err error
-			r, err = newRelay(t, codecFor(t.Kind()))
+		current[t] = true
+	}
+	var errs []error
+	for _, r := range rs.slots {
+		r.mu.Lock()
+		stale := r.inner != nil && !current[r.inner]
+		r.mu.Unlock()
+		if stale {
+			r.unbind()
+		}
+	}
+	for _, k := range kinds {
+		if rs.count(k) < count(kinds, k) {
+			r, err := newRelay(k)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			rs.all[t] = r
-		}
-		out = append(out, r)
-	}
-	for t, r := range rs.all {
-		if !keep[t] {
-			r.close()
-			delete(rs.all, t)
+			rs.slots = append(rs.slots, r)
 		}
 	}
+	_, err := rs.bindLocked(tracks, true)
+	errs = append(errs, err)
+	// A slot neither configured nor bound (a source whose track went away)
+	// is not offered again.
+	var out []*relay
+	keep := rs.slots[:0]
+	for _, r := range rs.slots {
+		if !r.empty() || count(kinds, r.kind) > 0 {
+			keep = append(keep, r)
+			out = append(out, r)
+		}
+	}
+	rs.slots = keep
 	return out, errors.Join(errs...)
+}
+
+// bindNew binds the tracks that are not bound yet to empty slots of their
+// kind, during a call: no slot is added, so the call's transceivers stay as
+// negotiated. It returns the tracks newly bound; a track without an empty
+// slot of its kind waits for the next call.
+func (rs *relays) bindNew(tracks []webrtc.TrackLocal) ([]webrtc.TrackLocal, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.bindLocked(tracks, false)
+}
+
+func (rs *relays) bindLocked(tracks []webrtc.TrackLocal, addSlots bool) ([]webrtc.TrackLocal, error) {
+	var bound []webrtc.TrackLocal
+	var errs []error
+next:
+	for _, t := range tracks {
+		var free *relay
+		for _, r := range rs.slots {
+			if r.holds(t) {
+				continue next
+			}
+			if free == nil && r.kind == t.Kind() && r.empty() {
+				free = r
+			}
+		}
+		if free == nil {
+			if !addSlots {
+				continue
+			}
+			r, err := newRelay(t.Kind())
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rs.slots = append(rs.slots, r)
+			free = r
+		}
+		if err := free.bind(t); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		bound = append(bound, t)
+	}
+	return bound, errors.Join(errs...)
+}
+
+func (rs *relays) count(k webrtc.RTPCodecType) int {
+	n := 0
+	for _, r := range rs.slots {
+		if r.kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func count(kinds []webrtc.RTPCodecType, k webrtc.RTPCodecType) int {
+	n := 0
+	for _, x := range kinds {
+		if x == k {
+			n++
+		}
+	}
+	return n
 }
 
 func (rs *relays) closeAll() {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	for t, r := range rs.all {
-		r.close()
-		delete(rs.all, t)
+	for _, r := range rs.slots {
+		r.unbind()
 	}
+	rs.slots = nil
 }
 
 // codecFor is the codec kioskd sends for a kind (see NewWebRTCAPI).

@@ -41,8 +41,10 @@ type Options struct {
 	Clock   clock.Clock        // nil: wall clock
 	Log     *slog.Logger
 	Rand    func() float64 // backoff jitter; nil: math/rand
-	// DeviceChanges wakes a supervisor parked after notSupported (the
-	// devices or the config changed). May be nil.
+	// DeviceChanges says the devices (or the config) changed. It wakes a
+	// supervisor parked after notSupported, and during a call it makes an
+	// optional device that was missing and has appeared join the call
+	// (see Supervisor.hotplug). May be nil.
 	DeviceChanges <-chan struct{}
 }
 
@@ -227,7 +229,11 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 		}
 		return CallResult{Err: ce}
 	}
-	relays, err := s.relays.forTracks(tracks)
+	var kinds []webrtc.RTPCodecType
+	if mk, ok := s.opts.Media.(MediaKinds); ok {
+		kinds = mk.Kinds()
+	}
+	relays, err := s.relays.forCall(kinds, tracks)
 	if err != nil {
 		return CallResult{Err: NewConnectError(MediaStreamFailed, err)}
 	}
@@ -276,10 +282,43 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 			res := call.Result()
 			s.publish(Event{Kind: EventState, State: Disconnected})
 			return res
+		case <-s.opts.DeviceChanges:
+			s.hotplug(ctx)
 		case <-tick.C():
 			s.touch()
 		}
 	}
+}
+
+// hotplug: the devices changed during a call. An optional device that was
+// missing when the call started and is there now is opened and its capture
+// bound to the call's send track of its kind, which was offered empty (see
+// MediaKinds and relay): the server sees media start on the same
+// PeerConnection, the session and the connection state do not change.
+//
+// This was chosen over resuming the session with a new call that includes
+// the device (as after controlDisconnected): that would take the LEDs and
+// the status through Disconnected and every connection step, and cut the
+// visitor's conversation with the DP for a few hundred milliseconds, only
+// because a camera was plugged in. A device lost mid-session still ends
+// the call with mediaStreamFailed (SPEC 7), which a new device does not.
+func (s *Supervisor) hotplug(ctx context.Context) {
+	tracks, err := s.opts.Media.Tracks(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("the devices changed but cannot be opened mid-session; trying again at the next change or connect", "error", err)
+		}
+		return
+	}
+	bound, err := s.relays.bindNew(tracks)
+	id := s.Snapshot().SessionID
+	if err != nil {
+		s.log.Warn("a device appeared but its track cannot be sent; trying again at the next connect", "session_id", id, "error", err)
+	}
+	for _, t := range bound {
+		s.log.Info("a "+t.Kind().String()+" device appeared mid-session; sending it on the current connection", "session_id", id, "kind", t.Kind().String())
+	}
+	s.touch()
 }
 
 // react applies SPEC sections 2 and 3 to how a call ended. It returns the

@@ -1,0 +1,192 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/daemon"
+	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/dpsim/dptest"
+	"github.com/kioskd/kioskd/hw"
+	"github.com/kioskd/kioskd/session"
+)
+
+// events collects the session events a daemon observer sees and lets the
+// test wait on them without sleeping.
+type events struct {
+	mu      sync.Mutex
+	all     []session.Event
+	changed chan struct{}
+}
+
+func (e *events) observe(ch <-chan session.Event) {
+	for ev := range ch {
+		e.mu.Lock()
+		e.all = append(e.all, ev)
+		close(e.changed)
+		e.changed = make(chan struct{})
+		e.mu.Unlock()
+	}
+}
+
+func (e *events) snapshot() ([]session.Event, chan struct{}) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]session.Event(nil), e.all...), e.changed
+}
+
+func (e *events) waitFor(t *testing.T, ctx context.Context, what string, cond func([]session.Event) bool) []session.Event {
+	t.Helper()
+	for {
+		evs, changed := e.snapshot()
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s; events: %v", what, evs)
+		}
+	}
+}
+
+func connectedIDs(evs []session.Event) []string {
+	var ids []string
+	for _, e := range evs {
+		if e.Kind == session.EventState && e.State == session.Connected {
+			ids = append(ids, e.SessionID)
+		}
+	}
+	return ids
+}
+
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Logf("%s", p)
+	}
+	return len(p), nil
+}
+
+// TestOptionalCameraPluggedInWhileConnected: the daemon, configured with
+// an optional camera by stable path (media.camera_required: false) that
+// is not plugged in, connects to dpsim without video. The USB camera is
+// then plugged in (a V4L2 node and its /dev/v4l/by-id link appear, in a
+// fake /dev that the daemon's own device watcher polls): dpsim counts
+// 640x480 frames for the same session id, without a daemon restart, a
+// reconnect or any state change.
+func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	dev := t.TempDir()
+	fake := hw.NewFake(dev)
+	const byID = "usb-Acme_Webcam_C1-video-index0"
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(dp.Token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(config.EnvToken, "")
+	cfg := config.Default()
+	cfg.Server.URL = dp.URL
+	cfg.Server.TokenFile = tokenFile
+	cfg.Session.StateDir = t.TempDir()
+	cfg.Session.Reconnect.InitialDelay = 10 * time.Millisecond
+	cfg.Session.Reconnect.MaxDelay = 200 * time.Millisecond
+	cfg.Media.Camera = fake.ByIDPath(byID)
+	cfg.Media.CameraRequired = false
+	cfg.Media.Width, cfg.Media.Height, cfg.Media.FPS = 640, 480, 15
+	cfg.Media.Microphone = "test"
+	cfg.Media.Speaker = "none"
+
+	w := &testWriter{t: t}
+	defer func() { w.mu.Lock(); w.done = true; w.mu.Unlock() }()
+	rec := &events{changed: make(chan struct{})}
+	d, err := daemon.New(cfg, daemon.Options{
+		Log:                 slog.New(slog.NewTextHandler(w, nil)),
+		Observers:           []func(<-chan session.Event){rec.observe},
+		Cameras:             fake,
+		DeviceDirs:          []string{dev, filepath.Join(dev, "v4l", "by-id")},
+		DeviceWatchInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-runErr; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	evs := rec.waitFor(t, ctx, "Connected without the camera", func(evs []session.Event) bool { return len(connectedIDs(evs)) == 1 })
+	id := connectedIDs(evs)[0]
+	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for _, s := range ss {
+			if s.ID == id && s.Audio.Packets >= 10 {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("dpsim did not receive the kiosk's audio: %+v", dp.Sessions())
+	}
+	if s, _ := dp.Session(id); s.Video != (dpsim.VideoStats{}) {
+		t.Fatalf("dpsim accounted video before a camera was plugged in: %+v", s.Video)
+	}
+
+	if err := fake.Plug(hw.FakeCamera{Node: "video0", ByID: byID, Caps: hw.UVCCaps("Acme Webcam C1"), FPS: 15}); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for _, s := range ss {
+			if s.ID == id && s.Video.Frames >= 5 && s.Video.Width == 640 && s.Video.Height == 480 {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("dpsim did not receive the camera plugged in mid-session: %+v", dp.Sessions())
+	}
+	if len(ss) != 1 || ss[0].Connects != 1 || ss[0].Resumes != 0 || !ss[0].Connected {
+		t.Fatalf("the camera cost a reconnect: %+v", ss)
+	}
+	evs, _ = rec.snapshot()
+	var states []string
+	for _, e := range evs {
+		switch e.Kind {
+		case session.EventState:
+			states = append(states, e.State.String())
+		case session.EventConnectFailed, session.EventMediaFailed, session.EventDisconnected, session.EventRetry:
+			t.Fatalf("plugging in an optional camera gave %v: %v", e.Kind, evs)
+		}
+	}
+	if got, want := fmt.Sprint(states), "[SearchingForDigitalPerson DownloadingAssets ConnectingToDigitalPerson Connected]"; got != want {
+		t.Fatalf("states %s, want %s", got, want)
+	}
+	if snap := d.Supervisor().Snapshot(); snap.State != session.Connected || snap.SessionID != id {
+		t.Fatalf("snapshot %+v, want Connected %s", snap, id)
+	}
+	if n := fake.Opens("video0"); n != 1 {
+		t.Fatalf("camera opened %d times, want 1", n)
+	}
+}
