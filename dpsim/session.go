@@ -76,8 +76,9 @@ type AudioStats struct {
 	Codec        string `json:"codec,omitempty"`
 	// Over the analysis window (the last second by default), updated
 	// every half window: the dominant frequency (0 until measured), the
-	// level of the server's own voice frequency (echo_dbfs: how much of
-	// the DP's voice comes back from the kiosk's microphone) and the
+	// level within ±10 % of the server's own voice frequency (echo_dbfs:
+	// how much of the DP's voice comes back from the kiosk's microphone,
+	// as the level of the one sine carrying that band's energy) and the
 	// overall level, in dBFS (full-scale sine = 0, floor -120).
 	DominantHz float64 `json:"dominant_hz"`
 	EchoDBFS   float64 `json:"echo_dbfs"`

@@ -474,8 +474,11 @@ func (r *run) accountAudio(tr *webrtc.TrackRemote) {
 		if analyse {
 			since = 0
 			scratch = ring.Samples(scratch[:0])
-			hz = analysis.DominantHz(scratch, rate)
-			echo = analysis.LevelDBFS(scratch, rate, s.cfg.VoiceHz)
+			// The voice's band (±10 %), not its exact frequency: the
+			// echo of a tone whose phase jumps (the kiosk's jitter buffer
+			// concealing a late packet, a sound card's xrun) keeps its
+			// energy there but reads low at the exact frequency.
+			hz, echo = analysis.DominantHzAndBandDBFS(scratch, rate, 0.9*s.cfg.VoiceHz, 1.1*s.cfg.VoiceHz)
 			level = analysis.RMSDBFS(scratch)
 			winMS = len(scratch) * 1000 / rate
 		}

@@ -25,16 +25,62 @@ const fullScale = 32768.0
 // interpolated on a Gaussian through its three top bins). DC is removed
 // first and nothing below 10 Hz counts as a peak.
 func DominantHz(samples []int16, sampleRate int) float64 {
+	sp, ok := newSpectrum(samples, sampleRate)
+	if !ok {
+		return 0
+	}
+	defer sp.release()
+	return sp.dominantHz()
+}
+
+// BandLevelDBFS returns the level in dBFS of what samples (mono, sampleRate
+// Hz) hold between lo and hi Hz: the amplitude of the one sine that would
+// carry the same energy (Hann-windowed power spectrum, summed over the
+// band), so a sine of amplitude 0.3 inside the band gives -10.5, as
+// LevelDBFS does at its exact frequency. Unlike LevelDBFS it does not
+// drop when the tone's phase jumps or its pitch wavers (a jitter buffer's
+// concealment, a sound card's xrun): the energy stays in the band. Never
+// below MinDBFS; MinDBFS for fewer than 64 samples.
+func BandLevelDBFS(samples []int16, sampleRate int, lo, hi float64) float64 {
+	sp, ok := newSpectrum(samples, sampleRate)
+	if !ok {
+		return MinDBFS
+	}
+	defer sp.release()
+	return sp.bandLevelDBFS(lo, hi)
+}
+
+// DominantHzAndBandDBFS returns DominantHz and BandLevelDBFS of the same
+// samples from one FFT (dpsim measures both twice a second per session).
+func DominantHzAndBandDBFS(samples []int16, sampleRate int, lo, hi float64) (hz, bandDBFS float64) {
+	sp, ok := newSpectrum(samples, sampleRate)
+	if !ok {
+		return 0, MinDBFS
+	}
+	defer sp.release()
+	return sp.dominantHz(), sp.bandLevelDBFS(lo, hi)
+}
+
+// spectrum is the FFT of a block of samples, DC removed, Hann-windowed,
+// zero-padded to a power of two.
+type spectrum struct {
+	bufp *[]complex128
+	buf  []complex128
+	rate int
+	n    int     // samples (before padding)
+	wsq  float64 // sum of the window's squares (the power scale)
+}
+
+func newSpectrum(samples []int16, sampleRate int) (*spectrum, bool) {
 	n := len(samples)
 	if n < 64 || sampleRate <= 0 {
-		return 0
+		return nil, false
 	}
 	size := 1
 	for size < n {
 		size <<= 1
 	}
 	bufp := getBuf(size)
-	defer putBuf(bufp)
 	buf := *bufp
 
 	var mean float64
@@ -42,15 +88,24 @@ func DominantHz(samples []int16, sampleRate int) float64 {
 		mean += float64(s)
 	}
 	mean /= float64(n)
+	win := hannWindow(n)
+	var wsq float64
 	for i, s := range samples {
-		buf[i] = complex((float64(s)-mean)*hann(i, n), 0)
+		buf[i] = complex((float64(s)-mean)*win[i], 0)
+		wsq += win[i] * win[i]
 	}
 	for i := n; i < size; i++ {
 		buf[i] = 0
 	}
 	fft(buf)
+	return &spectrum{bufp: bufp, buf: buf, rate: sampleRate, n: n, wsq: wsq}, true
+}
 
-	minBin := int(math.Ceil(10 * float64(size) / float64(sampleRate)))
+func (sp *spectrum) release() { putBuf(sp.bufp) }
+
+func (sp *spectrum) dominantHz() float64 {
+	buf, size := sp.buf, len(sp.buf)
+	minBin := int(math.Ceil(10 * float64(size) / float64(sp.rate)))
 	if minBin < 1 {
 		minBin = 1
 	}
@@ -61,7 +116,7 @@ func DominantHz(samples []int16, sampleRate int) float64 {
 		}
 	}
 	// Silence, or the rounding noise of an all-constant input.
-	if best < 0 || bestMag < 1e-6*float64(n) {
+	if best < 0 || bestMag < 1e-6*float64(sp.n) {
 		return 0
 	}
 	a := math.Log(cmplx.Abs(buf[best-1]) + 1e-12)
@@ -76,7 +131,23 @@ func DominantHz(samples []int16, sampleRate int) float64 {
 			delta = -0.5
 		}
 	}
-	return (float64(best) + delta) * float64(sampleRate) / float64(size)
+	return (float64(best) + delta) * float64(sp.rate) / float64(size)
+}
+
+// bandLevelDBFS: by Parseval, a sine of amplitude A puts M·A²/4·Σw² of
+// power into the positive-frequency bins of an M-point FFT.
+func (sp *spectrum) bandLevelDBFS(lo, hi float64) float64 {
+	size := len(sp.buf)
+	kLo := max(1, int(math.Ceil(lo*float64(size)/float64(sp.rate))))
+	kHi := min(size/2, int(math.Floor(hi*float64(size)/float64(sp.rate))))
+	if kHi < kLo || sp.wsq == 0 {
+		return MinDBFS
+	}
+	var pow float64
+	for _, x := range sp.buf[kLo : kHi+1] {
+		pow += real(x)*real(x) + imag(x)*imag(x)
+	}
+	return toDB(math.Sqrt(4*pow/(float64(size)*sp.wsq)) / fullScale)
 }
 
 // LevelDBFS returns the level in dBFS of the component of samples (mono,
@@ -94,10 +165,10 @@ func LevelDBFS(samples []int16, sampleRate int, hz float64) float64 {
 	cosw, sinw := math.Cos(w), math.Sin(w)
 	coeff := 2 * cosw
 	var s1, s2, wsum float64
+	win := hannWindow(n)
 	for i, s := range samples {
-		win := hann(i, n)
-		wsum += win
-		s0 := float64(s)*win + coeff*s1 - s2
+		wsum += win[i]
+		s0 := float64(s)*win[i] + coeff*s1 - s2
 		s2, s1 = s1, s0
 	}
 	re := s1 - s2*cosw
@@ -138,6 +209,38 @@ func hann(i, n int) float64 {
 	return 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n-1))
 }
 
+// Tables computed once per size: dpsim analyses every session's audio
+// twice a second with the same window length, and a cosine per sample
+// (and per butterfly) is most of the cost where floating point is slow
+// (an emulated CPU, as in the VM system test).
+var hannTables, twiddleTables sync.Map // size -> []float64 / []complex128
+
+func hannWindow(n int) []float64 {
+	if w, ok := hannTables.Load(n); ok {
+		return w.([]float64)
+	}
+	w := make([]float64, n)
+	for i := range w {
+		w[i] = hann(i, n)
+	}
+	hannTables.Store(n, w)
+	return w
+}
+
+// twiddles returns exp(-2πik/n) for k < n/2.
+func twiddles(n int) []complex128 {
+	if t, ok := twiddleTables.Load(n); ok {
+		return t.([]complex128)
+	}
+	t := make([]complex128, n/2)
+	for k := range t {
+		s, c := math.Sincos(-2 * math.Pi * float64(k) / float64(n))
+		t[k] = complex(c, s)
+	}
+	twiddleTables.Store(n, t)
+	return t
+}
+
 var bufPools sync.Map // size -> *sync.Pool of *[]complex128
 
 func getBuf(size int) *[]complex128 {
@@ -167,18 +270,15 @@ func fft(x []complex128) {
 			x[i], x[j] = x[j], x[i]
 		}
 	}
+	tw := twiddles(n)
 	for size := 2; size <= n; size <<= 1 {
-		half := size >> 1
-		step := -2 * math.Pi / float64(size)
-		wStep := complex(math.Cos(step), math.Sin(step))
+		half, stride := size>>1, n/size
 		for start := 0; start < n; start += size {
-			w := complex(1, 0)
 			for k := 0; k < half; k++ {
 				u := x[start+k]
-				v := x[start+k+half] * w
+				v := x[start+k+half] * tw[k*stride]
 				x[start+k] = u + v
 				x[start+k+half] = u - v
-				w *= wStep
 			}
 		}
 	}

@@ -129,3 +129,41 @@ func BenchmarkDominantHz1s(b *testing.B) {
 		DominantHz(x, 48000)
 	}
 }
+
+// A tone whose phase jumps every 100 ms (what a jitter buffer's
+// concealment or an xrun does to a steady tone): the band level stays at
+// the tone's level, where the Goertzel at the exact frequency reads low.
+func TestBandLevelDBFS(t *testing.T) {
+	x := sine(880, 0.3, 48000, 1)
+	if got := BandLevelDBFS(x, 48000, 792, 968); math.Abs(got-(-10.5)) > 0.2 {
+		t.Fatalf("steady 880 Hz at 0.3: %.2f dBFS, want -10.5", got)
+	}
+	jumpy := make([]int16, 48000)
+	phase := 0.0
+	for i := range jumpy {
+		if i%4800 == 0 {
+			phase += 2.1 // a jump of about 120 degrees
+		}
+		jumpy[i] = int16(math.Round(0.3 * 32767 * math.Sin(2*math.Pi*880*float64(i)/48000+phase)))
+	}
+	band, bin := BandLevelDBFS(jumpy, 48000, 792, 968), LevelDBFS(jumpy, 48000, 880)
+	if math.Abs(band-(-10.5)) > 1 {
+		t.Errorf("phase-jumping 880 Hz at 0.3: band %.2f dBFS, want -10.5 +- 1", band)
+	}
+	if bin > band-3 {
+		t.Logf("note: the Goertzel read %.1f dBFS, not much below the band's %.1f", bin, band)
+	}
+	if got := BandLevelDBFS(sine(440, 0.3, 48000, 1), 48000, 792, 968); got > -70 {
+		t.Errorf("440 Hz outside the band: %.1f dBFS, want < -70", got)
+	}
+	hz, db := DominantHzAndBandDBFS(x, 48000, 792, 968)
+	if math.Abs(hz-880) > 0.5 || math.Abs(db-(-10.5)) > 0.2 {
+		t.Errorf("DominantHzAndBandDBFS: %.2f Hz %.2f dBFS", hz, db)
+	}
+	if got := BandLevelDBFS(make([]int16, 48000), 48000, 792, 968); got != MinDBFS {
+		t.Errorf("silence: %v", got)
+	}
+	if got := BandLevelDBFS(x[:10], 48000, 792, 968); got != MinDBFS {
+		t.Errorf("10 samples: %v", got)
+	}
+}
