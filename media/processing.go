@@ -61,6 +61,8 @@ type processedMic struct {
 	mu      sync.Mutex // Read's processing against Close freeing the processor
 	closed  bool
 	skipped bool
+	dropped int64 // the microphone's Dropped already passed on (Processor.Skip)
+	started bool  // a chunk was processed
 	once    sync.Once
 }
 
@@ -98,11 +100,13 @@ func (m *processedMic) Read() (wave.Audio, func(), error) {
 	// When the chunk's last sample was captured: now, less what the
 	// microphone still holds after it.
 	end := m.now()
+	var dropped int64
 	if m.stats != nil {
 		st := m.stats.Stats()
 		if buffered := st.Frames - st.Chunks*int64(audio.ChunkFrames) - st.Dropped; buffered > 0 {
 			end -= time.Duration(buffered * int64(time.Second) / audio.SampleRate)
 		}
+		dropped = st.Dropped
 	}
 	pcm, ok := a.(*wave.Int16Interleaved)
 	m.mu.Lock()
@@ -118,6 +122,15 @@ func (m *processedMic) Read() (wave.Audio, func(), error) {
 		}
 		return a, release, nil
 	}
+	// Audio the microphone dropped since the last chunk (this reader fell
+	// behind: a loaded board) came before this chunk: the processor skips
+	// it on its timeline, else the loss would read as a jump.
+	// (What it dropped before the first chunk was read, while no session
+	// took its audio, is no gap in what is processed.)
+	if dropped > m.dropped && m.started {
+		m.p.Skip(int(dropped - m.dropped))
+	}
+	m.dropped, m.started = max(m.dropped, dropped), true
 	m.p.Process(pcm.Data, end)
 	return a, release, nil
 }
@@ -133,7 +146,8 @@ func (m *processedMic) Close() error {
 		m.mu.Unlock()
 		if st.Frames > 0 {
 			m.log.Info("microphone processing stopped", "audio_s", st.Audio.Seconds(), "delay_ms", st.DelayMS,
-				"delay_estimated", st.Estimated, "realigns", st.Realigns, "cpu_per_s_ms", cpuPerSecond(st))
+				"delay_estimated", st.Estimated, "realigns", st.Realigns, "timeline_jumps", st.Resyncs, "far_end_late_ms", st.LateMS,
+				"mic_dropped_ms", float64(st.Skipped)*1000/audio.SampleRate, "cpu_per_s_ms", cpuPerSecond(st))
 		}
 	})
 	return err

@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,34 @@ import (
 	"github.com/kioskd/kioskd/audio/analysis"
 	"github.com/kioskd/kioskd/audio/opus"
 )
+
+// testLog is a debug logger writing to t.Log (shown with -v or when the
+// test fails): the canceller's moves, with the audio time they came at.
+// Lines logged once the test is over are dropped.
+func testLog(t *testing.T) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	}
+	return len(b), nil
+}
 
 type roomMic struct{ room *aectest.Room }
 
@@ -91,14 +120,17 @@ func runRoom(t *testing.T, delay time.Duration, cancel bool, pkts []*rtp.Packet)
 			return pkts[i-1], nil
 		})
 	}()
-	for deadline := time.Now().Add(10 * time.Second); room.Played() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the speaker never played")
-		}
-		time.Sleep(time.Millisecond)
+	// The microphone opens once the speaker filled the room's queue (the
+	// room holds it back once it is more than its lead ahead), as a sound
+	// card is primed before it plays. Opened in the middle of the player's
+	// first blocks, the microphone would place the far end's timeline
+	// before the queue that the delay includes exists, and the delay would
+	// come out shorter than the acoustic one.
+	if !room.WaitPlayed(room.Lead() + 1) {
+		t.Fatal("the speaker never filled its queue")
 	}
 	src := NewSource(Config{Camera: "none", Microphone: "room", MicrophoneRequired: true,
-		Processing: Processing{EchoCancellation: cancel, EchoReference: ref}}, nil, WithMicrophone(roomMic{room}))
+		Processing: Processing{EchoCancellation: cancel, EchoReference: ref}}, testLog(t), WithMicrophone(roomMic{room}))
 	defer func() {
 		room.Close()
 		stop()
@@ -154,14 +186,6 @@ func level(x []int16, t float64, hz float64) float64 {
 // the rest of the run, double talk included; the visitor's 440 Hz loses at
 // most 6 dB.
 func TestEchoCancellationThroughPlayerAndMicrophone(t *testing.T) {
-	// Quarantined: failed 2 of ~32 runs under -race on a loaded 2-core
-	// machine (the simulated room's bursty timing can trigger a second
-	// filter restart). The audio-level tests in audio/aec and the end-to-end
-	// echo test against dpsim prove the same behaviour and are stable.
-	// KIOSKD_RUN_QUARANTINED=1 runs it.
-	if os.Getenv("KIOSKD_RUN_QUARANTINED") == "" {
-		t.Skip("quarantined: flaky under load; see the comment")
-	}
 	if testing.Short() {
 		t.Skip("real ALSA player and Opus encoder")
 	}
@@ -246,14 +270,6 @@ func power(x []int16) float64 {
 // spectrum make the delay measurable, and it is measured (the device
 // queue plus the acoustic delay); the echo is 20 dB down within 2 s.
 func TestEchoDelayEstimatedThroughPlayerAndMicrophone(t *testing.T) {
-	// Quarantined: failed 2 of ~32 runs under -race on a loaded 2-core
-	// machine (the simulated room's bursty timing can trigger a second
-	// filter restart). The audio-level tests in audio/aec and the end-to-end
-	// echo test against dpsim prove the same behaviour and are stable.
-	// KIOSKD_RUN_QUARANTINED=1 runs it.
-	if os.Getenv("KIOSKD_RUN_QUARANTINED") == "" {
-		t.Skip("quarantined: flaky under load; see the comment")
-	}
 	if testing.Short() {
 		t.Skip("real ALSA player and Opus encoder")
 	}

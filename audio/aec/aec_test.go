@@ -78,6 +78,52 @@ func TestEchoCancelledWithCallbackJitter(t *testing.T) {
 	}
 }
 
+// On a loaded board the player's callbacks come in bursts: held back for
+// as long as the sound card's queue lasts, then several at once. The echo
+// does not move (the card plays on from its queue); only the far end
+// reaches the Reference late. A steady tone is what gives no delay
+// estimate (here until it restarts at 9 s), so the filter stays where it
+// started. Held back by a whole 20 ms queue, once while the DP talks alone
+// and once in double talk, the filter must not be moved (a move restarts
+// it) and the echo stays cancelled. With a queue of 60 ms, longer than
+// the allowance for lateness, the first burst (40 ms) moves the filter
+// once, with room for the next, longer ones (60 ms). Frame-counted, like
+// every aectest scenario.
+func TestLatePlayerCallbacksDoNotRestartTheFilter(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, c := range []struct {
+		name                  string
+		delay, queue, micFrom time.Duration
+		stalls                []aectest.Stall
+		late                  float64 // ms the far end is late at worst, beyond the 10 ms of timing slack
+		moves                 int64   // the delay estimate at 9 s included
+	}{
+		{"queue 20ms", ms(20), ms(20), 0, []aectest.Stall{{At: ms(3000), For: ms(20)}, {At: ms(6500), For: ms(20)}}, 10, 1},
+		{"queue 60ms", ms(5), ms(60), ms(500), []aectest.Stall{{At: ms(1000), For: ms(40)}, {At: ms(3000), For: ms(60)}, {At: ms(6500), For: ms(60)}}, 50, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, _, err := aectest.Run(aectest.Scenario{Far: aectest.FarTone, Delay: c.delay, OutputLatency: c.queue, MicFrom: c.micFrom,
+				Stalls: c.stalls, Options: aec.Options{EchoCancellation: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%v; %+v", r, r.Stats)
+			if r.Stats.LateMS != c.late {
+				t.Fatalf("the far end was at most %.1f ms late, want %.0f", r.Stats.LateMS, c.late)
+			}
+			if r.Stats.Holes != 0 {
+				t.Errorf("%d far-end samples fed to the filter as silence", r.Stats.Holes)
+			}
+			if r.Convergence < 0 || r.Convergence > 2*time.Second || r.ERLE < 20 || r.ERLEDTMin < 20 || r.ERLEAfterDT < 20 {
+				t.Errorf("with late callbacks: %v", r)
+			}
+			if r.Stats.Realigns > c.moves {
+				t.Errorf("filter moved %d times, want at most %d", r.Stats.Realigns, c.moves)
+			}
+		})
+	}
+}
+
 // A longer device latency (a USB card with big buffers, 60 ms) and the
 // longest acoustic delay: 190 ms in all, within the search range.
 func TestEchoCancelledWithLongDeviceLatency(t *testing.T) {
@@ -189,5 +235,45 @@ func TestNoiseSuppressionAndAutoGain(t *testing.T) {
 	}
 	if _, err := aec.NewProcessor(aectest.Rate, nil, aec.Options{EchoCancellation: true}); err == nil {
 		t.Fatal("echo cancellation without a reference was accepted")
+	}
+}
+
+// A reader that falls behind loses microphone audio (audio.Microphone drops
+// its oldest). Told how much (Skip), the processor keeps the two timelines
+// aligned: no jump, no new delay estimate, the echo stays cancelled. The
+// same loss untold reads as a jump of the timelines (the control).
+func TestMicrophoneDropsKeepTheTimelinesAligned(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	// 140 ms each: beyond the 100 ms a jump is taken for, and not a whole
+	// number of the 880 Hz tone's periods (a tone shifted by whole periods
+	// would not notice a misalignment).
+	drops := []aectest.Stall{{At: ms(2500), For: ms(140)}, {At: ms(9000), For: ms(140)}}
+	for _, far := range []string{aectest.FarTone, aectest.FarSpeech} {
+		t.Run(far, func(t *testing.T) {
+			sc := aectest.Scenario{Far: far, Delay: ms(60), MicDrops: drops, Options: aec.Options{EchoCancellation: true}}
+			r, _, err := aectest.Run(sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%v; %+v", r, r.Stats)
+			if r.Stats.Skipped != 2*140*48 {
+				t.Errorf("skipped %d samples, want %d", r.Stats.Skipped, 2*140*48)
+			}
+			if r.Stats.Resyncs != 0 {
+				t.Errorf("%d timeline jumps after dropped microphone audio, want 0", r.Stats.Resyncs)
+			}
+			if r.ERLE < 20 || r.ERLEAfterDT < 20 {
+				t.Errorf("with dropped microphone audio: %v", r)
+			}
+			sc.NoSkip = true
+			ctrl, _, err := aectest.Run(sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("control: %v; %+v", ctrl, ctrl.Stats)
+			if ctrl.Stats.Resyncs == 0 {
+				t.Errorf("control: the same loss, untold, should read as a jump of the timelines: %+v", ctrl.Stats)
+			}
+		})
 	}
 }

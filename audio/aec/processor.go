@@ -28,9 +28,11 @@ type Options struct {
 	Tail time.Duration
 	// MaxDelay is the largest playback-to-capture delay searched. 0: 400 ms.
 	MaxDelay time.Duration
-	// InitialDelay is assumed until the delay is estimated. 0: 10 ms,
-	// so that the filter covers 0 to Tail (a sound card's queue and a
-	// speaker next to the microphone).
+	// InitialDelay is assumed until the delay is estimated: the filter
+	// starts 3 ms before it. 0: 23 ms, so that the filter covers 20 ms to
+	// 20 ms+Tail and keeps clear of the newest 20 ms of far end, which a
+	// player callback held back on a loaded machine may not have
+	// delivered yet when a chunk is processed (see lateAllowance).
 	InitialDelay time.Duration
 	// EchoSuppressDB and EchoSuppressActiveDB are the residual echo
 	// suppressor's floors with the far end alone and during double talk
@@ -53,8 +55,23 @@ const frameMs = 10
 const (
 	preDelay   = 3 * time.Millisecond  // where the estimated delay sits inside the filter
 	timingBias = 10 * time.Millisecond // slack for the jitter of the devices' callbacks
-	resyncAt   = 100 * time.Millisecond
-	minConf    = 1.5 // correlation peak over the best rival lag
+	// lateAllowance is how late the far end may reach the Reference,
+	// beyond timingBias, without the filter being moved. A player
+	// callback held back while the sound card plays on from its queue
+	// (kioskd's player keeps 3 periods of 10 ms) is timing, not a change
+	// of the echo's delay, and a move restarts the filter: on a loaded
+	// board the first such burst can come at any moment, long after the
+	// filter converged.
+	// Until the delay is estimated the filter starts this far back (where
+	// it sits then costs little: a steady tone, what usually gives no
+	// estimate, is cancelled at any lag, and speech is estimated within
+	// a second, which places the filter anyway), and when the far end
+	// comes later still (a longer queue, or one that ran dry) it moves
+	// with this much room again. Once the delay is estimated the filter
+	// sits just before the echo, which no far end can come later than.
+	lateAllowance = 20 * time.Millisecond
+	resyncAt      = 100 * time.Millisecond
+	minConf       = 1.5 // correlation peak over the best rival lag
 )
 
 // Stats is what a Processor did, for logs, metrics and tests.
@@ -65,6 +82,8 @@ type Stats struct {
 	Realigns  int64         // times the reference was shifted to a new delay estimate
 	Resyncs   int64         // times the timelines jumped (a device restarted)
 	Holes     int64         // far-end samples the filter got as silence because they were not played yet
+	LateMS    float64       // the most the far end was behind what a chunk needed, beyond the timing slack (ms)
+	Skipped   int64         // microphone samples lost before processing (see Skip)
 	CPU       time.Duration // time spent in Process (wall clock: CPU time on an unloaded core)
 	Audio     time.Duration // audio processed
 }
@@ -81,6 +100,7 @@ type Processor struct {
 	tail  int
 	pre   int
 	bias  int64
+	allow int // lateAllowance in samples
 	eng   *engine
 	est   *delayEstimator
 
@@ -95,6 +115,7 @@ type Processor struct {
 	lastLag     int
 	delay       int // the accepted estimate
 	holes       int64
+	late        int // the most the far end was late (see track)
 	floor       int // the filter never starts before this lag: the far end is not known sooner
 	lastRefEnd  int64
 	lastAdvance int64 // capture index when the far end last grew
@@ -128,7 +149,7 @@ func NewProcessor(rate int, ref *Reference, opt Options) (*Processor, error) {
 		opt.MaxDelay = 400 * time.Millisecond
 	}
 	if opt.InitialDelay <= 0 {
-		opt.InitialDelay = preDelay
+		opt.InitialDelay = lateAllowance + preDelay
 	}
 	if opt.EchoSuppressDB >= 0 {
 		opt.EchoSuppressDB = -40
@@ -155,6 +176,7 @@ func NewProcessor(rate int, ref *Reference, opt Options) (*Processor, error) {
 		tail:  samples(opt.Tail),
 		pre:   samples(preDelay),
 		bias:  int64(samples(timingBias)),
+		allow: samples(lateAllowance),
 	}
 	nsDB := opt.NoiseSuppressDB
 	if !opt.NoiseSuppression {
@@ -187,6 +209,31 @@ func ms(samples, rate int) float64 { return float64(samples) * 1000 / float64(ra
 // Enabled reports whether the processor changes anything.
 func (p *Processor) Enabled() bool {
 	return p.opt.EchoCancellation || p.opt.NoiseSuppression || p.opt.AutoGain
+}
+
+// Skip tells the processor that the next n samples of the microphone were
+// lost before they reached it (its reader fell behind, and the microphone
+// dropped its oldest audio, as audio.Microphone does): the next chunk is n
+// samples later than the last one ended. The capture index moves on by n,
+// so that chunk stays aligned with the far end it echoes. Without it the
+// loss reads as the timelines jumping, and every jump throws the delay
+// estimate away: on a board that cannot keep up for a moment, again and
+// again. The adaptive filter keeps its taps (the echo path did not
+// change); its first frames after the gap see far end that skips.
+func (p *Processor) Skip(n int) {
+	if n <= 0 {
+		return
+	}
+	if p.opt.EchoCancellation {
+		h := int64(len(p.micHist))
+		for i := int64(0); i < min(int64(n), h); i++ {
+			p.micHist[(p.capPos+int64(n)-1-i)%h] = 0
+		}
+	}
+	p.capPos += int64(n)
+	p.mu.Lock()
+	p.st.Skipped += int64(n)
+	p.mu.Unlock()
 }
 
 // Process cleans mic in place. end is when its last sample was captured,
@@ -230,6 +277,7 @@ func (p *Processor) Process(mic []int16, end time.Duration) {
 	}
 	p.st.Estimated = p.locked
 	p.st.Holes = p.holes
+	p.st.LateMS = ms(p.late, p.rate)
 	p.mu.Unlock()
 }
 
@@ -289,12 +337,21 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 		if capEnd-p.lastAdvance > int64(p.rate/10) {
 			return
 		}
-		if late := int(capEnd - max(p.histEnd, upTo)); late > p.floor {
+		late := int(capEnd - max(p.histEnd, upTo))
+		p.late = max(p.late, late)
+		if late > p.floor {
 			p.floor = late
 		}
 		if p.align < p.floor {
+			// The far end came later than the filter allows for. Until
+			// the delay is estimated, leave room for as much again (late
+			// callbacks are timing, and each move is a restart); with an
+			// estimate, the echo is known to be later than that anyway.
 			old := p.align
 			p.align = p.floor + p.rate/1000
+			if !p.locked {
+				p.align = p.floor + p.allow
+			}
 			p.eng.reset() // the taps do not move with the reference
 			realigned = true
 			p.log.Debug("echo canceller: far end arrives late; filter moved", "filter_from_ms", ms(p.align, p.rate), "audio_s", float64(capEnd)/float64(p.rate),

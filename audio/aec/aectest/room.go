@@ -126,6 +126,19 @@ func (r *Room) Notify() {
 	r.mu.Unlock()
 }
 
+// WaitPlayed waits until the speaker's timeline holds n samples (with
+// Lead()+1, until it filled its queue before the microphone opens, as a
+// sound card is primed before it plays). It reports false when the room
+// closed or Wait passed first.
+func (r *Room) WaitPlayed(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waitFor(func() bool { return len(r.played) >= n })
+}
+
+// Lead is how far the speaker may run ahead of the microphone, in samples.
+func (r *Room) Lead() int { return r.lead }
+
 // Captured is how many samples the microphone delivered.
 func (r *Room) Captured() int {
 	r.mu.Lock()

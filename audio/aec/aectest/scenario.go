@@ -52,6 +52,29 @@ type Scenario struct {
 	Near float64
 	// NoNear leaves the visitor out (ERLE over the whole run).
 	NoNear bool
+	// MicFrom opens the microphone (starts processing) this far into the
+	// run: the far end is already playing, so a steady tone shows no
+	// onset to estimate the delay from. What came before goes out as it
+	// was captured. 0: at the start.
+	MicFrom time.Duration
+	// Stalls hold the player back, as a loaded board does.
+	Stalls []Stall
+	// MicDrops lose the microphone's chunks that end in [At, At+For): the
+	// reader fell behind and the microphone dropped its oldest audio.
+	// They reach nobody (zeros in Signals.Out). The processor is told how
+	// much was lost (Processor.Skip) unless NoSkip.
+	MicDrops []Stall
+	NoSkip   bool
+}
+
+// Stall holds the player's callbacks due in [At, At+For) back until
+// At+For (rounded up to the player's 10 ms periods), where they come in a
+// burst, after a microphone chunk ending then was processed. The sound
+// card plays on from its queue meanwhile (For is at most OutputLatency),
+// so the echo does not change: only what the Reference knows when a chunk
+// is processed does.
+type Stall struct {
+	At, For time.Duration
 }
 
 // Result is what a Scenario measured. Levels in dB; "loss" is how much
@@ -148,14 +171,53 @@ func Run(sc Scenario) (Result, Signals, error) {
 	}
 	at := func(samples int) time.Duration { return time.Duration(int64(samples) * int64(time.Second) / Rate) }
 	chunk := 2 * period
+	samples := func(d time.Duration) int { return int(d.Seconds()*Rate + 0.5) }
+	for _, s := range sc.Stalls {
+		if s.For > sc.OutputLatency {
+			return Result{}, sig, fmt.Errorf("aectest: a stall of %v empties the sound card's queue of %v", s.For, sc.OutputLatency)
+		}
+	}
+	// due is when the player's callback for the period starting at
+	// sample i comes (in samples).
+	due := func(i int) int {
+		for _, s := range sc.Stalls {
+			if from, to := samples(s.At), samples(s.At+s.For); i >= from && i < to {
+				return to
+			}
+		}
+		return i
+	}
+	written := 0 // periods handed to the Reference
+	micFrom := samples(sc.MicFrom)
+	dropped := func(end int) bool {
+		for _, d := range sc.MicDrops {
+			if end > samples(d.At) && end <= samples(d.At+d.For) {
+				return true
+			}
+		}
+		return false
+	}
+	lost := 0 // samples dropped since the last chunk processed
 	for k := 0; (k+1)*period <= n; k++ {
-		// The player's callback for period k, handed over at its start.
-		now = at(k*period) + jitter()
-		ref.Write(farPCM[k*period : (k+1)*period])
+		// The player's callbacks due by the start of period k (its own,
+		// and a burst of held-back ones), each handed over at its start.
+		for ; written <= k && due(written*period) <= k*period; written++ {
+			now = at(k*period) + jitter()
+			ref.Write(farPCM[written*period : (written+1)*period])
+		}
 		// The capture callback delivers the period that just ended; the
 		// reader takes it in 20 ms chunks, at once.
 		end := (k + 1) * period
-		if end%chunk == 0 {
+		if end%chunk == 0 && end-chunk >= micFrom {
+			if dropped(end) {
+				clear(sig.Out[end-chunk : end])
+				lost += chunk
+				continue
+			}
+			if lost > 0 && !sc.NoSkip {
+				p.Skip(lost)
+			}
+			lost = 0
 			now = at(end) + jitter()
 			p.Process(sig.Out[end-chunk:end], now)
 		}
