@@ -13,7 +13,7 @@ import (
 // Codecs returns the codec selector for sending: VP8 at videoBitrate bits/s
 // on libvpx set up for real time as WebRTC does it (media/vp8enc: CBR,
 // real-time deadline, cpu-used -6, no lag, error resilient, key frames at
-// least every 3 s and on PLI), and Opus (libopus through mediadevices,
+// least every 3 s and on PLI; on a thread of its own), and Opus (libopus through mediadevices,
 // 20 ms frames, 32 kbit/s).
 func Codecs(videoBitrate int) (*mediadevices.CodecSelector, error) {
 	vp8, err := vp8enc.NewParams()
@@ -23,6 +23,9 @@ func Codecs(videoBitrate int) (*mediadevices.CodecSelector, error) {
 	if videoBitrate > 0 {
 		vp8.BitRate = videoBitrate
 	}
+	// libvpx on its own thread: no P held in a cgo call for the
+	// milliseconds of every frame (see vp8enc.Params.OwnThread).
+	vp8.OwnThread = true
 	op, err := opus.NewParams()
 	if err != nil {
 		return nil, err

@@ -9,8 +9,15 @@
 package vp8enc
 
 // #cgo pkg-config: vpx
+// #cgo LDFLAGS: -lpthread
+// #include <errno.h>
+// #include <pthread.h>
+// #include <signal.h>
+// #include <stdint.h>
 // #include <stdlib.h>
 // #include <string.h>
+// #include <unistd.h>
+// #include <sys/eventfd.h>
 // #include <vpx/vpx_encoder.h>
 // #include <vpx/vp8cx.h>
 //
@@ -62,6 +69,114 @@ package vp8enc
 //   return n;
 // }
 //
+// // A native thread that runs encode and collect for the Go side, which
+// // waits on an eventfd through the netpoller meanwhile: while libvpx works
+// // no P sits in a cgo call, so the runtime's sysmon does not poll every
+// // 20 us for the duration (golang/go#18236) and the scheduler stays idle.
+// typedef struct {
+//   pthread_mutex_t mu;
+//   pthread_cond_t cv;
+//   int state; // 0 idle, 1 job pending, 2 quit
+//   int started;
+//   pthread_t th;
+//   int efd;
+//   vpx_codec_ctx_t *ctx;
+//   vpx_image_t *img;
+//   unsigned char *y, *u, *v;
+//   int ystride, cstride;
+//   long long pts;
+//   unsigned long duration;
+//   long flags;
+//   unsigned char *out;
+//   int cap;
+//   vpx_codec_err_t err;
+//   int n, key;
+// } kioskd_vp8_worker;
+//
+// static void *kioskd_vp8_worker_main(void *arg) {
+//   kioskd_vp8_worker *w = arg;
+//   sigset_t all;
+//   sigfillset(&all);
+//   pthread_sigmask(SIG_BLOCK, &all, NULL); // signals are the Go threads' business
+//   for (;;) {
+//     pthread_mutex_lock(&w->mu);
+//     while (w->state == 0) pthread_cond_wait(&w->cv, &w->mu);
+//     int st = w->state;
+//     pthread_mutex_unlock(&w->mu);
+//     if (st == 2) return NULL;
+//     w->key = 0;
+//     w->n = 0;
+//     w->err = kioskd_vp8_encode(w->ctx, w->img, w->y, w->u, w->v, w->ystride, w->cstride,
+//         w->pts, w->duration, w->flags);
+//     if (w->err == VPX_CODEC_OK) w->n = kioskd_vp8_collect(w->ctx, w->out, w->cap, &w->key);
+//     w->y = w->u = w->v = NULL;
+//     pthread_mutex_lock(&w->mu);
+//     w->state = 0;
+//     pthread_cond_broadcast(&w->cv);
+//     pthread_mutex_unlock(&w->mu);
+//     uint64_t one = 1;
+//     while (write(w->efd, &one, sizeof one) < 0 && errno == EINTR) {}
+//   }
+// }
+//
+// // Returns the eventfd (nonblocking) signalled after each job, or -1.
+// static int kioskd_vp8_worker_start(kioskd_vp8_worker *w) {
+//   memset(w, 0, sizeof *w);
+//   w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+//   if (w->efd < 0) return -1;
+//   pthread_mutex_init(&w->mu, NULL);
+//   pthread_cond_init(&w->cv, NULL);
+//   if (pthread_create(&w->th, NULL, kioskd_vp8_worker_main, w) != 0) {
+//     close(w->efd);
+//     pthread_mutex_destroy(&w->mu);
+//     pthread_cond_destroy(&w->cv);
+//     return -1;
+//   }
+//   w->started = 1;
+//   return w->efd;
+// }
+//
+// static void kioskd_vp8_worker_submit(kioskd_vp8_worker *w, vpx_codec_ctx_t *ctx, vpx_image_t *img,
+//     unsigned char *y, unsigned char *u, unsigned char *v, int ystride, int cstride,
+//     long long pts, unsigned long duration, long flags, unsigned char *out, int cap) {
+//   pthread_mutex_lock(&w->mu);
+//   w->ctx = ctx; w->img = img; w->y = y; w->u = u; w->v = v;
+//   w->ystride = ystride; w->cstride = cstride; w->pts = pts; w->duration = duration; w->flags = flags;
+//   w->out = out; w->cap = cap;
+//   w->state = 1;
+//   pthread_cond_broadcast(&w->cv);
+//   pthread_mutex_unlock(&w->mu);
+// }
+//
+// // The result of the last job, once done; waits for it if need be (the
+// // eventfd has normally said so already).
+// static vpx_codec_err_t kioskd_vp8_worker_result(kioskd_vp8_worker *w, int *n, int *key) {
+//   pthread_mutex_lock(&w->mu);
+//   while (w->state == 1) pthread_cond_wait(&w->cv, &w->mu);
+//   vpx_codec_err_t err = w->err;
+//   *n = w->n;
+//   *key = w->key;
+//   pthread_mutex_unlock(&w->mu);
+//   return err;
+// }
+//
+// // Stops and joins the thread (idle: the Go side waits for every job).
+// // The eventfd is closed by its Go owner.
+// static void kioskd_vp8_worker_stop(kioskd_vp8_worker *w) {
+//   if (!w->started) return;
+//   pthread_mutex_lock(&w->mu);
+//   w->state = 2;
+//   pthread_cond_broadcast(&w->cv);
+//   pthread_mutex_unlock(&w->mu);
+//   pthread_join(w->th, NULL);
+//   pthread_mutex_destroy(&w->mu);
+//   pthread_cond_destroy(&w->cv);
+//   w->started = 0;
+// }
+//
+// static kioskd_vp8_worker *kioskd_vp8_new_worker(void) { return calloc(1, sizeof(kioskd_vp8_worker)); }
+// static unsigned char *kioskd_vp8_new_out(int n) { return malloc(n); }
+//
 // static vpx_codec_ctx_t *kioskd_vp8_new_ctx(void) { return calloc(1, sizeof(vpx_codec_ctx_t)); }
 // static vpx_codec_enc_cfg_t *kioskd_vp8_new_cfg(void) { return calloc(1, sizeof(vpx_codec_enc_cfg_t)); }
 // static vpx_image_t *kioskd_vp8_new_img(void) { return calloc(1, sizeof(vpx_image_t)); }
@@ -75,6 +190,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -107,6 +223,14 @@ type Params struct {
 	DropFrameThreshold int
 	// MinQuantizer, MaxQuantizer: 0 gives libwebrtc's 2 and 56.
 	MinQuantizer, MaxQuantizer int
+	// OwnThread runs libvpx on a native thread of the encoder's own, the
+	// calling goroutine parked meanwhile (it waits on an eventfd through
+	// the netpoller). The work is the same; what it saves is the Go
+	// runtime's: a goroutine in a cgo call holds its P, and while any P is
+	// busy sysmon polls every 20 µs (golang/go#18236), i.e. dozens of
+	// wake-ups for every millisecond libvpx runs. Off (the default), libvpx
+	// runs on the calling thread, as `kioskbench floor` measures it.
+	OwnThread bool
 }
 
 // NewParams returns the defaults: 500 kbit/s, key frames at least every 3 s.
@@ -144,6 +268,13 @@ type Encoder struct {
 	last   time.Time
 	out    []byte
 	closed bool
+
+	// With Params.OwnThread: the thread, its completion eventfd, and the
+	// C buffer it collects frames into.
+	worker  *C.kioskd_vp8_worker
+	done    *os.File
+	cout    *C.uchar
+	coutCap int
 
 	// ctlMu guards requests from other goroutines (RTCP PLI, bitrate).
 	ctlMu       sync.Mutex
@@ -212,6 +343,12 @@ func NewEncoder(r video.Reader, property prop.Media, p Params) (*Encoder, error)
 		e.free()
 		return nil, errors.New("vp8enc: out of memory")
 	}
+	if p.OwnThread {
+		if err := e.startWorker(); err != nil {
+			e.free()
+			return nil, err
+		}
+	}
 	if property.Width > 0 && property.Height > 0 {
 		if err := e.init(property.Width, property.Height); err != nil {
 			e.free()
@@ -274,8 +411,17 @@ func (e *Encoder) init(w, h int) error {
 	e.img.bps = 12
 	e.img.bit_depth = 8
 	e.width, e.height = w, h
-	if cap(e.out) < w*h*3/2+1024 {
-		e.out = make([]byte, w*h*3/2+1024)
+	if need := w*h*3/2 + 1024; e.worker != nil {
+		if e.coutCap < need {
+			C.free(unsafe.Pointer(e.cout))
+			e.cout, e.coutCap = C.kioskd_vp8_new_out(C.int(need)), 0
+			if e.cout == nil {
+				return errors.New("vp8enc: out of memory")
+			}
+			e.coutCap = need
+		}
+	} else if cap(e.out) < need {
+		e.out = make([]byte, need)
 	}
 	// A new context starts with a key frame anyway.
 	e.ctlMu.Lock()
@@ -362,16 +508,42 @@ func (e *Encoder) encode(src image.Image) ([]byte, error) {
 	if len(y) < (h-1)*yuv.YStride+w || len(u) < ((h+1)/2-1)*yuv.CStride+(w+1)/2 || len(v) < ((h+1)/2-1)*yuv.CStride+(w+1)/2 {
 		return nil, errors.New("vp8enc: frame planes too small")
 	}
-	ec := C.kioskd_vp8_encode(e.ctx, e.img,
-		(*C.uchar)(unsafe.Pointer(&y[0])), (*C.uchar)(unsafe.Pointer(&u[0])), (*C.uchar)(unsafe.Pointer(&v[0])),
-		C.int(yuv.YStride), C.int(yuv.CStride),
-		C.longlong(e.pts), C.ulong(duration), flags)
+	var (
+		ec      C.vpx_codec_err_t
+		key, cn C.int
+		out     []byte
+	)
+	if e.worker != nil {
+		// The thread reads the planes while this goroutine waits: pinned
+		// (a frame in C memory is left alone by Pin).
+		var pin runtime.Pinner
+		pin.Pin(&y[0])
+		pin.Pin(&u[0])
+		pin.Pin(&v[0])
+		C.kioskd_vp8_worker_submit(e.worker, e.ctx, e.img,
+			(*C.uchar)(unsafe.Pointer(&y[0])), (*C.uchar)(unsafe.Pointer(&u[0])), (*C.uchar)(unsafe.Pointer(&v[0])),
+			C.int(yuv.YStride), C.int(yuv.CStride),
+			C.longlong(e.pts), C.ulong(duration), flags, e.cout, C.int(e.coutCap))
+		var buf [8]byte
+		_, _ = io.ReadFull(e.done, buf[:]) // on failure the next call waits in C instead
+		ec = C.kioskd_vp8_worker_result(e.worker, &cn, &key)
+		pin.Unpin()
+		out = unsafe.Slice((*byte)(unsafe.Pointer(e.cout)), e.coutCap)
+	} else {
+		ec = C.kioskd_vp8_encode(e.ctx, e.img,
+			(*C.uchar)(unsafe.Pointer(&y[0])), (*C.uchar)(unsafe.Pointer(&u[0])), (*C.uchar)(unsafe.Pointer(&v[0])),
+			C.int(yuv.YStride), C.int(yuv.CStride),
+			C.longlong(e.pts), C.ulong(duration), flags)
+		if ec == C.VPX_CODEC_OK {
+			cn = C.kioskd_vp8_collect(e.ctx, (*C.uchar)(unsafe.Pointer(&e.out[0])), C.int(len(e.out)), &key)
+		}
+		out = e.out
+	}
 	if ec != C.VPX_CODEC_OK {
 		return nil, fmt.Errorf("vp8enc: vpx_codec_encode: %s", C.GoString(C.vpx_codec_err_to_string(ec)))
 	}
-	var key C.int
-	n := int(C.kioskd_vp8_collect(e.ctx, (*C.uchar)(unsafe.Pointer(&e.out[0])), C.int(len(e.out)), &key))
-	if n > len(e.out) {
+	n := int(cn)
+	if n > len(out) {
 		return nil, fmt.Errorf("vp8enc: frame of %d bytes exceeds buffer", n)
 	}
 	if n == 0 {
@@ -389,7 +561,24 @@ func (e *Encoder) encode(src image.Image) ([]byte, error) {
 		e.keyFrames++
 	}
 	e.ctlMu.Unlock()
-	return append([]byte(nil), e.out[:n]...), nil
+	return append([]byte(nil), out[:n]...), nil
+}
+
+// startWorker starts the thread of Params.OwnThread.
+func (e *Encoder) startWorker() error {
+	w := C.kioskd_vp8_new_worker()
+	if w == nil {
+		return errors.New("vp8enc: out of memory")
+	}
+	fd := C.kioskd_vp8_worker_start(w)
+	if fd < 0 {
+		C.free(unsafe.Pointer(w))
+		return errors.New("vp8enc: cannot start the encoder thread")
+	}
+	e.worker = w
+	// Nonblocking: os.File waits on it through the netpoller.
+	e.done = os.NewFile(uintptr(fd), "vp8enc-done")
+	return nil
 }
 
 // ForceKeyFrame makes the next frame a key frame (RTCP PLI/FIR).
@@ -434,6 +623,13 @@ func (e *Encoder) Close() error {
 }
 
 func (e *Encoder) free() {
+	if e.worker != nil {
+		C.kioskd_vp8_worker_stop(e.worker)
+		_ = e.done.Close()
+		C.free(unsafe.Pointer(e.worker))
+		C.free(unsafe.Pointer(e.cout))
+		e.worker, e.done, e.cout, e.coutCap = nil, nil, nil, 0
+	}
 	if e.inited {
 		C.vpx_codec_destroy(e.ctx)
 		e.inited = false

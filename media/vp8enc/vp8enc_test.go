@@ -105,10 +105,21 @@ func isKeyFrame(b []byte) (key bool, w, h int) {
 	return true, int(b[6]) | int(b[7]&0x3f)<<8, int(b[8]) | int(b[9]&0x3f)<<8
 }
 
+// bothModes runs f with libvpx on the calling thread and on its own.
+func bothModes(t *testing.T, f func(t *testing.T, ownThread bool)) {
+	t.Run("calling-thread", func(t *testing.T) { f(t, false) })
+	t.Run("own-thread", func(t *testing.T) { f(t, true) })
+}
+
 func TestEncodeDecodeAndKeyFrameOnRequest(t *testing.T) {
+	bothModes(t, testEncodeDecodeAndKeyFrameOnRequest)
+}
+
+func testEncodeDecodeAndKeyFrameOnRequest(t *testing.T, ownThread bool) {
 	const w, h, n = 320, 240, 30
 	p, _ := NewParams()
 	p.BitRate = 300_000
+	p.OwnThread = ownThread
 	enc, err := p.BuildVideoEncoder(newFrames(w, h, n), media(w, h, 15))
 	if err != nil {
 		t.Fatal(err)
@@ -188,8 +199,11 @@ func TestEncodeDecodeAndKeyFrameOnRequest(t *testing.T) {
 	}
 }
 
-func TestResolutionChangeAndClose(t *testing.T) {
+func TestResolutionChangeAndClose(t *testing.T) { bothModes(t, testResolutionChangeAndClose) }
+
+func testResolutionChangeAndClose(t *testing.T, ownThread bool) {
 	p, _ := NewParams()
+	p.OwnThread = ownThread
 	src := newFrames(320, 240, 0)
 	var r video.Reader = src
 	enc, err := NewEncoder(r, media(320, 240, 15), p)

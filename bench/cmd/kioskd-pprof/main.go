@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/kioskd/kioskd/internal/cli"
+	_ "github.com/kioskd/kioskd/internal/timerslack" // sysmon: see the package
 )
 
 func main() {
