@@ -99,6 +99,11 @@ if [ -n "${VMTEST_UNIT_DROPIN:-}" ]; then
   cp "$VMTEST_UNIT_DROPIN" "$OUT/share/in/unit-dropin.conf"
   log "EXPERIMENT: drop-in $VMTEST_UNIT_DROPIN applied to kioskd.service"
 fi
+# The acoustic room of the echo checks (vmtest/room: a test tool, not
+# shipped), static so that it runs in the guest whatever its libc.
+go=${GO:-$("$top/scripts/go.sh" path)} || die "no Go to build vmtest/room: run scripts/install-deps.sh"
+mkdir -p "$OUT/share/in/tools"
+CGO_ENABLED=0 "$go" build -trimpath -o "$OUT/share/in/tools/room" ./vmtest/room || die "building vmtest/room failed"
 cp "$script" "$OUT/share/in/guest-main.sh"
 chmod +x "$OUT/share/in/guest-main.sh"
 cp "$here/tests/lib.sh" "$OUT/share/in/" 2>/dev/null || true
