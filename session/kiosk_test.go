@@ -770,3 +770,27 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 		t.Fatalf("camera opens=%d closes=%d double=%d refused=%d", opens, closes, double, refused)
 	}
 }
+
+// TestNoUserMediaRetriesWhenTheDeviceAppears: SPEC 2 says noUserMedia waits
+// until the device appears, then retries. With a backoff of an hour, only
+// the device change can bring the session up within the test's minute.
+func TestNoUserMediaRetriesWhenTheDeviceAppears(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	devices := make(chan struct{}, 1)
+	k := startKiosk(t, dp, t.TempDir(), func(c *session.Config, o *session.Options) {
+		c.InitialDelay, c.MaxDelay = time.Hour, time.Hour
+		f := &flakyMedia{MediaSource: o.Media, name: session.NoUserMedia}
+		f.n.Store(1)
+		o.Media = f
+		o.DeviceChanges = devices
+	})
+	k.rec.waitFor(t, ctx, "a retry after noUserMedia", func(evs []session.Event) bool {
+		return countKind(evs, session.EventRetry) > 0
+	})
+	devices <- struct{}{} // the microphone is plugged in
+	evs := k.rec.waitFor(t, ctx, "Connected after the device appeared", nthConnected(1))
+	if countKind(evs, session.EventRetry) != 1 {
+		t.Fatalf("want exactly one retry\n%s", describe(evs))
+	}
+}

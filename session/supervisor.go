@@ -383,13 +383,22 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 	return 0, false
 }
 
-// sleep waits delay (publishing the retry) or until ctx ends.
+// sleep waits delay (publishing the retry) or until ctx ends. After a
+// missing or lost device (noUserMedia, mediaStreamFailed) a change of the
+// devices ends the wait early: SPEC 2 says to wait until the device
+// appears, then retry, and a camera plugged back in should not wait out a
+// 30 s backoff. No hot loop: the device watcher reports at most one change
+// per poll, and a retry that fails again backs off further.
 func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res CallResult) bool {
 	ev := Event{Kind: EventRetry, Delay: delay}
 	if res.Err != nil {
 		ev.Err = res.Err.Name
 	}
 	s.publish(ev)
+	var devices <-chan struct{}
+	if res.MediaErr != nil || (res.Err != nil && (res.Err.Name == NoUserMedia || res.Err.Name == MediaStreamFailed)) {
+		devices = s.opts.DeviceChanges
+	}
 	t := s.opts.Clock.NewTimer(delay)
 	defer t.Stop()
 	tick := s.opts.Clock.NewTicker(progressTick)
@@ -399,6 +408,9 @@ func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res CallRes
 		case <-ctx.Done():
 			return false
 		case <-t.C():
+			return true
+		case <-devices:
+			s.log.Info("the devices changed; retrying now instead of after the backoff", "backoff", delay.String())
 			return true
 		case <-tick.C():
 			s.touch()
