@@ -16,46 +16,8 @@ import (
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/session/sessiontest"
 )
-
-// events collects the session events a daemon observer sees and lets the
-// test wait on them without sleeping.
-type events struct {
-	mu      sync.Mutex
-	all     []session.Event
-	changed chan struct{}
-}
-
-func (e *events) observe(ch <-chan session.Event) {
-	for ev := range ch {
-		e.mu.Lock()
-		e.all = append(e.all, ev)
-		close(e.changed)
-		e.changed = make(chan struct{})
-		e.mu.Unlock()
-	}
-}
-
-func (e *events) snapshot() ([]session.Event, chan struct{}) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]session.Event(nil), e.all...), e.changed
-}
-
-func (e *events) waitFor(t *testing.T, ctx context.Context, what string, cond func([]session.Event) bool) []session.Event {
-	t.Helper()
-	for {
-		evs, changed := e.snapshot()
-		if cond(evs) {
-			return evs
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s; events: %v", what, evs)
-		}
-	}
-}
 
 func connectedIDs(evs []session.Event) []string {
 	var ids []string
@@ -116,10 +78,10 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 
 	w := &testWriter{t: t}
 	defer func() { w.mu.Lock(); w.done = true; w.mu.Unlock() }()
-	rec := &events{changed: make(chan struct{})}
+	rec := sessiontest.NewRecorder()
 	d, err := daemon.New(cfg, daemon.Options{
 		Log:                 slog.New(slog.NewTextHandler(w, nil)),
-		Observers:           []func(<-chan session.Event){rec.observe},
+		Observers:           []func(<-chan session.Event){rec.Observe},
 		Cameras:             fake,
 		DeviceDirs:          []string{dev, filepath.Join(dev, "v4l", "by-id")},
 		DeviceWatchInterval: 20 * time.Millisecond,
@@ -137,7 +99,7 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 		}
 	}()
 
-	evs := rec.waitFor(t, ctx, "Connected without the camera", func(evs []session.Event) bool { return len(connectedIDs(evs)) == 1 })
+	evs := rec.WaitFor(t, ctx, "Connected without the camera", func(evs []session.Event) bool { return len(connectedIDs(evs)) == 1 })
 	id := connectedIDs(evs)[0]
 	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
 		for _, s := range ss {
@@ -170,7 +132,7 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 	if len(ss) != 1 || ss[0].Connects != 1 || ss[0].Resumes != 0 || !ss[0].Connected {
 		t.Fatalf("the camera cost a reconnect: %+v", ss)
 	}
-	evs, _ = rec.snapshot()
+	evs, _ = rec.Snapshot()
 	var states []string
 	for _, e := range evs {
 		switch e.Kind {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,61 +18,9 @@ import (
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/session/sessiontest"
 	"github.com/kioskd/kioskd/session/signalling"
 )
-
-// recorder collects a supervisor's events and lets a test wait for a
-// condition on them without sleeping.
-type recorder struct {
-	mu      sync.Mutex
-	events  []session.Event
-	changed chan struct{}
-}
-
-func record(sup *session.Supervisor) *recorder {
-	r := &recorder{changed: make(chan struct{})}
-	ch, _ := sup.Subscribe()
-	go func() {
-		for e := range ch {
-			r.mu.Lock()
-			r.events = append(r.events, e)
-			close(r.changed)
-			r.changed = make(chan struct{})
-			r.mu.Unlock()
-		}
-	}()
-	return r
-}
-
-func (r *recorder) snapshot() ([]session.Event, chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]session.Event(nil), r.events...), r.changed
-}
-
-// waitFor waits until cond holds for the events so far.
-func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond func([]session.Event) bool) []session.Event {
-	t.Helper()
-	for {
-		evs, changed := r.snapshot()
-		if cond(evs) {
-			return evs
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s; events:\n%s", what, describe(evs))
-		}
-	}
-}
-
-func describe(evs []session.Event) string {
-	s := ""
-	for _, e := range evs {
-		s += fmt.Sprintf("  %-14s %-26s id=%s err=%s reason=%s delay=%v cause=%v\n", e.Kind, e.State, e.SessionID, e.Err, e.Reason, e.Delay, e.Cause)
-	}
-	return s
-}
 
 // connects counts EventState Connected.
 func connects(evs []session.Event) int {
@@ -112,7 +59,7 @@ func percentages(evs []session.Event) []int {
 
 type kiosk struct {
 	sup    *session.Supervisor
-	rec    *recorder
+	rec    *sessiontest.Recorder
 	store  *session.Store
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -144,7 +91,7 @@ func startKiosk(t *testing.T, dp *dptest.Server, stateDir string, opts ...kioskO
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &kiosk{sup: sup, rec: record(sup), store: o.Store, done: make(chan struct{})}
+	k := &kiosk{sup: sup, rec: sessiontest.Record(sup), store: o.Store, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
 	go func() {
@@ -191,9 +138,9 @@ func TestConnectsWithTheExactStepsAndSendsMedia(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
 	k := startKiosk(t, dp, t.TempDir())
-	evs := k.rec.waitFor(t, ctx, "Connected", nthConnected(1))
+	evs := k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))
 	if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
-		t.Fatalf("state percentages %s, want [25 50 75 100]\n%s", got, describe(evs))
+		t.Fatalf("state percentages %s, want [25 50 75 100]\n%s", got, sessiontest.Describe(evs))
 	}
 	id := lastConnected(evs).SessionID
 	if id == "" {
@@ -242,7 +189,7 @@ func TestDisconnectReasons(t *testing.T) {
 			ctx := testCtx(t, 60*time.Second)
 			dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
 			k := startKiosk(t, dp, t.TempDir())
-			first := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+			first := lastConnected(k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))).SessionID
 			if c.reason == "" {
 				if dp.Drop() != 1 {
 					t.Fatal("nothing to drop")
@@ -250,7 +197,7 @@ func TestDisconnectReasons(t *testing.T) {
 			} else if dp.CloseAll(c.reason) != 1 {
 				t.Fatal("nothing to close")
 			}
-			evs := k.rec.waitFor(t, ctx, "Connected again", nthConnected(2))
+			evs := k.rec.WaitFor(t, ctx, "Connected again", nthConnected(2))
 			var disc *session.Event
 			for i := range evs {
 				if evs[i].Kind == session.EventDisconnected {
@@ -258,11 +205,11 @@ func TestDisconnectReasons(t *testing.T) {
 				}
 			}
 			if disc == nil || disc.Reason != c.want || disc.ByUs {
-				t.Fatalf("disconnect event %+v, want reason %v\n%s", disc, c.want, describe(evs))
+				t.Fatalf("disconnect event %+v, want reason %v\n%s", disc, c.want, sessiontest.Describe(evs))
 			}
 			for _, e := range evs {
 				if e.Kind == session.EventRetry {
-					t.Fatalf("reacted with a backoff delay; SPEC says at once\n%s", describe(evs))
+					t.Fatalf("reacted with a backoff delay; SPEC says at once\n%s", sessiontest.Describe(evs))
 				}
 			}
 			again := lastConnected(evs)
@@ -303,7 +250,7 @@ func TestConnectErrors(t *testing.T) {
 	noBackoffBeforeReconnect := func(t *testing.T, evs []session.Event, k *kiosk, dp *dptest.Server) {
 		for _, e := range evs {
 			if e.Kind == session.EventRetry {
-				t.Fatalf("noSessionToResume must reconnect at once\n%s", describe(evs))
+				t.Fatalf("noSessionToResume must reconnect at once\n%s", sessiontest.Describe(evs))
 			}
 		}
 	}
@@ -334,8 +281,8 @@ func TestConnectErrors(t *testing.T) {
 			changes[o] = ch
 		}, during: func(t *testing.T, k *kiosk) {
 			// Parked: no retry, no second attempt, until the devices change.
-			if evs, _ := k.rec.snapshot(); countKind(evs, session.EventRetry) != 0 {
-				t.Fatalf("notSupported was retried\n%s", describe(evs))
+			if evs, _ := k.rec.Snapshot(); countKind(evs, session.EventRetry) != 0 {
+				t.Fatalf("notSupported was retried\n%s", sessiontest.Describe(evs))
 			}
 			for _, ch := range changes {
 				ch <- struct{}{}
@@ -373,7 +320,7 @@ func TestConnectErrors(t *testing.T) {
 				opts = append(opts, c.kopt)
 			}
 			k := startKiosk(t, dp, dir, opts...)
-			evs := k.rec.waitFor(t, ctx, "a "+c.name.String()+" failure", func(evs []session.Event) bool {
+			evs := k.rec.WaitFor(t, ctx, "a "+c.name.String()+" failure", func(evs []session.Event) bool {
 				for _, e := range evs {
 					if e.Kind == session.EventConnectFailed {
 						return true
@@ -389,12 +336,12 @@ func TestConnectErrors(t *testing.T) {
 				}
 			}
 			if failed.Err != c.name {
-				t.Fatalf("first failure %v, want %v\n%s", failed.Err, c.name, describe(evs))
+				t.Fatalf("first failure %v, want %v\n%s", failed.Err, c.name, sessiontest.Describe(evs))
 			}
 			if c.during != nil {
 				c.during(t, k)
 			}
-			evs = k.rec.waitFor(t, ctx, "Connected after "+c.name.String(), nthConnected(1))
+			evs = k.rec.WaitFor(t, ctx, "Connected after "+c.name.String(), nthConnected(1))
 			if c.check != nil {
 				c.check(t, evs, k, dp)
 			}
@@ -408,7 +355,7 @@ func TestConnectErrors(t *testing.T) {
 					}
 				}
 				if len(delays) != 3 {
-					t.Fatalf("%d retries, want 3\n%s", len(delays), describe(evs))
+					t.Fatalf("%d retries, want 3\n%s", len(delays), sessiontest.Describe(evs))
 				}
 				if !(delays[0] < delays[1] && delays[1] < delays[2]) {
 					t.Fatalf("delays %v do not grow", delays)
@@ -449,11 +396,11 @@ func TestHostileServer(t *testing.T) {
 			sc.HostileModes = []dpsim.HostileMode{mode}
 			dp := dptest.NewServer(t, dpsim.Config{Scenario: sc})
 			k := startKiosk(t, dp, t.TempDir())
-			evs := k.rec.waitFor(t, ctx, "Connected", nthConnected(1))
+			evs := k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))
 			switch mode {
 			case dpsim.HostileMalformed, dpsim.HostileOversized:
 				if countKind(evs, session.EventConnectFailed) != 1 || evs[len(evs)-1].State != session.Connected {
-					t.Fatalf("want one serverConnectionFailed then Connected\n%s", describe(evs))
+					t.Fatalf("want one serverConnectionFailed then Connected\n%s", sessiontest.Describe(evs))
 				}
 				for _, e := range evs {
 					if e.Kind == session.EventConnectFailed && e.Err != session.ServerConnectionFailed {
@@ -462,7 +409,7 @@ func TestHostileServer(t *testing.T) {
 				}
 			default:
 				if n := countKind(evs, session.EventConnectFailed); n != 0 {
-					t.Fatalf("%s should be survived without failing\n%s", mode, describe(evs))
+					t.Fatalf("%s should be survived without failing\n%s", mode, sessiontest.Describe(evs))
 				}
 				if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
 					t.Fatalf("states %s, want each once: [25 50 75 100]", got)
@@ -481,7 +428,7 @@ func TestSilentServerIsDeadAfterThreeHeartbeats(t *testing.T) {
 	sc.SilenceAt = dpsim.StepConnected
 	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 100 * time.Millisecond, Scenario: sc})
 	k := startKiosk(t, dp, t.TempDir())
-	evs := k.rec.waitFor(t, ctx, "Connected twice", nthConnected(2))
+	evs := k.rec.WaitFor(t, ctx, "Connected twice", nthConnected(2))
 	var reason session.DisconnectReason
 	for _, e := range evs {
 		if e.Kind == session.EventDisconnected {
@@ -489,7 +436,7 @@ func TestSilentServerIsDeadAfterThreeHeartbeats(t *testing.T) {
 		}
 	}
 	if reason != session.ReasonControlDisconnected {
-		t.Fatalf("silence gave %v, want controlDisconnected\n%s", reason, describe(evs))
+		t.Fatalf("silence gave %v, want controlDisconnected\n%s", reason, sessiontest.Describe(evs))
 	}
 	var ids []string
 	for _, e := range evs {
@@ -509,7 +456,7 @@ func TestCorruptStateFileGivesAFreshSession(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, session.StateFileName), []byte("{not json"), 0o600)
 	k := startKiosk(t, dp, dir)
-	id := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+	id := lastConnected(k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))).SessionID
 	if st, err := k.store.Load(); err != nil || st.SessionID != id {
 		t.Fatalf("state file not rewritten: %+v %v", st, err)
 	}
@@ -523,9 +470,9 @@ func TestUnwritableStateDirStillConnectsAndResumes(t *testing.T) {
 	notADir := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(notADir, []byte("x"), 0o600)
 	k := startKiosk(t, dp, filepath.Join(notADir, "state"))
-	first := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+	first := lastConnected(k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))).SessionID
 	dp.CloseAll("controlDisconnected")
-	again := lastConnected(k.rec.waitFor(t, ctx, "Connected again", nthConnected(2)))
+	again := lastConnected(k.rec.WaitFor(t, ctx, "Connected again", nthConnected(2)))
 	if again.SessionID != first || !again.Resumed {
 		t.Fatalf("resumed %s (resumed=%v), want %s", again.SessionID, again.Resumed, first)
 	}
@@ -538,11 +485,11 @@ func TestShutdownSendsNormalAndRestartResumes(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
 	dir := t.TempDir()
 	k := startKiosk(t, dp, dir)
-	id := lastConnected(k.rec.waitFor(t, ctx, "Connected", nthConnected(1))).SessionID
+	id := lastConnected(k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))).SessionID
 	k.stop()
-	evs := k.rec.waitFor(t, ctx, "stopped", func(evs []session.Event) bool { return countKind(evs, session.EventStopped) == 1 })
+	evs := k.rec.WaitFor(t, ctx, "stopped", func(evs []session.Event) bool { return countKind(evs, session.EventStopped) == 1 })
 	if last := evs[len(evs)-1]; last.Kind != session.EventStopped {
-		t.Fatalf("last event %v, want stopped\n%s", last.Kind, describe(evs))
+		t.Fatalf("last event %v, want stopped\n%s", last.Kind, sessiontest.Describe(evs))
 	}
 	var down *session.Event
 	for i := range evs {
@@ -567,7 +514,7 @@ func TestShutdownSendsNormalAndRestartResumes(t *testing.T) {
 		t.Fatalf("shutdown lost the stored session: %+v %v", st, err)
 	}
 	k2 := startKiosk(t, dp, dir)
-	again := lastConnected(k2.rec.waitFor(t, ctx, "Connected after restart", nthConnected(1)))
+	again := lastConnected(k2.rec.WaitFor(t, ctx, "Connected after restart", nthConnected(1)))
 	if again.SessionID != id || !again.Resumed {
 		t.Fatalf("restart gave %s (resumed=%v), want %s resumed", again.SessionID, again.Resumed, id)
 	}
@@ -579,12 +526,12 @@ func TestNoGoroutineLeakOverReconnects(t *testing.T) {
 	ctx := testCtx(t, 120*time.Second)
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
 	k := startKiosk(t, dp, t.TempDir())
-	k.rec.waitFor(t, ctx, "Connected", nthConnected(1))
+	k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))
 	base := runtime.NumGoroutine()
 	const cycles = 10
 	for i := 0; i < cycles; i++ {
 		dp.CloseAll("controlDisconnected")
-		k.rec.waitFor(t, ctx, "Connected again", nthConnected(i+2))
+		k.rec.WaitFor(t, ctx, "Connected again", nthConnected(i+2))
 	}
 	// Goroutines wind down asynchronously (pion's timers); allow a bounded wait.
 	deadline := time.Now().Add(10 * time.Second)
@@ -628,7 +575,7 @@ func TestTakenOverSessionIsNotFoughtFor(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
 	dirA := t.TempDir()
 	a := startKiosk(t, dp, dirA)
-	first := lastConnected(a.rec.waitFor(t, ctx, "A Connected", nthConnected(1))).SessionID
+	first := lastConnected(a.rec.WaitFor(t, ctx, "A Connected", nthConnected(1))).SessionID
 	dirB := t.TempDir()
 	data, err := os.ReadFile(filepath.Join(dirA, session.StateFileName))
 	if err != nil {
@@ -636,10 +583,10 @@ func TestTakenOverSessionIsNotFoughtFor(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dirB, session.StateFileName), data, 0o600)
 	b := startKiosk(t, dp, dirB)
-	if got := lastConnected(b.rec.waitFor(t, ctx, "B Connected", nthConnected(1))); got.SessionID != first || !got.Resumed {
+	if got := lastConnected(b.rec.WaitFor(t, ctx, "B Connected", nthConnected(1))); got.SessionID != first || !got.Resumed {
 		t.Fatalf("B got %s resumed=%v, want %s resumed", got.SessionID, got.Resumed, first)
 	}
-	again := lastConnected(a.rec.waitFor(t, ctx, "A Connected again", nthConnected(2)))
+	again := lastConnected(a.rec.WaitFor(t, ctx, "A Connected again", nthConnected(2)))
 	if again.SessionID == first {
 		t.Fatalf("A took the session back from B")
 	}
@@ -667,7 +614,7 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 		}, o.Log, media.WithCamera(cam))
 		o.DeviceChanges = devChanges
 	})
-	id := lastConnected(k.rec.waitFor(t, ctx, "Connected without the camera", nthConnected(1))).SessionID
+	id := lastConnected(k.rec.WaitFor(t, ctx, "Connected without the camera", nthConnected(1))).SessionID
 	if id == "" {
 		t.Fatal("Connected without a session id")
 	}
@@ -714,18 +661,18 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	if len(ss) != 1 || info.Connects != 1 || info.Resumes != 0 || !info.Connected {
 		t.Fatalf("the camera cost a reconnect: %+v", ss)
 	}
-	evs, _ := k.rec.snapshot()
+	evs, _ := k.rec.Snapshot()
 	if connects(evs) != 1 {
-		t.Fatalf("Connected %d times\n%s", connects(evs), describe(evs))
+		t.Fatalf("Connected %d times\n%s", connects(evs), sessiontest.Describe(evs))
 	}
 	for _, e := range evs {
 		switch e.Kind {
 		case session.EventConnectFailed, session.EventMediaFailed, session.EventDisconnected, session.EventRetry:
-			t.Fatalf("plugging in an optional camera gave %v\n%s", e.Kind, describe(evs))
+			t.Fatalf("plugging in an optional camera gave %v\n%s", e.Kind, sessiontest.Describe(evs))
 		}
 	}
 	if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
-		t.Fatalf("states %s, want [25 50 75 100] and nothing after\n%s", got, describe(evs))
+		t.Fatalf("states %s, want [25 50 75 100] and nothing after\n%s", got, sessiontest.Describe(evs))
 	}
 	if snap := k.sup.Snapshot(); snap.State != session.Connected || snap.SessionID != id {
 		t.Fatalf("snapshot %+v, want Connected %s", snap, id)
@@ -739,9 +686,9 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	// track closed once); plugged in once more, it joins that connection.
 	cam.SetMissing(true) // first, so the reopen after the failure finds it gone
 	cam.Fail(errors.New("VIDIOC_DQBUF: No such device"))
-	evs = k.rec.waitFor(t, ctx, "Connected again after the camera was lost", nthConnected(2))
+	evs = k.rec.WaitFor(t, ctx, "Connected again after the camera was lost", nthConnected(2))
 	if n := countKind(evs, session.EventMediaFailed); n != 1 {
-		t.Fatalf("%d mediaStreamFailed events, want 1\n%s", n, describe(evs))
+		t.Fatalf("%d mediaStreamFailed events, want 1\n%s", n, sessiontest.Describe(evs))
 	}
 	if again := lastConnected(evs); again.SessionID != id || !again.Resumed {
 		t.Fatalf("after the loss: %s resumed=%v, want %s resumed", again.SessionID, again.Resumed, id)
@@ -762,9 +709,9 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("dpsim did not receive the camera plugged in again: %+v", dp.Sessions())
 	}
-	evs, _ = k.rec.snapshot()
+	evs, _ = k.rec.Snapshot()
 	if connects(evs) != 2 || countKind(evs, session.EventMediaFailed) != 1 || countKind(evs, session.EventConnectFailed) != 0 {
-		t.Fatalf("plugging in again cost more than the loss did\n%s", describe(evs))
+		t.Fatalf("plugging in again cost more than the loss did\n%s", sessiontest.Describe(evs))
 	}
 	if opens, closes, double, refused := cam.Counts(); opens != 2 || closes != 1 || double != 0 || refused != 0 {
 		t.Fatalf("camera opens=%d closes=%d double=%d refused=%d", opens, closes, double, refused)
@@ -785,12 +732,12 @@ func TestNoUserMediaRetriesWhenTheDeviceAppears(t *testing.T) {
 		o.Media = f
 		o.DeviceChanges = devices
 	})
-	k.rec.waitFor(t, ctx, "a retry after noUserMedia", func(evs []session.Event) bool {
+	k.rec.WaitFor(t, ctx, "a retry after noUserMedia", func(evs []session.Event) bool {
 		return countKind(evs, session.EventRetry) > 0
 	})
 	devices <- struct{}{} // the microphone is plugged in
-	evs := k.rec.waitFor(t, ctx, "Connected after the device appeared", nthConnected(1))
+	evs := k.rec.WaitFor(t, ctx, "Connected after the device appeared", nthConnected(1))
 	if countKind(evs, session.EventRetry) != 1 {
-		t.Fatalf("want exactly one retry\n%s", describe(evs))
+		t.Fatalf("want exactly one retry\n%s", sessiontest.Describe(evs))
 	}
 }
