@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/pion/interceptor"
@@ -34,21 +35,76 @@ import (
 type relay struct {
 	kind   webrtc.RTPCodecType
 	codec  webrtc.RTPCodecParameters
-	static *webrtc.TrackLocalStaticRTP
+	static *sendTrack
 
 	mu    sync.Mutex
 	inner webrtc.TrackLocal // nil while the slot is empty
 	ctx   *relayContext     // the binding of inner
 }
 
-// newRelay makes an empty slot for kind.
-func newRelay(kind webrtc.RTPCodecType) (*relay, error) {
+// newRelay makes an empty slot for kind; what it sends is counted in sent.
+func newRelay(kind webrtc.RTPCodecType, sent *sendCounter) (*relay, error) {
 	codec := codecFor(kind)
 	static, err := webrtc.NewTrackLocalStaticRTP(codec.RTPCodecCapability, kind.String()+"-"+uuid.NewString()[:8], uuid.NewString())
 	if err != nil {
 		return nil, err
 	}
-	return &relay{kind: kind, codec: codec, static: static}, nil
+	return &relay{kind: kind, codec: codec, static: &sendTrack{TrackLocalStaticRTP: static, sent: sent}}, nil
+}
+
+// SendStats is what the kiosk's calls sent since the supervisor started:
+// RTP packets a PeerConnection took for sending (written to its SRTP
+// stream). Nothing is counted while no call is bound to a slot, or before a
+// call's DTLS handshake is done. Bytes are RTP payload bytes.
+type SendStats struct {
+	VideoFrames  uint64 // VP8 frames (RTP packets with the marker bit)
+	VideoBytes   uint64
+	AudioPackets uint64 // Opus packets
+	AudioBytes   uint64
+}
+
+// sendCounter counts what one kind sends.
+type sendCounter struct {
+	frames, bytes atomic.Uint64
+}
+
+// sendTrack is a slot's TrackLocalStaticRTP, which every call's
+// PeerConnection binds; it counts what goes out on each binding.
+type sendTrack struct {
+	*webrtc.TrackLocalStaticRTP
+	sent *sendCounter
+}
+
+// Bind binds a PeerConnection's sender, with a writer that counts.
+func (t *sendTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	return t.TrackLocalStaticRTP.Bind(countingContext{c, countingWriter{c.WriteStream(), t.sent, t.Kind() == webrtc.RTPCodecTypeVideo}})
+}
+
+// countingContext is a PeerConnection's TrackLocalContext whose writer counts.
+type countingContext struct {
+	webrtc.TrackLocalContext
+	w countingWriter
+}
+
+func (c countingContext) WriteStream() webrtc.TrackLocalWriter { return c.w }
+
+type countingWriter struct {
+	webrtc.TrackLocalWriter
+	sent  *sendCounter
+	video bool // count frames (the marker bit ends a VP8 frame), not packets
+}
+
+// WriteRTP counts a packet the PeerConnection wrote (before SRTP is up it
+// drops packets, returning 0 and no error).
+func (w countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	n, err := w.TrackLocalWriter.WriteRTP(h, payload)
+	if n > 0 && err == nil && w.sent != nil {
+		if h.Marker || !w.video {
+			w.sent.frames.Add(1)
+		}
+		w.sent.bytes.Add(uint64(len(payload)))
+	}
+	return n, err
 }
 
 // bind binds inner, once for its life, to the empty slot.
@@ -120,7 +176,7 @@ type relayContext struct {
 	id     string
 	codec  webrtc.RTPCodecParameters
 	ssrc   webrtc.SSRC
-	out    *webrtc.TrackLocalStaticRTP
+	out    *sendTrack
 	rtcpIn chan []byte
 	done   chan struct{}
 	once   sync.Once
@@ -169,6 +225,24 @@ func (r relayRTCP) Read(b []byte, a interceptor.Attributes) (int, interceptor.At
 type relays struct {
 	mu    sync.Mutex
 	slots []*relay
+	// what the slots sent, by kind, across calls and slots
+	sentVideo, sentAudio sendCounter
+}
+
+func (rs *relays) newRelay(kind webrtc.RTPCodecType) (*relay, error) {
+	sent := &rs.sentVideo
+	if kind == webrtc.RTPCodecTypeAudio {
+		sent = &rs.sentAudio
+	}
+	return newRelay(kind, sent)
+}
+
+// sent returns what the slots sent so far.
+func (rs *relays) sent() SendStats {
+	return SendStats{
+		VideoFrames: rs.sentVideo.frames.Load(), VideoBytes: rs.sentVideo.bytes.Load(),
+		AudioPackets: rs.sentAudio.frames.Load(), AudioBytes: rs.sentAudio.bytes.Load(),
+	}
 }
 
 // forCall returns the slots a new call sends: one for every kind in kinds
@@ -193,7 +267,7 @@ func (rs *relays) forCall(kinds []webrtc.RTPCodecType, tracks []webrtc.TrackLoca
 	}
 	for _, k := range kinds {
 		if rs.count(k) < count(kinds, k) {
-			r, err := newRelay(k)
+			r, err := rs.newRelay(k)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -245,7 +319,7 @@ next:
 			if !addSlots {
 				continue
 			}
-			r, err := newRelay(t.Kind())
+			r, err := rs.newRelay(t.Kind())
 			if err != nil {
 				errs = append(errs, err)
 				continue

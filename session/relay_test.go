@@ -3,6 +3,7 @@ package session
 import (
 	"testing"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -82,4 +83,95 @@ func TestRelaySlots(t *testing.T) {
 	}
 	rs.closeAll()
 	plain.closeAll()
+}
+
+// peerWriter stands for a PeerConnection's SRTP writer: until ready it
+// drops packets as pion does before DTLS is up (0 bytes, no error).
+type peerWriter struct {
+	ready   bool
+	packets int
+}
+
+func (w *peerWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if !w.ready {
+		return 0, nil
+	}
+	w.packets++
+	return h.MarshalSize() + len(payload), nil
+}
+func (w *peerWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// peerContext is a PeerConnection's binding of a slot's static track.
+type peerContext struct {
+	*relayContext
+	w *peerWriter
+}
+
+func (c peerContext) WriteStream() webrtc.TrackLocalWriter { return c.w }
+
+// TestRelayCountsWhatIsSent: SendStats counts the video frames (marker bit)
+// and audio packets, with their payload bytes, that a bound call's
+// PeerConnection took; nothing while no call is bound, before the call's
+// SRTP is up, or after it unbound.
+func TestRelayCountsWhatIsSent(t *testing.T) {
+	video, audio := webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio
+	var rs relays
+	cam, mic := &fakeTrack{kind: video}, &fakeTrack{kind: audio}
+	slots, err := rs.forCall([]webrtc.RTPCodecType{video, audio}, []webrtc.TrackLocal{cam, mic})
+	if err != nil || len(slots) != 2 {
+		t.Fatalf("slots %v, %v", slots, err)
+	}
+	defer rs.closeAll()
+	camOut, micOut := cam.binds[0].WriteStream(), mic.binds[0].WriteStream()
+	// A 3-packet VP8 frame (100 bytes each) and one Opus packet of 40.
+	send := func() {
+		for i := 1; i <= 3; i++ {
+			if _, err := camOut.WriteRTP(&rtp.Header{Marker: i == 3}, make([]byte, 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := micOut.WriteRTP(&rtp.Header{Marker: false}, make([]byte, 40)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send() // no call bound
+	if got := rs.sent(); got != (SendStats{}) {
+		t.Fatalf("sent %+v with no call bound, want nothing", got)
+	}
+
+	// A call binds both slots; its SRTP is not up yet.
+	vw, aw := &peerWriter{}, &peerWriter{}
+	vctx := peerContext{&relayContext{id: "v", codec: codecFor(video), ssrc: 1}, vw}
+	actx := peerContext{&relayContext{id: "a", codec: codecFor(audio), ssrc: 2}, aw}
+	if _, err := slots[0].static.Bind(vctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slots[1].static.Bind(actx); err != nil {
+		t.Fatal(err)
+	}
+	send()
+	if got := rs.sent(); got != (SendStats{}) {
+		t.Fatalf("sent %+v before SRTP is up, want nothing", got)
+	}
+
+	vw.ready, aw.ready = true, true
+	send()
+	send()
+	want := SendStats{VideoFrames: 2, VideoBytes: 600, AudioPackets: 2, AudioBytes: 80}
+	if got := rs.sent(); got != want || vw.packets != 6 || aw.packets != 2 {
+		t.Fatalf("sent %+v (peer got %d video, %d audio packets), want %+v", got, vw.packets, aw.packets, want)
+	}
+
+	// The call ends: its PeerConnection unbinds; nothing more is counted.
+	if err := slots[0].static.Unbind(vctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := slots[1].static.Unbind(actx); err != nil {
+		t.Fatal(err)
+	}
+	send()
+	if got := rs.sent(); got != want {
+		t.Fatalf("sent %+v after the call unbound, want still %+v", got, want)
+	}
 }

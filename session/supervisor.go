@@ -119,6 +119,9 @@ func (s *Supervisor) Snapshot() Snapshot {
 	return s.snap
 }
 
+// SendStats is what the calls sent so far (see SendStats); for metrics.
+func (s *Supervisor) SendStats() SendStats { return s.relays.sent() }
+
 // LastProgress is when the supervisor last showed it is alive; the systemd
 // watchdog pings only while this is recent.
 func (s *Supervisor) LastProgress() time.Time { return time.Unix(0, s.progress.Load()) }

@@ -54,9 +54,15 @@ type Metrics struct {
 
 // MediaMetrics are set by the media code. kind is "video" or "audio".
 //
-//	kioskd_media_frames_sent_total{kind}
-//	kioskd_media_frames_received_total{kind}
+//	kioskd_media_frames_sent_total{kind}       VP8 frames / Opus packets a call's PeerConnection sent
+//	kioskd_media_frames_received_total{kind}   VP8 frames / Opus packets received from the DP
 //	kioskd_media_bitrate_bits_per_second{direction="send"|"receive",kind}
+//
+// kioskd (internal/cli) feeds them every 5 s: the sent side from
+// session.Supervisor.SendStats (counted where the session's relays hand RTP
+// to a bound call, so nothing while no call is bound), with the send
+// bitrate as the RTP payload bytes sent over those 5 s; the received side
+// from media.Sink.Stats. The receive bitrate is not fed yet.
 type MediaMetrics struct {
 	framesSent     *prometheus.CounterVec
 	framesReceived *prometheus.CounterVec

@@ -99,11 +99,9 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 		} else {
 			metricEvents, _ := sup.Subscribe()
 			go m.Follow(context.Background(), metricEvents)
-			if sink := d.Sink(); sink != nil {
-				mctx, mstop := context.WithCancel(context.Background())
-				defer mstop()
-				go feedMediaMetrics(mctx, sink, m.Media)
-			}
+			fctx, fstop := context.WithCancel(context.Background())
+			defer fstop()
+			go feedMediaMetrics(fctx, 5*time.Second, d.Sink(), sup.SendStats, m.Media)
 			mctx, mstop := context.WithCancel(context.Background())
 			defer mstop()
 			go func() {
@@ -137,21 +135,33 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	return exitOK
 }
 
-// feedMediaMetrics copies what the sink received from the Digital Person
-// into the metrics every few seconds.
-func feedMediaMetrics(ctx context.Context, sink *media.Sink, m *status.MediaMetrics) {
-	t := time.NewTicker(5 * time.Second)
+// feedMediaMetrics copies what the calls sent to the Digital Person and
+// what the sink (if any) received from it into the metrics every interval;
+// the send bitrate is the payload bytes sent over the last interval.
+func feedMediaMetrics(ctx context.Context, every time.Duration, sink *media.Sink, sent func() session.SendStats, m *status.MediaMetrics) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	var last media.SinkStats
+	lastSent, lastTime := sent(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			st := sink.Stats()
-			m.AddFramesReceived("video", int(st.VideoFrames-last.VideoFrames))
-			m.AddFramesReceived("audio", int(st.AudioPackets-last.AudioPackets))
-			last = st
+		case now := <-t.C:
+			if sink != nil {
+				st := sink.Stats()
+				m.AddFramesReceived("video", int(st.VideoFrames-last.VideoFrames))
+				m.AddFramesReceived("audio", int(st.AudioPackets-last.AudioPackets))
+				last = st
+			}
+			s := sent()
+			m.AddFramesSent("video", int(s.VideoFrames-lastSent.VideoFrames))
+			m.AddFramesSent("audio", int(s.AudioPackets-lastSent.AudioPackets))
+			if secs := now.Sub(lastTime).Seconds(); secs > 0 {
+				m.SetBitrate("send", "video", float64(s.VideoBytes-lastSent.VideoBytes)*8/secs)
+				m.SetBitrate("send", "audio", float64(s.AudioBytes-lastSent.AudioBytes)*8/secs)
+			}
+			lastSent, lastTime = s, now
 		}
 	}
 }

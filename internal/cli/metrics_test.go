@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/dpsim/dptest"
+)
+
+// scrapeMetrics reads the kioskd_media_* samples from a /metrics page,
+// keyed by name and labels as printed ("kioskd_media_frames_sent_total{kind=\"video\"}").
+func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "kioskd_media_") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// TestSendMetricsMatchServer: the kioskd process with status.metrics_listen
+// against dpsim. While Connected, kioskd_media_frames_sent_total for video
+// (VP8 frames) and audio (Opus packets) grows from one metrics update to
+// the next, agrees with what dpsim received (its video.frames and
+// audio.packets) read right after an update, and the send bitrate is set.
+func TestSendMetricsMatchServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	lab := writeLab(t, dp, "  metrics_listen: "+addr+"\n")
+	p := startKioskd(t, nil, "run", "--config", lab.config, "--log-format", "json")
+	id := connectedIDs(p.waitRecords(t, ctx, "Connected", nConnected(1)))[0]
+
+	const (
+		video = `kioskd_media_frames_sent_total{kind="video"}`
+		audio = `kioskd_media_frames_sent_total{kind="audio"}`
+		vbps  = `kioskd_media_bitrate_bits_per_second{direction="send",kind="video"}`
+		abps  = `kioskd_media_bitrate_bits_per_second{direction="send",kind="audio"}`
+	)
+	// Metrics are updated every 5 s. Poll until two updates with media have
+	// been seen; at each, read dpsim's counts at once.
+	var updates []map[string]float64
+	var server []dpsim.SessionInfo
+	var prev map[string]float64
+	for len(updates) < 2 {
+		m, err := scrapeMetrics(ctx, "http://"+addr+"/metrics")
+		if ctx.Err() != nil {
+			t.Fatalf("metrics updates with media sent seen: %v; last scrape: %v", updates, prev)
+		}
+		if err == nil && m[video] > 0 && m[audio] > 0 && (prev == nil || m[video] != prev[video] || m[audio] != prev[audio]) {
+			var got dpsim.SessionInfo
+			for _, s := range dp.Sessions() {
+				if s.ID == id {
+					got = s
+				}
+			}
+			updates, server = append(updates, m), append(server, got)
+		}
+		if err == nil {
+			prev = m
+		}
+		select {
+		case <-time.After(50 * time.Millisecond): // polling an HTTP endpoint, with the deadline above
+		case <-ctx.Done():
+		}
+	}
+	for i, m := range updates {
+		s := server[i]
+		t.Logf("update %d: kioskd sent %v video frames, %v audio packets (%.0f, %.0f bit/s); dpsim received %d frames (%d dropped), %d audio packets",
+			i, m[video], m[audio], m[vbps], m[abps], s.Video.Frames, s.Video.Dropped, s.Audio.Packets)
+		// dpsim is read just after the update: it has everything counted in
+		// it (loopback), and little more (a fraction of a second of media).
+		near := func(what string, sent float64, recv int64, slack float64) {
+			if r := float64(recv); sent > r+2 || r-sent > slack+0.1*r {
+				t.Errorf("update %d: kioskd counted %v %s sent, dpsim received %d", i, sent, what, recv)
+			}
+		}
+		near("video frames", m[video], s.Video.Frames+s.Video.Dropped, 5)
+		near("audio packets", m[audio], s.Audio.Packets, 25)
+		if m[vbps] <= 0 || m[abps] <= 0 {
+			t.Errorf("update %d: send bitrate video %v, audio %v; want > 0", i, m[vbps], m[abps])
+		}
+	}
+	if !(updates[1][video] > updates[0][video] && updates[1][audio] > updates[0][audio]) {
+		t.Fatalf("frames sent did not grow while Connected: %v then %v", updates[0], updates[1])
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-p.exited; err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
