@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -49,6 +50,8 @@ type SinkStats struct {
 	Underruns      int64 // bursts in which the speaker ran dry
 	SilenceSamples int64 // samples of silence played
 	Dropped        int64 // samples dropped because the playout buffer overflowed
+	// RTP payload bytes received, by kind (for the receive bitrate).
+	VideoBytes, AudioBytes uint64
 }
 
 // Sink takes the DP's tracks: Opus voice is decoded (libopus, through
@@ -58,6 +61,8 @@ type SinkStats struct {
 type Sink struct {
 	cfg SinkConfig
 	log *slog.Logger
+
+	rxVideo, rxAudio atomic.Uint64 // payload bytes read (SinkStats.VideoBytes, AudioBytes)
 
 	mu         sync.Mutex
 	st         SinkStats
@@ -84,8 +89,15 @@ func NewSink(cfg SinkConfig, log *slog.Logger) *Sink {
 func (s *Sink) HandleTrack(ctx context.Context, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	stop := context.AfterFunc(ctx, func() { _ = track.SetReadDeadline(time.Now()) })
 	defer stop()
+	rx := &s.rxVideo
+	if track.Kind() == webrtc.RTPCodecTypeAudio {
+		rx = &s.rxAudio
+	}
 	read := func() (*rtp.Packet, error) {
 		p, _, err := track.ReadRTP()
+		if err == nil {
+			rx.Add(uint64(len(p.Payload)))
+		}
 		return p, err
 	}
 	mime := strings.ToLower(track.Codec().MimeType)
@@ -256,6 +268,7 @@ func (s *Sink) Stats() SinkStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
+	st.VideoBytes, st.AudioBytes = s.rxVideo.Load(), s.rxAudio.Load()
 	st.Played, st.Underruns, st.SilenceSamples, st.Dropped = s.playerBase.Played, s.playerBase.Underruns, s.playerBase.Silence, s.playerBase.Dropped
 	if s.player != nil {
 		ps := s.player.Stats()

@@ -62,7 +62,8 @@ type Metrics struct {
 // session.Supervisor.SendStats (counted where the session's relays hand RTP
 // to a bound call, so nothing while no call is bound), with the send
 // bitrate as the RTP payload bytes sent over those 5 s; the received side
-// from media.Sink.Stats. The receive bitrate is not fed yet.
+// from media.Sink.Stats, the receive bitrate likewise from the payload
+// bytes the sink read.
 type MediaMetrics struct {
 	framesSent     *prometheus.CounterVec
 	framesReceived *prometheus.CounterVec

@@ -46,7 +46,8 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 // against dpsim. While Connected, kioskd_media_frames_sent_total for video
 // (VP8 frames) and audio (Opus packets) grows from one metrics update to
 // the next, agrees with what dpsim received (its video.frames and
-// audio.packets) read right after an update, and the send bitrate is set.
+// audio.packets) read right after an update, and the send and receive
+// bitrates are set.
 func TestSendMetricsMatchServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -66,6 +67,8 @@ func TestSendMetricsMatchServer(t *testing.T) {
 		audio = `kioskd_media_frames_sent_total{kind="audio"}`
 		vbps  = `kioskd_media_bitrate_bits_per_second{direction="send",kind="video"}`
 		abps  = `kioskd_media_bitrate_bits_per_second{direction="send",kind="audio"}`
+		rvbps = `kioskd_media_bitrate_bits_per_second{direction="receive",kind="video"}`
+		rabps = `kioskd_media_bitrate_bits_per_second{direction="receive",kind="audio"}`
 	)
 	// Metrics are updated every 5 s. Poll until two updates with media have
 	// been seen; at each, read dpsim's counts at once.
@@ -96,8 +99,8 @@ func TestSendMetricsMatchServer(t *testing.T) {
 	}
 	for i, m := range updates {
 		s := server[i]
-		t.Logf("update %d: kioskd sent %v video frames, %v audio packets (%.0f, %.0f bit/s); dpsim received %d frames (%d dropped), %d audio packets",
-			i, m[video], m[audio], m[vbps], m[abps], s.Video.Frames, s.Video.Dropped, s.Audio.Packets)
+		t.Logf("update %d: kioskd sent %v video frames, %v audio packets (%.0f, %.0f bit/s); dpsim received %d frames (%d dropped), %d audio packets; kioskd receives %.0f, %.0f bit/s",
+			i, m[video], m[audio], m[vbps], m[abps], s.Video.Frames, s.Video.Dropped, s.Audio.Packets, m[rvbps], m[rabps])
 		// dpsim is read just after the update: it has everything counted in
 		// it (loopback), and little more (a fraction of a second of media).
 		near := func(what string, sent float64, recv int64, slack float64) {
@@ -109,6 +112,11 @@ func TestSendMetricsMatchServer(t *testing.T) {
 		near("audio packets", m[audio], s.Audio.Packets, 25)
 		if m[vbps] <= 0 || m[abps] <= 0 {
 			t.Errorf("update %d: send bitrate video %v, audio %v; want > 0", i, m[vbps], m[abps])
+		}
+		// The DP's voice is Opus at about 32 kbit/s, its video a few
+		// dozen kbit/s; both must read as flowing.
+		if m[rvbps] <= 0 || m[rabps] < 8000 {
+			t.Errorf("update %d: receive bitrate video %v, audio %v; want > 0 and >= 8 kbit/s", i, m[rvbps], m[rabps])
 		}
 	}
 	if !(updates[1][video] > updates[0][video] && updates[1][audio] > updates[0][audio]) {

@@ -148,16 +148,21 @@ func feedMediaMetrics(ctx context.Context, every time.Duration, sink *media.Sink
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			secs := now.Sub(lastTime).Seconds()
 			if sink != nil {
 				st := sink.Stats()
 				m.AddFramesReceived("video", int(st.VideoFrames-last.VideoFrames))
 				m.AddFramesReceived("audio", int(st.AudioPackets-last.AudioPackets))
+				if secs > 0 {
+					m.SetBitrate("receive", "video", float64(st.VideoBytes-last.VideoBytes)*8/secs)
+					m.SetBitrate("receive", "audio", float64(st.AudioBytes-last.AudioBytes)*8/secs)
+				}
 				last = st
 			}
 			s := sent()
 			m.AddFramesSent("video", int(s.VideoFrames-lastSent.VideoFrames))
 			m.AddFramesSent("audio", int(s.AudioPackets-lastSent.AudioPackets))
-			if secs := now.Sub(lastTime).Seconds(); secs > 0 {
+			if secs > 0 {
 				m.SetBitrate("send", "video", float64(s.VideoBytes-lastSent.VideoBytes)*8/secs)
 				m.SetBitrate("send", "audio", float64(s.AudioBytes-lastSent.AudioBytes)*8/secs)
 			}
