@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/hw"
+	"github.com/kioskd/kioskd/internal/testlog"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
@@ -27,21 +27,6 @@ func connectedIDs(evs []session.Event) []string {
 		}
 	}
 	return ids
-}
-
-type testWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Logf("%s", p)
-	}
-	return len(p), nil
 }
 
 // TestOptionalCameraPluggedInWhileConnected: the daemon, configured with
@@ -76,11 +61,9 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 	cfg.Media.Microphone = "test"
 	cfg.Media.Speaker = "none"
 
-	w := &testWriter{t: t}
-	defer func() { w.mu.Lock(); w.done = true; w.mu.Unlock() }()
 	rec := sessiontest.NewRecorder()
 	d, err := daemon.New(cfg, daemon.Options{
-		Log:                 slog.New(slog.NewTextHandler(w, nil)),
+		Log:                 testlog.New(t, slog.LevelInfo),
 		Observers:           []func(<-chan session.Event){rec.Observe},
 		Cameras:             fake,
 		DeviceDirs:          []string{dev, filepath.Join(dev, "v4l", "by-id")},
@@ -118,13 +101,8 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 	if err := fake.Plug(hw.FakeCamera{Node: "video0", ByID: byID, Caps: hw.UVCCaps("Acme Webcam C1"), FPS: 15}); err != nil {
 		t.Fatal(err)
 	}
-	ss, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
-		for _, s := range ss {
-			if s.ID == id && s.Video.Frames >= 5 && s.Video.Width == 640 && s.Video.Height == 480 {
-				return true
-			}
-		}
-		return false
+	ss, err := dp.WaitForSession(ctx, id, func(s dpsim.SessionInfo) bool {
+		return s.Video.Frames >= 5 && s.Video.Width == 640 && s.Video.Height == 480
 	})
 	if err != nil {
 		t.Fatalf("dpsim did not receive the camera plugged in mid-session: %+v", dp.Sessions())

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,35 +20,12 @@ import (
 	"github.com/kioskd/kioskd/audio/aec/aectest"
 	"github.com/kioskd/kioskd/audio/analysis"
 	"github.com/kioskd/kioskd/audio/opus"
+	"github.com/kioskd/kioskd/internal/testlog"
 )
 
 // testLog is a debug logger writing to t.Log (shown with -v or when the
 // test fails): the canceller's moves, with the audio time they came at.
-// Lines logged once the test is over are dropped.
-func testLog(t *testing.T) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSuffix(string(b), "\n"))
-	}
-	return len(b), nil
-}
+func testLog(t *testing.T) *slog.Logger { return testlog.New(t, slog.LevelDebug) }
 
 type roomMic struct{ room *aectest.Room }
 

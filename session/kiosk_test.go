@@ -16,6 +16,7 @@ import (
 
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
+	"github.com/kioskd/kioskd/internal/testlog"
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
@@ -82,7 +83,7 @@ func startKiosk(t *testing.T, dp *dptest.Server, stateDir string, opts ...kioskO
 		Media: media.NewSource(media.Config{Camera: "test", Width: 160, Height: 120, FPS: 10, Microphone: "test"}, nil),
 		Store: session.NewStore(stateDir),
 		Rand:  jitter,
-		Log:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:   testlog.New(t, slog.LevelDebug),
 	}
 	for _, f := range opts {
 		f(&cfg, &o)
@@ -108,27 +109,10 @@ func (k *kiosk) stop() {
 	<-k.done
 }
 
-type testWriter struct{ t *testing.T }
-
-var testsDone atomic.Bool
-
-func (w testWriter) Write(p []byte) (int, error) {
-	if !testsDone.Load() {
-		w.t.Logf("%s", p)
-	}
-	return len(p), nil
-}
-
 func testCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testsDone.Store(true)
-	os.Exit(code)
 }
 
 // TestConnectsWithTheExactStepsAndSendsMedia: the normal connect, over a
@@ -641,13 +625,8 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	// The integrator plugs the camera in; the device watcher notices.
 	cam.SetMissing(false)
 	devChanges <- struct{}{}
-	ss, err = dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
-		for _, s := range ss {
-			if s.ID == id && s.Video.Frames >= 5 && s.Video.Width == 640 && s.Video.Height == 480 {
-				return true
-			}
-		}
-		return false
+	ss, err = dp.WaitForSession(ctx, id, func(s dpsim.SessionInfo) bool {
+		return s.Video.Frames >= 5 && s.Video.Width == 640 && s.Video.Height == 480
 	})
 	if err != nil {
 		t.Fatalf("dpsim did not receive the camera plugged in mid-session: %+v", dp.Sessions())

@@ -127,6 +127,19 @@ func (s *Server) WaitFor(ctx context.Context, cond func([]dpsim.SessionInfo) boo
 	return s.DP.WaitFor(ctx, cond)
 }
 
+// WaitForSession waits until the session id (the newest record of it)
+// satisfies cond, as WaitFor does, and returns the whole list then.
+func (s *Server) WaitForSession(ctx context.Context, id string, cond func(dpsim.SessionInfo) bool) ([]dpsim.SessionInfo, error) {
+	return s.DP.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		for i := len(ss) - 1; i >= 0; i-- {
+			if ss[i].ID == id {
+				return cond(ss[i])
+			}
+		}
+		return false
+	})
+}
+
 // Close shuts the server down; it returns once all its goroutines have ended.
 func (s *Server) Close() {
 	s.once.Do(func() { _ = s.DP.Close() })
