@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -171,6 +172,22 @@ func (s *subscription) pump() {
 		case <-s.signal:
 		case <-s.done:
 			return
+		}
+	}
+}
+
+// Follow hands every event of events to observe until the channel is
+// closed or ctx is done (the loop of every Bus observer).
+func Follow(ctx context.Context, events <-chan Event, observe func(Event)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			observe(e)
 		}
 	}
 }

@@ -199,17 +199,7 @@ func observeSince(h prometheus.Histogram, start, end time.Time) {
 // Follow observes events until the channel is closed or ctx is done. Give
 // it its own Bus subscription.
 func (m *Metrics) Follow(ctx context.Context, events <-chan session.Event) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-events:
-			if !ok {
-				return
-			}
-			m.Observe(e)
-		}
-	}
+	session.Follow(ctx, events, m.Observe)
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors,

@@ -218,15 +218,5 @@ func (p *ProgressTracker) LastProgress() time.Time {
 // Follow observes events until the channel is closed or ctx is done.
 // Give it its own Bus subscription.
 func (p *ProgressTracker) Follow(ctx context.Context, events <-chan session.Event) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-events:
-			if !ok {
-				return
-			}
-			p.Observe(e)
-		}
-	}
+	session.Follow(ctx, events, p.Observe)
 }
