@@ -261,6 +261,21 @@ func (h *harness) lab(c bench.LabConfig) (*bench.Lab, error) {
 	return bench.NewLab(h.tmp, c)
 }
 
+// startConnected starts bin on lab and waits (20 s at most) for its first
+// Connected line; on failure nothing is left running.
+func startConnected(bin string, lab *bench.Lab, env []string) (*bench.Proc, bench.Record, error) {
+	p, err := bench.StartKioskd(bin, lab, env...)
+	if err != nil {
+		return nil, bench.Record{}, err
+	}
+	rec, _, err := waitConnected(p, 0, 20*time.Second)
+	if err != nil {
+		p.Stop(5 * time.Second)
+		return nil, bench.Record{}, err
+	}
+	return p, rec, nil
+}
+
 func waitConnected(p *bench.Proc, from int, within time.Duration) (bench.Record, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -280,13 +295,8 @@ func (h *harness) start() (*bench.Start, error) {
 		}
 		var firstID string
 		for pass := 0; pass < 2; pass++ {
-			p, err := bench.StartKioskd(h.o.kioskd, lab, h.env()...)
+			p, rec, err := startConnected(h.o.kioskd, lab, h.env())
 			if err != nil {
-				return nil, err
-			}
-			rec, _, err := waitConnected(p, 0, 20*time.Second)
-			if err != nil {
-				p.Stop(5 * time.Second)
 				return nil, err
 			}
 			d := rec.Seen.Sub(p.Started)
@@ -327,15 +337,11 @@ func (h *harness) reconnect() (*bench.Recon, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := bench.StartKioskd(h.o.kioskd, lab, h.env()...)
+	p, rec, err := startConnected(h.o.kioskd, lab, h.env())
 	if err != nil {
 		return nil, err
 	}
 	defer p.Stop(5 * time.Second)
-	rec, _, err := waitConnected(p, 0, 20*time.Second)
-	if err != nil {
-		return nil, err
-	}
 	id := rec.ID
 	lastUp := rec.Seen
 	var all, closeD, dropD, internal []time.Duration
@@ -468,15 +474,11 @@ func (h *harness) steady(bin string, lc bench.LabConfig, during func(p *bench.Pr
 	if err != nil {
 		return nil, err
 	}
-	p, err := bench.StartKioskd(bin, lab, append(h.env(), env...)...)
+	p, rec, err := startConnected(bin, lab, append(h.env(), env...))
 	if err != nil {
 		return nil, err
 	}
 	defer p.Stop(5 * time.Second)
-	rec, _, err := waitConnected(p, 0, 20*time.Second)
-	if err != nil {
-		return nil, err
-	}
 	time.Sleep(h.o.warmup)
 	pid, self := p.Pid(), os.Getpid()
 	s0, _ := h.srv.session(rec.ID)
@@ -634,15 +636,11 @@ func (h *harness) reconnectCycles() (*bench.Cycles, error) {
 	}
 	n := h.o.cycles
 	fmt.Printf("%d reconnect cycles in one process\n", n)
-	p, err := bench.StartKioskd(h.o.kioskd, lab, h.env()...)
+	p, rec, err := startConnected(h.o.kioskd, lab, h.env())
 	if err != nil {
 		return nil, err
 	}
 	defer p.Stop(5 * time.Second)
-	rec, _, err := waitConnected(p, 0, 20*time.Second)
-	if err != nil {
-		return nil, err
-	}
 	id := rec.ID
 	metricsURL := "http://" + addr + "/metrics"
 	settle := 5 * time.Second
