@@ -5,6 +5,8 @@
 package daemon
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +36,7 @@ type Options struct {
 	OnSessionID func(id string)
 	Clock       clock.Clock
 	// Observers get every session event (LEDs, systemd, status, demo UI).
-	Observers []func(<-chan session.Event)
+	Observers []func(<-chan contract.Event)
 	// Media overrides the media source built from the config (tests, demo).
 	Media session.MediaSource
 	// Sink overrides the media sink (tests).
@@ -151,14 +153,14 @@ func (d *Daemon) Supervisor() *session.Supervisor { return d.sup }
 func (d *Daemon) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	var observers []chan struct{}
-	start := func(f func(<-chan session.Event)) {
+	start := func(f func(<-chan contract.Event)) {
 		ch, _ := d.sup.Subscribe()
 		fin := make(chan struct{})
 		observers = append(observers, fin)
 		go func() { defer close(fin); f(ch) }()
 	}
 	if d.opts.OnSessionID != nil {
-		start(func(events <-chan session.Event) {
+		start(func(events <-chan contract.Event) {
 			last := ""
 			for e := range events {
 				if e.SessionID != last {

@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,14 +17,13 @@ import (
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/internal/testlog"
-	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
 
-func connectedIDs(evs []session.Event) []string {
+func connectedIDs(evs []contract.Event) []string {
 	var ids []string
 	for _, e := range evs {
-		if e.Kind == session.EventState && e.State == session.Connected {
+		if e.Kind == contract.EventState && e.State == contract.Connected {
 			ids = append(ids, e.SessionID)
 		}
 	}
@@ -64,7 +65,7 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 	rec := sessiontest.NewRecorder()
 	d, err := daemon.New(cfg, daemon.Options{
 		Log:                 testlog.New(t, slog.LevelInfo),
-		Observers:           []func(<-chan session.Event){rec.Observe},
+		Observers:           []func(<-chan contract.Event){rec.Observe},
 		Cameras:             fake,
 		DeviceDirs:          []string{dev, filepath.Join(dev, "v4l", "by-id")},
 		DeviceWatchInterval: 20 * time.Millisecond,
@@ -82,7 +83,7 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 		}
 	}()
 
-	evs := rec.WaitFor(t, ctx, "Connected without the camera", func(evs []session.Event) bool { return len(connectedIDs(evs)) == 1 })
+	evs := rec.WaitFor(t, ctx, "Connected without the camera", func(evs []contract.Event) bool { return len(connectedIDs(evs)) == 1 })
 	id := connectedIDs(evs)[0]
 	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
 		for _, s := range ss {
@@ -114,16 +115,16 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 	var states []string
 	for _, e := range evs {
 		switch e.Kind {
-		case session.EventState:
+		case contract.EventState:
 			states = append(states, e.State.String())
-		case session.EventConnectFailed, session.EventMediaFailed, session.EventDisconnected, session.EventRetry:
+		case contract.EventConnectFailed, contract.EventMediaFailed, contract.EventDisconnected, contract.EventRetry:
 			t.Fatalf("plugging in an optional camera gave %v: %v", e.Kind, evs)
 		}
 	}
 	if got, want := fmt.Sprint(states), "[SearchingForDigitalPerson DownloadingAssets ConnectingToDigitalPerson Connected]"; got != want {
 		t.Fatalf("states %s, want %s", got, want)
 	}
-	if snap := d.Supervisor().Snapshot(); snap.State != session.Connected || snap.SessionID != id {
+	if snap := d.Supervisor().Snapshot(); snap.State != contract.Connected || snap.SessionID != id {
 		t.Fatalf("snapshot %+v, want Connected %s", snap, id)
 	}
 	if n := fake.Opens("video0"); n != 1 {

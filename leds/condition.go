@@ -1,10 +1,10 @@
 package leds
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"fmt"
 	"strings"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 // Profile is a wiring of LEDs to meanings (SPEC section 8).
@@ -62,16 +62,16 @@ func (p Profile) errorRole() string {
 // Condition is what the LEDs show: the connection state, overlaid by an error
 // code while the session waits after a failure, or nothing once stopped.
 type Condition struct {
-	State   session.ConnectionState
-	Err     session.ErrorName // NoError unless waiting after a failure
-	Stopped bool              // the supervisor stopped for good: all off
+	State   contract.ConnectionState
+	Err     contract.ErrorName // NoError unless waiting after a failure
+	Stopped bool               // the supervisor stopped for good: all off
 }
 
 func (c Condition) String() string {
 	switch {
 	case c.Stopped:
 		return "stopped"
-	case c.Err != session.NoError:
+	case c.Err != contract.NoError:
 		return c.State.String() + "+" + c.Err.String()
 	}
 	return c.State.String()
@@ -87,27 +87,27 @@ func (c Condition) String() string {
 // failure and the fall back to Disconnected arrive in either order.
 // EventStopped turns everything off until a later EventState shows the
 // session running again.
-func (c Condition) Next(e session.Event) Condition {
+func (c Condition) Next(e contract.Event) Condition {
 	switch e.Kind {
-	case session.EventState:
+	case contract.EventState:
 		c.State = e.State
 		c.Stopped = false
-		if e.State != session.Disconnected {
-			c.Err = session.NoError
+		if e.State != contract.Disconnected {
+			c.Err = contract.NoError
 		}
-	case session.EventConnectFailed:
-		if e.Err != session.NoError {
-			c.Err = e.Err
+	case contract.EventConnectFailed:
+		if e.ErrorName != contract.NoError {
+			c.Err = e.ErrorName
 		}
-	case session.EventMediaFailed:
+	case contract.EventMediaFailed:
 		// A failed capture track is mediaStreamFailed even if the publisher
 		// left Err empty (SPEC section 7: it shows on the LEDs).
-		c.Err = e.Err
-		if c.Err == session.NoError {
-			c.Err = session.MediaStreamFailed
+		c.Err = e.ErrorName
+		if c.Err == contract.NoError {
+			c.Err = contract.MediaStreamFailed
 		}
-	case session.EventStopped:
-		c = Condition{State: session.Disconnected, Stopped: true}
+	case contract.EventStopped:
+		c = Condition{State: contract.Disconnected, Stopped: true}
 	}
 	return c
 }
@@ -130,21 +130,21 @@ func (p Profile) Patterns(c Condition) map[string]Pattern {
 		return m
 	}
 	state := c.State
-	if state < session.Disconnected || state > session.Connected {
-		state = session.Disconnected
+	if state < contract.Disconnected || state > contract.Connected {
+		state = contract.Disconnected
 	}
 	switch p {
 	case Traffic:
 		switch state {
-		case session.Disconnected:
+		case contract.Disconnected:
 			m["red"] = On
-		case session.SearchingForDigitalPerson:
+		case contract.SearchingForDigitalPerson:
 			m["amber"] = Blink(1)
-		case session.DownloadingAssets:
+		case contract.DownloadingAssets:
 			m["amber"] = Blink(4)
-		case session.ConnectingToDigitalPerson:
+		case contract.ConnectingToDigitalPerson:
 			m["green"] = Blink(2)
-		case session.Connected:
+		case contract.Connected:
 			m["green"] = On
 		}
 	case Bar:

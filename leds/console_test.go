@@ -1,6 +1,8 @@
 package leds_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"bytes"
 	"errors"
 	"strings"
@@ -10,7 +12,6 @@ import (
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
-	"github.com/kioskd/kioskd/session"
 )
 
 // TestConsole walks a session through the console backend: one line per
@@ -23,17 +24,17 @@ func TestConsole(t *testing.T) {
 	}
 	clk := clocktest.New(t0)
 	r := startRig(t, leds.Traffic, clk, ledstest.Wrap(clk, be))
-	st := func(s session.ConnectionState, n int) {
-		r.publish(session.Event{Kind: session.EventState, State: s}, n)
+	st := func(s contract.ConnectionState, n int) {
+		r.publish(contract.Event{Kind: contract.EventState, State: s}, n)
 	}
-	st(session.SearchingForDigitalPerson, 2)
-	st(session.DownloadingAssets, 1)
-	st(session.ConnectingToDigitalPerson, 2)
+	st(contract.SearchingForDigitalPerson, 2)
+	st(contract.DownloadingAssets, 1)
+	st(contract.ConnectingToDigitalPerson, 2)
 	clk.Advance(10 * time.Second) // no software timer, no flash lines
-	st(session.Connected, 1)
-	st(session.Disconnected, 2)
-	r.publish(session.Event{Kind: session.EventConnectFailed, Err: session.NoScene}, 1)
-	r.publish(session.Event{Kind: session.EventStopped}, 1)
+	st(contract.Connected, 1)
+	st(contract.Disconnected, 2)
+	r.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: contract.NoScene}, 1)
+	r.publish(contract.Event{Kind: contract.EventStopped}, 1)
 	if err := r.ctl.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +160,8 @@ func TestNoneBackend(t *testing.T) {
 	clk := clocktest.New(t0)
 	spy := ledstest.Wrap(clk, leds.None{})
 	r := startRig(t, leds.Traffic, clk, spy)
-	r.publish(session.Event{Kind: session.EventConnectFailed, Err: session.NoUserMedia}, 1)
-	r.publish(session.Event{Kind: session.EventState, State: session.SearchingForDigitalPerson}, 2)
+	r.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: contract.NoUserMedia}, 1)
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.SearchingForDigitalPerson}, 2)
 	if clk.Waiters() != 0 {
 		t.Error("a timer is armed for the none backend")
 	}

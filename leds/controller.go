@@ -1,6 +1,8 @@
 package leds
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/internal/clock"
-	"github.com/kioskd/kioskd/session"
 )
 
 // ErrClosed is returned by Run after Close.
@@ -76,7 +77,7 @@ func New(cfg Config, backend Backend, clk clock.Clock, log *slog.Logger) (*Contr
 		log:     log.With("component", "leds"),
 		running: make(chan struct{}),
 		done:    make(chan struct{}),
-		cond:    Condition{State: session.Disconnected},
+		cond:    Condition{State: contract.Disconnected},
 		failed:  map[string]bool{},
 	}
 	for _, r := range c.roles {
@@ -98,7 +99,7 @@ func (c *Controller) Condition() Condition {
 // left on the lines is wiped). Run leaves the LEDs as they are when it
 // returns; Close turns them off. It returns nil when ctx is done or events
 // is closed, ErrClosed after Close. Call Run once.
-func (c *Controller) Run(ctx context.Context, events <-chan session.Event) error {
+func (c *Controller) Run(ctx context.Context, events <-chan contract.Event) error {
 	select {
 	case <-c.running:
 		return errors.New("leds: Run called twice")

@@ -1,6 +1,8 @@
 package leds_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"bytes"
 	"context"
 	"errors"
@@ -14,7 +16,6 @@ import (
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
-	"github.com/kioskd/kioskd/session"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -32,7 +33,7 @@ type recorder interface {
 type rig struct {
 	t    *testing.T
 	clk  *clocktest.Clock
-	bus  *session.Bus
+	bus  *contract.Bus
 	ctl  *leds.Controller
 	fake recorder
 	logs *syncBuffer
@@ -66,7 +67,7 @@ func startRig(t *testing.T, profile leds.Profile, clk *clocktest.Clock, fake rec
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, clk: clk, bus: session.NewBus(), ctl: ctl, fake: fake, logs: logs, done: make(chan error, 1)}
+	r := &rig{t: t, clk: clk, bus: contract.NewBus(), ctl: ctl, fake: fake, logs: logs, done: make(chan error, 1)}
 	events, cancel := r.bus.Subscribe()
 	ctx, stop := context.WithCancel(context.Background())
 	go func() { r.done <- ctl.Run(ctx, events) }()
@@ -94,16 +95,16 @@ func (r *rig) waitLen(n int) {
 
 // publish sends e and waits until the controller has made want more calls
 // and, if it now blinks in software, re-armed its timer.
-func (r *rig) publish(e session.Event, want int) {
+func (r *rig) publish(e contract.Event, want int) {
 	r.t.Helper()
 	n := r.fake.Len()
 	r.bus.Publish(e)
 	r.waitLen(n + want)
 }
 
-func (r *rig) state(s session.ConnectionState, want int) {
+func (r *rig) state(s contract.ConnectionState, want int) {
 	r.t.Helper()
-	r.publish(session.Event{Kind: session.EventState, State: s}, want)
+	r.publish(contract.Event{Kind: contract.EventState, State: s}, want)
 }
 
 // step moves the fake time by d in increments of at most inc, waiting after
@@ -197,7 +198,7 @@ func TestTrafficSoftware(t *testing.T) {
 
 	// Searching: amber 1 Hz.
 	mark := fake.Len()
-	r.state(session.SearchingForDigitalPerson, 2) // red off, amber on
+	r.state(contract.SearchingForDigitalPerson, 2) // red off, amber on
 	r.clk.BlockUntil(1)
 	r.step(3*time.Second, 250*ms)
 	o := fake.Ops()
@@ -207,7 +208,7 @@ func TestTrafficSoftware(t *testing.T) {
 
 	// DownloadingAssets: amber 4 Hz, restarted lit at the change.
 	mark = fake.Len()
-	r.state(session.DownloadingAssets, 1)
+	r.state(contract.DownloadingAssets, 1)
 	r.clk.BlockUntil(1)
 	r.step(time.Second, 125*ms)
 	o = fake.Ops()
@@ -216,7 +217,7 @@ func TestTrafficSoftware(t *testing.T) {
 
 	// ConnectingToDigitalPerson: green 2 Hz, amber off.
 	mark = fake.Len()
-	r.state(session.ConnectingToDigitalPerson, 2)
+	r.state(contract.ConnectingToDigitalPerson, 2)
 	r.clk.BlockUntil(1)
 	r.step(time.Second, 125*ms)
 	o = fake.Ops()
@@ -225,7 +226,7 @@ func TestTrafficSoftware(t *testing.T) {
 
 	// Connected: green steady, no timer left.
 	mark = fake.Len()
-	r.state(session.Connected, 1)
+	r.state(contract.Connected, 1)
 	if clk.Waiters() != 0 {
 		t.Error("a timer is still armed while every LED is steady")
 	}
@@ -237,7 +238,7 @@ func TestTrafficSoftware(t *testing.T) {
 
 	// Disconnected: red on, green off.
 	mark = fake.Len()
-	r.state(session.Disconnected, 2)
+	r.state(contract.Disconnected, 2)
 	o = fake.Ops()
 	checkSets(t, setsOf(o, mark, "red"), []toggle{{15 * time.Second, true}})
 	checkSets(t, setsOf(o, mark, "green"), []toggle{{15 * time.Second, false}})
@@ -251,7 +252,7 @@ func TestBarSoftware(t *testing.T) {
 	r := startRig(t, leds.Bar, clk, fake)
 
 	mark := fake.Len()
-	r.state(session.SearchingForDigitalPerson, 2) // step1 on, step2 blinking
+	r.state(contract.SearchingForDigitalPerson, 2) // step1 on, step2 blinking
 	r.clk.BlockUntil(1)
 	r.step(time.Second, 125*ms)
 	o := fake.Ops()
@@ -259,7 +260,7 @@ func TestBarSoftware(t *testing.T) {
 	checkSets(t, setsOf(o, mark, "step2"), squareWave(0, 250*ms, time.Second))
 
 	mark = fake.Len()
-	r.state(session.DownloadingAssets, 2) // step2 steady on, step3 blinking
+	r.state(contract.DownloadingAssets, 2) // step2 steady on, step3 blinking
 	r.clk.BlockUntil(1)
 	r.step(time.Second, 125*ms)
 	o = fake.Ops()
@@ -268,14 +269,14 @@ func TestBarSoftware(t *testing.T) {
 	checkSets(t, setsOf(o, mark, "step3"), squareWave(time.Second, 250*ms, 2*time.Second))
 
 	mark = fake.Len()
-	r.state(session.ConnectingToDigitalPerson, 2)
+	r.state(contract.ConnectingToDigitalPerson, 2)
 	r.clk.BlockUntil(1)
 	r.step(500*ms, 125*ms)
 	o = fake.Ops()
 	checkSets(t, setsOf(o, mark, "step4"), squareWave(2*time.Second, 250*ms, 2500*ms))
 
 	mark = fake.Len()
-	r.state(session.Connected, 1)
+	r.state(contract.Connected, 1)
 	checkSets(t, setsOf(fake.Ops(), mark, "step4"), []toggle{{2500 * ms, true}})
 	for _, s := range []string{"step1", "step2", "step3", "step4"} {
 		if st := fake.State(s); !st.On {
@@ -284,7 +285,7 @@ func TestBarSoftware(t *testing.T) {
 	}
 
 	mark = fake.Len()
-	r.state(session.Disconnected, 4)
+	r.state(contract.Disconnected, 4)
 	for _, s := range []string{"step1", "step2", "step3", "step4"} {
 		if st := fake.State(s); st.On {
 			t.Errorf("Disconnected: %s is on", s)
@@ -297,7 +298,7 @@ func TestBarSoftware(t *testing.T) {
 // over; the other LEDs stay dark; leaving Disconnected ends the code.
 func TestErrorCodes(t *testing.T) {
 	for _, profile := range leds.Profiles {
-		for _, name := range session.AllErrorNames {
+		for _, name := range contract.AllErrorNames {
 			n := codeOf[name.String()]
 			t.Run(fmt.Sprintf("%s/%s", profile, name), func(t *testing.T) {
 				clk := clocktest.New(t0)
@@ -307,9 +308,9 @@ func TestErrorCodes(t *testing.T) {
 
 				// The fall back to Disconnected first (nothing changes), then
 				// the failure: the code starts lit at once.
-				r.bus.Publish(session.Event{Kind: session.EventState, State: session.Disconnected})
+				r.bus.Publish(contract.Event{Kind: contract.EventState, State: contract.Disconnected})
 				mark := fake.Len()
-				r.publish(session.Event{Kind: session.EventConnectFailed, Err: name, State: session.Disconnected}, 1)
+				r.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: name, State: contract.Disconnected}, 1)
 				r.clk.BlockUntil(1)
 				period := time.Duration(n)*500*ms + 1500*ms
 				r.step(2*period, 250*ms)
@@ -338,8 +339,8 @@ func TestErrorCodes(t *testing.T) {
 
 				// The next attempt ends the code.
 				mark = fake.Len()
-				r.state(session.SearchingForDigitalPerson, 2)
-				if got := (leds.Condition{State: session.SearchingForDigitalPerson}); r.ctl.Condition() != got {
+				r.state(contract.SearchingForDigitalPerson, 2)
+				if got := (leds.Condition{State: contract.SearchingForDigitalPerson}); r.ctl.Condition() != got {
 					t.Errorf("condition %v, want %v", r.ctl.Condition(), got)
 				}
 				first := setsOf(fake.Ops(), mark, role)
@@ -360,14 +361,14 @@ func TestUnchangedPatternKeepsPhase(t *testing.T) {
 	fake := ledstest.New(clk)
 	r := startRig(t, leds.Traffic, clk, fake)
 	mark := fake.Len()
-	r.state(session.ConnectingToDigitalPerson, 2) // red off, green on
+	r.state(contract.ConnectingToDigitalPerson, 2) // red off, green on
 	r.clk.BlockUntil(1)
 	r.step(125*ms, 125*ms)
-	r.bus.Publish(session.Event{Kind: session.EventProgress})
-	r.bus.Publish(session.Event{Kind: session.EventQueue, QueuePosition: 2})
-	r.bus.Publish(session.Event{Kind: session.EventState, State: session.ConnectingToDigitalPerson})
+	r.bus.Publish(contract.Event{Kind: contract.EventProgress})
+	r.bus.Publish(contract.Event{Kind: contract.EventQueue, QueuePosition: 2})
+	r.bus.Publish(contract.Event{Kind: contract.EventState, State: contract.ConnectingToDigitalPerson})
 	// A media failure shows red's code; green goes on blinking in phase.
-	r.publish(session.Event{Kind: session.EventMediaFailed, Err: session.MediaStreamFailed, State: session.ConnectingToDigitalPerson}, 1)
+	r.publish(contract.Event{Kind: contract.EventMediaFailed, ErrorName: contract.MediaStreamFailed, State: contract.ConnectingToDigitalPerson}, 1)
 	r.clk.BlockUntil(1)
 	r.step(875*ms, 125*ms)
 	o := fake.Ops()
@@ -382,15 +383,15 @@ func TestDelegatedBlink(t *testing.T) {
 	fake := ledstest.NewBlinker(clk)
 	r := startRig(t, leds.Traffic, clk, fake)
 	for _, tt := range []struct {
-		state session.ConnectionState
+		state contract.ConnectionState
 		calls int
 		led   string
 		want  ledstest.State
 	}{
-		{session.SearchingForDigitalPerson, 2, "amber", ledstest.State{Blink: true, Lit: 500 * ms, Dark: 500 * ms}},
-		{session.DownloadingAssets, 1, "amber", ledstest.State{Blink: true, Lit: 125 * ms, Dark: 125 * ms}},
-		{session.ConnectingToDigitalPerson, 2, "green", ledstest.State{Blink: true, Lit: 250 * ms, Dark: 250 * ms}},
-		{session.Connected, 1, "green", ledstest.State{On: true}},
+		{contract.SearchingForDigitalPerson, 2, "amber", ledstest.State{Blink: true, Lit: 500 * ms, Dark: 500 * ms}},
+		{contract.DownloadingAssets, 1, "amber", ledstest.State{Blink: true, Lit: 125 * ms, Dark: 125 * ms}},
+		{contract.ConnectingToDigitalPerson, 2, "green", ledstest.State{Blink: true, Lit: 250 * ms, Dark: 250 * ms}},
+		{contract.Connected, 1, "green", ledstest.State{On: true}},
 	} {
 		r.state(tt.state, tt.calls)
 		if got := fake.State(tt.led); got != tt.want {
@@ -404,9 +405,9 @@ func TestDelegatedBlink(t *testing.T) {
 		t.Errorf("amber after Connecting: %+v, want off", s)
 	}
 	// Error codes cannot be delegated to a Blinker: software.
-	r.state(session.Disconnected, 2) // green off, red on
+	r.state(contract.Disconnected, 2) // green off, red on
 	mark := fake.Len()
-	r.publish(session.Event{Kind: session.EventConnectFailed, Err: session.NoScene}, 1)
+	r.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: contract.NoScene}, 1)
 	r.clk.BlockUntil(1)
 	r.step(2*time.Second, 250*ms)
 	if got := ledstest.Flashes(fake.Ops()[mark:], "red", t0, t0.Add(2*time.Second)); got != 2 {
@@ -422,12 +423,12 @@ func TestBlinkFallback(t *testing.T) {
 	fake.Unsupported("amber", fmt.Errorf("no timer: %w", leds.ErrNotSupported))
 	r := startRig(t, leds.Traffic, clk, fake)
 	mark := fake.Len()
-	r.state(session.SearchingForDigitalPerson, 2)
+	r.state(contract.SearchingForDigitalPerson, 2)
 	r.clk.BlockUntil(1)
 	r.step(time.Second, 250*ms)
 	checkSets(t, setsOf(fake.Ops(), mark, "amber"), squareWave(0, 500*ms, time.Second))
 	mark = fake.Len()
-	r.state(session.ConnectingToDigitalPerson, 2) // amber off (stops the timer), green delegated
+	r.state(contract.ConnectingToDigitalPerson, 2) // amber off (stops the timer), green delegated
 	if got := fake.State("green"); !got.Blink {
 		t.Errorf("green = %+v, want a delegated blink", got)
 	}
@@ -445,7 +446,7 @@ func TestCodeDelegated(t *testing.T) {
 	clk := clocktest.New(t0)
 	fake := ledstest.NewCodeBlinker(clk)
 	r := startRig(t, leds.Traffic, clk, fake)
-	r.publish(session.Event{Kind: session.EventConnectFailed, Err: session.ControlFailed}, 1)
+	r.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: contract.ControlFailed}, 1)
 	o := fake.Ops()
 	last := o[len(o)-1]
 	want := ledstest.Op{At: t0, Kind: ledstest.OpCode, Name: "red", N: 7, Lit: 250 * ms, Dark: 250 * ms, Pause: 1500 * ms}
@@ -461,9 +462,9 @@ func TestStoppedAllOff(t *testing.T) {
 	clk := clocktest.New(t0)
 	fake := ledstest.New(clk)
 	r := startRig(t, leds.Traffic, clk, fake)
-	r.state(session.ConnectingToDigitalPerson, 2)
+	r.state(contract.ConnectingToDigitalPerson, 2)
 	r.clk.BlockUntil(1)
-	r.publish(session.Event{Kind: session.EventStopped}, 1) // green off
+	r.publish(contract.Event{Kind: contract.EventStopped}, 1) // green off
 	for _, s := range leds.Traffic.Roles() {
 		if fake.State(s).On {
 			t.Errorf("stopped: %s is on", s)
@@ -473,8 +474,8 @@ func TestStoppedAllOff(t *testing.T) {
 		t.Error("stopped: a timer is still armed")
 	}
 	// A failure after the stop does not light anything.
-	r.bus.Publish(session.Event{Kind: session.EventConnectFailed, Err: session.NoScene})
-	r.state(session.SearchingForDigitalPerson, 1) // running again: amber blinks
+	r.bus.Publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: contract.NoScene})
+	r.state(contract.SearchingForDigitalPerson, 1) // running again: amber blinks
 	if !fake.State("amber").On {
 		t.Error("a state after stopped did not show")
 	}
@@ -498,7 +499,7 @@ func TestCloseTurnsAllOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bus := session.NewBus()
+			bus := contract.NewBus()
 			events, cancel := bus.Subscribe()
 			defer cancel()
 			done := make(chan error, 1)
@@ -511,7 +512,7 @@ func TestCloseTurnsAllOff(t *testing.T) {
 				}
 			}
 			wait(4)
-			bus.Publish(session.Event{Kind: session.EventState, State: session.DownloadingAssets})
+			bus.Publish(contract.Event{Kind: contract.EventState, State: contract.DownloadingAssets})
 			wait(4 + 3) // step1 on, step2 on, step3 blinking
 			if err := ctl.Close(); err != nil {
 				t.Fatal(err)
@@ -521,7 +522,7 @@ func TestCloseTurnsAllOff(t *testing.T) {
 			}
 			n := fake.Len()
 			clk.Advance(10 * time.Second)
-			bus.Publish(session.Event{Kind: session.EventState, State: session.Connected})
+			bus.Publish(contract.Event{Kind: contract.EventState, State: contract.Connected})
 			if err := ctl.Close(); err != nil {
 				t.Errorf("second Close: %v", err)
 			}
@@ -555,7 +556,7 @@ func TestCloseWithoutRun(t *testing.T) {
 	if got := ops(fake.Ops()); got != "red off@0s, amber off@0s, green off@0s, close@0s" {
 		t.Errorf("got %s", got)
 	}
-	bus := session.NewBus()
+	bus := contract.NewBus()
 	ev, cancel := bus.Subscribe()
 	defer cancel()
 	if err := ctl.Run(context.Background(), ev); !errors.Is(err, leds.ErrClosed) {
@@ -570,7 +571,7 @@ func TestRunEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := session.NewBus()
+	bus := contract.NewBus()
 	ev, cancel := bus.Subscribe()
 	defer cancel()
 	done := make(chan error, 1)
@@ -600,7 +601,7 @@ func TestWriteFailureLoggedOnce(t *testing.T) {
 	r := startRig(t, leds.Traffic, clk, fake)
 	fake.Fail("amber", errors.New("EIO"))
 	mark := fake.Len()
-	r.state(session.SearchingForDigitalPerson, 2)
+	r.state(contract.SearchingForDigitalPerson, 2)
 	r.clk.BlockUntil(1)
 	r.step(2*time.Second, 250*ms)
 	if got := len(setsOf(fake.Ops(), mark, "amber")); got != 5 {

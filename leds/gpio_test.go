@@ -1,6 +1,8 @@
 package leds_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"fmt"
 	"strings"
 	"testing"
@@ -12,7 +14,6 @@ import (
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
-	"github.com/kioskd/kioskd/session"
 )
 
 // fakePins registers periph fake pins under test-only names, as gpioioctl
@@ -74,7 +75,7 @@ func TestGPIO(t *testing.T) {
 			want(lit, dark, dark) // Disconnected
 
 			// GPIO cannot blink by itself: software toggles amber at 1 Hz.
-			r.publish(session.Event{Kind: session.EventState, State: session.SearchingForDigitalPerson}, 3)
+			r.publish(contract.Event{Kind: contract.EventState, State: contract.SearchingForDigitalPerson}, 3)
 			r.clk.BlockUntil(1)
 			want(dark, lit, dark)
 			r.step(500*ms, 250*ms)
@@ -82,7 +83,7 @@ func TestGPIO(t *testing.T) {
 			r.step(500*ms, 250*ms)
 			want(dark, lit, dark)
 
-			r.publish(session.Event{Kind: session.EventState, State: session.Connected}, 2)
+			r.publish(contract.Event{Kind: contract.EventState, State: contract.Connected}, 2)
 			want(dark, dark, lit)
 
 			if err := r.ctl.Close(); err != nil {

@@ -1,6 +1,8 @@
 package leds_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,7 +13,6 @@ import (
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
-	"github.com/kioskd/kioskd/session"
 )
 
 // attrs reads attributes of fake LEDs: "red/brightness" -> its content.
@@ -66,7 +67,7 @@ func TestLEDClassTraffic(t *testing.T) {
 	})
 
 	// Searching: amber has no timer trigger, so software blinks it 1 Hz.
-	r.publish(session.Event{Kind: session.EventState, State: session.SearchingForDigitalPerson}, 3) // red off, amber blink refused, amber on
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.SearchingForDigitalPerson}, 3) // red off, amber blink refused, amber on
 	r.clk.BlockUntil(1)
 	attrs(t, root, map[string]string{"kiosk:red/brightness": "0", "kiosk:amber/brightness": "1"})
 	for _, want := range []string{"1", "0", "0", "1"} { // at 250, 500, 750, 1000 ms
@@ -75,7 +76,7 @@ func TestLEDClassTraffic(t *testing.T) {
 	}
 
 	// DownloadingAssets: amber 4 Hz in software.
-	r.publish(session.Event{Kind: session.EventState, State: session.DownloadingAssets}, 2)
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.DownloadingAssets}, 2)
 	r.clk.BlockUntil(1)
 	attrs(t, root, map[string]string{"kiosk:amber/brightness": "1"})
 	r.step(125*ms, 125*ms)
@@ -83,7 +84,7 @@ func TestLEDClassTraffic(t *testing.T) {
 
 	// ConnectingToDigitalPerson: green blinks by the kernel's timer at 2 Hz;
 	// no software timer remains.
-	r.publish(session.Event{Kind: session.EventState, State: session.ConnectingToDigitalPerson}, 2)
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.ConnectingToDigitalPerson}, 2)
 	attrs(t, root, map[string]string{
 		"kiosk:amber/brightness": "0",
 		"kiosk:green/trigger":    "timer", "kiosk:green/delay_on": "250", "kiosk:green/delay_off": "250",
@@ -93,13 +94,13 @@ func TestLEDClassTraffic(t *testing.T) {
 	}
 
 	// Connected: green steady, trigger none again.
-	r.publish(session.Event{Kind: session.EventState, State: session.Connected}, 1)
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.Connected}, 1)
 	attrs(t, root, map[string]string{"kiosk:green/trigger": "none", "kiosk:green/brightness": "255"})
 
 	// A failure: red flashes noScene (2) in software even though it has
 	// a timer trigger (timer cannot pause between groups).
-	r.publish(session.Event{Kind: session.EventState, State: session.Disconnected}, 2)
-	r.publish(session.Event{Kind: session.EventConnectFailed, Err: session.NoScene}, 1)
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.Disconnected}, 2)
+	r.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: contract.NoScene}, 1)
 	r.clk.BlockUntil(1)
 	var seen []string
 	for range 8 { // 2 s: one cycle of code 2
@@ -136,9 +137,9 @@ func TestLEDClassDelegatedAmber(t *testing.T) {
 	}
 	clk := clocktest.New(t0)
 	r := startRig(t, leds.Traffic, clk, ledstest.Wrap(clk, be))
-	r.publish(session.Event{Kind: session.EventState, State: session.SearchingForDigitalPerson}, 2)
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.SearchingForDigitalPerson}, 2)
 	attrs(t, root, map[string]string{"a/trigger": "timer", "a/delay_on": "500", "a/delay_off": "500", "r/brightness": "0"})
-	r.publish(session.Event{Kind: session.EventState, State: session.DownloadingAssets}, 1)
+	r.publish(contract.Event{Kind: contract.EventState, State: contract.DownloadingAssets}, 1)
 	attrs(t, root, map[string]string{"a/trigger": "timer", "a/delay_on": "125", "a/delay_off": "125"})
 	if clk.Waiters() != 0 {
 		t.Error("software timer armed")

@@ -1,11 +1,12 @@
 package leds_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"testing"
 	"time"
 
 	"github.com/kioskd/kioskd/leds"
-	"github.com/kioskd/kioskd/session"
 )
 
 const ms = time.Millisecond
@@ -87,29 +88,29 @@ type pats = map[string]leds.Pattern
 func TestPatternsTraffic(t *testing.T) {
 	off := leds.Off
 	tests := []struct {
-		state session.ConnectionState
+		state contract.ConnectionState
 		want  pats
 	}{
-		{session.Disconnected, pats{"red": leds.On, "amber": off, "green": off}},
-		{session.SearchingForDigitalPerson, pats{"red": off, "amber": leds.Blink(1), "green": off}},
-		{session.DownloadingAssets, pats{"red": off, "amber": leds.Blink(4), "green": off}},
-		{session.ConnectingToDigitalPerson, pats{"red": off, "amber": off, "green": leds.Blink(2)}},
-		{session.Connected, pats{"red": off, "amber": off, "green": leds.On}},
-		{session.ConnectionState(42), pats{"red": leds.On, "amber": off, "green": off}},
+		{contract.Disconnected, pats{"red": leds.On, "amber": off, "green": off}},
+		{contract.SearchingForDigitalPerson, pats{"red": off, "amber": leds.Blink(1), "green": off}},
+		{contract.DownloadingAssets, pats{"red": off, "amber": leds.Blink(4), "green": off}},
+		{contract.ConnectingToDigitalPerson, pats{"red": off, "amber": off, "green": leds.Blink(2)}},
+		{contract.Connected, pats{"red": off, "amber": off, "green": leds.On}},
+		{contract.ConnectionState(42), pats{"red": leds.On, "amber": off, "green": off}},
 	}
 	for _, tt := range tests {
 		checkPatterns(t, leds.Traffic, leds.Condition{State: tt.state}, tt.want)
 		// Stopped is dark whatever the state.
-		checkPatterns(t, leds.Traffic, leds.Condition{State: tt.state, Stopped: true, Err: session.NoScene},
+		checkPatterns(t, leds.Traffic, leds.Condition{State: tt.state, Stopped: true, Err: contract.NoScene},
 			pats{"red": off, "amber": off, "green": off})
 	}
-	for _, name := range session.AllErrorNames {
+	for _, name := range contract.AllErrorNames {
 		n := codeOf[name.String()]
 		// Waiting after an error: red flashes the code, the rest dark.
-		checkPatterns(t, leds.Traffic, leds.Condition{State: session.Disconnected, Err: name},
+		checkPatterns(t, leds.Traffic, leds.Condition{State: contract.Disconnected, Err: name},
 			pats{"red": leds.Code(n), "amber": off, "green": off})
 		// A capture failure while Connected: green stays on, red flashes the code.
-		checkPatterns(t, leds.Traffic, leds.Condition{State: session.Connected, Err: name},
+		checkPatterns(t, leds.Traffic, leds.Condition{State: contract.Connected, Err: name},
 			pats{"red": leds.Code(n), "amber": off, "green": leds.On})
 	}
 }
@@ -117,25 +118,25 @@ func TestPatternsTraffic(t *testing.T) {
 func TestPatternsBar(t *testing.T) {
 	on, off, blink := leds.On, leds.Off, leds.Blink(2)
 	tests := []struct {
-		state session.ConnectionState
+		state contract.ConnectionState
 		want  pats
 	}{
-		{session.Disconnected, pats{"step1": off, "step2": off, "step3": off, "step4": off}},
-		{session.SearchingForDigitalPerson, pats{"step1": on, "step2": blink, "step3": off, "step4": off}},
-		{session.DownloadingAssets, pats{"step1": on, "step2": on, "step3": blink, "step4": off}},
-		{session.ConnectingToDigitalPerson, pats{"step1": on, "step2": on, "step3": on, "step4": blink}},
-		{session.Connected, pats{"step1": on, "step2": on, "step3": on, "step4": on}},
+		{contract.Disconnected, pats{"step1": off, "step2": off, "step3": off, "step4": off}},
+		{contract.SearchingForDigitalPerson, pats{"step1": on, "step2": blink, "step3": off, "step4": off}},
+		{contract.DownloadingAssets, pats{"step1": on, "step2": on, "step3": blink, "step4": off}},
+		{contract.ConnectingToDigitalPerson, pats{"step1": on, "step2": on, "step3": on, "step4": blink}},
+		{contract.Connected, pats{"step1": on, "step2": on, "step3": on, "step4": on}},
 	}
 	for _, tt := range tests {
 		checkPatterns(t, leds.Bar, leds.Condition{State: tt.state}, tt.want)
 		checkPatterns(t, leds.Bar, leds.Condition{State: tt.state, Stopped: true},
 			pats{"step1": off, "step2": off, "step3": off, "step4": off})
 	}
-	for _, name := range session.AllErrorNames {
+	for _, name := range contract.AllErrorNames {
 		n := codeOf[name.String()]
-		checkPatterns(t, leds.Bar, leds.Condition{State: session.Disconnected, Err: name},
+		checkPatterns(t, leds.Bar, leds.Condition{State: contract.Disconnected, Err: name},
 			pats{"step1": leds.Code(n), "step2": off, "step3": off, "step4": off})
-		checkPatterns(t, leds.Bar, leds.Condition{State: session.Connected, Err: name},
+		checkPatterns(t, leds.Bar, leds.Condition{State: contract.Connected, Err: name},
 			pats{"step1": leds.Code(n), "step2": on, "step3": on, "step4": on})
 	}
 }
@@ -170,55 +171,55 @@ func TestProfiles(t *testing.T) {
 }
 
 func TestConditionNext(t *testing.T) {
-	st := func(s session.ConnectionState) session.Event {
-		return session.Event{Kind: session.EventState, State: s}
+	st := func(s contract.ConnectionState) contract.Event {
+		return contract.Event{Kind: contract.EventState, State: s}
 	}
-	failed := func(n session.ErrorName) session.Event {
-		return session.Event{Kind: session.EventConnectFailed, Err: n, State: session.Disconnected}
+	failed := func(n contract.ErrorName) contract.Event {
+		return contract.Event{Kind: contract.EventConnectFailed, ErrorName: n, State: contract.Disconnected}
 	}
-	dis, search, conn := session.Disconnected, session.SearchingForDigitalPerson, session.Connected
+	dis, search, conn := contract.Disconnected, contract.SearchingForDigitalPerson, contract.Connected
 	tests := []struct {
 		name   string
-		events []session.Event
+		events []contract.Event
 		want   leds.Condition
 	}{
 		{"start", nil, leds.Condition{State: dis}},
-		{"state", []session.Event{st(search)}, leds.Condition{State: search}},
+		{"state", []contract.Event{st(search)}, leds.Condition{State: search}},
 		{"failure then Disconnected keeps the code",
-			[]session.Event{st(search), failed(session.NoScene), st(dis)},
-			leds.Condition{State: dis, Err: session.NoScene}},
+			[]contract.Event{st(search), failed(contract.NoScene), st(dis)},
+			leds.Condition{State: dis, Err: contract.NoScene}},
 		{"Disconnected then failure",
-			[]session.Event{st(search), st(dis), failed(session.ControlFailed)},
-			leds.Condition{State: dis, Err: session.ControlFailed}},
+			[]contract.Event{st(search), st(dis), failed(contract.ControlFailed)},
+			leds.Condition{State: dis, Err: contract.ControlFailed}},
 		{"retry and progress keep the code",
-			[]session.Event{failed(session.NoScene), {Kind: session.EventRetry, Delay: time.Second, Err: session.NoScene}, {Kind: session.EventProgress}},
-			leds.Condition{State: dis, Err: session.NoScene}},
+			[]contract.Event{failed(contract.NoScene), {Kind: contract.EventRetry, Delay: time.Second, ErrorName: contract.NoScene}, {Kind: contract.EventProgress}},
+			leds.Condition{State: dis, Err: contract.NoScene}},
 		{"leaving Disconnected clears the code",
-			[]session.Event{failed(session.NoScene), st(dis), st(search)},
+			[]contract.Event{failed(contract.NoScene), st(dis), st(search)},
 			leds.Condition{State: search}},
 		{"a later failure replaces the code",
-			[]session.Event{failed(session.NoScene), st(search), failed(session.SessionTimeout)},
-			leds.Condition{State: search, Err: session.SessionTimeout}},
+			[]contract.Event{failed(contract.NoScene), st(search), failed(contract.SessionTimeout)},
+			leds.Condition{State: search, Err: contract.SessionTimeout}},
 		{"media failure while Connected",
-			[]session.Event{st(conn), {Kind: session.EventMediaFailed, Err: session.MediaStreamFailed, State: conn}},
-			leds.Condition{State: conn, Err: session.MediaStreamFailed}},
+			[]contract.Event{st(conn), {Kind: contract.EventMediaFailed, ErrorName: contract.MediaStreamFailed, State: conn}},
+			leds.Condition{State: conn, Err: contract.MediaStreamFailed}},
 		{"media failure without a name is mediaStreamFailed",
-			[]session.Event{st(conn), {Kind: session.EventMediaFailed, State: conn}},
-			leds.Condition{State: conn, Err: session.MediaStreamFailed}},
+			[]contract.Event{st(conn), {Kind: contract.EventMediaFailed, State: conn}},
+			leds.Condition{State: conn, Err: contract.MediaStreamFailed}},
 		{"connect failure without a name shows no code",
-			[]session.Event{st(search), failed(session.NoError)},
+			[]contract.Event{st(search), failed(contract.NoError)},
 			leds.Condition{State: search}},
 		{"other kinds never move the state (their State may be a zero value)",
-			[]session.Event{st(conn), {Kind: session.EventProgress}, {Kind: session.EventQueue, QueuePosition: 3}},
+			[]contract.Event{st(conn), {Kind: contract.EventProgress}, {Kind: contract.EventQueue, QueuePosition: 3}},
 			leds.Condition{State: conn}},
-		{"stopped", []session.Event{st(conn), failed(session.NoScene), {Kind: session.EventStopped}},
+		{"stopped", []contract.Event{st(conn), failed(contract.NoScene), {Kind: contract.EventStopped}},
 			leds.Condition{State: dis, Stopped: true}},
 		{"a state after stopped runs again",
-			[]session.Event{{Kind: session.EventStopped}, st(search)},
+			[]contract.Event{{Kind: contract.EventStopped}, st(search)},
 			leds.Condition{State: search}},
 	}
 	for _, tt := range tests {
-		c := leds.Condition{State: session.Disconnected}
+		c := leds.Condition{State: contract.Disconnected}
 		for _, e := range tt.events {
 			c = c.Next(e)
 		}

@@ -1,10 +1,10 @@
 package logging
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"log/slog"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 // Field keys of SPEC section 9 (JSON/text; the journal upper-cases them).
@@ -23,7 +23,7 @@ const (
 func SessionID(id string) slog.Attr { return slog.String(KeySessionID, id) }
 
 // State is connection_state, current_step and percentage_loaded, inlined.
-func State(s session.ConnectionState) slog.Attr {
+func State(s contract.ConnectionState) slog.Attr {
 	d := s.Data()
 	return slog.Attr{Value: slog.GroupValue(
 		slog.String(KeyConnectionState, d.Name),
@@ -33,41 +33,41 @@ func State(s session.ConnectionState) slog.Attr {
 }
 
 // ErrorName is the error_name attribute.
-func ErrorName(n session.ErrorName) slog.Attr { return slog.String(KeyErrorName, n.String()) }
+func ErrorName(n contract.ErrorName) slog.Attr { return slog.String(KeyErrorName, n.String()) }
 
 // DisconnectReason is the disconnect_reason attribute.
-func DisconnectReason(r session.DisconnectReason) slog.Attr {
+func DisconnectReason(r contract.DisconnectReason) slog.Attr {
 	return slog.String(KeyDisconnectReason, r.String())
 }
 
 // EventAttrs are the log fields of a session event.
-func EventAttrs(e session.Event) []slog.Attr {
+func EventAttrs(e contract.Event) []slog.Attr {
 	as := make([]slog.Attr, 0, 8)
 	if e.SessionID != "" {
 		as = append(as, SessionID(e.SessionID))
 	}
 	as = append(as, State(e.State))
 	switch e.Kind {
-	case session.EventState:
-		if e.State == session.Connected {
+	case contract.EventState:
+		if e.State == contract.Connected {
 			as = append(as, slog.Bool("resumed", e.Resumed))
 		}
-	case session.EventQueue:
+	case contract.EventQueue:
 		as = append(as, slog.Int(KeyQueuePosition, e.QueuePosition))
-	case session.EventConnectFailed, session.EventMediaFailed:
-		as = append(as, ErrorName(e.Err), slog.Int(KeyAttempt, e.Attempt))
+	case contract.EventConnectFailed, contract.EventMediaFailed:
+		as = append(as, ErrorName(e.ErrorName), slog.Int(KeyAttempt, e.Attempt))
 		if e.Cause != nil {
 			as = append(as, slog.Any("error", e.Cause))
 		}
-	case session.EventDisconnected:
+	case contract.EventDisconnected:
 		as = append(as, DisconnectReason(e.Reason))
-		if e.Reason == session.ReasonNormal {
+		if e.Reason == contract.ReasonNormal {
 			as = append(as, slog.Bool("by_us", e.ByUs))
 		}
-	case session.EventRetry:
+	case contract.EventRetry:
 		as = append(as, slog.Duration("delay", e.Delay), slog.Int(KeyAttempt, e.Attempt))
-		if e.Err != session.NoError {
-			as = append(as, ErrorName(e.Err))
+		if e.ErrorName != contract.NoError {
+			as = append(as, ErrorName(e.ErrorName))
 		}
 	}
 	return as
@@ -75,26 +75,26 @@ func EventAttrs(e session.Event) []slog.Attr {
 
 // LogEvent writes one line for e (none for EventProgress, which only
 // proves liveness).
-func LogEvent(ctx context.Context, log *slog.Logger, e session.Event) {
+func LogEvent(ctx context.Context, log *slog.Logger, e contract.Event) {
 	var level slog.Level
 	var msg string
 	switch e.Kind {
-	case session.EventState:
+	case contract.EventState:
 		level, msg = slog.LevelInfo, "connection state "+e.State.String()
-	case session.EventQueue:
+	case contract.EventQueue:
 		level, msg = slog.LevelInfo, "queued for a Digital Person"
-	case session.EventConnectFailed:
-		level, msg = slog.LevelWarn, "connect failed: "+e.Err.String()
-	case session.EventDisconnected:
+	case contract.EventConnectFailed:
+		level, msg = slog.LevelWarn, "connect failed: "+e.ErrorName.String()
+	case contract.EventDisconnected:
 		level, msg = slog.LevelInfo, "session ended: "+e.Reason.String()
-		if e.Reason == session.ReasonControlDisconnected {
+		if e.Reason == contract.ReasonControlDisconnected {
 			level = slog.LevelWarn
 		}
-	case session.EventRetry:
+	case contract.EventRetry:
 		level, msg = slog.LevelInfo, "next connect attempt after "+e.Delay.String()
-	case session.EventMediaFailed:
-		level, msg = slog.LevelError, "capture track failed: "+e.Err.String()
-	case session.EventStopped:
+	case contract.EventMediaFailed:
+		level, msg = slog.LevelError, "capture track failed: "+e.ErrorName.String()
+	case contract.EventStopped:
 		level, msg = slog.LevelInfo, "session supervisor stopped"
 	default:
 		return
@@ -105,7 +105,7 @@ func LogEvent(ctx context.Context, log *slog.Logger, e session.Event) {
 // LogEvents keeps tracker on the current session id and logs every event,
 // until events is closed or ctx is done. Give it its own Bus subscription.
 // tracker may be nil.
-func LogEvents(ctx context.Context, log *slog.Logger, tracker *SessionTracker, events <-chan session.Event) {
+func LogEvents(ctx context.Context, log *slog.Logger, tracker *SessionTracker, events <-chan contract.Event) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -3,6 +3,8 @@
 package logging
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -18,8 +20,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 const testToken = "tok-3xAMPLE-s3cr3t-Zq9"
@@ -174,8 +174,8 @@ func TestJournalFields(t *testing.T) {
 	log, tr := newJournalLogger(t, j, Options{AddSource: true})
 	tr.Set("3f2a9c1e-7b7d")
 
-	log.Info("connection state Connected", State(session.Connected), ErrorName(session.NoScene),
-		DisconnectReason(session.ReasonControlDisconnected), slog.Int("queue_position", 2))
+	log.Info("connection state Connected", State(contract.Connected), ErrorName(contract.NoScene),
+		DisconnectReason(contract.ReasonControlDisconnected), slog.Int("queue_position", 2))
 	e := j.next()
 	want := map[string]string{
 		"MESSAGE":           "connection state Connected",
@@ -475,12 +475,12 @@ func TestAutoSelection(t *testing.T) {
 func TestLogEventsJournal(t *testing.T) {
 	j := newFakeJournal(t)
 	log, tr := newJournalLogger(t, j, Options{Secrets: []string{testToken}})
-	events := make(chan session.Event, 8)
-	events <- session.Event{Kind: session.EventState, State: session.SearchingForDigitalPerson}
-	events <- session.Event{Kind: session.EventProgress, State: session.SearchingForDigitalPerson}
-	events <- session.Event{Kind: session.EventState, State: session.Connected, SessionID: "s-42", Resumed: true}
-	events <- session.Event{Kind: session.EventDisconnected, State: session.Disconnected, SessionID: "s-42", Reason: session.ReasonControlDisconnected}
-	events <- session.Event{Kind: session.EventConnectFailed, State: session.Disconnected, Err: session.ServerConnectionFailed, Attempt: 3,
+	events := make(chan contract.Event, 8)
+	events <- contract.Event{Kind: contract.EventState, State: contract.SearchingForDigitalPerson}
+	events <- contract.Event{Kind: contract.EventProgress, State: contract.SearchingForDigitalPerson}
+	events <- contract.Event{Kind: contract.EventState, State: contract.Connected, SessionID: "s-42", Resumed: true}
+	events <- contract.Event{Kind: contract.EventDisconnected, State: contract.Disconnected, SessionID: "s-42", Reason: contract.ReasonControlDisconnected}
+	events <- contract.Event{Kind: contract.EventConnectFailed, State: contract.Disconnected, ErrorName: contract.ServerConnectionFailed, Attempt: 3,
 		Cause: fmt.Errorf("dial: bad token %s", testToken)}
 	close(events)
 	LogEvents(context.Background(), log, tr, events)

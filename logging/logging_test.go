@@ -1,6 +1,8 @@
 package logging
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 const secretToken = "tok-3xAMPLE-s3cr3t-Zq9"
@@ -49,8 +49,8 @@ func newJSON(t *testing.T, opts Options) (*slog.Logger, *SessionTracker, *bytes.
 func TestJSONKeys(t *testing.T) {
 	log, tr, buf := newJSON(t, Options{})
 	tr.Set("3f2a")
-	log.Info("state", State(session.ConnectingToDigitalPerson), ErrorName(session.SessionTimeout),
-		DisconnectReason(session.ReasonSessionTimeout), "queuePosition", 3, "FramesSent", 10)
+	log.Info("state", State(contract.ConnectingToDigitalPerson), ErrorName(contract.SessionTimeout),
+		DisconnectReason(contract.ReasonSessionTimeout), "queuePosition", 3, "FramesSent", 10)
 	m := jsonLines(t, buf)[0]
 	want := map[string]any{
 		"session_id": "3f2a", "connection_state": "ConnectingToDigitalPerson", "current_step": 3.0,
@@ -71,7 +71,7 @@ func TestTextKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.Set("3f2a")
-	log.Warn("state", State(session.Connected), ErrorName(session.NoScene), DisconnectReason(session.ReasonNormal))
+	log.Warn("state", State(contract.Connected), ErrorName(contract.NoScene), DisconnectReason(contract.ReasonNormal))
 	line := buf.String()
 	for _, want := range []string{"level=WARN", "msg=state", "connection_state=Connected", "current_step=4",
 		"percentage_loaded=100", "error_name=noScene", "disconnect_reason=normal", "session_id=3f2a"} {

@@ -1,6 +1,8 @@
 package media_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"math"
@@ -77,10 +79,10 @@ func TestEndToEndWithDPSim(t *testing.T) {
 		for {
 			select {
 			case e := <-events:
-				if e.Kind == session.EventState && e.State == session.Connected {
+				if e.Kind == contract.EventState && e.State == contract.Connected {
 					return e.SessionID
 				}
-				if e.Err == session.MediaStreamFailed {
+				if e.ErrorName == contract.MediaStreamFailed {
 					failures++
 				}
 			case <-ctx.Done():

@@ -1,6 +1,8 @@
 package media
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"fmt"
@@ -182,9 +184,9 @@ func configured(setting string) bool { return setting != "" && setting != "none"
 // the device is optional (logged and left out: a warning the first time,
 // a debug line while it stays away).
 func (s *Source) deviceError(kind webrtc.RTPCodecType, setting string, required bool, err error) error {
-	name := session.NoUserMedia
+	name := contract.NoUserMedia
 	if unusable(err) {
-		name = session.NotSupported
+		name = contract.NotSupported
 	}
 	what := deviceName(kind)
 	if !required {
@@ -199,7 +201,7 @@ func (s *Source) deviceError(kind webrtc.RTPCodecType, setting string, required 
 		s.log.Warn(what+" not available; continuing without it until it appears", what, setting, "error", err.Error(), "error_name", name.String())
 		return nil
 	}
-	return session.NewConnectError(name, fmt.Errorf("%s %q: %w", what, setting, err))
+	return contract.NewConnectError(name, fmt.Errorf("%s %q: %w", what, setting, err))
 }
 
 func deviceName(kind webrtc.RTPCodecType) string {
@@ -213,7 +215,7 @@ func deviceName(kind webrtc.RTPCodecType) string {
 func (s *Source) open(ctx context.Context) ([]mediadevices.Track, error) {
 	sel, err := Codecs(s.cfg.VideoBitrate)
 	if err != nil {
-		return nil, session.NewConnectError(session.NotSupported, fmt.Errorf("codecs: %w", err))
+		return nil, contract.NewConnectError(contract.NotSupported, fmt.Errorf("codecs: %w", err))
 	}
 	var tracks []mediadevices.Track
 	for _, kind := range s.Kinds() {
@@ -355,7 +357,7 @@ func (s *Source) trackEnded(gen int, kind webrtc.RTPCodecType, err error) {
 	if gen != s.gen || s.closed {
 		return
 	}
-	s.log.Warn("capture track failed", "kind", kind.String(), "error", err.Error(), "error_name", session.MediaStreamFailed.String())
+	s.log.Warn("capture track failed", "kind", kind.String(), "error", err.Error(), "error_name", contract.MediaStreamFailed.String())
 	select {
 	case s.failed <- fmt.Errorf("%s track: %w", kind, err):
 	default: // one pending failure is enough to make the session reset

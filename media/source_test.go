@@ -1,6 +1,8 @@
 package media
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"math"
@@ -18,7 +20,6 @@ import (
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/media/synthetic"
 	"github.com/kioskd/kioskd/media/vp8"
-	"github.com/kioskd/kioskd/session"
 )
 
 var bg = context.Background()
@@ -197,7 +198,7 @@ func TestCameraLostMidSessionAndRecovered(t *testing.T) {
 		t.Fatalf("opens=%d closes=%d", opens, closes)
 	}
 	_, err = s.Tracks(bg)
-	if session.NameOf(err) != session.NoUserMedia {
+	if contract.NameOf(err) != contract.NoUserMedia {
 		t.Fatalf("while missing: %v", err)
 	}
 	// It comes back: capture resumes without any restart.
@@ -275,18 +276,18 @@ func TestOptionalVersusRequiredDevices(t *testing.T) {
 	// Nothing plugged.
 	cases := []struct {
 		cfg  Config
-		want session.ErrorName
+		want contract.ErrorName
 		n    int
 	}{
-		{Config{Camera: "auto", CameraRequired: true, Microphone: "none"}, session.NoUserMedia, 0},
-		{Config{Camera: "auto", CameraRequired: false, Microphone: "none"}, session.NoError, 0},
-		{Config{Camera: "auto", CameraRequired: false, Microphone: "test"}, session.NoError, 1},
-		{Config{Camera: "Acme Cam", CameraRequired: true, Microphone: "none"}, session.NoUserMedia, 0},
+		{Config{Camera: "auto", CameraRequired: true, Microphone: "none"}, contract.NoUserMedia, 0},
+		{Config{Camera: "auto", CameraRequired: false, Microphone: "none"}, contract.NoError, 0},
+		{Config{Camera: "auto", CameraRequired: false, Microphone: "test"}, contract.NoError, 1},
+		{Config{Camera: "Acme Cam", CameraRequired: true, Microphone: "none"}, contract.NoUserMedia, 0},
 	}
 	for i, c := range cases {
 		s := NewSource(c.cfg, nil, WithCameraSystem(f))
 		tr, err := s.Tracks(bg)
-		if session.NameOf(err) != c.want || len(tr) != c.n {
+		if contract.NameOf(err) != c.want || len(tr) != c.n {
 			t.Fatalf("case %d: %d tracks, err %v", i, len(tr), err)
 		}
 		s.Close()
@@ -300,7 +301,7 @@ func TestOptionalVersusRequiredDevices(t *testing.T) {
 	for _, required := range []bool{true, false} {
 		s := NewSource(Config{Camera: f.ByIDPath("usb-Therm-video-index0"), CameraRequired: required, Microphone: "none"}, nil, WithCameraSystem(f))
 		tr, err := s.Tracks(bg)
-		if required && (session.NameOf(err) != session.NotSupported || len(tr) != 0) {
+		if required && (contract.NameOf(err) != contract.NotSupported || len(tr) != 0) {
 			t.Fatalf("required unusable: %v", err)
 		}
 		if !required && (err != nil || len(tr) != 0) {
@@ -310,7 +311,7 @@ func TestOptionalVersusRequiredDevices(t *testing.T) {
 	}
 	// A required microphone that is missing.
 	s := NewSource(Config{Camera: "none", Microphone: "mic", MicrophoneRequired: true}, nil, WithMicrophone(&countingMic{missing: true}))
-	if _, err := s.Tracks(bg); session.NameOf(err) != session.NoUserMedia {
+	if _, err := s.Tracks(bg); contract.NameOf(err) != contract.NoUserMedia {
 		t.Fatalf("missing mic: %v", err)
 	}
 	s.Close()
@@ -353,7 +354,7 @@ func TestV4L2CameraUnplugReplugByStablePath(t *testing.T) {
 	if f.OpenStreams() != 0 {
 		t.Fatal("stream not closed by Reset")
 	}
-	if _, err := s.Tracks(bg); session.NameOf(err) != session.NoUserMedia {
+	if _, err := s.Tracks(bg); contract.NameOf(err) != contract.NoUserMedia {
 		t.Fatalf("unplugged: %v", err)
 	}
 	cam.Node = "video2" // the kernel gives it another number
@@ -485,7 +486,7 @@ func TestRequiredMicrophoneAppearsLater(t *testing.T) {
 	s := NewSource(Config{Camera: "none", Microphone: "mic", MicrophoneRequired: true}, nil)
 	defer s.Close()
 	_, err := s.Tracks(bg)
-	if session.NameOf(err) != session.NoUserMedia || !errors.Is(err, audio.ErrMissing) {
+	if contract.NameOf(err) != contract.NoUserMedia || !errors.Is(err, audio.ErrMissing) {
 		t.Fatalf("missing: %v", err)
 	}
 	if err := audio.WriteToneFile(tone, 440, 1); err != nil {

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +52,7 @@ type CallDeps struct {
 	Log     *slog.Logger
 	Peer    PeerOptions
 	// OnState hears every state change, in order, from the call's goroutine.
-	OnState func(st ConnectionState)
+	OnState func(st contract.ConnectionState)
 	// OnSession hears the session id as soon as the server names it.
 	OnSession func(id string, resumed bool)
 	// OnQueue hears queue positions while searching.
@@ -60,9 +62,9 @@ type CallDeps struct {
 // CallResult says how a call ended.
 type CallResult struct {
 	// Err is set when the call failed before Connected.
-	Err *ConnectError
+	Err *contract.ConnectError
 	// Reason is set when a Connected call ended.
-	Reason DisconnectReason
+	Reason contract.DisconnectReason
 	// ByUs: kioskd ended it itself (shutdown), not the server.
 	ByUs bool
 	// MediaErr: after Connected, a failure of ours ended it (a capture
@@ -92,7 +94,7 @@ type Call struct {
 	result    CallResult
 
 	// Owned by run.
-	state        ConnectionState
+	state        contract.ConnectionState
 	conn         signalling.Conn
 	pc           *webrtc.PeerConnection
 	sessionID    string
@@ -168,7 +170,7 @@ func (c *Call) Wait(ctx context.Context) (string, error) {
 		if c.result.Err != nil {
 			return "", c.result.Err
 		}
-		return "", NewConnectError(ServerConnectionFailed, errors.New("call ended before Connected"))
+		return "", contract.NewConnectError(contract.ServerConnectionFailed, errors.New("call ended before Connected"))
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
@@ -184,7 +186,7 @@ func (c *Call) Close(reason string) {
 	<-c.done
 }
 
-func (c *Call) setState(st ConnectionState) {
+func (c *Call) setState(st contract.ConnectionState) {
 	if st == c.state {
 		return // a state is reported once per change, never repeated
 	}
@@ -208,7 +210,7 @@ func (c *Call) run(ctx context.Context) {
 			c.endByUs()
 			return
 		}
-		c.fail(ServerConnectionFailed, err)
+		c.fail(contract.ServerConnectionFailed, err)
 		return
 	}
 	c.conn = conn
@@ -225,7 +227,7 @@ func (c *Call) run(ctx context.Context) {
 	for {
 		if c.state != lastState {
 			lastState = c.state
-			if c.state == Connected {
+			if c.state == contract.Connected {
 				stepTimer.Stop()
 				deadline.Stop()
 			} else {
@@ -234,7 +236,7 @@ func (c *Call) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			c.sendClose(ReasonNormal.String())
+			c.sendClose(contract.ReasonNormal.String())
 			c.endByUs()
 			return
 		case req := <-c.closeReq:
@@ -257,15 +259,15 @@ func (c *Call) run(ctx context.Context) {
 			c.mediaFailed(err)
 			return
 		case <-stepTimer.C():
-			if c.state != Connected {
-				c.sendClose(SessionTimeout.String())
-				c.fail(SessionTimeout, fmt.Errorf("%w: %s for more than %s", ErrStepStuck, c.state, c.cfg.StepTimeout))
+			if c.state != contract.Connected {
+				c.sendClose(contract.SessionTimeout.String())
+				c.fail(contract.SessionTimeout, fmt.Errorf("%w: %s for more than %s", ErrStepStuck, c.state, c.cfg.StepTimeout))
 				return
 			}
 		case <-deadline.C():
-			if c.state != Connected {
-				c.sendClose(SessionTimeout.String())
-				c.fail(SessionTimeout, fmt.Errorf("not Connected within %s (stuck in %s)", c.cfg.ConnectTimeout, c.state))
+			if c.state != contract.Connected {
+				c.sendClose(contract.SessionTimeout.String())
+				c.fail(contract.SessionTimeout, fmt.Errorf("not Connected within %s (stuck in %s)", c.cfg.ConnectTimeout, c.state))
 				return
 			}
 		}
@@ -293,8 +295,8 @@ func (c *Call) apply(in input) bool {
 		c.setState(t.next)
 		sdp, err := c.offer()
 		if err != nil {
-			c.sendClose(MediaStreamFailed.String())
-			c.fail(MediaStreamFailed, err)
+			c.sendClose(contract.MediaStreamFailed.String())
+			c.fail(contract.MediaStreamFailed, err)
 			return false
 		}
 		// A send that fails means the control socket is gone, not the
@@ -311,9 +313,9 @@ func (c *Call) apply(in input) bool {
 		c.peerUp = true
 	}
 	c.setState(t.next)
-	if c.state == ConnectingToDigitalPerson && c.ready && c.peerUp {
+	if c.state == contract.ConnectingToDigitalPerson && c.ready && c.peerUp {
 		c.result.Connected = c.deps.Clock.Now()
-		c.setState(Connected)
+		c.setState(contract.Connected)
 		close(c.connected)
 	}
 	return true
@@ -339,11 +341,11 @@ func (c *Call) handle(m signalling.Message) bool {
 		if c.sessionID == "" {
 			return c.violation(fmt.Errorf("%w: progress before the session id", ErrOutOfOrder))
 		}
-		st, _ := ParseConnectionState(v.State)
-		in := map[ConnectionState]input{
-			SearchingForDigitalPerson: inSearching,
-			DownloadingAssets:         inAssets,
-			ConnectingToDigitalPerson: inStarting,
+		st, _ := contract.ParseConnectionState(v.State)
+		in := map[contract.ConnectionState]input{
+			contract.SearchingForDigitalPerson: inSearching,
+			contract.DownloadingAssets:         inAssets,
+			contract.ConnectingToDigitalPerson: inStarting,
 		}[st]
 		if in == inSearching && c.deps.OnQueue != nil {
 			c.deps.OnQueue(v.QueuePosition)
@@ -355,8 +357,8 @@ func (c *Call) handle(m signalling.Message) bool {
 			return true
 		}
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
-			c.sendClose(MediaStreamFailed.String())
-			return c.fail(MediaStreamFailed, fmt.Errorf("server's answer: %w", err))
+			c.sendClose(contract.MediaStreamFailed.String())
+			return c.fail(contract.MediaStreamFailed, fmt.Errorf("server's answer: %w", err))
 		}
 		c.haveAnswer = true
 		for _, cand := range c.pendingCands {
@@ -399,12 +401,12 @@ func (c *Call) addCandidate(cand webrtc.ICECandidateInit) {
 
 // serverClosed maps the server's close reason onto SPEC sections 2 and 3.
 func (c *Call) serverClosed(v signalling.Close) bool {
-	if c.state != Connected {
-		name, ok := ParseErrorName(v.Reason)
+	if c.state != contract.Connected {
+		name, ok := contract.ParseErrorName(v.Reason)
 		if !ok {
 			// A disconnect reason (or an unknown word) before Connected: the
 			// control socket was lost before Connected.
-			name = ServerConnectionFailed
+			name = contract.ServerConnectionFailed
 		}
 		msg := "server closed with " + v.Reason
 		if v.Message != "" {
@@ -412,18 +414,18 @@ func (c *Call) serverClosed(v signalling.Close) bool {
 		}
 		return c.fail(name, errors.New(msg))
 	}
-	if v.Reason == NoSessionToResume.String() {
+	if v.Reason == contract.NoSessionToResume.String() {
 		// Another connection took the session over (a copied state file, a
 		// half-open socket after a reboot): it is no longer ours to resume.
 		c.log.Warn("the server gave the session to another connection; starting a fresh one", "reason", v.Reason, "message", v.Message)
-		c.result.Reason = ReasonControlDisconnected
+		c.result.Reason = contract.ReasonControlDisconnected
 		c.result.TakenOver = true
 		return false
 	}
-	reason, ok := ParseDisconnectReason(v.Reason)
+	reason, ok := contract.ParseDisconnectReason(v.Reason)
 	if !ok {
 		c.log.Warn("server closed with an unknown reason; treating it as controlDisconnected", "reason", v.Reason)
-		reason = ReasonControlDisconnected
+		reason = contract.ReasonControlDisconnected
 	}
 	c.result.Reason = reason
 	return false
@@ -441,17 +443,17 @@ func (c *Call) handlePeer(ev pcEvent) bool {
 	}
 	switch ev.state {
 	case webrtc.PeerConnectionStateConnected:
-		if c.state == ConnectingToDigitalPerson || c.state == Connected {
+		if c.state == contract.ConnectingToDigitalPerson || c.state == contract.Connected {
 			return c.apply(inPeerConnected)
 		}
 	case webrtc.PeerConnectionStateFailed:
 		err := errors.New("WebRTC (ICE/DTLS) failed")
-		c.sendClose(MediaStreamFailed.String())
-		if c.state == Connected {
+		c.sendClose(contract.MediaStreamFailed.String())
+		if c.state == contract.Connected {
 			c.result.MediaErr = err
 			return false
 		}
-		return c.fail(MediaStreamFailed, err)
+		return c.fail(contract.MediaStreamFailed, err)
 	}
 	return true
 }
@@ -544,12 +546,12 @@ func (c *Call) peerEvent(ev pcEvent) {
 }
 
 func (c *Call) mediaFailed(err error) {
-	c.sendClose(MediaStreamFailed.String())
-	if c.state == Connected {
+	c.sendClose(contract.MediaStreamFailed.String())
+	if c.state == contract.Connected {
 		c.result.MediaErr = err
 		return
 	}
-	c.fail(MediaStreamFailed, err)
+	c.fail(contract.MediaStreamFailed, err)
 }
 
 // lost: the control socket went away without a close message.
@@ -557,12 +559,12 @@ func (c *Call) lost(err error) {
 	if err == nil {
 		err = io.ErrUnexpectedEOF
 	}
-	if c.state == Connected {
+	if c.state == contract.Connected {
 		c.log.Info("control socket lost", "error", err)
-		c.result.Reason = ReasonControlDisconnected
+		c.result.Reason = contract.ReasonControlDisconnected
 		return
 	}
-	c.fail(ServerConnectionFailed, err)
+	c.fail(contract.ServerConnectionFailed, err)
 }
 
 // violation ends the call because the server broke the protocol. Before
@@ -570,33 +572,33 @@ func (c *Call) lost(err error) {
 // as good as lost (controlDisconnected: resume).
 func (c *Call) violation(err error) bool {
 	c.log.Warn("server broke the protocol; closing the control socket", "error", err)
-	if c.state == Connected {
-		c.sendClose(ReasonControlDisconnected.String())
-		c.result.Reason = ReasonControlDisconnected
+	if c.state == contract.Connected {
+		c.sendClose(contract.ReasonControlDisconnected.String())
+		c.result.Reason = contract.ReasonControlDisconnected
 		return false
 	}
-	c.sendClose(ServerConnectionFailed.String())
-	return c.fail(ServerConnectionFailed, err)
+	c.sendClose(contract.ServerConnectionFailed.String())
+	return c.fail(contract.ServerConnectionFailed, err)
 }
 
 // fail ends the call before Connected with name. It returns false so
 // handlers can `return c.fail(...)`.
-func (c *Call) fail(name ErrorName, cause error) bool {
-	if c.state == Connected {
+func (c *Call) fail(name contract.ErrorName, cause error) bool {
+	if c.state == contract.Connected {
 		// Only reachable through media; callers handle Connected themselves.
 		c.result.MediaErr = cause
 		return false
 	}
-	c.result.Err = NewConnectError(name, cause)
+	c.result.Err = contract.NewConnectError(name, cause)
 	return false
 }
 
 func (c *Call) endByUs() {
 	c.result.ByUs = true
-	if c.state == Connected {
-		c.result.Reason = ReasonNormal
+	if c.state == contract.Connected {
+		c.result.Reason = contract.ReasonNormal
 	} else if c.result.Err == nil {
-		c.result.Reason = ReasonNormal
+		c.result.Reason = contract.ReasonNormal
 	}
 }
 
@@ -619,5 +621,5 @@ func (c *Call) teardown() {
 	c.sinkMu.Unlock()
 	c.sinks.Wait()
 	c.result.Ended = c.deps.Clock.Now()
-	c.setState(Disconnected)
+	c.setState(contract.Disconnected)
 }

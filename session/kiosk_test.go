@@ -1,6 +1,8 @@
 package session_test
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"fmt"
@@ -24,34 +26,34 @@ import (
 )
 
 // connects counts EventState Connected.
-func connects(evs []session.Event) int {
+func connects(evs []contract.Event) int {
 	n := 0
 	for _, e := range evs {
-		if e.Kind == session.EventState && e.State == session.Connected {
+		if e.Kind == contract.EventState && e.State == contract.Connected {
 			n++
 		}
 	}
 	return n
 }
 
-func lastConnected(evs []session.Event) session.Event {
+func lastConnected(evs []contract.Event) contract.Event {
 	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Kind == session.EventState && evs[i].State == session.Connected {
+		if evs[i].Kind == contract.EventState && evs[i].State == contract.Connected {
 			return evs[i]
 		}
 	}
-	return session.Event{}
+	return contract.Event{}
 }
 
-func nthConnected(n int) func([]session.Event) bool {
-	return func(evs []session.Event) bool { return connects(evs) >= n }
+func nthConnected(n int) func([]contract.Event) bool {
+	return func(evs []contract.Event) bool { return connects(evs) >= n }
 }
 
 // percentages lists the percentageLoaded of every state event.
-func percentages(evs []session.Event) []int {
+func percentages(evs []contract.Event) []int {
 	var p []int
 	for _, e := range evs {
-		if e.Kind == session.EventState {
+		if e.Kind == contract.EventState {
 			p = append(p, e.State.Percentage())
 		}
 	}
@@ -130,7 +132,7 @@ func TestConnectsWithTheExactStepsAndSendsMedia(t *testing.T) {
 	if id == "" {
 		t.Fatal("Connected without a session id")
 	}
-	if snap := k.sup.Snapshot(); snap.State != session.Connected || snap.SessionID != id {
+	if snap := k.sup.Snapshot(); snap.State != contract.Connected || snap.SessionID != id {
 		t.Fatalf("snapshot %+v", snap)
 	}
 	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
@@ -154,15 +156,15 @@ func TestConnectsWithTheExactStepsAndSendsMedia(t *testing.T) {
 func TestDisconnectReasons(t *testing.T) {
 	cases := []struct {
 		reason   string // "" = drop the socket without a close message
-		want     session.DisconnectReason
+		want     contract.DisconnectReason
 		sameID   bool
 		resumeOK bool
 	}{
-		{"controlDisconnected", session.ReasonControlDisconnected, true, true},
-		{"", session.ReasonControlDisconnected, true, true},
-		{"sessionTimeout", session.ReasonSessionTimeout, false, false},
-		{"conversationEnded", session.ReasonConversationEnded, false, false},
-		{"normal", session.ReasonNormal, true, true},
+		{"controlDisconnected", contract.ReasonControlDisconnected, true, true},
+		{"", contract.ReasonControlDisconnected, true, true},
+		{"sessionTimeout", contract.ReasonSessionTimeout, false, false},
+		{"conversationEnded", contract.ReasonConversationEnded, false, false},
+		{"normal", contract.ReasonNormal, true, true},
 	}
 	for _, c := range cases {
 		name := c.reason
@@ -182,9 +184,9 @@ func TestDisconnectReasons(t *testing.T) {
 				t.Fatal("nothing to close")
 			}
 			evs := k.rec.WaitFor(t, ctx, "Connected again", nthConnected(2))
-			var disc *session.Event
+			var disc *contract.Event
 			for i := range evs {
-				if evs[i].Kind == session.EventDisconnected {
+				if evs[i].Kind == contract.EventDisconnected {
 					disc = &evs[i]
 				}
 			}
@@ -192,7 +194,7 @@ func TestDisconnectReasons(t *testing.T) {
 				t.Fatalf("disconnect event %+v, want reason %v\n%s", disc, c.want, sessiontest.Describe(evs))
 			}
 			for _, e := range evs {
-				if e.Kind == session.EventRetry {
+				if e.Kind == contract.EventRetry {
 					t.Fatalf("reacted with a backoff delay; SPEC says at once\n%s", sessiontest.Describe(evs))
 				}
 			}
@@ -213,7 +215,7 @@ func TestDisconnectReasons(t *testing.T) {
 // flakyMedia fails Tracks with name for the first n calls, then works.
 type flakyMedia struct {
 	session.MediaSource
-	name  session.ErrorName
+	name  contract.ErrorName
 	n     atomic.Int32
 	calls atomic.Int32
 }
@@ -221,7 +223,7 @@ type flakyMedia struct {
 func (f *flakyMedia) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
 	f.calls.Add(1)
 	if f.n.Add(-1) >= 0 {
-		return nil, session.NewConnectError(f.name, errors.New("device not there (test)"))
+		return nil, contract.NewConnectError(f.name, errors.New("device not there (test)"))
 	}
 	return f.MediaSource.Tracks(ctx)
 }
@@ -230,34 +232,34 @@ func (f *flakyMedia) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
 // gives that name (usable with errors.As through the event), its reaction,
 // and a return to Connected.
 func TestConnectErrors(t *testing.T) {
-	type check func(t *testing.T, evs []session.Event, k *kiosk, dp *dptest.Server)
-	noBackoffBeforeReconnect := func(t *testing.T, evs []session.Event, k *kiosk, dp *dptest.Server) {
+	type check func(t *testing.T, evs []contract.Event, k *kiosk, dp *dptest.Server)
+	noBackoffBeforeReconnect := func(t *testing.T, evs []contract.Event, k *kiosk, dp *dptest.Server) {
 		for _, e := range evs {
-			if e.Kind == session.EventRetry {
+			if e.Kind == contract.EventRetry {
 				t.Fatalf("noSessionToResume must reconnect at once\n%s", sessiontest.Describe(evs))
 			}
 		}
 	}
 	cases := []struct {
-		name     session.ErrorName
+		name     contract.ErrorName
 		scenario func(*dpsim.Scenario)
 		kopt     kioskOpt
 		prepare  func(t *testing.T, dir string, dp *dptest.Server) // before the kiosk starts
 		during   func(t *testing.T, k *kiosk)                      // after the first failure
 		check    check
 	}{
-		{name: session.NoUserMedia, kopt: func(c *session.Config, o *session.Options) {
-			f := &flakyMedia{MediaSource: o.Media, name: session.NoUserMedia}
+		{name: contract.NoUserMedia, kopt: func(c *session.Config, o *session.Options) {
+			f := &flakyMedia{MediaSource: o.Media, name: contract.NoUserMedia}
 			f.n.Store(2)
 			o.Media = f
 		}},
-		{name: session.NoScene, scenario: func(s *dpsim.Scenario) { s.NoScene = 3 }},
-		{name: session.ServerConnectionFailed, scenario: func(s *dpsim.Scenario) {
+		{name: contract.NoScene, scenario: func(s *dpsim.Scenario) { s.NoScene = 3 }},
+		{name: contract.ServerConnectionFailed, scenario: func(s *dpsim.Scenario) {
 			s.Hostile = 1
 			s.HostileModes = []dpsim.HostileMode{dpsim.HostileMalformed}
 		}},
-		{name: session.NotSupported, kopt: func(c *session.Config, o *session.Options) {
-			f := &flakyMedia{MediaSource: o.Media, name: session.NotSupported}
+		{name: contract.NotSupported, kopt: func(c *session.Config, o *session.Options) {
+			f := &flakyMedia{MediaSource: o.Media, name: contract.NotSupported}
 			f.n.Store(1)
 			o.Media = f
 			ch := make(chan struct{}, 1)
@@ -265,23 +267,23 @@ func TestConnectErrors(t *testing.T) {
 			changes[o] = ch
 		}, during: func(t *testing.T, k *kiosk) {
 			// Parked: no retry, no second attempt, until the devices change.
-			if evs, _ := k.rec.Snapshot(); countKind(evs, session.EventRetry) != 0 {
+			if evs, _ := k.rec.Snapshot(); countKind(evs, contract.EventRetry) != 0 {
 				t.Fatalf("notSupported was retried\n%s", sessiontest.Describe(evs))
 			}
 			for _, ch := range changes {
 				ch <- struct{}{}
 			}
 		}},
-		{name: session.MediaStreamFailed, scenario: func(s *dpsim.Scenario) {
+		{name: contract.MediaStreamFailed, scenario: func(s *dpsim.Scenario) {
 			s.ICEFailure = 1
 			s.MediaTimeout = 3 * time.Second
 		}},
-		{name: session.SessionTimeout, scenario: func(s *dpsim.Scenario) {
+		{name: contract.SessionTimeout, scenario: func(s *dpsim.Scenario) {
 			s.Stall = 1
 			s.StallAt = dpsim.StepAssets
 		}, kopt: func(c *session.Config, o *session.Options) { c.StepTimeout = 500 * time.Millisecond }},
-		{name: session.ControlFailed, scenario: func(s *dpsim.Scenario) { s.ControlFailed = 1 }},
-		{name: session.NoSessionToResume, prepare: func(t *testing.T, dir string, dp *dptest.Server) {
+		{name: contract.ControlFailed, scenario: func(s *dpsim.Scenario) { s.ControlFailed = 1 }},
+		{name: contract.NoSessionToResume, prepare: func(t *testing.T, dir string, dp *dptest.Server) {
 			if err := session.NewStore(dir).Save(session.Stored{SessionID: "gone-long-ago", ServerURL: dp.URL}); err != nil {
 				t.Fatal(err)
 			}
@@ -304,23 +306,23 @@ func TestConnectErrors(t *testing.T) {
 				opts = append(opts, c.kopt)
 			}
 			k := startKiosk(t, dp, dir, opts...)
-			evs := k.rec.WaitFor(t, ctx, "a "+c.name.String()+" failure", func(evs []session.Event) bool {
+			evs := k.rec.WaitFor(t, ctx, "a "+c.name.String()+" failure", func(evs []contract.Event) bool {
 				for _, e := range evs {
-					if e.Kind == session.EventConnectFailed {
+					if e.Kind == contract.EventConnectFailed {
 						return true
 					}
 				}
 				return false
 			})
-			var failed session.Event
+			var failed contract.Event
 			for _, e := range evs {
-				if e.Kind == session.EventConnectFailed {
+				if e.Kind == contract.EventConnectFailed {
 					failed = e
 					break
 				}
 			}
-			if failed.Err != c.name {
-				t.Fatalf("first failure %v, want %v\n%s", failed.Err, c.name, sessiontest.Describe(evs))
+			if failed.ErrorName != c.name {
+				t.Fatalf("first failure %v, want %v\n%s", failed.ErrorName, c.name, sessiontest.Describe(evs))
 			}
 			if c.during != nil {
 				c.during(t, k)
@@ -329,12 +331,12 @@ func TestConnectErrors(t *testing.T) {
 			if c.check != nil {
 				c.check(t, evs, k, dp)
 			}
-			if c.name == session.NoScene {
+			if c.name == contract.NoScene {
 				// Retried with growing delays (the test's jitter draws near
 				// the ceiling), three refusals, then connected.
 				var delays []time.Duration
 				for _, e := range evs {
-					if e.Kind == session.EventRetry {
+					if e.Kind == contract.EventRetry {
 						delays = append(delays, e.Delay)
 					}
 				}
@@ -351,7 +353,7 @@ func TestConnectErrors(t *testing.T) {
 
 var changes = map[*session.Options]chan struct{}{}
 
-func countKind(evs []session.Event, k session.EventKind) int {
+func countKind(evs []contract.Event, k contract.EventKind) int {
 	n := 0
 	for _, e := range evs {
 		if e.Kind == k {
@@ -383,16 +385,16 @@ func TestHostileServer(t *testing.T) {
 			evs := k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))
 			switch mode {
 			case dpsim.HostileMalformed, dpsim.HostileOversized:
-				if countKind(evs, session.EventConnectFailed) != 1 || evs[len(evs)-1].State != session.Connected {
+				if countKind(evs, contract.EventConnectFailed) != 1 || evs[len(evs)-1].State != contract.Connected {
 					t.Fatalf("want one serverConnectionFailed then Connected\n%s", sessiontest.Describe(evs))
 				}
 				for _, e := range evs {
-					if e.Kind == session.EventConnectFailed && e.Err != session.ServerConnectionFailed {
-						t.Fatalf("failure %v, want serverConnectionFailed", e.Err)
+					if e.Kind == contract.EventConnectFailed && e.ErrorName != contract.ServerConnectionFailed {
+						t.Fatalf("failure %v, want serverConnectionFailed", e.ErrorName)
 					}
 				}
 			default:
-				if n := countKind(evs, session.EventConnectFailed); n != 0 {
+				if n := countKind(evs, contract.EventConnectFailed); n != 0 {
 					t.Fatalf("%s should be survived without failing\n%s", mode, sessiontest.Describe(evs))
 				}
 				if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
@@ -413,18 +415,18 @@ func TestSilentServerIsDeadAfterThreeHeartbeats(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 100 * time.Millisecond, Scenario: sc})
 	k := startKiosk(t, dp, t.TempDir())
 	evs := k.rec.WaitFor(t, ctx, "Connected twice", nthConnected(2))
-	var reason session.DisconnectReason
+	var reason contract.DisconnectReason
 	for _, e := range evs {
-		if e.Kind == session.EventDisconnected {
+		if e.Kind == contract.EventDisconnected {
 			reason = e.Reason
 		}
 	}
-	if reason != session.ReasonControlDisconnected {
+	if reason != contract.ReasonControlDisconnected {
 		t.Fatalf("silence gave %v, want controlDisconnected\n%s", reason, sessiontest.Describe(evs))
 	}
 	var ids []string
 	for _, e := range evs {
-		if e.Kind == session.EventState && e.State == session.Connected {
+		if e.Kind == contract.EventState && e.State == contract.Connected {
 			ids = append(ids, e.SessionID)
 		}
 	}
@@ -471,17 +473,17 @@ func TestShutdownSendsNormalAndRestartResumes(t *testing.T) {
 	k := startKiosk(t, dp, dir)
 	id := lastConnected(k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))).SessionID
 	k.stop()
-	evs := k.rec.WaitFor(t, ctx, "stopped", func(evs []session.Event) bool { return countKind(evs, session.EventStopped) == 1 })
-	if last := evs[len(evs)-1]; last.Kind != session.EventStopped {
+	evs := k.rec.WaitFor(t, ctx, "stopped", func(evs []contract.Event) bool { return countKind(evs, contract.EventStopped) == 1 })
+	if last := evs[len(evs)-1]; last.Kind != contract.EventStopped {
 		t.Fatalf("last event %v, want stopped\n%s", last.Kind, sessiontest.Describe(evs))
 	}
-	var down *session.Event
+	var down *contract.Event
 	for i := range evs {
-		if evs[i].Kind == session.EventDisconnected {
+		if evs[i].Kind == contract.EventDisconnected {
 			down = &evs[i]
 		}
 	}
-	if down == nil || down.Reason != session.ReasonNormal || !down.ByUs {
+	if down == nil || down.Reason != contract.ReasonNormal || !down.ByUs {
 		t.Fatalf("shutdown disconnect %+v, want normal by kioskd", down)
 	}
 	if _, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
@@ -538,8 +540,8 @@ func TestConnectYieldsTheIDOrANamedError(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: sc})
 	k := startKiosk(t, dp, t.TempDir())
 	_, err := k.sup.Connect(ctx)
-	var ce *session.ConnectError
-	if !errors.As(err, &ce) || ce.Name != session.NoScene || !errors.Is(err, session.ErrNoScene) {
+	var ce *contract.ConnectError
+	if !errors.As(err, &ce) || ce.Name != contract.NoScene || !errors.Is(err, contract.ErrNoScene) {
 		t.Fatalf("first Connect = %v, want noScene", err)
 	}
 	id, err := k.sup.Connect(ctx)
@@ -646,14 +648,14 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	}
 	for _, e := range evs {
 		switch e.Kind {
-		case session.EventConnectFailed, session.EventMediaFailed, session.EventDisconnected, session.EventRetry:
+		case contract.EventConnectFailed, contract.EventMediaFailed, contract.EventDisconnected, contract.EventRetry:
 			t.Fatalf("plugging in an optional camera gave %v\n%s", e.Kind, sessiontest.Describe(evs))
 		}
 	}
 	if got := fmt.Sprint(percentages(evs)); got != "[25 50 75 100]" {
 		t.Fatalf("states %s, want [25 50 75 100] and nothing after\n%s", got, sessiontest.Describe(evs))
 	}
-	if snap := k.sup.Snapshot(); snap.State != session.Connected || snap.SessionID != id {
+	if snap := k.sup.Snapshot(); snap.State != contract.Connected || snap.SessionID != id {
 		t.Fatalf("snapshot %+v, want Connected %s", snap, id)
 	}
 	if opens, closes, double, refused := cam.Counts(); opens != 1 || closes != 0 || double != 0 || refused != 0 {
@@ -666,7 +668,7 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	cam.SetMissing(true) // first, so the reopen after the failure finds it gone
 	cam.Fail(errors.New("VIDIOC_DQBUF: No such device"))
 	evs = k.rec.WaitFor(t, ctx, "Connected again after the camera was lost", nthConnected(2))
-	if n := countKind(evs, session.EventMediaFailed); n != 1 {
+	if n := countKind(evs, contract.EventMediaFailed); n != 1 {
 		t.Fatalf("%d mediaStreamFailed events, want 1\n%s", n, sessiontest.Describe(evs))
 	}
 	if again := lastConnected(evs); again.SessionID != id || !again.Resumed {
@@ -689,7 +691,7 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 		t.Fatalf("dpsim did not receive the camera plugged in again: %+v", dp.Sessions())
 	}
 	evs, _ = k.rec.Snapshot()
-	if connects(evs) != 2 || countKind(evs, session.EventMediaFailed) != 1 || countKind(evs, session.EventConnectFailed) != 0 {
+	if connects(evs) != 2 || countKind(evs, contract.EventMediaFailed) != 1 || countKind(evs, contract.EventConnectFailed) != 0 {
 		t.Fatalf("plugging in again cost more than the loss did\n%s", sessiontest.Describe(evs))
 	}
 	if opens, closes, double, refused := cam.Counts(); opens != 2 || closes != 1 || double != 0 || refused != 0 {
@@ -706,17 +708,17 @@ func TestNoUserMediaRetriesWhenTheDeviceAppears(t *testing.T) {
 	devices := make(chan struct{}, 1)
 	k := startKiosk(t, dp, t.TempDir(), func(c *session.Config, o *session.Options) {
 		c.InitialDelay, c.MaxDelay = time.Hour, time.Hour
-		f := &flakyMedia{MediaSource: o.Media, name: session.NoUserMedia}
+		f := &flakyMedia{MediaSource: o.Media, name: contract.NoUserMedia}
 		f.n.Store(1)
 		o.Media = f
 		o.DeviceChanges = devices
 	})
-	k.rec.WaitFor(t, ctx, "a retry after noUserMedia", func(evs []session.Event) bool {
-		return countKind(evs, session.EventRetry) > 0
+	k.rec.WaitFor(t, ctx, "a retry after noUserMedia", func(evs []contract.Event) bool {
+		return countKind(evs, contract.EventRetry) > 0
 	})
 	devices <- struct{}{} // the microphone is plugged in
 	evs := k.rec.WaitFor(t, ctx, "Connected after the device appeared", nthConnected(1))
-	if countKind(evs, session.EventRetry) != 1 {
+	if countKind(evs, contract.EventRetry) != 1 {
 		t.Fatalf("want exactly one retry\n%s", sessiontest.Describe(evs))
 	}
 }

@@ -1,6 +1,10 @@
 package session
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kioskd/kioskd/contract"
+)
 
 // input is what moves a connection from one state to the next.
 type input int
@@ -35,7 +39,7 @@ const (
 )
 
 type transition struct {
-	next ConnectionState
+	next contract.ConnectionState
 	act  action
 }
 
@@ -45,34 +49,34 @@ type transition struct {
 // it and ignores it, so a confused server cannot move the kiosk backwards,
 // and the step deadline bounds any stall it causes. Steps may be skipped
 // forward (a server may resume straight to ConnectingToDigitalPerson).
-var transitions = map[ConnectionState]map[input]transition{
-	Disconnected: {
-		inSocketOpen: {SearchingForDigitalPerson, actSendHello},
+var transitions = map[contract.ConnectionState]map[input]transition{
+	contract.Disconnected: {
+		inSocketOpen: {contract.SearchingForDigitalPerson, actSendHello},
 	},
-	SearchingForDigitalPerson: {
-		inSearching: {SearchingForDigitalPerson, actNone}, // a new queue position
-		inAssets:    {DownloadingAssets, actNone},
-		inStarting:  {ConnectingToDigitalPerson, actOffer},
+	contract.SearchingForDigitalPerson: {
+		inSearching: {contract.SearchingForDigitalPerson, actNone}, // a new queue position
+		inAssets:    {contract.DownloadingAssets, actNone},
+		inStarting:  {contract.ConnectingToDigitalPerson, actOffer},
 	},
-	DownloadingAssets: {
-		inAssets:   {DownloadingAssets, actNone}, // a repeated event: reported once
-		inStarting: {ConnectingToDigitalPerson, actOffer},
+	contract.DownloadingAssets: {
+		inAssets:   {contract.DownloadingAssets, actNone}, // a repeated event: reported once
+		inStarting: {contract.ConnectingToDigitalPerson, actOffer},
 	},
-	ConnectingToDigitalPerson: {
-		inStarting:      {ConnectingToDigitalPerson, actNone}, // repeated; no second offer
-		inReady:         {ConnectingToDigitalPerson, actMarkReady},
-		inPeerConnected: {ConnectingToDigitalPerson, actMarkPeer},
+	contract.ConnectingToDigitalPerson: {
+		inStarting:      {contract.ConnectingToDigitalPerson, actNone}, // repeated; no second offer
+		inReady:         {contract.ConnectingToDigitalPerson, actMarkReady},
+		inPeerConnected: {contract.ConnectingToDigitalPerson, actMarkPeer},
 	},
-	Connected: {
-		inReady:         {Connected, actNone},
-		inPeerConnected: {Connected, actNone}, // ICE came back after a blip
+	contract.Connected: {
+		inReady:         {contract.Connected, actNone},
+		inPeerConnected: {contract.Connected, actNone}, // ICE came back after a blip
 	},
 }
 
 // step looks up (from, in). inFailed is accepted in every state.
-func step(from ConnectionState, in input) (transition, error) {
+func step(from contract.ConnectionState, in input) (transition, error) {
 	if in == inFailed {
-		return transition{Disconnected, actTearDown}, nil
+		return transition{contract.Disconnected, actTearDown}, nil
 	}
 	if t, ok := transitions[from][in]; ok {
 		return t, nil

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"log/slog"
@@ -56,10 +58,10 @@ type Supervisor struct {
 	opts Options
 	log  *slog.Logger
 	api  *webrtc.API
-	bus  *Bus
+	bus  *contract.Bus
 
 	mu       sync.Mutex
-	snap     Snapshot
+	snap     contract.Snapshot
 	stored   Stored // the session to resume; kept in memory when the disk fails
 	resumed  bool   // the current call resumed the stored session
 	progress atomic.Int64
@@ -101,7 +103,7 @@ func New(cfg Config, opts Options) (*Supervisor, error) {
 		return nil, err
 	}
 	s := &Supervisor{
-		cfg: cfg, opts: opts, log: opts.Log, api: api, bus: NewBus(),
+		cfg: cfg, opts: opts, log: opts.Log, api: api, bus: contract.NewBus(),
 		backoff: Backoff{Initial: cfg.InitialDelay, Max: cfg.MaxDelay, Rand: opts.Rand},
 	}
 	s.snap.Since = opts.Clock.Now()
@@ -110,10 +112,10 @@ func New(cfg Config, opts Options) (*Supervisor, error) {
 }
 
 // Subscribe returns every event from now on (see Bus.Subscribe).
-func (s *Supervisor) Subscribe() (<-chan Event, func()) { return s.bus.Subscribe() }
+func (s *Supervisor) Subscribe() (<-chan contract.Event, func()) { return s.bus.Subscribe() }
 
 // Snapshot is the current condition.
-func (s *Supervisor) Snapshot() Snapshot {
+func (s *Supervisor) Snapshot() contract.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.snap
@@ -131,10 +133,10 @@ func (s *Supervisor) touch() { s.progress.Store(s.opts.Clock.Now().UnixNano()) }
 // progressTick is how often a waiting supervisor shows it is alive.
 const progressTick = time.Second
 
-func (s *Supervisor) publish(e Event) {
+func (s *Supervisor) publish(e contract.Event) {
 	e.Time = s.opts.Clock.Now()
 	s.mu.Lock()
-	if e.Kind == EventState {
+	if e.Kind == contract.EventState {
 		if s.snap.State == e.State {
 			s.mu.Unlock()
 			return // once per change, never repeated
@@ -142,7 +144,7 @@ func (s *Supervisor) publish(e Event) {
 		s.snap.State = e.State
 		s.snap.Since = e.Time
 		s.snap.NextRetry = time.Time{}
-		if e.State == Connected {
+		if e.State == contract.Connected {
 			s.snap.Connects++
 			s.snap.QueuePosition = 0
 		}
@@ -152,13 +154,13 @@ func (s *Supervisor) publish(e Event) {
 		e.SessionID = s.snap.SessionID
 	}
 	switch e.Kind {
-	case EventQueue:
+	case contract.EventQueue:
 		s.snap.QueuePosition = e.QueuePosition
-	case EventConnectFailed, EventMediaFailed:
-		s.snap.LastError = e.Err
-	case EventDisconnected:
+	case contract.EventConnectFailed, contract.EventMediaFailed:
+		s.snap.LastError = e.ErrorName
+	case contract.EventDisconnected:
 		s.snap.LastReason = e.Reason
-	case EventRetry:
+	case contract.EventRetry:
 		s.snap.NextRetry = e.Time.Add(e.Delay)
 	}
 	e.Attempt = s.snap.Attempt
@@ -191,7 +193,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			if res.Connected.IsZero() {
 				break
 			}
-			s.publish(Event{Kind: EventDisconnected, Reason: ReasonNormal, ByUs: true, SessionID: res.SessionID})
+			s.publish(contract.Event{Kind: contract.EventDisconnected, Reason: contract.ReasonNormal, ByUs: true, SessionID: res.SessionID})
 			break
 		}
 		delay, wait := s.react(ctx, res, &flaps)
@@ -202,8 +204,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			break
 		}
 	}
-	s.publish(Event{Kind: EventState, State: Disconnected})
-	s.publish(Event{Kind: EventStopped})
+	s.publish(contract.Event{Kind: contract.EventState, State: contract.Disconnected})
+	s.publish(contract.Event{Kind: contract.EventStopped})
 	return nil
 }
 
@@ -226,9 +228,9 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 		if ctx.Err() != nil {
 			return CallResult{ByUs: true}
 		}
-		var ce *ConnectError
+		var ce *contract.ConnectError
 		if !errors.As(err, &ce) {
-			ce = NewConnectError(MediaStreamFailed, err)
+			ce = contract.NewConnectError(contract.MediaStreamFailed, err)
 		}
 		return CallResult{Err: ce}
 	}
@@ -238,7 +240,7 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 	}
 	relays, err := s.relays.forCall(kinds, tracks)
 	if err != nil {
-		return CallResult{Err: NewConnectError(MediaStreamFailed, err)}
+		return CallResult{Err: contract.NewConnectError(contract.MediaStreamFailed, err)}
 	}
 	call := StartCall(ctx, CallConfig{
 		URL: s.cfg.URL, Token: s.cfg.Token, Dial: s.cfg.Dial, Heartbeat: s.cfg.Heartbeat,
@@ -247,19 +249,19 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 	}, CallDeps{
 		Dialect: s.opts.Dialect, API: s.api, Tracks: relays, Sink: s.opts.Sink,
 		Media: s.opts.Media.Failed(), Clock: s.opts.Clock, Log: s.log, Peer: s.cfg.Peer,
-		OnState: func(st ConnectionState) {
-			if st == Disconnected {
+		OnState: func(st contract.ConnectionState) {
+			if st == contract.Disconnected {
 				return // the supervisor reports Disconnected with the reason, below
 			}
 			s.mu.Lock()
 			resumed, id := s.resumed, s.snap.SessionID
 			s.mu.Unlock()
-			if st == Connected {
+			if st == contract.Connected {
 				// Stored once Connected: a server only resumes what it
 				// has delivered, so an earlier id would only be refused.
 				s.remember(id)
 			}
-			s.publish(Event{Kind: EventState, State: st, Resumed: resumed && st == Connected})
+			s.publish(contract.Event{Kind: contract.EventState, State: st, Resumed: resumed && st == contract.Connected})
 		},
 		OnSession: func(id string, resumed bool) {
 			if resume != "" && !resumed {
@@ -272,7 +274,7 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 		},
 		OnQueue: func(pos int) {
 			if pos > 0 {
-				s.publish(Event{Kind: EventQueue, QueuePosition: pos})
+				s.publish(contract.Event{Kind: contract.EventQueue, QueuePosition: pos})
 			}
 		},
 	})
@@ -283,7 +285,7 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 		select {
 		case <-call.Done():
 			res := call.Result()
-			s.publish(Event{Kind: EventState, State: Disconnected})
+			s.publish(contract.Event{Kind: contract.EventState, State: contract.Disconnected})
 			return res
 		case <-s.opts.DeviceChanges:
 			s.hotplug(ctx)
@@ -339,30 +341,30 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 	}
 
 	if res.Err != nil { // failed before Connected (SPEC section 2)
-		s.publish(Event{Kind: EventConnectFailed, Err: res.Err.Name, Cause: res.Err.Err})
+		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err})
 		switch res.Err.Name {
-		case NoSessionToResume:
+		case contract.NoSessionToResume:
 			s.forget("the server can no longer resume it")
 			return 0, false // a fresh session at once, no backoff
-		case NotSupported:
+		case contract.NotSupported:
 			s.parkUntilDevicesChange(ctx, res.Err)
 			return 0, false
-		case MediaStreamFailed:
+		case contract.MediaStreamFailed:
 			_ = s.opts.Media.Reset()
 		}
 		return s.backoff.Next(), true
 	}
 
 	if res.MediaErr != nil { // our media failed while Connected
-		s.publish(Event{Kind: EventMediaFailed, Err: MediaStreamFailed, Cause: res.MediaErr, SessionID: res.SessionID})
+		s.publish(contract.Event{Kind: contract.EventMediaFailed, ErrorName: contract.MediaStreamFailed, Cause: res.MediaErr, SessionID: res.SessionID})
 		_ = s.opts.Media.Reset()
 		return s.backoff.Next(), true
 	}
 
 	// A Connected session ended (SPEC section 3).
-	ev := Event{Kind: EventDisconnected, Reason: res.Reason, ByUs: res.ByUs, SessionID: res.SessionID}
+	ev := contract.Event{Kind: contract.EventDisconnected, Reason: res.Reason, ByUs: res.ByUs, SessionID: res.SessionID}
 	if res.TakenOver {
-		ev.Err = NoSessionToResume
+		ev.ErrorName = contract.NoSessionToResume
 		s.forget("the server gave it to another connection")
 	}
 	s.publish(ev)
@@ -375,9 +377,9 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 	}
 	quick := *flaps > 1
 	switch res.Reason {
-	case ReasonSessionTimeout, ReasonConversationEnded:
+	case contract.ReasonSessionTimeout, contract.ReasonConversationEnded:
 		s.forget("the session ended (" + res.Reason.String() + ")")
-	case ReasonControlDisconnected, ReasonNormal:
+	case contract.ReasonControlDisconnected, contract.ReasonNormal:
 		// resume the same session
 	}
 	if quick {
@@ -393,13 +395,13 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 // 30 s backoff. No hot loop: the device watcher reports at most one change
 // per poll, and a retry that fails again backs off further.
 func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res CallResult) bool {
-	ev := Event{Kind: EventRetry, Delay: delay}
+	ev := contract.Event{Kind: contract.EventRetry, Delay: delay}
 	if res.Err != nil {
-		ev.Err = res.Err.Name
+		ev.ErrorName = res.Err.Name
 	}
 	s.publish(ev)
 	var devices <-chan struct{}
-	if res.MediaErr != nil || (res.Err != nil && (res.Err.Name == NoUserMedia || res.Err.Name == MediaStreamFailed)) {
+	if res.MediaErr != nil || (res.Err != nil && (res.Err.Name == contract.NoUserMedia || res.Err.Name == contract.MediaStreamFailed)) {
 		devices = s.opts.DeviceChanges
 	}
 	t := s.opts.Clock.NewTimer(delay)
@@ -424,7 +426,7 @@ func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res CallRes
 // parkUntilDevicesChange: notSupported is not retried until the devices or
 // the config change (SPEC section 2). The supervisor stays alive meanwhile.
 func (s *Supervisor) parkUntilDevicesChange(ctx context.Context, err error) {
-	s.log.Error("device cannot be used; not retrying until the devices or the config change", "error_name", NotSupported.String(), "error", err)
+	s.log.Error("device cannot be used; not retrying until the devices or the config change", "error_name", contract.NotSupported.String(), "error", err)
 	tick := s.opts.Clock.NewTicker(progressTick)
 	defer tick.Stop()
 	for {
@@ -489,41 +491,41 @@ func (s *Supervisor) forget(why string) {
 }
 
 // logEvent writes the log line of an event, with the fields of SPEC section 9.
-func (s *Supervisor) logEvent(e Event) {
+func (s *Supervisor) logEvent(e contract.Event) {
 	attrs := []any{}
 	if e.SessionID != "" {
 		attrs = append(attrs, "session_id", e.SessionID)
 	}
 	d := e.State.Data()
 	switch e.Kind {
-	case EventState:
+	case contract.EventState:
 		attrs = append(attrs, "connection_state", d.Name, "current_step", d.CurrentStep, "percentage_loaded", d.PercentageLoaded)
 		s.log.Info("connection state "+d.Name, attrs...)
-	case EventQueue:
+	case contract.EventQueue:
 		attrs = append(attrs, "queue_position", e.QueuePosition)
 		s.log.Info("waiting in the server's queue", attrs...)
-	case EventConnectFailed:
-		attrs = append(attrs, "error_name", e.Err.String())
+	case contract.EventConnectFailed:
+		attrs = append(attrs, "error_name", e.ErrorName.String())
 		if e.Cause != nil {
 			attrs = append(attrs, "error", e.Cause.Error())
 		}
-		s.log.Warn("connect failed: "+e.Err.String(), attrs...)
-	case EventMediaFailed:
-		attrs = append(attrs, "error_name", e.Err.String())
+		s.log.Warn("connect failed: "+e.ErrorName.String(), attrs...)
+	case contract.EventMediaFailed:
+		attrs = append(attrs, "error_name", e.ErrorName.String())
 		if e.Cause != nil {
 			attrs = append(attrs, "error", e.Cause.Error())
 		}
-		s.log.Error("media failed: "+e.Err.String(), attrs...)
-	case EventDisconnected:
+		s.log.Error("media failed: "+e.ErrorName.String(), attrs...)
+	case contract.EventDisconnected:
 		attrs = append(attrs, "disconnect_reason", e.Reason.String(), "by_kioskd", e.ByUs)
 		s.log.Info("disconnected: "+e.Reason.String(), attrs...)
-	case EventRetry:
+	case contract.EventRetry:
 		attrs = append(attrs, "retry_in", e.Delay.Round(time.Millisecond).String())
-		if e.Err != NoError {
-			attrs = append(attrs, "error_name", e.Err.String())
+		if e.ErrorName != contract.NoError {
+			attrs = append(attrs, "error_name", e.ErrorName.String())
 		}
 		s.log.Info("retrying", attrs...)
-	case EventStopped:
+	case contract.EventStopped:
 		s.log.Info("session supervisor stopped", attrs...)
 	}
 }
@@ -535,7 +537,7 @@ func (s *Supervisor) logEvent(e Event) {
 func (s *Supervisor) Connect(ctx context.Context) (string, error) {
 	events, cancel := s.Subscribe()
 	defer cancel()
-	if snap := s.Snapshot(); snap.State == Connected {
+	if snap := s.Snapshot(); snap.State == contract.Connected {
 		return snap.SessionID, nil
 	}
 	for {
@@ -545,12 +547,12 @@ func (s *Supervisor) Connect(ctx context.Context) (string, error) {
 				return "", errors.New("session: supervisor stopped")
 			}
 			switch e.Kind {
-			case EventState:
-				if e.State == Connected {
+			case contract.EventState:
+				if e.State == contract.Connected {
 					return e.SessionID, nil
 				}
-			case EventConnectFailed:
-				return "", NewConnectError(e.Err, e.Cause)
+			case contract.EventConnectFailed:
+				return "", contract.NewConnectError(e.ErrorName, e.Cause)
 			}
 		case <-ctx.Done():
 			return "", ctx.Err()

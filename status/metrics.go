@@ -1,6 +1,8 @@
 package status
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 // ErrNotLoopback: the metrics address is not a loopback address.
@@ -47,7 +47,7 @@ type Metrics struct {
 	Media *MediaMetrics
 
 	mu            sync.Mutex
-	prev          session.ConnectionState
+	prev          contract.ConnectionState
 	attemptStart  time.Time
 	recoveryStart time.Time
 }
@@ -124,10 +124,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		},
 	}
 	// Every error name and reason shows up at 0, so rate() works from the start.
-	for _, n := range session.AllErrorNames {
+	for _, n := range contract.AllErrorNames {
 		m.connectErrors.WithLabelValues(n.String())
 	}
-	for _, r := range session.AllDisconnectReasons {
+	for _, r := range contract.AllDisconnectReasons {
 		m.disconnects.WithLabelValues(r.String())
 	}
 	for _, c := range []prometheus.Collector{m.state, m.queue, m.connects, m.resumes, m.connectErrors,
@@ -141,22 +141,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // Observe updates the metrics for one event. Durations use the events' times.
-func (m *Metrics) Observe(e session.Event) {
+func (m *Metrics) Observe(e contract.Event) {
 	if e.Kind == 0 {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.state.Set(float64(e.State.Step()))
-	if e.State != session.SearchingForDigitalPerson {
+	if e.State != contract.SearchingForDigitalPerson {
 		m.queue.Set(0)
 	}
 	switch e.Kind {
-	case session.EventState:
-		if m.prev == session.Disconnected && e.State != session.Disconnected {
+	case contract.EventState:
+		if m.prev == contract.Disconnected && e.State != contract.Disconnected {
 			m.attemptStart = e.Time
 		}
-		if e.State == session.Connected && m.prev != session.Connected {
+		if e.State == contract.Connected && m.prev != contract.Connected {
 			m.connects.Inc()
 			if e.Resumed {
 				m.resumes.Inc()
@@ -165,26 +165,26 @@ func (m *Metrics) Observe(e session.Event) {
 			observeSince(m.recovery, m.recoveryStart, e.Time)
 			m.attemptStart, m.recoveryStart = time.Time{}, time.Time{}
 		}
-		if e.State == session.Disconnected {
+		if e.State == contract.Disconnected {
 			m.attemptStart = time.Time{}
 		}
 		m.prev = e.State
-	case session.EventQueue:
+	case contract.EventQueue:
 		m.queue.Set(float64(e.QueuePosition))
-	case session.EventConnectFailed:
-		if e.Err != session.NoError {
-			m.connectErrors.WithLabelValues(e.Err.String()).Inc()
+	case contract.EventConnectFailed:
+		if e.ErrorName != contract.NoError {
+			m.connectErrors.WithLabelValues(e.ErrorName.String()).Inc()
 		}
-	case session.EventDisconnected:
-		if e.Reason != session.NoReason {
+	case contract.EventDisconnected:
+		if e.Reason != contract.NoReason {
 			m.disconnects.WithLabelValues(e.Reason.String()).Inc()
 		}
-		if e.Reason == session.ReasonControlDisconnected && m.recoveryStart.IsZero() {
+		if e.Reason == contract.ReasonControlDisconnected && m.recoveryStart.IsZero() {
 			m.recoveryStart = e.Time
 		}
-	case session.EventMediaFailed:
+	case contract.EventMediaFailed:
 		m.mediaFailures.Inc()
-	case session.EventStopped:
+	case contract.EventStopped:
 		m.attemptStart, m.recoveryStart = time.Time{}, time.Time{}
 	}
 }
@@ -198,8 +198,8 @@ func observeSince(h prometheus.Histogram, start, end time.Time) {
 
 // Follow observes events until the channel is closed or ctx is done. Give
 // it its own Bus subscription.
-func (m *Metrics) Follow(ctx context.Context, events <-chan session.Event) {
-	session.Follow(ctx, events, m.Observe)
+func (m *Metrics) Follow(ctx context.Context, events <-chan contract.Event) {
+	contract.Follow(ctx, events, m.Observe)
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors,

@@ -1,6 +1,8 @@
 package status
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"io"
@@ -11,8 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 func TestMetricsFromEvents(t *testing.T) {
@@ -23,34 +23,34 @@ func TestMetricsFromEvents(t *testing.T) {
 	}
 	t0 := since
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	state := func(ms int, s session.ConnectionState) session.Event {
-		return session.Event{Kind: session.EventState, Time: at(ms), State: s, SessionID: "sid"}
+	state := func(ms int, s contract.ConnectionState) contract.Event {
+		return contract.Event{Kind: contract.EventState, Time: at(ms), State: s, SessionID: "sid"}
 	}
-	seq := []session.Event{
+	seq := []contract.Event{
 		// Attempt 1: noScene.
-		state(0, session.SearchingForDigitalPerson),
-		{Kind: session.EventQueue, Time: at(10), State: session.SearchingForDigitalPerson, QueuePosition: 3},
-		state(50, session.Disconnected),
-		{Kind: session.EventConnectFailed, Time: at(50), State: session.Disconnected, Err: session.NoScene},
-		{Kind: session.EventRetry, Time: at(50), State: session.Disconnected, Delay: time.Second, Err: session.NoScene},
+		state(0, contract.SearchingForDigitalPerson),
+		{Kind: contract.EventQueue, Time: at(10), State: contract.SearchingForDigitalPerson, QueuePosition: 3},
+		state(50, contract.Disconnected),
+		{Kind: contract.EventConnectFailed, Time: at(50), State: contract.Disconnected, ErrorName: contract.NoScene},
+		{Kind: contract.EventRetry, Time: at(50), State: contract.Disconnected, Delay: time.Second, ErrorName: contract.NoScene},
 		// Attempt 2: Connected 120 ms after leaving Disconnected.
-		state(1000, session.SearchingForDigitalPerson),
-		state(1040, session.DownloadingAssets),
-		state(1080, session.ConnectingToDigitalPerson),
-		state(1120, session.Connected),
-		{Kind: session.EventProgress, Time: at(1500), State: session.Connected},
+		state(1000, contract.SearchingForDigitalPerson),
+		state(1040, contract.DownloadingAssets),
+		state(1080, contract.ConnectingToDigitalPerson),
+		state(1120, contract.Connected),
+		{Kind: contract.EventProgress, Time: at(1500), State: contract.Connected},
 		// Control lost; a failed attempt; then resumed 2.5 s after the loss.
-		{Kind: session.EventDisconnected, Time: at(5000), State: session.Disconnected, Reason: session.ReasonControlDisconnected},
-		state(5000, session.Disconnected),
-		state(5010, session.SearchingForDigitalPerson),
-		state(5100, session.Disconnected),
-		{Kind: session.EventConnectFailed, Time: at(5100), State: session.Disconnected, Err: session.ServerConnectionFailed},
-		state(7000, session.SearchingForDigitalPerson),
-		state(7200, session.ConnectingToDigitalPerson),
-		{Kind: session.EventState, Time: at(7500), State: session.Connected, SessionID: "sid", Resumed: true},
-		{Kind: session.EventMediaFailed, Time: at(8000), State: session.Connected, Err: session.MediaStreamFailed},
-		{Kind: session.EventDisconnected, Time: at(9000), State: session.Disconnected, Reason: session.ReasonSessionTimeout},
-		state(9000, session.Disconnected),
+		{Kind: contract.EventDisconnected, Time: at(5000), State: contract.Disconnected, Reason: contract.ReasonControlDisconnected},
+		state(5000, contract.Disconnected),
+		state(5010, contract.SearchingForDigitalPerson),
+		state(5100, contract.Disconnected),
+		{Kind: contract.EventConnectFailed, Time: at(5100), State: contract.Disconnected, ErrorName: contract.ServerConnectionFailed},
+		state(7000, contract.SearchingForDigitalPerson),
+		state(7200, contract.ConnectingToDigitalPerson),
+		{Kind: contract.EventState, Time: at(7500), State: contract.Connected, SessionID: "sid", Resumed: true},
+		{Kind: contract.EventMediaFailed, Time: at(8000), State: contract.Connected, ErrorName: contract.MediaStreamFailed},
+		{Kind: contract.EventDisconnected, Time: at(9000), State: contract.Disconnected, Reason: contract.ReasonSessionTimeout},
+		state(9000, contract.Disconnected),
 	}
 	for i, e := range seq {
 		m.Observe(e)
@@ -150,13 +150,13 @@ kioskd_time_to_connected_seconds_count 2
 func TestMetricsFollowBus(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, _ := NewMetrics(reg)
-	bus := session.NewBus()
+	bus := contract.NewBus()
 	sub, cancel := bus.Subscribe()
 	defer cancel()
 	done := make(chan struct{})
 	go func() { m.Follow(context.Background(), sub); close(done) }()
-	bus.Publish(session.Event{Kind: session.EventState, Time: since, State: session.SearchingForDigitalPerson})
-	bus.Publish(session.Event{Kind: session.EventState, Time: since.Add(time.Second), State: session.Connected})
+	bus.Publish(contract.Event{Kind: contract.EventState, Time: since, State: contract.SearchingForDigitalPerson})
+	bus.Publish(contract.Event{Kind: contract.EventState, Time: since.Add(time.Second), State: contract.Connected})
 	bus.Close()
 	<-done
 	if got := testutil.ToFloat64(m.connects); got != 1 {
@@ -190,7 +190,7 @@ func TestMetricsLoopbackOnly(t *testing.T) {
 func TestServeMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, _ := NewMetrics(reg)
-	m.Observe(session.Event{Kind: session.EventState, Time: since, State: session.Connected})
+	m.Observe(contract.Event{Kind: contract.EventState, Time: since, State: contract.Connected})
 	ln, err := ListenMetrics("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,28 +1,28 @@
 package status
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"bytes"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 func TestFormatLine(t *testing.T) {
 	retry := since.Add(5 * time.Second)
 	for _, tc := range []struct {
-		s    session.Snapshot
+		s    contract.Snapshot
 		want string
 	}{
-		{session.Snapshot{State: session.ConnectingToDigitalPerson, SessionID: "3f2a9c1e-7b7d-4a57"}, "[###·] 75% ConnectingToDigitalPerson  session 3f2a9c1e…"},
-		{session.Snapshot{State: session.Connected, SessionID: "short"}, "[####] 100% Connected  session short"},
-		{session.Snapshot{State: session.Disconnected}, "[····] 0% Disconnected"},
-		{session.Snapshot{State: session.SearchingForDigitalPerson, QueuePosition: 3}, "[#···] 25% SearchingForDigitalPerson  queue 3"},
-		{session.Snapshot{State: session.DownloadingAssets}, "[##··] 50% DownloadingAssets"},
-		{session.Snapshot{State: session.Disconnected, LastError: session.NoScene, Attempt: 2, NextRetry: retry}, "[····] 0% Disconnected  retrying after noScene (attempt 2)"},
-		{session.Snapshot{State: session.Connected, SessionID: "a\x1b[2Jb"}, "[####] 100% Connected  session a[2Jb"},
+		{contract.Snapshot{State: contract.ConnectingToDigitalPerson, SessionID: "3f2a9c1e-7b7d-4a57"}, "[###·] 75% ConnectingToDigitalPerson  session 3f2a9c1e…"},
+		{contract.Snapshot{State: contract.Connected, SessionID: "short"}, "[####] 100% Connected  session short"},
+		{contract.Snapshot{State: contract.Disconnected}, "[····] 0% Disconnected"},
+		{contract.Snapshot{State: contract.SearchingForDigitalPerson, QueuePosition: 3}, "[#···] 25% SearchingForDigitalPerson  queue 3"},
+		{contract.Snapshot{State: contract.DownloadingAssets}, "[##··] 50% DownloadingAssets"},
+		{contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene, Attempt: 2, NextRetry: retry}, "[····] 0% Disconnected  retrying after noScene (attempt 2)"},
+		{contract.Snapshot{State: contract.Connected, SessionID: "a\x1b[2Jb"}, "[####] 100% Connected  session a[2Jb"},
 	} {
 		if got := FormatLine(FromSnapshot(tc.s)); got != tc.want {
 			t.Errorf("FormatLine\n got %q\nwant %q", got, tc.want)
@@ -31,8 +31,8 @@ func TestFormatLine(t *testing.T) {
 }
 
 func TestRenderer(t *testing.T) {
-	long := FromSnapshot(session.Snapshot{State: session.SearchingForDigitalPerson, QueuePosition: 12})
-	short := FromSnapshot(session.Snapshot{State: session.Connected})
+	long := FromSnapshot(contract.Snapshot{State: contract.SearchingForDigitalPerson, QueuePosition: 12})
+	short := FromSnapshot(contract.Snapshot{State: contract.Connected})
 
 	var live bytes.Buffer
 	r := NewRenderer(&live, true)
@@ -60,8 +60,8 @@ func TestRenderer(t *testing.T) {
 
 func TestFormatText(t *testing.T) {
 	now := since.Add(90 * time.Second)
-	st := FromSnapshot(session.Snapshot{State: session.Disconnected, SessionID: "3f2a9c1e-7b7d", LastError: session.NoScene,
-		LastReason: session.ReasonControlDisconnected, Attempt: 2, Since: since, NextRetry: now.Add(4 * time.Second), Connects: 3})
+	st := FromSnapshot(contract.Snapshot{State: contract.Disconnected, SessionID: "3f2a9c1e-7b7d", LastError: contract.NoScene,
+		LastReason: contract.ReasonControlDisconnected, Attempt: 2, Since: since, NextRetry: now.Add(4 * time.Second), Connects: 3})
 	out := FormatText(st, now)
 	for _, want := range []string{
 		"State:       Disconnected (step 0/5, 0%)\n",

@@ -1,6 +1,8 @@
 package status
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -16,7 +18,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/internal/clock"
-	"github.com/kioskd/kioskd/session"
 )
 
 // Server errors.
@@ -34,11 +35,11 @@ type ServerConfig struct {
 	// Mode of the socket file; 0 means 0660 (the daemon's user and group).
 	Mode os.FileMode
 	// Snapshot returns the session's current condition. Required.
-	Snapshot func() session.Snapshot
+	Snapshot func() contract.Snapshot
 	// Events, if set, re-reads Snapshot on each event and sends watchers
 	// what changed. Give the server its own Bus subscription; the
 	// supervisor must update its snapshot before publishing.
-	Events <-chan session.Event
+	Events <-chan contract.Event
 	// PollInterval re-reads Snapshot on a timer too. 0 means 1 s without
 	// Events and no polling with them. Negative disables polling.
 	PollInterval time.Duration

@@ -1,6 +1,8 @@
 package status
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -15,22 +17,21 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
-	"github.com/kioskd/kioskd/session"
 )
 
 // fakeSession is a snapshot the test changes.
 type fakeSession struct {
 	mu   sync.Mutex
-	snap session.Snapshot
+	snap contract.Snapshot
 }
 
-func (f *fakeSession) Snapshot() session.Snapshot {
+func (f *fakeSession) Snapshot() contract.Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.snap
 }
 
-func (f *fakeSession) set(fn func(*session.Snapshot)) {
+func (f *fakeSession) set(fn func(*contract.Snapshot)) {
 	f.mu.Lock()
 	fn(&f.snap)
 	f.mu.Unlock()
@@ -54,8 +55,8 @@ func startServer(t *testing.T, cfg ServerConfig) *Server {
 var since = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 
 func TestServerQuery(t *testing.T) {
-	fs := &fakeSession{snap: session.Snapshot{State: session.ConnectingToDigitalPerson, SessionID: "3f2a9c1e-7b7d",
-		LastError: session.NoScene, LastReason: session.ReasonControlDisconnected, Attempt: 2, Since: since, Connects: 5}}
+	fs := &fakeSession{snap: contract.Snapshot{State: contract.ConnectingToDigitalPerson, SessionID: "3f2a9c1e-7b7d",
+		LastError: contract.NoScene, LastReason: contract.ReasonControlDisconnected, Attempt: 2, Since: since, Connects: 5}}
 	path := socketPath(t)
 	s := startServer(t, ServerConfig{Socket: path, Snapshot: fs.Snapshot, PollInterval: -1})
 	if s.Path() != path {
@@ -213,8 +214,8 @@ func next(t *testing.T, ch <-chan Status) Status {
 }
 
 func TestWatchFromEvents(t *testing.T) {
-	fs := &fakeSession{snap: session.Snapshot{State: session.Disconnected}}
-	events := make(chan session.Event)
+	fs := &fakeSession{snap: contract.Snapshot{State: contract.Disconnected}}
+	events := make(chan contract.Event)
 	path := socketPath(t)
 	s := startServer(t, ServerConfig{Socket: path, Snapshot: fs.Snapshot, Events: events})
 
@@ -226,24 +227,24 @@ func TestWatchFromEvents(t *testing.T) {
 	}
 	// The server's first re-read equals what the watcher already has: not
 	// sent again. (The second send returns only after the first was handled.)
-	events <- session.Event{Kind: session.EventProgress}
-	events <- session.Event{Kind: session.EventProgress}
+	events <- contract.Event{Kind: contract.EventProgress}
+	events <- contract.Event{Kind: contract.EventProgress}
 
-	steps := []session.ConnectionState{session.SearchingForDigitalPerson, session.DownloadingAssets,
-		session.ConnectingToDigitalPerson, session.Connected}
+	steps := []contract.ConnectionState{contract.SearchingForDigitalPerson, contract.DownloadingAssets,
+		contract.ConnectingToDigitalPerson, contract.Connected}
 	for _, want := range steps {
-		fs.set(func(s *session.Snapshot) { s.State = want; s.SessionID = "sid" })
-		events <- session.Event{Kind: session.EventState, State: want}
+		fs.set(func(s *contract.Snapshot) { s.State = want; s.SessionID = "sid" })
+		events <- contract.Event{Kind: contract.EventState, State: want}
 		// Liveness ticks that change nothing send nothing.
-		events <- session.Event{Kind: session.EventProgress, State: want}
-		events <- session.Event{Kind: session.EventProgress, State: want}
+		events <- contract.Event{Kind: contract.EventProgress, State: want}
+		events <- contract.Event{Kind: contract.EventProgress, State: want}
 		st := next(t, ch)
 		if st.State != want.String() || st.CurrentStep != want.Step() || st.PercentageLoaded != want.Percentage() || st.SessionID != "sid" {
 			t.Fatalf("watch got %+v, want %v", st, want)
 		}
 	}
-	fs.set(func(s *session.Snapshot) { s.QueuePosition = 0; s.Connects = 1 })
-	events <- session.Event{Kind: session.EventProgress, State: session.Connected}
+	fs.set(func(s *contract.Snapshot) { s.QueuePosition = 0; s.Connects = 1 })
+	events <- contract.Event{Kind: contract.EventProgress, State: contract.Connected}
 	if st := next(t, ch); st.Connects != 1 || st.State != "Connected" {
 		t.Fatalf("watch got %+v", st)
 	}
@@ -267,7 +268,7 @@ func TestWatchFromEvents(t *testing.T) {
 
 func TestWatchPollingAndCancel(t *testing.T) {
 	fc := clocktest.New(since)
-	fs := &fakeSession{snap: session.Snapshot{State: session.Disconnected, LastError: session.NoScene, Attempt: 1, NextRetry: since.Add(4 * time.Second)}}
+	fs := &fakeSession{snap: contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene, Attempt: 1, NextRetry: since.Add(4 * time.Second)}}
 	path := socketPath(t)
 	startServer(t, ServerConfig{Socket: path, Snapshot: fs.Snapshot, Clock: fc}) // no Events: polls every 1 s
 	fc.BlockUntil(1)
@@ -281,8 +282,8 @@ func TestWatchPollingAndCancel(t *testing.T) {
 	ch2, errc2 := watchInto(t, ctx, path)
 	next(t, ch2)
 
-	fs.set(func(s *session.Snapshot) {
-		s.State, s.NextRetry, s.QueuePosition = session.SearchingForDigitalPerson, time.Time{}, 4
+	fs.set(func(s *contract.Snapshot) {
+		s.State, s.NextRetry, s.QueuePosition = contract.SearchingForDigitalPerson, time.Time{}, 4
 	})
 	fc.Advance(time.Second)
 	for _, c := range []<-chan Status{ch, ch2} {

@@ -10,9 +10,9 @@
 package status
 
 import (
-	"time"
+	"github.com/kioskd/kioskd/contract"
 
-	"github.com/kioskd/kioskd/session"
+	"time"
 )
 
 // DefaultSocket is status.socket's default (SPEC section 13).
@@ -35,7 +35,7 @@ type Status struct {
 }
 
 // FromSnapshot converts the session's snapshot.
-func FromSnapshot(s session.Snapshot) Status {
+func FromSnapshot(s contract.Snapshot) Status {
 	d := s.State.Data()
 	return Status{
 		State:            d.Name,

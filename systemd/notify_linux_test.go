@@ -3,6 +3,8 @@
 package systemd
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"net"
@@ -16,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
-	"github.com/kioskd/kioskd/session"
 )
 
 // fakeSystemd is a NOTIFY_SOCKET: a unixgram socket in t.TempDir().
@@ -244,24 +245,24 @@ func TestWatchdogPingsOverNotifySocket(t *testing.T) {
 func TestReportStatusSendsChangesOnly(t *testing.T) {
 	sd := newFakeSystemd(t)
 	var mu sync.Mutex
-	snap := session.Snapshot{State: session.SearchingForDigitalPerson}
-	snapshot := func() session.Snapshot { mu.Lock(); defer mu.Unlock(); return snap }
-	events := make(chan session.Event) // unbuffered: a send returns once the previous event was handled
+	snap := contract.Snapshot{State: contract.SearchingForDigitalPerson}
+	snapshot := func() contract.Snapshot { mu.Lock(); defer mu.Unlock(); return snap }
+	events := make(chan contract.Event) // unbuffered: a send returns once the previous event was handled
 	done := make(chan struct{})
 	go func() { ReportStatus(context.Background(), events, snapshot); close(done) }()
 
-	events <- session.Event{Kind: session.EventState}
+	events <- contract.Event{Kind: contract.EventState}
 	sd.expect("STATUS=SearchingForDigitalPerson (1/5, 25%)")
 	for i := 0; i < 3; i++ {
-		events <- session.Event{Kind: session.EventProgress} // same line
+		events <- contract.Event{Kind: contract.EventProgress} // same line
 	}
 	if got, ok := sd.pending(); ok {
 		t.Fatalf("unchanged status sent again: %q", got)
 	}
 	mu.Lock()
-	snap = session.Snapshot{State: session.Connected, SessionID: "3f2a"}
+	snap = contract.Snapshot{State: contract.Connected, SessionID: "3f2a"}
 	mu.Unlock()
-	events <- session.Event{Kind: session.EventState}
+	events <- contract.Event{Kind: contract.EventState}
 	close(events)
 	<-done
 	sd.expect("STATUS=Connected (4/5, 100%) session 3f2a")

@@ -1,11 +1,11 @@
 package systemd
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/kioskd/kioskd/session"
 )
 
 // maxIDLen bounds the session id in STATUS=; a real id is far shorter.
@@ -19,22 +19,22 @@ const maxIDLen = 64
 //	Disconnected (0/5, 0%) after controlDisconnected session 3f2a9c1e-…
 //
 // It is one line. The session id is not a secret and is shown in full.
-func StatusLine(s session.Snapshot) string {
+func StatusLine(s contract.Snapshot) string {
 	d := s.State.Data()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%d/%d, %d%%)", d.Name, d.CurrentStep, d.TotalSteps, d.PercentageLoaded)
-	if s.State == session.SearchingForDigitalPerson && s.QueuePosition > 0 {
+	if s.State == contract.SearchingForDigitalPerson && s.QueuePosition > 0 {
 		fmt.Fprintf(&b, " queue %d", s.QueuePosition)
 	}
-	if s.State != session.Connected {
+	if s.State != contract.Connected {
 		switch {
-		case !s.NextRetry.IsZero() && s.LastError != session.NoError:
+		case !s.NextRetry.IsZero() && s.LastError != contract.NoError:
 			fmt.Fprintf(&b, " retrying after %s (attempt %d)", s.LastError, s.Attempt)
 		case !s.NextRetry.IsZero():
 			fmt.Fprintf(&b, " retrying (attempt %d)", s.Attempt)
-		case s.State == session.Disconnected && s.LastReason != session.NoReason:
+		case s.State == contract.Disconnected && s.LastReason != contract.NoReason:
 			fmt.Fprintf(&b, " after %s", s.LastReason)
-		case s.State == session.Disconnected && s.LastError != session.NoError:
+		case s.State == contract.Disconnected && s.LastError != contract.NoError:
 			fmt.Fprintf(&b, " after %s", s.LastError)
 		}
 	}
@@ -63,7 +63,7 @@ func cleanID(id string) string {
 // that change nothing send nothing). It returns when events is closed or
 // ctx is done. Give it its own Bus subscription; outside systemd it only
 // reads the events.
-func ReportStatus(ctx context.Context, events <-chan session.Event, snapshot func() session.Snapshot) {
+func ReportStatus(ctx context.Context, events <-chan contract.Event, snapshot func() contract.Snapshot) {
 	last := ""
 	for {
 		select {

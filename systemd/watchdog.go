@@ -1,6 +1,8 @@
 package systemd
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"log/slog"
@@ -8,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/internal/clock"
-	"github.com/kioskd/kioskd/session"
 )
 
 // Errors returned by NewWatchdog and Watchdog.Run.
@@ -201,8 +202,8 @@ func (p *ProgressTracker) Mark() {
 
 // Observe records progress for e, stamped when it is seen (not e.Time, so a
 // different clock in the publisher cannot fake liveness).
-func (p *ProgressTracker) Observe(e session.Event) {
-	if e.Kind == 0 || e.Kind == session.EventStopped {
+func (p *ProgressTracker) Observe(e contract.Event) {
+	if e.Kind == 0 || e.Kind == contract.EventStopped {
 		return
 	}
 	p.Mark()
@@ -217,6 +218,6 @@ func (p *ProgressTracker) LastProgress() time.Time {
 
 // Follow observes events until the channel is closed or ctx is done.
 // Give it its own Bus subscription.
-func (p *ProgressTracker) Follow(ctx context.Context, events <-chan session.Event) {
-	session.Follow(ctx, events, p.Observe)
+func (p *ProgressTracker) Follow(ctx context.Context, events <-chan contract.Event) {
+	contract.Follow(ctx, events, p.Observe)
 }

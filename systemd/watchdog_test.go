@@ -1,6 +1,8 @@
 package systemd
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"errors"
 	"sync"
@@ -8,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
-	"github.com/kioskd/kioskd/session"
 )
 
 type fakeNotifier struct {
@@ -123,19 +124,19 @@ func TestProgressTrackerFollow(t *testing.T) {
 	if !p.LastProgress().Equal(start) {
 		t.Fatalf("start = %v, want %v", p.LastProgress(), start)
 	}
-	events := make(chan session.Event) // unbuffered
+	events := make(chan contract.Event) // unbuffered
 	done := make(chan struct{})
 	go func() { p.Follow(context.Background(), events); close(done) }()
 	// send returns once Follow has observed e: the Kind 0 event that follows
 	// (ignored by Observe) is only taken after e is handled.
-	send := func(e session.Event) { events <- e; events <- session.Event{} }
+	send := func(e contract.Event) { events <- e; events <- contract.Event{} }
 
 	fc.Advance(3 * time.Second)
-	send(session.Event{Kind: session.EventProgress})
+	send(contract.Event{Kind: contract.EventProgress})
 	fc.Advance(2 * time.Second)
-	send(session.Event{Kind: session.EventState, State: session.Connected})
+	send(contract.Event{Kind: contract.EventState, State: contract.Connected})
 	fc.Advance(4 * time.Second)
-	send(session.Event{Kind: session.EventStopped}) // the end is not progress
+	send(contract.Event{Kind: contract.EventStopped}) // the end is not progress
 	close(events)
 	<-done
 	if want := start.Add(5 * time.Second); !p.LastProgress().Equal(want) {
@@ -146,7 +147,7 @@ func TestProgressTrackerFollow(t *testing.T) {
 func TestWatchdogWithBusAndTracker(t *testing.T) {
 	// The wiring the daemon uses: Bus -> ProgressTracker -> Watchdog.
 	fc := clocktest.New(time.Unix(1_700_000_000, 0))
-	bus := session.NewBus()
+	bus := contract.NewBus()
 	sub, cancel := bus.Subscribe()
 	defer cancel()
 	p := NewProgressTracker(fc)
@@ -154,7 +155,7 @@ func TestWatchdogWithBusAndTracker(t *testing.T) {
 	go func() { p.Follow(context.Background(), sub); close(followed) }()
 
 	fc.Advance(7 * time.Second)
-	bus.Publish(session.Event{Kind: session.EventProgress})
+	bus.Publish(contract.Event{Kind: contract.EventProgress})
 	bus.Close()
 	<-followed // the bus delivers everything before closing the channel
 	if want := fc.Now(); !p.LastProgress().Equal(want) {

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,7 +20,6 @@ import (
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/logging"
-	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/status"
 )
 
@@ -132,7 +133,7 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	d, err := daemon.New(cfg, daemon.Options{
 		Log:         log,
 		OnSessionID: tracker.Set, // "" clears it
-		Observers: []func(<-chan session.Event){
+		Observers: []func(<-chan contract.Event){
 			ledObserver(ledCtl),
 			ui.follow,
 		},
@@ -168,19 +169,19 @@ type demoUI struct {
 	done      sync.WaitGroup
 }
 
-func (u *demoUI) follow(events <-chan session.Event) {
+func (u *demoUI) follow(events <-chan contract.Event) {
 	u.done.Add(1)
 	defer u.done.Done()
 	dropped := false
 	for e := range events {
 		switch e.Kind {
-		case session.EventState:
+		case contract.EventState:
 			line := status.FormatLine(status.Status{
-				State: e.State.String(), CurrentStep: e.State.Step(), TotalSteps: session.TotalSteps,
+				State: e.State.String(), CurrentStep: e.State.Step(), TotalSteps: contract.TotalSteps,
 				PercentageLoaded: e.State.Percentage(), SessionID: e.SessionID,
 			})
 			fmt.Fprintf(u.out, "%7.2fs  %s\n", time.Since(u.start).Seconds(), line)
-			if e.State != session.Connected {
+			if e.State != contract.Connected {
 				continue
 			}
 			u.mu.Lock()
@@ -199,13 +200,13 @@ func (u *demoUI) follow(events <-chan session.Event) {
 				dropped = true
 				go u.dropSoon()
 			}
-		case session.EventQueue:
+		case contract.EventQueue:
 			fmt.Fprintf(u.out, "          in the server's queue: position %d\n", e.QueuePosition)
-		case session.EventConnectFailed, session.EventMediaFailed:
-			fmt.Fprintf(u.out, "          ✗ %s: %v\n", e.Err, e.Cause)
-		case session.EventRetry:
+		case contract.EventConnectFailed, contract.EventMediaFailed:
+			fmt.Fprintf(u.out, "          ✗ %s: %v\n", e.ErrorName, e.Cause)
+		case contract.EventRetry:
 			fmt.Fprintf(u.out, "          retrying in %s\n", e.Delay.Round(time.Millisecond))
-		case session.EventDisconnected:
+		case contract.EventDisconnected:
 			fmt.Fprintf(u.out, "          disconnected: %s\n", e.Reason)
 		}
 	}

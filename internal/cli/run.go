@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"fmt"
 	"io"
@@ -68,7 +70,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	d, err := daemon.New(cfg, daemon.Options{
 		Log:         log,
 		OnSessionID: tracker.Set, // "" clears it
-		Observers: []func(<-chan session.Event){
+		Observers: []func(<-chan contract.Event){
 			ledObserver(ledCtl),
 		},
 		// READY=1 once config is loaded and devices probed, not waiting
@@ -172,6 +174,6 @@ func feedMediaMetrics(ctx context.Context, every time.Duration, sink *media.Sink
 }
 
 // ledObserver drives the LEDs from the session's events until the bus closes.
-func ledObserver(ctl *leds.Controller) func(<-chan session.Event) {
-	return func(ev <-chan session.Event) { _ = ctl.Run(context.Background(), ev) }
+func ledObserver(ctl *leds.Controller) func(<-chan contract.Event) {
+	return func(ev <-chan contract.Event) { _ = ctl.Run(context.Background(), ev) }
 }

@@ -3,6 +3,8 @@
 package sessiontest
 
 import (
+	"github.com/kioskd/kioskd/contract"
+
 	"context"
 	"fmt"
 	"sync"
@@ -15,7 +17,7 @@ import (
 // on them.
 type Recorder struct {
 	mu      sync.Mutex
-	events  []session.Event
+	events  []contract.Event
 	changed chan struct{}
 }
 
@@ -32,7 +34,7 @@ func Record(sup *session.Supervisor) *Recorder {
 
 // Observe records the events of ch until it is closed (a daemon observer,
 // or a Supervisor's subscription).
-func (r *Recorder) Observe(ch <-chan session.Event) {
+func (r *Recorder) Observe(ch <-chan contract.Event) {
 	for e := range ch {
 		r.mu.Lock()
 		r.events = append(r.events, e)
@@ -43,15 +45,15 @@ func (r *Recorder) Observe(ch <-chan session.Event) {
 }
 
 // Snapshot returns the events so far and a channel closed at the next one.
-func (r *Recorder) Snapshot() ([]session.Event, <-chan struct{}) {
+func (r *Recorder) Snapshot() ([]contract.Event, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]session.Event(nil), r.events...), r.changed
+	return append([]contract.Event(nil), r.events...), r.changed
 }
 
 // WaitFor waits until cond holds for the events so far, and returns them;
 // it fails the test, listing the events, when ctx ends first.
-func (r *Recorder) WaitFor(t testing.TB, ctx context.Context, what string, cond func([]session.Event) bool) []session.Event {
+func (r *Recorder) WaitFor(t testing.TB, ctx context.Context, what string, cond func([]contract.Event) bool) []contract.Event {
 	t.Helper()
 	for {
 		evs, changed := r.Snapshot()
@@ -67,10 +69,10 @@ func (r *Recorder) WaitFor(t testing.TB, ctx context.Context, what string, cond 
 }
 
 // Describe lists events one a line, for test failures.
-func Describe(evs []session.Event) string {
+func Describe(evs []contract.Event) string {
 	s := ""
 	for _, e := range evs {
-		s += fmt.Sprintf("  %-14s %-26s id=%s err=%s reason=%s delay=%v cause=%v\n", e.Kind, e.State, e.SessionID, e.Err, e.Reason, e.Delay, e.Cause)
+		s += fmt.Sprintf("  %-14s %-26s id=%s err=%s reason=%s delay=%v cause=%v\n", e.Kind, e.State, e.SessionID, e.ErrorName, e.Reason, e.Delay, e.Cause)
 	}
 	return s
 }

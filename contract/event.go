@@ -1,4 +1,4 @@
-package session
+package contract
 
 import (
 	"context"
@@ -50,7 +50,7 @@ type Event struct {
 	SessionID string          // the current session id, "" before one is known
 	Resumed   bool            // with EventState Connected: the stored session was resumed
 
-	Err    ErrorName        // EventConnectFailed, EventMediaFailed, and EventRetry after a failure
+	ErrorName    ErrorName        // EventConnectFailed, EventMediaFailed, and EventRetry after a failure
 	Cause  error            // detail of Err, for the log
 	Reason DisconnectReason // EventDisconnected
 	ByUs   bool             // EventDisconnected with ReasonNormal: kioskd closed it itself
