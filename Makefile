@@ -39,7 +39,7 @@ test: vet
 	$(MAKE) --no-print-directory fuzz
 
 fuzz: deps
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_DECODE) ./session/signalling/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_DECODE) ./dpwire/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseStored$$' -fuzztime $(FUZZ_STORED) ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_CONFIG) ./config/
 

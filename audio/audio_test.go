@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kioskd/kioskd/audio/analysis"
+	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/pion/mediadevices/pkg/wave"
 )
 

@@ -92,7 +92,7 @@ type Steady struct {
 	MicOnly    *Steady `json:"microphone_only,omitempty"`
 }
 
-// Floor is libvpx alone (media/vp8enc) encoding the same frames.
+// Floor is libvpx alone (av/vp8enc) encoding the same frames.
 type Floor struct {
 	Seconds     float64 `json:"seconds"`
 	CPUCores    float64 `json:"cpu_cores"`         // the video encode loop's thread
@@ -227,7 +227,7 @@ func (r *Results) Markdown() string {
 		b.WriteString("| process | CPU (cores) | PSS | RSS |\n|---|---|---|---|\n")
 		fmt.Fprintf(&b, "| kioskd | %.3f | %s mean, %s max (anon %s, file %s) | %s mean, %s max |\n", s.CPUCores, MB(s.PSSMean), MB(s.PSSMax), MB(s.PSSAnon), MB(s.PSSFile), MB(s.RSSMean), MB(s.RSSMax))
 		f := s.Floor
-		fmt.Fprintf(&b, "| libvpx alone via media/vp8enc (%s): encode loop | %.3f (%.2f ms/frame, %.1f fps, %.0f kbit/s) | | |\n", f.Description, f.CPUCores, f.MsPerFrame, f.FPS, f.Kbps)
+		fmt.Fprintf(&b, "| libvpx alone via av/vp8enc (%s): encode loop | %.3f (%.2f ms/frame, %.1f fps, %.0f kbit/s) | | |\n", f.Description, f.CPUCores, f.MsPerFrame, f.FPS, f.Kbps)
 		fmt.Fprintf(&b, "| … the whole floor process | %.3f | %s | |\n", f.ProcessCPU, MB(f.PSS))
 		fmt.Fprintf(&b, "| ratio kioskd / libvpx alone | %.2f× (%.2f× of the floor process) | | |\n", s.Ratio, s.RatioTotal)
 		if mf := s.MediaFloor; mf.CPUCores > 0 {

@@ -5,6 +5,8 @@
 package daemon
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"github.com/kioskd/kioskd/contract"
 
 	"context"
@@ -124,7 +126,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		InitialDelay:   cfg.Session.Reconnect.InitialDelay,
 		MaxDelay:       cfg.Session.Reconnect.MaxDelay,
 		ResetAfter:     cfg.Session.Reconnect.ResetAfter,
-		Client: signalling.ClientInfo{
+		Client: dpwire.ClientInfo{
 			Name: "kioskd", Version: version.Version,
 			Video: cfg.Media.Camera != "none", Audio: cfg.Media.Microphone != "none",
 		},

@@ -1,6 +1,8 @@
 package dpsim_test
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -214,7 +216,7 @@ func TestResumeAfterDropThenSessionTimeoutEndsIt(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"closed": 1`) {
 		t.Fatalf("POST /close: %d %s", resp.StatusCode, body)
 	}
-	if _, err := k2.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "sessionTimeout") {
+	if _, err := k2.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "sessionTimeout") {
 		t.Fatalf("after POST /close: %v", err)
 	}
 	s = waitSession(t, ctx, dp, id, "Ended", func(s dpsim.SessionInfo) bool { return s.State == "Ended" })
@@ -225,7 +227,7 @@ func TestResumeAfterDropThenSessionTimeoutEndsIt(t *testing.T) {
 
 	// sessionTimeout ended it: a resume is refused, and the socket closes.
 	k3 := dialKiosk(t, dp, kioskOpts{Resume: id})
-	if _, err := k3.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "noSessionToResume") {
+	if _, err := k3.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "noSessionToResume") {
 		t.Fatalf("resume of an ended session: %v", err)
 	}
 	if err := k3.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
@@ -248,8 +250,8 @@ func TestResumeWindowExpiresAndTakeover(t *testing.T) {
 	// A second kiosk socket resuming the same session while the first is
 	// still open takes it over: the old one is told noSessionToResume.
 	k2 := dialKiosk(t, dp, kioskOpts{Resume: id})
-	if _, err := k2.until(ctx, func(m signalling.Message) bool {
-		p, ok := m.(signalling.Progress)
+	if _, err := k2.until(ctx, func(m dpwire.Message) bool {
+		p, ok := m.(dpwire.Progress)
 		return ok && p.State == "ConnectingToDigitalPerson"
 	}); err != nil {
 		t.Fatalf("takeover: %v", err)
@@ -257,7 +259,7 @@ func TestResumeWindowExpiresAndTakeover(t *testing.T) {
 	if !k2.resumed || k2.id() != id {
 		t.Fatalf("takeover: id %q resumed %v", k2.id(), k2.resumed)
 	}
-	if _, err := k1.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "noSessionToResume") {
+	if _, err := k1.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "noSessionToResume") {
 		t.Fatalf("old socket after takeover: %v", err)
 	}
 	if err := k1.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
@@ -279,20 +281,20 @@ func TestResumeWindowExpiresAndTakeover(t *testing.T) {
 		t.Fatalf("end reason %q, want %q", s.EndReason, dpsim.EndExpired)
 	}
 	k3 := dialKiosk(t, dp, kioskOpts{Resume: id})
-	if _, err := k3.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "noSessionToResume") {
+	if _, err := k3.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "noSessionToResume") {
 		t.Fatalf("resume after the window: %v", err)
 	}
 	// An id the server never issued is refused the same way.
 	k4 := dialKiosk(t, dp, kioskOpts{Resume: "dp-never-issued"})
-	if _, err := k4.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "noSessionToResume") {
+	if _, err := k4.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "noSessionToResume") {
 		t.Fatalf("resume of an unknown id: %v", err)
 	}
 }
 
 // progressUntilConnecting reads until progress ConnectingToDigitalPerson.
 func progressUntilConnecting(ctx context.Context, k *kiosk) error {
-	_, err := k.until(ctx, func(m signalling.Message) bool {
-		p, ok := m.(signalling.Progress)
+	_, err := k.until(ctx, func(m dpwire.Message) bool {
+		p, ok := m.(dpwire.Progress)
 		return ok && p.State == "ConnectingToDigitalPerson"
 	})
 	return err
@@ -412,7 +414,7 @@ func TestIdleTimeoutEndsAConnectedSession(t *testing.T) {
 	if err := k.connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "sessionTimeout") {
+	if _, err := k.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "sessionTimeout") {
 		t.Fatalf("idle: %v", err)
 	}
 	s := waitSession(t, ctx, dp, k.id(), "ended", func(s dpsim.SessionInfo) bool { return s.State == "Ended" })
@@ -430,8 +432,8 @@ func TestHostileModes(t *testing.T) {
 		ignored bool
 	}{
 		{mode: dpsim.HostileUnknownType, want: connecting, ignored: true},
-		{mode: dpsim.HostileMalformed, wantErr: signalling.ErrMalformed},
-		{mode: dpsim.HostileOversized, wantErr: signalling.ErrTooLarge},
+		{mode: dpsim.HostileMalformed, wantErr: dpwire.ErrMalformed},
+		{mode: dpsim.HostileOversized, wantErr: dpwire.ErrTooLarge},
 		{mode: dpsim.HostileBackwards, want: append(slices.Clone(connecting), "progress:DownloadingAssets")},
 		{mode: dpsim.HostileDuplicate, want: []string{"session",
 			"progress:SearchingForDigitalPerson", "progress:SearchingForDigitalPerson",
@@ -485,7 +487,7 @@ func TestUpgradeRefusals(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUpgradeRequired {
 		t.Fatalf("old subprotocol: %v %v", err, resp)
 	}
-	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != signalling.Subprotocol {
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != dpwire.Subprotocol {
 		t.Fatalf("426 names %q", got)
 	}
 	resp.Body.Close()
@@ -506,7 +508,7 @@ func TestUpgradeRefusals(t *testing.T) {
 // rawClient speaks to the server with a bare gorilla connection.
 func rawClient(t *testing.T, dp *dptest.Server) *websocket.Conn {
 	t.Helper()
-	dialer := websocket.Dialer{Subprotocols: []string{signalling.Subprotocol}}
+	dialer := websocket.Dialer{Subprotocols: []string{dpwire.Subprotocol}}
 	ws, resp, err := dialer.Dial(dp.URL, signalling.BearerHeader(dp.Token))
 	if err != nil {
 		t.Fatal(err)
@@ -549,7 +551,7 @@ func TestServerRefusesBadFrames(t *testing.T) {
 	})
 	t.Run("oversized", func(t *testing.T) {
 		ws := rawClient(t, dp)
-		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","client":{"name":"`+strings.Repeat("x", signalling.MaxFrameSize)+`"}}`))
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","client":{"name":"`+strings.Repeat("x", dpwire.MaxFrameSize)+`"}}`))
 		if code := closeCode(t, ws); code != websocket.CloseMessageTooBig {
 			t.Fatalf("close code %d, want 1009", code)
 		}
@@ -563,11 +565,11 @@ func TestServerRefusesBadFrames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := signalling.Decode(frame)
+		m, err := dpwire.Decode(frame)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s, ok := m.(signalling.Session); !ok || s.SessionID == "" || s.HeartbeatMS != 5000 {
+		if s, ok := m.(dpwire.Session); !ok || s.SessionID == "" || s.HeartbeatMS != 5000 {
 			t.Fatalf("first frame %s", frame)
 		}
 	})
@@ -667,10 +669,10 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 
 	srv.Close()
-	if _, err := k.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "controlDisconnected") {
+	if _, err := k.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "controlDisconnected") {
 		t.Fatalf("Connected kiosk at server shutdown: %v", err)
 	}
-	if _, err := idle.until(ctx, func(signalling.Message) bool { return false }); !isClose(err, "serverConnectionFailed") {
+	if _, err := idle.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "serverConnectionFailed") {
 		t.Fatalf("connecting kiosk at server shutdown: %v", err)
 	}
 	for _, s := range srv.Sessions() {
@@ -808,7 +810,7 @@ func TestRegisterFlags(t *testing.T) {
 
 func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{})
-	dialer := websocket.Dialer{Subprotocols: []string{signalling.Subprotocol}}
+	dialer := websocket.Dialer{Subprotocols: []string{dpwire.Subprotocol}}
 	h := http.Header{}
 	h.Set("Authorization", "bearer "+dp.Token)
 	ws, resp, err := dialer.Dial(dp.URL, h)

@@ -1,6 +1,8 @@
 package dpsim_test
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"context"
 	"errors"
 	"fmt"
@@ -14,13 +16,13 @@ import (
 	"github.com/pion/mediadevices"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/kioskd/kioskd/audio/analysis"
-	"github.com/kioskd/kioskd/audio/opus"
+	"github.com/kioskd/kioskd/av/analysis"
+	"github.com/kioskd/kioskd/av/opus"
+	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/av/vp8"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
-	"github.com/kioskd/kioskd/media/synthetic"
-	"github.com/kioskd/kioskd/media/vp8"
 	"github.com/kioskd/kioskd/session/signalling"
 )
 
@@ -37,7 +39,7 @@ type kiosk struct {
 	log       []string // what arrived, in order: "session", "progress:State[:N]", "answer", "candidate", "candidate:end", "ready", "close:reason"
 	sessionID string
 	resumed   bool
-	closeMsg  *signalling.Close
+	closeMsg  *dpwire.Close
 
 	pc          *webrtc.PeerConnection
 	tracks      []mediadevices.Track
@@ -80,7 +82,7 @@ func dialKiosk(t testing.TB, dp *dptest.Server, opts kioskOpts) *kiosk {
 	}
 	k.conn = conn
 	t.Cleanup(k.shutdown)
-	if err := conn.Send(signalling.Hello{Resume: opts.Resume, Client: signalling.ClientInfo{
+	if err := conn.Send(dpwire.Hello{Resume: opts.Resume, Client: dpwire.ClientInfo{
 		Name: "dpsim-test-kiosk", Version: "0", Video: opts.Video, Audio: opts.ToneHz > 0}}); err != nil {
 		t.Fatalf("hello: %v", err)
 	}
@@ -100,20 +102,20 @@ func (k *kiosk) events() []string {
 }
 
 // errClosed is what a `close` from the server turns into.
-type errClosed struct{ signalling.Close }
+type errClosed struct{ dpwire.Close }
 
 func (e errClosed) Error() string { return "server closed: " + e.Reason + ": " + e.Message }
 
 // next returns the next message, handling session (heartbeat) and
 // recording everything; an error when the socket ends.
-func (k *kiosk) next(ctx context.Context) (signalling.Message, error) {
+func (k *kiosk) next(ctx context.Context) (dpwire.Message, error) {
 	select {
 	case m, ok := <-k.conn.Incoming():
 		if !ok {
 			return nil, fmt.Errorf("socket ended: %w", k.conn.Err())
 		}
 		switch v := m.(type) {
-		case signalling.Session:
+		case dpwire.Session:
 			k.mu.Lock()
 			k.sessionID, k.resumed = v.SessionID, v.Resumed
 			k.mu.Unlock()
@@ -121,23 +123,23 @@ func (k *kiosk) next(ctx context.Context) (signalling.Message, error) {
 				k.conn.SetHeartbeat(time.Duration(v.HeartbeatMS) * time.Millisecond)
 			}
 			k.record("session")
-		case signalling.Progress:
+		case dpwire.Progress:
 			if v.QueuePosition > 0 {
 				k.record(fmt.Sprintf("progress:%s:%d", v.State, v.QueuePosition))
 			} else {
 				k.record("progress:" + v.State)
 			}
-		case signalling.Answer:
+		case dpwire.Answer:
 			k.record("answer")
-		case signalling.Candidate:
+		case dpwire.Candidate:
 			if v.End {
 				k.record("candidate:end")
 			} else {
 				k.record("candidate")
 			}
-		case signalling.Ready:
+		case dpwire.Ready:
 			k.record("ready")
-		case signalling.Close:
+		case dpwire.Close:
 			k.record("close:" + v.Reason)
 			k.mu.Lock()
 			c := v
@@ -153,7 +155,7 @@ func (k *kiosk) next(ctx context.Context) (signalling.Message, error) {
 }
 
 // until reads messages until one satisfies f; a `close` is an errClosed.
-func (k *kiosk) until(ctx context.Context, f func(signalling.Message) bool) (signalling.Message, error) {
+func (k *kiosk) until(ctx context.Context, f func(dpwire.Message) bool) (dpwire.Message, error) {
 	for {
 		m, err := k.next(ctx)
 		if err != nil {
@@ -162,7 +164,7 @@ func (k *kiosk) until(ctx context.Context, f func(signalling.Message) bool) (sig
 		if f(m) {
 			return m, nil
 		}
-		if c, ok := m.(signalling.Close); ok {
+		if c, ok := m.(dpwire.Close); ok {
 			return nil, errClosed{c}
 		}
 	}
@@ -180,8 +182,8 @@ func (k *kiosk) ended(ctx context.Context) error {
 // connect runs the whole protocol: progress until ConnectingToDigitalPerson,
 // offer, answer, trickle ICE, until `ready` and the PeerConnection is connected.
 func (k *kiosk) connect(ctx context.Context) error {
-	_, err := k.until(ctx, func(m signalling.Message) bool {
-		p, ok := m.(signalling.Progress)
+	_, err := k.until(ctx, func(m dpwire.Message) bool {
+		p, ok := m.(dpwire.Progress)
 		return ok && p.State == "ConnectingToDigitalPerson"
 	})
 	if err != nil {
@@ -204,7 +206,7 @@ func (k *kiosk) connect(ctx context.Context) error {
 			if err := k.handle(m); err != nil {
 				return err
 			}
-			if _, ok := m.(signalling.Ready); ok {
+			if _, ok := m.(dpwire.Ready); ok {
 				ready = true
 			}
 		case <-ctx.Done():
@@ -215,10 +217,10 @@ func (k *kiosk) connect(ctx context.Context) error {
 }
 
 // handle records m (as next does) and applies answer and candidates.
-func (k *kiosk) handle(m signalling.Message) error {
+func (k *kiosk) handle(m dpwire.Message) error {
 	// Re-use next's recording by feeding it through a one-message channel.
 	switch v := m.(type) {
-	case signalling.Answer:
+	case dpwire.Answer:
 		k.record("answer")
 		if err := k.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
 			return fmt.Errorf("answer: %w", err)
@@ -233,7 +235,7 @@ func (k *kiosk) handle(m signalling.Message) error {
 				return err
 			}
 		}
-	case signalling.Candidate:
+	case dpwire.Candidate:
 		if v.End {
 			k.record("candidate:end")
 			return nil
@@ -250,12 +252,12 @@ func (k *kiosk) handle(m signalling.Message) error {
 		if err := k.pc.AddICECandidate(init); err != nil {
 			return fmt.Errorf("candidate %q: %w", v.Candidate, err)
 		}
-	case signalling.Ready:
+	case dpwire.Ready:
 		k.record("ready")
-	case signalling.Close:
+	case dpwire.Close:
 		k.record("close:" + v.Reason)
 		return errClosed{v}
-	case signalling.Progress:
+	case dpwire.Progress:
 		k.record("progress:" + v.State)
 	default:
 		k.record("other:" + m.MessageType())
@@ -340,16 +342,16 @@ func (k *kiosk) offer() error {
 		return err
 	}
 	// The offer goes out before any candidate.
-	if err := k.conn.Send(signalling.Offer{SDP: offer.SDP}); err != nil {
+	if err := k.conn.Send(dpwire.Offer{SDP: offer.SDP}); err != nil {
 		return err
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
-			_ = k.conn.Send(signalling.Candidate{End: true})
+			_ = k.conn.Send(dpwire.Candidate{End: true})
 			return
 		}
 		init := c.ToJSON()
-		_ = k.conn.Send(signalling.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex})
+		_ = k.conn.Send(dpwire.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex})
 	})
 	return pc.SetLocalDescription(offer)
 }
@@ -413,7 +415,7 @@ func (k *kiosk) id() string {
 // socket. (signalling's Conn.Close may lose a message queued just before
 // it: it only waits for the queue to be empty, not for the write.)
 func (k *kiosk) closeWith(ctx context.Context, dp *dptest.Server, reason string) {
-	_ = k.conn.Send(signalling.Close{Reason: reason})
+	_ = k.conn.Send(dpwire.Close{Reason: reason})
 	id := k.id()
 	if _, err := dp.WaitFor(ctx, func(l []dpsim.SessionInfo) bool {
 		for _, s := range l {

@@ -1,6 +1,8 @@
 package dpsim
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,8 +11,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // helloTimeout bounds the wait for the client's first message.
@@ -146,7 +146,7 @@ func (r *run) post(ev any) {
 	}
 }
 
-func (r *run) send(m signalling.Message) {
+func (r *run) send(m dpwire.Message) {
 	if err := r.cc.Send(m); err != nil {
 		r.log.Debug("send failed", "type", m.MessageType(), "err", err)
 	}
@@ -191,9 +191,9 @@ func (r *run) awaitHello() bool {
 				return false
 			}
 			switch v := m.(type) {
-			case signalling.Hello:
+			case dpwire.Hello:
 				return r.attach(v)
-			case signalling.Close:
+			case dpwire.Close:
 				r.log.Info("client closed before hello", "reason", v.Reason)
 				r.closeSocket()
 				return false
@@ -204,7 +204,7 @@ func (r *run) awaitHello() bool {
 			switch c.kind {
 			case cmdClose:
 				r.log.Info("closing before hello", "reason", c.reason)
-				r.send(signalling.Close{Reason: c.reason, Message: c.message})
+				r.send(dpwire.Close{Reason: c.reason, Message: c.message})
 				r.closeSocket()
 			default:
 				r.cc.Drop()
@@ -226,7 +226,7 @@ func (r *run) awaitHello() bool {
 
 // attach binds the run to a fresh or resumed session; false if the resume
 // was refused (the run has then sent close noSessionToResume).
-func (r *run) attach(h signalling.Hello) bool {
+func (r *run) attach(h dpwire.Hello) bool {
 	s := r.srv
 	sc := &s.cfg.Scenario
 	s.mu.Lock()
@@ -249,7 +249,7 @@ func (r *run) attach(h signalling.Hello) bool {
 				}
 			}
 			r.log.Info("resume refused", "resume", h.Resume, "why", why)
-			r.send(signalling.Close{Reason: ReasonNoSessionToResume, Message: why})
+			r.send(dpwire.Close{Reason: ReasonNoSessionToResume, Message: why})
 			r.closeSocket()
 			return false
 		}
@@ -302,7 +302,7 @@ func (r *run) loop() {
 		}
 	}()
 
-	r.send(signalling.Session{SessionID: r.sess.id, Resumed: r.resumed, HeartbeatMS: s.heartbeatMS()})
+	r.send(dpwire.Session{SessionID: r.sess.id, Resumed: r.resumed, HeartbeatMS: s.heartbeatMS()})
 	if r.hostile[HostileMalformed] {
 		_ = r.cc.SendRaw([]byte(`{"type":"progress","state":"DownloadingAssets"`))
 	}
@@ -396,15 +396,15 @@ func (r *run) enter(st Step) {
 		r.stepAlarm.set(delay(sc.AssetsDelay))
 	case StepConnecting:
 		if r.hostile[HostileAnswerBeforeOffer] {
-			r.send(signalling.Answer{SDP: "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=dpsim-not-an-answer\r\nt=0 0\r\n"})
+			r.send(dpwire.Answer{SDP: "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=dpsim-not-an-answer\r\nt=0 0\r\n"})
 		}
 		r.progress(StepConnecting, 0)
 		if r.hostile[HostileReadyEarly] {
-			r.send(signalling.Ready{})
+			r.send(dpwire.Ready{})
 			r.readySent = true
 		}
 		if r.hostile[HostileBackwards] {
-			r.send(signalling.Progress{State: string(StepAssets)})
+			r.send(dpwire.Progress{State: string(StepAssets)})
 		}
 		r.dpAlarm.set(delay(sc.ConnectingDelay))
 	case StepConnected:
@@ -433,7 +433,7 @@ func (r *run) progress(st Step, queue int) {
 	if r.hostile[HostileUnknownType] {
 		r.send(unknownMessage{Note: "dpsim hostile mode: ignore me"})
 	}
-	m := signalling.Progress{State: string(st), QueuePosition: queue}
+	m := dpwire.Progress{State: string(st), QueuePosition: queue}
 	r.send(m)
 	if r.hostile[HostileDuplicate] {
 		r.send(m)
@@ -475,7 +475,7 @@ func (r *run) maybeReady() {
 		return
 	}
 	if !r.readySent {
-		r.send(signalling.Ready{})
+		r.send(dpwire.Ready{})
 		r.readySent = true
 	}
 	r.connected = true
@@ -485,13 +485,13 @@ func (r *run) maybeReady() {
 	r.enter(StepConnected)
 }
 
-func (r *run) onMessage(m signalling.Message) {
+func (r *run) onMessage(m dpwire.Message) {
 	switch v := m.(type) {
-	case signalling.Offer:
+	case dpwire.Offer:
 		r.onOffer(v)
-	case signalling.Candidate:
+	case dpwire.Candidate:
 		r.onRemoteCandidate(v)
-	case signalling.Close:
+	case dpwire.Close:
 		r.log.Info("client closed", "reason", v.Reason, "message", v.Message)
 		s := r.srv
 		s.mu.Lock()
@@ -499,7 +499,7 @@ func (r *run) onMessage(m signalling.Message) {
 		s.notifyLocked()
 		s.mu.Unlock()
 		r.closeSocket()
-	case signalling.Hello:
+	case dpwire.Hello:
 		r.log.Warn("second hello ignored (out of order)")
 	default:
 		r.log.Warn("server-to-client message from the client ignored", "type", m.MessageType())
@@ -518,7 +518,7 @@ func (r *run) onCommand(c command) {
 		// Tell the old socket, in case its kiosk is still alive (a copied
 		// state file): it must not fight for the session but start its own.
 		r.log.Info("taken over by a newer connection")
-		r.send(signalling.Close{Reason: ReasonNoSessionToResume, Message: "session taken over by a newer connection"})
+		r.send(dpwire.Close{Reason: ReasonNoSessionToResume, Message: "session taken over by a newer connection"})
 		r.closeQueued = true
 		r.cc.CloseNow(websocket.CloseNormalClosure)
 		r.stop = true
@@ -538,7 +538,7 @@ func (r *run) closeWith(reason, message string) {
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
-	r.send(signalling.Close{Reason: reason, Message: message})
+	r.send(dpwire.Close{Reason: reason, Message: message})
 	r.serverReason = reason
 	r.closeSocket()
 }
@@ -608,6 +608,6 @@ func (unknownMessage) MessageType() string { return "x-dpsim-unknown" }
 func oversizedFrame() []byte {
 	head := `{"type":"progress","state":"SearchingForDigitalPerson","pad":"`
 	tail := `"}`
-	pad := signalling.MaxFrameSize + 1 - len(head) - len(tail)
+	pad := dpwire.MaxFrameSize + 1 - len(head) - len(tail)
 	return []byte(head + strings.Repeat("x", pad) + tail)
 }

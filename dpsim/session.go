@@ -1,10 +1,11 @@
 package dpsim
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"time"
 
-	"github.com/kioskd/kioskd/audio/analysis"
-	"github.com/kioskd/kioskd/session/signalling"
+	"github.com/kioskd/kioskd/av/analysis"
 )
 
 // Session states as the server sees them: the four steps of SPEC section 1
@@ -51,9 +52,9 @@ type SessionInfo struct {
 	SentCloseReason string `json:"sent_close_reason,omitempty"`
 	// EndReason says why an Ended session ended: a close reason the server
 	// sent, or EndExpired, EndSocketLost, EndShutdown.
-	EndReason string                `json:"end_reason,omitempty"`
-	Client    signalling.ClientInfo `json:"client"`
-	Created   time.Time             `json:"created"`
+	EndReason string            `json:"end_reason,omitempty"`
+	Client    dpwire.ClientInfo `json:"client"`
+	Created   time.Time         `json:"created"`
 }
 
 // VideoStats accounts for the kiosk's video as received (over all the
@@ -90,7 +91,7 @@ type AudioStats struct {
 type session struct {
 	id       string
 	created  time.Time
-	client   signalling.ClientInfo
+	client   dpwire.ClientInfo
 	state    string
 	resumes  int
 	attempts int
@@ -108,7 +109,7 @@ type session struct {
 	audio AudioStats
 }
 
-func newSession(id string, client signalling.ClientInfo) *session {
+func newSession(id string, client dpwire.ClientInfo) *session {
 	return &session{
 		id: id, created: time.Now(), client: client, state: StateSearching, attempts: 1,
 		audio: AudioStats{EchoDBFS: analysis.MinDBFS, LevelDBFS: analysis.MinDBFS},

@@ -1,6 +1,8 @@
 package dpsim
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"fmt"
 	"net"
 	"strings"
@@ -16,11 +18,10 @@ import (
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
-	"github.com/kioskd/kioskd/audio/analysis"
-	"github.com/kioskd/kioskd/audio/opus"
-	"github.com/kioskd/kioskd/media/synthetic"
-	"github.com/kioskd/kioskd/media/vp8"
-	"github.com/kioskd/kioskd/session/signalling"
+	"github.com/kioskd/kioskd/av/analysis"
+	"github.com/kioskd/kioskd/av/opus"
+	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/av/vp8"
 )
 
 // unreachableCandidate is what ICEFailure trickles: a host candidate on
@@ -97,7 +98,7 @@ func receiveKinds(offer string) (audio, video bool, err error) {
 
 // onOffer answers the client's offer with the DP's tracks on the media
 // sections in which the client receives.
-func (r *run) onOffer(o signalling.Offer) {
+func (r *run) onOffer(o dpwire.Offer) {
 	if r.step != StepConnecting || r.pc != nil {
 		r.log.Warn("offer ignored (out of order)", "step", r.step, "have_offer", r.pc != nil)
 		return
@@ -148,12 +149,12 @@ func (r *run) onOffer(o signalling.Offer) {
 	}
 	// The answer goes out before any candidate: candidates reach the loop
 	// through r.events, after this returns.
-	r.send(signalling.Answer{SDP: answer.SDP})
+	r.send(dpwire.Answer{SDP: answer.SDP})
 	r.log.Info("answered", "dp_audio", wantAudio, "dp_video", wantVideo, "ice_failure", r.iceFail)
 	if r.iceFail {
 		mid, idx := firstMid(pc), uint16(0)
-		r.send(signalling.Candidate{Candidate: unreachableCandidate, SDPMid: &mid, SDPMLineIndex: &idx})
-		r.send(signalling.Candidate{End: true})
+		r.send(dpwire.Candidate{Candidate: unreachableCandidate, SDPMid: &mid, SDPMLineIndex: &idx})
+		r.send(dpwire.Candidate{End: true})
 	}
 	r.mediaAlarm.set(s.cfg.Scenario.MediaTimeout)
 }
@@ -167,7 +168,7 @@ func firstMid(pc *webrtc.PeerConnection) string {
 	return "0"
 }
 
-func (r *run) onRemoteCandidate(c signalling.Candidate) {
+func (r *run) onRemoteCandidate(c dpwire.Candidate) {
 	if r.pc == nil {
 		r.log.Warn("candidate before offer ignored (out of order)")
 		return
@@ -192,11 +193,11 @@ func (r *run) onEvent(ev any) {
 			return
 		}
 		if e.c == nil {
-			r.send(signalling.Candidate{End: true})
+			r.send(dpwire.Candidate{End: true})
 			return
 		}
 		init := e.c.ToJSON()
-		r.send(signalling.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex})
+		r.send(dpwire.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex})
 	case evPCState:
 		if e.pc != r.pc {
 			return

@@ -1,6 +1,8 @@
 package dpsim
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -43,7 +45,7 @@ type ctrlConn struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 
-	in        chan signalling.Message
+	in        chan dpwire.Message
 	out       chan outFrame
 	done      chan struct{} // closed by fail
 	readDone  chan struct{}
@@ -84,17 +86,17 @@ func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.C
 	}
 	offered := false
 	for _, p := range websocket.Subprotocols(r) {
-		if p == signalling.Subprotocol {
+		if p == dpwire.Subprotocol {
 			offered = true
 		}
 	}
 	if !offered {
-		w.Header().Set("Sec-WebSocket-Protocol", signalling.Subprotocol)
-		http.Error(w, "this server speaks "+signalling.Subprotocol, http.StatusUpgradeRequired)
-		return nil, http.StatusUpgradeRequired, fmt.Errorf("client did not offer %s", signalling.Subprotocol)
+		w.Header().Set("Sec-WebSocket-Protocol", dpwire.Subprotocol)
+		http.Error(w, "this server speaks "+dpwire.Subprotocol, http.StatusUpgradeRequired)
+		return nil, http.StatusUpgradeRequired, fmt.Errorf("client did not offer %s", dpwire.Subprotocol)
 	}
 	up := websocket.Upgrader{
-		Subprotocols:     []string{signalling.Subprotocol},
+		Subprotocols:     []string{dpwire.Subprotocol},
 		ReadBufferSize:   8 << 10,
 		WriteBufferSize:  8 << 10,
 		HandshakeTimeout: 10 * time.Second,
@@ -109,10 +111,10 @@ func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.C
 }
 
 func newCtrlConn(ws *websocket.Conn, heartbeat time.Duration, log *slog.Logger) *ctrlConn {
-	ws.SetReadLimit(signalling.MaxFrameSize)
+	ws.SetReadLimit(dpwire.MaxFrameSize)
 	c := &ctrlConn{
 		ws: ws, log: log, heartbeat: heartbeat,
-		in:        make(chan signalling.Message, 16),
+		in:        make(chan dpwire.Message, 16),
 		out:       make(chan outFrame, 64),
 		done:      make(chan struct{}),
 		readDone:  make(chan struct{}),
@@ -127,7 +129,7 @@ func newCtrlConn(ws *websocket.Conn, heartbeat time.Duration, log *slog.Logger) 
 
 // Incoming delivers the client's messages (heartbeats are answered inside);
 // it is closed when the connection ends, and Err then says why.
-func (c *ctrlConn) Incoming() <-chan signalling.Message { return c.in }
+func (c *ctrlConn) Incoming() <-chan dpwire.Message { return c.in }
 
 func (c *ctrlConn) Err() error {
 	c.errMu.Lock()
@@ -136,12 +138,12 @@ func (c *ctrlConn) Err() error {
 }
 
 // Send queues m.
-func (c *ctrlConn) Send(m signalling.Message) error {
-	frame, err := signalling.Encode(m)
+func (c *ctrlConn) Send(m dpwire.Message) error {
+	frame, err := dpwire.Encode(m)
 	if err != nil {
 		return err
 	}
-	if len(frame) > signalling.MaxFrameSize {
+	if len(frame) > dpwire.MaxFrameSize {
 		return fmt.Errorf("%s of %d bytes is over the frame limit", m.MessageType(), len(frame))
 	}
 	return c.SendRaw(frame)
@@ -244,8 +246,8 @@ func (c *ctrlConn) readLoop() {
 			c.fail(fmt.Errorf("%w: binary frame", errProtocol), websocket.CloseProtocolError)
 			return
 		}
-		m, err := signalling.Decode(frame)
-		if errors.Is(err, signalling.ErrUnknownType) {
+		m, err := dpwire.Decode(frame)
+		if errors.Is(err, dpwire.ErrUnknownType) {
 			c.log.Info("ignoring a message of unknown type (forward compatibility)", "err", err)
 			continue
 		}
@@ -255,12 +257,12 @@ func (c *ctrlConn) readLoop() {
 			return
 		}
 		switch v := m.(type) {
-		case signalling.Ping:
+		case dpwire.Ping:
 			if !c.silent.Load() {
-				_ = c.Send(signalling.Pong{Seq: v.Seq})
+				_ = c.Send(dpwire.Pong{Seq: v.Seq})
 			}
 			continue
-		case signalling.Pong:
+		case dpwire.Pong:
 			continue
 		}
 		select {
@@ -277,7 +279,7 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent close 1009.
-		return fmt.Errorf("%w: frame over %d bytes", errProtocol, signalling.MaxFrameSize)
+		return fmt.Errorf("%w: frame over %d bytes", errProtocol, dpwire.MaxFrameSize)
 	case errors.As(err, &ce):
 		return fmt.Errorf("%w: close frame %d", errPeerGone, ce.Code)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
@@ -313,7 +315,7 @@ func (c *ctrlConn) writeLoop() {
 				return
 			}
 			seq++
-			frame, _ := signalling.Encode(signalling.Ping{Seq: seq})
+			frame, _ := dpwire.Encode(dpwire.Ping{Seq: seq})
 			if err := c.write(frame); err != nil {
 				c.fail(fmt.Errorf("%w: %v", errPeerGone, err), 0)
 				return

@@ -7,11 +7,11 @@ import (
 	"github.com/pion/mediadevices"
 	"github.com/pion/mediadevices/pkg/codec/opus"
 
-	"github.com/kioskd/kioskd/media/vp8enc"
+	"github.com/kioskd/kioskd/av/vp8enc"
 )
 
 // Codecs returns the codec selector for sending: VP8 at videoBitrate bits/s
-// on libvpx set up for real time as WebRTC does it (media/vp8enc: CBR,
+// on libvpx set up for real time as WebRTC does it (av/vp8enc: CBR,
 // real-time deadline, cpu-used -6, no lag, error resilient, key frames at
 // least every 3 s and on PLI; on a thread of its own), and Opus (libopus through mediadevices,
 // 20 ms frames, 32 kbit/s).

@@ -1,6 +1,10 @@
 package media_test
 
 import (
+	"github.com/kioskd/kioskd/rtc"
+
+	"github.com/kioskd/kioskd/dpwire"
+
 	"github.com/kioskd/kioskd/contract"
 
 	"context"
@@ -11,12 +15,11 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/audio"
-	"github.com/kioskd/kioskd/audio/analysis"
+	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // The kiosk's real media path end to end, against dpsim over real
@@ -54,8 +57,8 @@ func TestEndToEndWithDPSim(t *testing.T) {
 		URL: dp.URL, Token: dp.Token, Resume: true,
 		StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
 		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
-		Client: signalling.ClientInfo{Name: "kioskd-media-test", Video: true, Audio: true},
-		Peer:   session.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
+		Client: dpwire.ClientInfo{Name: "kioskd-media-test", Video: true, Audio: true},
+		Peer:   rtc.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
 	}, session.Options{Media: src, Sink: sink, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)

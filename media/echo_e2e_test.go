@@ -1,6 +1,8 @@
 package media_test
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"context"
 	"math"
 	"path/filepath"
@@ -16,7 +18,6 @@ import (
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 type roomOpener struct{ room *aectest.Room }
@@ -84,7 +85,7 @@ func echoE2E(t *testing.T, cancel bool) dpsim.SessionInfo {
 	sup, err := session.New(session.Config{
 		URL: dp.URL, Token: dp.Token, StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
 		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
-		Client: signalling.ClientInfo{Name: "kioskd-echo-test", Audio: true},
+		Client: dpwire.ClientInfo{Name: "kioskd-echo-test", Audio: true},
 	}, session.Options{Media: src, Sink: sink, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)

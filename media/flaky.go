@@ -9,7 +9,7 @@ import (
 
 	"github.com/pion/mediadevices"
 
-	"github.com/kioskd/kioskd/media/synthetic"
+	"github.com/kioskd/kioskd/av/synthetic"
 )
 
 // FlakyCamera is a CameraOpener for tests: a synthetic camera that can be

@@ -18,8 +18,8 @@ import (
 
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/audio/aec/aectest"
-	"github.com/kioskd/kioskd/audio/analysis"
-	"github.com/kioskd/kioskd/audio/opus"
+	"github.com/kioskd/kioskd/av/analysis"
+	"github.com/kioskd/kioskd/av/opus"
 	"github.com/kioskd/kioskd/internal/testlog"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/kioskd/kioskd/audio"
 	"github.com/kioskd/kioskd/audio/aec"
-	"github.com/kioskd/kioskd/audio/opus"
-	"github.com/kioskd/kioskd/media/vp8"
+	"github.com/kioskd/kioskd/av/opus"
+	"github.com/kioskd/kioskd/av/vp8"
 	"github.com/kioskd/kioskd/session"
 )
 
@@ -55,8 +55,8 @@ type SinkStats struct {
 }
 
 // Sink takes the DP's tracks: Opus voice is decoded (libopus, through
-// audio/opus) and played on the speaker through a jitter buffer; VP8 video
-// is assembled into frames (media/vp8) and counted with its size, never
+// av/opus) and played on the speaker through a jitter buffer; VP8 video
+// is assembled into frames (av/vp8) and counted with its size, never
 // decoded. It implements session.MediaSink.
 type Sink struct {
 	cfg SinkConfig

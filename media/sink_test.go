@@ -14,10 +14,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/audio"
-	"github.com/kioskd/kioskd/audio/analysis"
-	"github.com/kioskd/kioskd/audio/opus"
-	"github.com/kioskd/kioskd/media/synthetic"
-	"github.com/kioskd/kioskd/media/vp8enc"
+	"github.com/kioskd/kioskd/av/analysis"
+	"github.com/kioskd/kioskd/av/opus"
+	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/av/vp8enc"
 )
 
 // packets returns a read func over pkts, then io.EOF.

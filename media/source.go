@@ -15,8 +15,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/audio/aec"
+	"github.com/kioskd/kioskd/av/synthetic"
 	"github.com/kioskd/kioskd/hw"
-	"github.com/kioskd/kioskd/media/synthetic"
 	"github.com/kioskd/kioskd/session"
 )
 

@@ -15,11 +15,11 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/audio"
-	"github.com/kioskd/kioskd/audio/analysis"
-	"github.com/kioskd/kioskd/audio/opus"
+	"github.com/kioskd/kioskd/av/analysis"
+	"github.com/kioskd/kioskd/av/opus"
+	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/av/vp8"
 	"github.com/kioskd/kioskd/hw"
-	"github.com/kioskd/kioskd/media/synthetic"
-	"github.com/kioskd/kioskd/media/vp8"
 )
 
 var bg = context.Background()

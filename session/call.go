@@ -1,6 +1,10 @@
 package session
 
 import (
+	"github.com/kioskd/kioskd/rtc"
+
+	"github.com/kioskd/kioskd/dpwire"
+
 	"github.com/kioskd/kioskd/contract"
 
 	"context"
@@ -38,7 +42,7 @@ type CallConfig struct {
 	StepTimeout    time.Duration // deadline of each connection step
 	ConnectTimeout time.Duration // deadline from dial to Connected
 	Resume         string        // session id to resume, "" for a fresh one
-	Client         signalling.ClientInfo
+	Client         dpwire.ClientInfo
 }
 
 // CallDeps are a call's collaborators.
@@ -50,7 +54,7 @@ type CallDeps struct {
 	Media   <-chan error // capture failures
 	Clock   clock.Clock
 	Log     *slog.Logger
-	Peer    PeerOptions
+	Peer    rtc.PeerOptions
 	// OnState hears every state change, in order, from the call's goroutine.
 	OnState func(st contract.ConnectionState)
 	// OnSession hears the session id as soon as the server names it.
@@ -286,7 +290,7 @@ func (c *Call) apply(in input) bool {
 	switch t.act {
 	case actSendHello:
 		c.setState(t.next)
-		if err := c.conn.Send(signalling.Hello{Resume: c.cfg.Resume, Client: c.cfg.Client}); err != nil {
+		if err := c.conn.Send(dpwire.Hello{Resume: c.cfg.Resume, Client: c.cfg.Client}); err != nil {
 			c.lost(err)
 			return false
 		}
@@ -301,7 +305,7 @@ func (c *Call) apply(in input) bool {
 		}
 		// A send that fails means the control socket is gone, not the
 		// media: serverConnectionFailed, as for the hello.
-		if err := c.conn.Send(signalling.Offer{SDP: sdp}); err != nil {
+		if err := c.conn.Send(dpwire.Offer{SDP: sdp}); err != nil {
 			c.lost(err)
 			return false
 		}
@@ -321,9 +325,9 @@ func (c *Call) apply(in input) bool {
 	return true
 }
 
-func (c *Call) handle(m signalling.Message) bool {
+func (c *Call) handle(m dpwire.Message) bool {
 	switch v := m.(type) {
-	case signalling.Session:
+	case dpwire.Session:
 		if c.sessionID != "" {
 			return c.violation(fmt.Errorf("%w: a second session message", ErrProtocol))
 		}
@@ -337,7 +341,7 @@ func (c *Call) handle(m signalling.Message) bool {
 			c.deps.OnSession(c.sessionID, c.resumed)
 		}
 		return true
-	case signalling.Progress:
+	case dpwire.Progress:
 		if c.sessionID == "" {
 			return c.violation(fmt.Errorf("%w: progress before the session id", ErrOutOfOrder))
 		}
@@ -351,7 +355,7 @@ func (c *Call) handle(m signalling.Message) bool {
 			c.deps.OnQueue(v.QueuePosition)
 		}
 		return c.apply(in)
-	case signalling.Answer:
+	case dpwire.Answer:
 		if !c.offerSent || c.haveAnswer {
 			c.log.Warn("ignoring an answer without an offer pending", "error", ErrOutOfOrder)
 			return true
@@ -366,7 +370,7 @@ func (c *Call) handle(m signalling.Message) bool {
 		}
 		c.pendingCands = nil
 		return true
-	case signalling.Candidate:
+	case dpwire.Candidate:
 		if v.End {
 			return true // pion needs no end marker; gathering ends by itself
 		}
@@ -380,12 +384,12 @@ func (c *Call) handle(m signalling.Message) bool {
 		}
 		c.addCandidate(cand)
 		return true
-	case signalling.Ready:
+	case dpwire.Ready:
 		if c.sessionID == "" {
 			return c.violation(fmt.Errorf("%w: ready before the session id", ErrOutOfOrder))
 		}
 		return c.apply(inReady)
-	case signalling.Close:
+	case dpwire.Close:
 		return c.serverClosed(v)
 	default:
 		return c.violation(fmt.Errorf("%w: %s is not a server message", ErrProtocol, m.MessageType()))
@@ -400,7 +404,7 @@ func (c *Call) addCandidate(cand webrtc.ICECandidateInit) {
 }
 
 // serverClosed maps the server's close reason onto SPEC sections 2 and 3.
-func (c *Call) serverClosed(v signalling.Close) bool {
+func (c *Call) serverClosed(v dpwire.Close) bool {
 	if c.state != contract.Connected {
 		name, ok := contract.ParseErrorName(v.Reason)
 		if !ok {
@@ -434,11 +438,11 @@ func (c *Call) serverClosed(v signalling.Close) bool {
 func (c *Call) handlePeer(ev pcEvent) bool {
 	if ev.isCand {
 		if ev.candidate == nil {
-			_ = c.conn.Send(signalling.Candidate{End: true})
+			_ = c.conn.Send(dpwire.Candidate{End: true})
 			return true
 		}
 		j := ev.candidate.ToJSON()
-		_ = c.conn.Send(signalling.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex})
+		_ = c.conn.Send(dpwire.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex})
 		return true
 	}
 	switch ev.state {
@@ -604,7 +608,7 @@ func (c *Call) endByUs() {
 
 func (c *Call) sendClose(reason string) {
 	if c.conn != nil {
-		_ = c.conn.Send(signalling.Close{Reason: reason})
+		_ = c.conn.Send(dpwire.Close{Reason: reason})
 	}
 }
 

@@ -1,6 +1,10 @@
 package session_test
 
 import (
+	"github.com/kioskd/kioskd/rtc"
+
+	"github.com/kioskd/kioskd/dpwire"
+
 	"github.com/kioskd/kioskd/contract"
 
 	"context"
@@ -22,7 +26,6 @@ import (
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // connects counts EventState Connected.
@@ -78,8 +81,8 @@ func startKiosk(t *testing.T, dp *dptest.Server, stateDir string, opts ...kioskO
 		URL: dp.URL, Token: dp.Token, Resume: true,
 		StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
 		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
-		Client: signalling.ClientInfo{Name: "kioskd-test", Video: true, Audio: true},
-		Peer:   session.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
+		Client: dpwire.ClientInfo{Name: "kioskd-test", Video: true, Audio: true},
+		Peer:   rtc.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
 	}
 	o := session.Options{
 		Media: media.NewSource(media.Config{Camera: "test", Width: 160, Height: 120, FPS: 10, Microphone: "test"}, nil),

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
+	"github.com/kioskd/kioskd/rtc"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -44,7 +45,7 @@ type relay struct {
 
 // newRelay makes an empty slot for kind; what it sends is counted in sent.
 func newRelay(kind webrtc.RTPCodecType, sent *sendCounter) (*relay, error) {
-	codec := codecFor(kind)
+	codec := rtc.Codec(kind)
 	static, err := webrtc.NewTrackLocalStaticRTP(codec.RTPCodecCapability, kind.String()+"-"+uuid.NewString()[:8], uuid.NewString())
 	if err != nil {
 		return nil, err
@@ -365,16 +366,3 @@ func (rs *relays) closeAll() {
 	rs.slots = nil
 }
 
-// codecFor is the codec kioskd sends for a kind (see NewWebRTCAPI).
-func codecFor(kind webrtc.RTPCodecType) webrtc.RTPCodecParameters {
-	if kind == webrtc.RTPCodecTypeAudio {
-		return webrtc.RTPCodecParameters{
-			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
-			PayloadType:        111,
-		}
-	}
-	return webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
-		PayloadType:        96,
-	}
-}

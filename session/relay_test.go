@@ -3,6 +3,7 @@ package session
 import (
 	"testing"
 
+	"github.com/kioskd/kioskd/rtc"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -142,8 +143,8 @@ func TestRelayCountsWhatIsSent(t *testing.T) {
 
 	// A call binds both slots; its SRTP is not up yet.
 	vw, aw := &peerWriter{}, &peerWriter{}
-	vctx := peerContext{&relayContext{id: "v", codec: codecFor(video), ssrc: 1}, vw}
-	actx := peerContext{&relayContext{id: "a", codec: codecFor(audio), ssrc: 2}, aw}
+	vctx := peerContext{&relayContext{id: "v", codec: rtc.Codec(video), ssrc: 1}, vw}
+	actx := peerContext{&relayContext{id: "a", codec: rtc.Codec(audio), ssrc: 2}, aw}
 	if _, err := slots[0].static.Bind(vctx); err != nil {
 		t.Fatal(err)
 	}

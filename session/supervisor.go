@@ -1,6 +1,10 @@
 package session
 
 import (
+	"github.com/kioskd/kioskd/rtc"
+
+	"github.com/kioskd/kioskd/dpwire"
+
 	"github.com/kioskd/kioskd/contract"
 
 	"context"
@@ -30,8 +34,8 @@ type Config struct {
 	// ResetAfter: the backoff starts over once a session has stayed
 	// Connected this long (default 30 s).
 	ResetAfter time.Duration
-	Client     signalling.ClientInfo
-	Peer       PeerOptions
+	Client     dpwire.ClientInfo
+	Peer       rtc.PeerOptions
 }
 
 // Options are the supervisor's collaborators.
@@ -98,7 +102,7 @@ func New(cfg Config, opts Options) (*Supervisor, error) {
 	if opts.Dialect == nil {
 		opts.Dialect = &signalling.WebSocket{Clock: opts.Clock}
 	}
-	api, err := NewWebRTCAPI(cfg.Peer)
+	api, err := rtc.NewWebRTCAPI(cfg.Peer)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/audio/aec/aectest"
-	"github.com/kioskd/kioskd/audio/analysis"
+	"github.com/kioskd/kioskd/av/analysis"
 )
 
 // The acceptance, on the simulated acoustic path (frame-counted):

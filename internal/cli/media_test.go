@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/audio"
-	"github.com/kioskd/kioskd/audio/analysis"
+	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 )

@@ -1,6 +1,8 @@
 package signalling
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -32,11 +34,11 @@ type DialConfig struct {
 // Conn is an open control channel.
 type Conn interface {
 	// Send queues one message. Safe for concurrent use.
-	Send(m Message) error
+	Send(m dpwire.Message) error
 	// Incoming delivers the peer's messages in order (heartbeats are handled
 	// inside and never delivered). It is closed when the channel ends; Err
 	// then says why.
-	Incoming() <-chan Message
+	Incoming() <-chan dpwire.Message
 	// Err is nil while the channel is open; after Incoming is closed it is
 	// ErrClosed (we closed it), or wraps ErrPeerGone, ErrPeerDead,
 	// ErrMalformed or ErrTooLarge.
@@ -59,7 +61,7 @@ const (
 var (
 	ErrDial         = errors.New("signalling: dial failed")
 	ErrUnauthorized = errors.New("signalling: token refused")
-	ErrVersion      = errors.New("signalling: server does not speak " + Subprotocol)
+	ErrVersion      = errors.New("signalling: server does not speak " + dpwire.Subprotocol)
 	ErrClosed       = errors.New("signalling: closed")
 	ErrPeerGone     = errors.New("signalling: control socket lost without a close message")
 	ErrPeerDead     = errors.New("signalling: peer missed its heartbeats")

@@ -1,6 +1,8 @@
 package signalling
 
 import (
+	"github.com/kioskd/kioskd/dpwire"
+
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -32,7 +34,7 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	dialer := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: 10 * time.Second,
-		Subprotocols:     []string{Subprotocol},
+		Subprotocols:     []string{dpwire.Subprotocol},
 		TLSClientConfig:  cfg.TLS,
 		ReadBufferSize:   8 << 10,
 		WriteBufferSize:  8 << 10,
@@ -54,7 +56,7 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrDial, redactURL(cfg.URL), err)
 	}
-	if ws.Subprotocol() != Subprotocol {
+	if ws.Subprotocol() != dpwire.Subprotocol {
 		ws.Close()
 		return nil, fmt.Errorf("%w (it chose %q)", ErrVersion, ws.Subprotocol())
 	}
@@ -93,13 +95,13 @@ func Accept(w http.ResponseWriter, r *http.Request, cfg AcceptConfig) (Conn, err
 			return nil, ErrUnauthorized
 		}
 	}
-	if !offers(r, Subprotocol) {
-		w.Header().Set("Sec-WebSocket-Protocol", Subprotocol)
-		http.Error(w, "this server speaks "+Subprotocol, http.StatusUpgradeRequired)
+	if !offers(r, dpwire.Subprotocol) {
+		w.Header().Set("Sec-WebSocket-Protocol", dpwire.Subprotocol)
+		http.Error(w, "this server speaks "+dpwire.Subprotocol, http.StatusUpgradeRequired)
 		return nil, ErrVersion
 	}
 	up := websocket.Upgrader{
-		Subprotocols:    []string{Subprotocol},
+		Subprotocols:    []string{dpwire.Subprotocol},
 		ReadBufferSize:  8 << 10,
 		WriteBufferSize: 8 << 10,
 		CheckOrigin:     func(*http.Request) bool { return true }, // kiosks are not browsers; the token authenticates
@@ -132,7 +134,7 @@ type wsConn struct {
 	clk       clock.Clock
 	onIgnored func(error)
 
-	in       chan Message
+	in       chan dpwire.Message
 	out      chan outItem
 	done     chan struct{} // closed by Close or a failure
 	beat     chan time.Duration
@@ -151,10 +153,10 @@ func newWSConn(ws *websocket.Conn, clk clock.Clock, heartbeat time.Duration, onI
 	if heartbeat <= 0 {
 		heartbeat = DefaultHeartbeat
 	}
-	ws.SetReadLimit(MaxFrameSize)
+	ws.SetReadLimit(dpwire.MaxFrameSize)
 	c := &wsConn{
 		ws: ws, clk: clk, onIgnored: onIgnored,
-		in:       make(chan Message, 16),
+		in:       make(chan dpwire.Message, 16),
 		out:      make(chan outItem, 32),
 		done:     make(chan struct{}),
 		beat:     make(chan time.Duration, 1),
@@ -166,7 +168,7 @@ func newWSConn(ws *websocket.Conn, clk clock.Clock, heartbeat time.Duration, onI
 	return c
 }
 
-func (c *wsConn) Incoming() <-chan Message { return c.in }
+func (c *wsConn) Incoming() <-chan dpwire.Message { return c.in }
 
 func (c *wsConn) Err() error {
 	c.errMu.Lock()
@@ -182,9 +184,9 @@ func (c *wsConn) fail(err error) {
 		close(c.done)
 		code := websocket.CloseNormalClosure
 		switch {
-		case errors.Is(err, ErrMalformed):
+		case errors.Is(err, dpwire.ErrMalformed):
 			code = websocket.CloseProtocolError
-		case errors.Is(err, ErrTooLarge):
+		case errors.Is(err, dpwire.ErrTooLarge):
 			code = websocket.CloseMessageTooBig
 		}
 		if !errors.Is(err, ErrPeerGone) {
@@ -230,13 +232,13 @@ func (c *wsConn) SetHeartbeat(d time.Duration) {
 	c.beat <- d
 }
 
-func (c *wsConn) Send(m Message) error {
-	frame, err := Encode(m)
+func (c *wsConn) Send(m dpwire.Message) error {
+	frame, err := dpwire.Encode(m)
 	if err != nil {
 		return err
 	}
-	if len(frame) > MaxFrameSize {
-		return fmt.Errorf("%w: %s of %d bytes", ErrTooLarge, m.MessageType(), len(frame))
+	if len(frame) > dpwire.MaxFrameSize {
+		return fmt.Errorf("%w: %s of %d bytes", dpwire.ErrTooLarge, m.MessageType(), len(frame))
 	}
 	select {
 	case <-c.done:
@@ -263,11 +265,11 @@ func (c *wsConn) readLoop() {
 		default:
 		}
 		if typ != websocket.TextMessage {
-			c.fail(fmt.Errorf("%w: binary frame", ErrMalformed))
+			c.fail(fmt.Errorf("%w: binary frame", dpwire.ErrMalformed))
 			return
 		}
-		m, err := Decode(frame)
-		if errors.Is(err, ErrUnknownType) {
+		m, err := dpwire.Decode(frame)
+		if errors.Is(err, dpwire.ErrUnknownType) {
 			if c.onIgnored != nil {
 				c.onIgnored(err)
 			}
@@ -278,10 +280,10 @@ func (c *wsConn) readLoop() {
 			return
 		}
 		switch v := m.(type) {
-		case Ping:
-			_ = c.Send(Pong{Seq: v.Seq})
+		case dpwire.Ping:
+			_ = c.Send(dpwire.Pong{Seq: v.Seq})
 			continue
-		case Pong:
+		case dpwire.Pong:
 			continue
 		}
 		select {
@@ -296,10 +298,10 @@ func classifyReadError(err error) error {
 	var ce *websocket.CloseError
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
-		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxFrameSize)
+		return fmt.Errorf("%w: over %d bytes", dpwire.ErrTooLarge, dpwire.MaxFrameSize)
 	case errors.As(err, &ce):
 		if ce.Code == websocket.CloseMessageTooBig {
-			return fmt.Errorf("%w: the peer refused our frame as too big", ErrTooLarge)
+			return fmt.Errorf("%w: the peer refused our frame as too big", dpwire.ErrTooLarge)
 		}
 		return fmt.Errorf("%w: close frame %d", ErrPeerGone, ce.Code)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
@@ -335,7 +337,7 @@ func (c *wsConn) writeLoop(heartbeat time.Duration) {
 				return
 			}
 			seq++
-			if err := c.write(Ping{Seq: seq}); err != nil {
+			if err := c.write(dpwire.Ping{Seq: seq}); err != nil {
 				c.fail(fmt.Errorf("%w: %v", ErrPeerGone, err))
 				return
 			}
@@ -352,8 +354,8 @@ func (c *wsConn) writeLoop(heartbeat time.Duration) {
 	}
 }
 
-func (c *wsConn) write(m Message) error {
-	frame, err := Encode(m)
+func (c *wsConn) write(m dpwire.Message) error {
+	frame, err := dpwire.Encode(m)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/kioskd/kioskd/audio/analysis"
+	"github.com/kioskd/kioskd/av/analysis"
 )
 
 func tone(hz, amp float64, n int) []int16 {

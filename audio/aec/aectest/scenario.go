@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/audio/aec"
-	"github.com/kioskd/kioskd/audio/analysis"
+	"github.com/kioskd/kioskd/av/analysis"
 )
 
 // Far-end signals of a Scenario.

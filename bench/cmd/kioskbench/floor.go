@@ -12,12 +12,12 @@ import (
 	"github.com/pion/mediadevices/pkg/prop"
 	"golang.org/x/sys/unix"
 
+	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/av/vp8enc"
 	"github.com/kioskd/kioskd/bench"
-	"github.com/kioskd/kioskd/media/synthetic"
-	"github.com/kioskd/kioskd/media/vp8enc"
 )
 
-// floorMain is `kioskbench floor`: libvpx alone, through media/vp8enc with
+// floorMain is `kioskbench floor`: libvpx alone, through av/vp8enc with
 // the parameters kioskd uses (media.Codecs: 500 kbit/s CBR, real time),
 // encoding the synthetic pattern kioskd's `camera: test` makes, paced at
 // the frame rate (rate control works on arrival times, so frames must come
@@ -30,7 +30,7 @@ func floorMain(args []string) int {
 	h := fs.Int("height", 480, "")
 	fps := fs.Int("fps", 15, "")
 	bitrate := fs.Int("bitrate", 500_000, "bits/s")
-	withVideo := fs.Bool("video", true, "encode the video (VP8, media/vp8enc)")
+	withVideo := fs.Bool("video", true, "encode the video (VP8, av/vp8enc)")
 	withAudio := fs.Bool("audio", false, "also encode the synthetic 440 Hz tone with Opus at 32 kbit/s, as kioskd's `microphone: test` (mediadevices' libopus encoder)")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -95,7 +95,7 @@ func run() int {
 	res.Setup = bench.Setup{
 		Mode: "full", Kioskd: o.kioskd, StartRuns: o.startRuns, ReconnectRuns: o.reconRuns,
 		SteadySeconds: int(o.steady / time.Second), Cycles: o.cycles,
-		Media:  "synthetic camera 640x480 at 15 fps, VP8 500 kbit/s (media/vp8enc), synthetic 440 Hz tone, Opus 48 kHz 32 kbit/s, no speaker, no LEDs",
+		Media:  "synthetic camera 640x480 at 15 fps, VP8 500 kbit/s (av/vp8enc), synthetic 440 Hz tone, Opus 48 kHz 32 kbit/s, no speaker, no LEDs",
 		Server: "dpsim in the bench process on 127.0.0.1, zero step delays, ICE on loopback",
 	}
 	if o.quick {
@@ -157,7 +157,7 @@ func run() int {
 	res.Notes = append(res.Notes,
 		"Times are taken by the harness: from just before exec (or before the server's close/drop) to reading kioskd's Connected log line on its stderr pipe.",
 		"CPU is utime+stime from /proc/PID/stat over the window; memory is Pss/Rss from /proc/PID/smaps_rollup sampled every second.",
-		"The libvpx floor is `kioskbench floor`: media/vp8enc alone with kioskd's parameters on the same synthetic frames, paced at 15 fps, its encode loop's thread CPU (RUSAGE_THREAD).",
+		"The libvpx floor is `kioskbench floor`: av/vp8enc alone with kioskd's parameters on the same synthetic frames, paced at 15 fps, its encode loop's thread CPU (RUSAGE_THREAD).",
 		"The machine is shared (2 vCPUs); see the load averages above.")
 	res.Evaluate()
 	md := res.Markdown()

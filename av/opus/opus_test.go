@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/kioskd/kioskd/audio/analysis"
-	"github.com/kioskd/kioskd/media/synthetic"
+	"github.com/kioskd/kioskd/av/analysis"
+	"github.com/kioskd/kioskd/av/synthetic"
 )
 
 // encodeTone encodes d seconds of a tone in 20 ms packets.

@@ -13,7 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
-	"github.com/kioskd/kioskd/media/synthetic"
+	"github.com/kioskd/kioskd/av/synthetic"
 )
 
 // keyframeHeader builds the 10-byte header of a keyframe of w x h whose

@@ -13,7 +13,7 @@ import (
 	"github.com/pion/mediadevices/pkg/prop"
 	"golang.org/x/sys/unix"
 
-	"github.com/kioskd/kioskd/media/synthetic"
+	"github.com/kioskd/kioskd/av/synthetic"
 )
 
 // frames makes an unpaced camera-like I420 sequence: a textured

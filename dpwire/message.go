@@ -1,8 +1,9 @@
-// Package signalling is kioskd's control channel to a Digital Person server:
-// the typed messages of the open protocol (docs/PROTOCOL.md), their strict
-// codec, and the Dialect interface the session talks through, so that
-// another dialect can be added without touching the state machine.
-package signalling
+// Package dpwire is the wire format of kioskd.dp.v1, the open signalling
+// protocol of docs/PROTOCOL.md: its typed messages, their strict codec and
+// its limits. It imports only the standard library, so the client dialect
+// (dialect/dpv1) and the reference server (dpsim) share the vocabulary of
+// the document and nothing else.
+package dpwire
 
 import (
 	"bytes"
