@@ -50,10 +50,10 @@ type Event struct {
 	SessionID string          // the current session id, "" before one is known
 	Resumed   bool            // with EventState Connected: the stored session was resumed
 
-	ErrorName    ErrorName        // EventConnectFailed, EventMediaFailed, and EventRetry after a failure
-	Cause  error            // detail of Err, for the log
-	Reason DisconnectReason // EventDisconnected
-	ByUs   bool             // EventDisconnected with ReasonNormal: kioskd closed it itself
+	ErrorName ErrorName        // EventConnectFailed, EventMediaFailed, and EventRetry after a failure
+	Cause     error            // detail of Err, for the log
+	Reason    DisconnectReason // EventDisconnected
+	ByUs      bool             // EventDisconnected with ReasonNormal: kioskd closed it itself
 
 	QueuePosition int           // EventQueue
 	Delay         time.Duration // EventRetry

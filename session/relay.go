@@ -365,4 +365,3 @@ func (rs *relays) closeAll() {
 	}
 	rs.slots = nil
 }
-
