@@ -28,9 +28,15 @@ build: deps
 demo: build
 	bin/kioskd demo --for $(DEMO_FOR)
 
+# gofmt, go vet, staticcheck (pinned in tools/go.mod), and go.mod/go.sum
+# exactly as `go mod tidy` leaves them.
 vet: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) -C tools mod tidy -diff
+	$(GO) build -C tools -o $(CURDIR)/bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	bin/staticcheck ./...
 
 # Every test, with the race detector, over real WebSocket, real WebRTC and
 # the real ALSA userspace on loopback; then each fuzz target briefly.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// ErrorName is the name of a failed connect (SPEC section 2). Its number is
+// ErrorName is the name of a failed connect (docs/BEHAVIOUR.md section 2). Its number is
 // the position in that table, which is also the red blink count on the LEDs.
 type ErrorName int
 
@@ -43,7 +43,7 @@ func (n ErrorName) String() string {
 	return errorNames[n]
 }
 
-// Code is the error's number in SPEC section 2 (1 = noUserMedia … 8 = noSessionToResume).
+// Code is the error's number in docs/BEHAVIOUR.md section 2 (1 = noUserMedia … 8 = noSessionToResume).
 func (n ErrorName) Code() int { return int(n) }
 
 // ParseErrorName maps a wire name to an ErrorName.
@@ -107,7 +107,7 @@ func NameOf(err error) ErrorName {
 	return NoError
 }
 
-// DisconnectReason says why a Connected session ended (SPEC section 3).
+// DisconnectReason says why a Connected session ended (docs/BEHAVIOUR.md section 3).
 type DisconnectReason int
 
 const (

@@ -15,10 +15,10 @@ const (
 )
 
 // TotalSteps is what the documented API reports as totalSteps. It is 5 while
-// the last step is 4; keep it so (SPEC section 1).
+// the last step is 4; keep it so (docs/BEHAVIOUR.md section 1).
 const TotalSteps = 5
 
-// StateData is the ConnectionStateData of SPEC section 1.
+// StateData is the ConnectionStateData of docs/BEHAVIOUR.md section 1.
 type StateData struct {
 	Name             string `json:"name"`
 	CurrentStep      int    `json:"currentStep"`
@@ -26,7 +26,7 @@ type StateData struct {
 	PercentageLoaded int    `json:"percentageLoaded"`
 }
 
-// stateTable is the single source of the exact numbers of SPEC section 1.
+// stateTable is the single source of the exact numbers of docs/BEHAVIOUR.md section 1.
 var stateTable = [...]StateData{
 	Disconnected:              {"Disconnected", 0, TotalSteps, 0},
 	SearchingForDigitalPerson: {"SearchingForDigitalPerson", 1, TotalSteps, 25},
