@@ -46,7 +46,7 @@ type Options struct {
 	// Ready is called once config is loaded and devices probed (READY=1).
 	Ready func(*session.Supervisor)
 	// Cameras is where the media source built from the config finds
-	// cameras; nil: the real /dev (tests: hw.NewFake).
+	// cameras; nil: the real /dev (tests: hwtest.New).
 	Cameras hw.System
 	// DeviceDirs are the directories the device watcher polls (nil:
 	// DeviceDirs), every DeviceWatchInterval (0: 5 s).

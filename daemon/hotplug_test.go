@@ -15,7 +15,7 @@ import (
 	"github.com/kioskd/kioskd/daemon"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
-	"github.com/kioskd/kioskd/hw"
+	"github.com/kioskd/kioskd/hw/hwtest"
 	"github.com/kioskd/kioskd/internal/testlog"
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
@@ -42,7 +42,7 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 	defer cancel()
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
 	dev := t.TempDir()
-	fake := hw.NewFake(dev)
+	fake := hwtest.New(dev)
 	const byID = "usb-Acme_Webcam_C1-video-index0"
 
 	tokenFile := filepath.Join(t.TempDir(), "token")
@@ -99,7 +99,7 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 		t.Fatalf("dpsim accounted video before a camera was plugged in: %+v", s.Video)
 	}
 
-	if err := fake.Plug(hw.FakeCamera{Node: "video0", ByID: byID, Caps: hw.UVCCaps("Acme Webcam C1"), FPS: 15}); err != nil {
+	if err := fake.Plug(hwtest.Camera{Node: "video0", ByID: byID, Caps: hwtest.UVCCaps("Acme Webcam C1"), FPS: 15}); err != nil {
 		t.Fatal(err)
 	}
 	ss, err := dp.WaitForSession(ctx, id, func(s dpsim.SessionInfo) bool {

@@ -8,8 +8,8 @@
 // function is called.
 //
 // All device access goes through a System: Linux() for the real /dev and
-// ioctls, NewFake for tests (a directory that plays /dev plus cameras that
-// deliver frames and can be unplugged).
+// ioctls, hwtest.New for tests (a directory that plays /dev plus cameras
+// that deliver frames and can be unplugged).
 package hw
 
 import (

@@ -1,18 +1,21 @@
-package hw
+package hw_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kioskd/kioskd/hw"
+	"github.com/kioskd/kioskd/hw/hwtest"
 )
 
-func newTestFake(t *testing.T) *Fake {
+func newTestFake(t *testing.T) *hwtest.System {
 	t.Helper()
-	return NewFake(t.TempDir())
+	return hwtest.New(t.TempDir())
 }
 
-func mustPlug(t *testing.T, f *Fake, c FakeCamera) {
+func mustPlug(t *testing.T, f *hwtest.System, c hwtest.Camera) {
 	t.Helper()
 	if err := f.Plug(c); err != nil {
 		t.Fatal(err)
@@ -20,26 +23,26 @@ func mustPlug(t *testing.T, f *Fake, c FakeCamera) {
 }
 
 func TestFourCC(t *testing.T) {
-	if YUYV != 0x56595559 {
-		t.Fatalf("YUYV = %#x", uint32(YUYV))
+	if hw.YUYV != 0x56595559 {
+		t.Fatalf("YUYV = %#x", uint32(hw.YUYV))
 	}
-	if I420.String() != "YU12" || MJPEG.String() != "MJPG" {
-		t.Fatal(I420, MJPEG)
+	if hw.I420.String() != "YU12" || hw.MJPEG.String() != "MJPG" {
+		t.Fatal(hw.I420, hw.MJPEG)
 	}
 }
 
 func TestDiscoveryStablePathsAndCaps(t *testing.T) {
 	f := newTestFake(t)
-	mustPlug(t, f, FakeCamera{Node: "video0", ByID: "usb-Acme_Cam_1-video-index0", Caps: UVCCaps("Acme Cam")})
+	mustPlug(t, f, hwtest.Camera{Node: "video0", ByID: "usb-Acme_Cam_1-video-index0", Caps: hwtest.UVCCaps("Acme Cam")})
 	// The UVC metadata node: same card, not a capture device.
-	mustPlug(t, f, FakeCamera{Node: "video1", ByID: "usb-Acme_Cam_1-video-index1", Caps: Caps{Card: "Acme Cam", Driver: "uvcvideo"}})
+	mustPlug(t, f, hwtest.Camera{Node: "video1", ByID: "usb-Acme_Cam_1-video-index1", Caps: hw.Caps{Card: "Acme Cam", Driver: "uvcvideo"}})
 	// A platform camera without a by-id link.
-	mustPlug(t, f, FakeCamera{Node: "video10", Caps: Caps{Card: "bcm2835 ISP", Driver: "bcm2835", Capture: true,
-		Formats: []Format{{PixelFormat: NV12, Range: &SizeRange{Min: Size{32, 32}, Max: Size{1920, 1080}, StepW: 2, StepH: 2}}}}})
-	mustPlug(t, f, FakeCamera{Node: "video2", Caps: Caps{Card: "Thermal", Driver: "x", Capture: true,
-		Formats: []Format{{PixelFormat: FourCC("Y16 "), Sizes: []Size{{160, 120}}}}}})
+	mustPlug(t, f, hwtest.Camera{Node: "video10", Caps: hw.Caps{Card: "bcm2835 ISP", Driver: "bcm2835", Capture: true,
+		Formats: []hw.Format{{PixelFormat: hw.NV12, Range: &hw.SizeRange{Min: hw.Size{32, 32}, Max: hw.Size{1920, 1080}, StepW: 2, StepH: 2}}}}})
+	mustPlug(t, f, hwtest.Camera{Node: "video2", Caps: hw.Caps{Card: "Thermal", Driver: "x", Capture: true,
+		Formats: []hw.Format{{PixelFormat: hw.FourCC("Y16 "), Sizes: []hw.Size{{160, 120}}}}}})
 
-	cams, err := Cameras(context.Background(), f)
+	cams, err := hw.Cameras(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,34 +68,34 @@ func TestDiscoveryStablePathsAndCaps(t *testing.T) {
 }
 
 func TestChoosePrefersRawOverMJPEG(t *testing.T) {
-	c := Camera{Path: "/x", Caps: UVCCaps("Cam")}
-	ch, err := c.Choose(Size{640, 480})
-	if err != nil || ch.PixelFormat != YUYV || ch.Size != (Size{640, 480}) {
+	c := hw.Camera{Path: "/x", Caps: hwtest.UVCCaps("Cam")}
+	ch, err := c.Choose(hw.Size{640, 480})
+	if err != nil || ch.PixelFormat != hw.YUYV || ch.Size != (hw.Size{640, 480}) {
 		t.Fatalf("%v %v", ch, err)
 	}
 	// Raw still wins when its nearest size is not exact.
-	c.Formats[1].Sizes = []Size{{320, 240}}
-	if ch, _ := c.Choose(Size{640, 480}); ch.PixelFormat != YUYV || ch.Size != (Size{320, 240}) {
+	c.Formats[1].Sizes = []hw.Size{{320, 240}}
+	if ch, _ := c.Choose(hw.Size{640, 480}); ch.PixelFormat != hw.YUYV || ch.Size != (hw.Size{320, 240}) {
 		t.Fatalf("%v", ch)
 	}
 	// NV12 is preferred to YUYV at the same size.
-	c.Formats = append(c.Formats, Format{PixelFormat: NV12, Sizes: []Size{{320, 240}}})
-	if ch, _ := c.Choose(Size{640, 480}); ch.PixelFormat != NV12 {
+	c.Formats = append(c.Formats, hw.Format{PixelFormat: hw.NV12, Sizes: []hw.Size{{320, 240}}})
+	if ch, _ := c.Choose(hw.Size{640, 480}); ch.PixelFormat != hw.NV12 {
 		t.Fatalf("%v", ch)
 	}
 	// MJPEG only.
 	c.Formats = c.Formats[:1]
-	if ch, _ := c.Choose(Size{640, 480}); ch.PixelFormat != MJPEG || ch.Size != (Size{640, 480}) {
+	if ch, _ := c.Choose(hw.Size{640, 480}); ch.PixelFormat != hw.MJPEG || ch.Size != (hw.Size{640, 480}) {
 		t.Fatalf("%v", ch)
 	}
 	// Stepwise: the wanted size if the range has it.
-	c.Formats = []Format{{PixelFormat: I420, Range: &SizeRange{Min: Size{32, 32}, Max: Size{1920, 1080}, StepW: 16, StepH: 16}}}
-	if ch, _ := c.Choose(Size{640, 480}); ch.Size != (Size{640, 480}) {
+	c.Formats = []hw.Format{{PixelFormat: hw.I420, Range: &hw.SizeRange{Min: hw.Size{32, 32}, Max: hw.Size{1920, 1080}, StepW: 16, StepH: 16}}}
+	if ch, _ := c.Choose(hw.Size{640, 480}); ch.Size != (hw.Size{640, 480}) {
 		t.Fatalf("%v", ch)
 	}
 	// Nothing usable.
-	c.Formats = []Format{{PixelFormat: FourCC("Y16 "), Sizes: []Size{{160, 120}}}}
-	if _, err := c.Choose(Size{640, 480}); !errors.Is(err, ErrUnusable) {
+	c.Formats = []hw.Format{{PixelFormat: hw.FourCC("Y16 "), Sizes: []hw.Size{{160, 120}}}}
+	if _, err := c.Choose(hw.Size{640, 480}); !errors.Is(err, hw.ErrUnusable) {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -102,34 +105,34 @@ func TestFindMissingVersusUnusable(t *testing.T) {
 	f := newTestFake(t)
 	// Nothing plugged: auto, a path and a card name are all missing.
 	for _, spec := range []string{"auto", f.ByIDPath("usb-Acme-video-index0"), "Acme Cam"} {
-		if _, err := Find(ctx, f, spec); !errors.Is(err, ErrMissing) {
+		if _, err := hw.Find(ctx, f, spec); !errors.Is(err, hw.ErrMissing) {
 			t.Fatalf("%s: %v, want ErrMissing", spec, err)
 		}
 	}
 	// A device that exists but offers nothing usable.
-	mustPlug(t, f, FakeCamera{Node: "video0", ByID: "usb-Therm-video-index0", Caps: Caps{Card: "Thermal", Capture: true,
-		Formats: []Format{{PixelFormat: FourCC("Y16 "), Sizes: []Size{{160, 120}}}}}})
+	mustPlug(t, f, hwtest.Camera{Node: "video0", ByID: "usb-Therm-video-index0", Caps: hw.Caps{Card: "Thermal", Capture: true,
+		Formats: []hw.Format{{PixelFormat: hw.FourCC("Y16 "), Sizes: []hw.Size{{160, 120}}}}}})
 	for _, spec := range []string{"auto", f.ByIDPath("usb-Therm-video-index0"), "thermal"} {
-		_, err := Find(ctx, f, spec)
-		if !errors.Is(err, ErrUnusable) || errors.Is(err, ErrMissing) {
+		_, err := hw.Find(ctx, f, spec)
+		if !errors.Is(err, hw.ErrUnusable) || errors.Is(err, hw.ErrMissing) {
 			t.Fatalf("%s: %v, want ErrUnusable", spec, err)
 		}
 	}
 	// A metadata-only node given by path is unusable, not missing.
-	mustPlug(t, f, FakeCamera{Node: "video1", ByID: "usb-Acme-video-index1", Caps: Caps{Card: "Acme"}})
-	if _, err := Find(ctx, f, f.ByIDPath("usb-Acme-video-index1")); !errors.Is(err, ErrUnusable) {
+	mustPlug(t, f, hwtest.Camera{Node: "video1", ByID: "usb-Acme-video-index1", Caps: hw.Caps{Card: "Acme"}})
+	if _, err := hw.Find(ctx, f, f.ByIDPath("usb-Acme-video-index1")); !errors.Is(err, hw.ErrUnusable) {
 		t.Fatalf("metadata node: %v", err)
 	}
 	// Busy is its own error (noUserMedia, as missing).
-	mustPlug(t, f, FakeCamera{Node: "video2", ByID: "usb-Acme-video-index0", Caps: UVCCaps("Acme")})
+	mustPlug(t, f, hwtest.Camera{Node: "video2", ByID: "usb-Acme-video-index0", Caps: hwtest.UVCCaps("Acme")})
 	f.SetBusy("video2", true)
-	if _, err := Find(ctx, f, f.ByIDPath("usb-Acme-video-index0")); !errors.Is(err, ErrBusy) {
+	if _, err := hw.Find(ctx, f, f.ByIDPath("usb-Acme-video-index0")); !errors.Is(err, hw.ErrBusy) {
 		t.Fatalf("busy: %v", err)
 	}
 	f.SetBusy("video2", false)
 	// auto skips the unusable ones and takes the good camera; so does the card name.
 	for _, spec := range []string{"auto", "Acme", f.ByIDPath("usb-Acme-video-index0")} {
-		c, err := Find(ctx, f, spec)
+		c, err := hw.Find(ctx, f, spec)
 		if err != nil || c.Node != f.DevDir()+"/video2" {
 			t.Fatalf("%s: %+v %v", spec, c, err)
 		}
@@ -139,14 +142,14 @@ func TestFindMissingVersusUnusable(t *testing.T) {
 func TestOpenReadUnplugReplug(t *testing.T) {
 	ctx := context.Background()
 	f := newTestFake(t)
-	cam := FakeCamera{Node: "video0", ByID: "usb-Acme-video-index0", Caps: UVCCaps("Acme"), FPS: 200}
+	cam := hwtest.Camera{Node: "video0", ByID: "usb-Acme-video-index0", Caps: hwtest.UVCCaps("Acme"), FPS: 200}
 	mustPlug(t, f, cam)
 	stable := f.ByIDPath(cam.ByID)
-	c, st, err := Open(ctx, f, stable, Size{320, 240}, 15)
+	c, st, err := hw.Open(ctx, f, stable, hw.Size{320, 240}, 15)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Path != stable || st.Format().PixelFormat != YUYV || st.Format().Size != (Size{320, 240}) {
+	if c.Path != stable || st.Format().PixelFormat != hw.YUYV || st.Format().Size != (hw.Size{320, 240}) {
 		t.Fatalf("%+v %+v", c, st.Format())
 	}
 	buf := make([]byte, st.Format().ImageSize)
@@ -157,16 +160,16 @@ func TestOpenReadUnplugReplug(t *testing.T) {
 	}
 	// Stalled: a timeout, not a hang.
 	f.Stall("video0", true)
-	if _, err := st.ReadFrame(buf, 20*time.Millisecond); !errors.Is(err, ErrTimeout) {
+	if _, err := st.ReadFrame(buf, 20*time.Millisecond); !errors.Is(err, hw.ErrTimeout) {
 		t.Fatalf("stalled: %v", err)
 	}
 	f.Stall("video0", false)
 	// Unplugged: the stream fails, the stable path is gone.
 	f.Unplug("video0")
-	if _, err := st.ReadFrame(buf, time.Second); !errors.Is(err, ErrMissing) {
+	if _, err := st.ReadFrame(buf, time.Second); !errors.Is(err, hw.ErrMissing) {
 		t.Fatalf("unplugged: %v", err)
 	}
-	if _, _, err := Open(ctx, f, stable, Size{320, 240}, 15); !errors.Is(err, ErrMissing) {
+	if _, _, err := hw.Open(ctx, f, stable, hw.Size{320, 240}, 15); !errors.Is(err, hw.ErrMissing) {
 		t.Fatalf("reopen while unplugged: %v", err)
 	}
 	st.Close()
@@ -174,7 +177,7 @@ func TestOpenReadUnplugReplug(t *testing.T) {
 	// Replugged under another node: the stable path finds it again.
 	cam.Node = "video3"
 	mustPlug(t, f, cam)
-	c, st, err = Open(ctx, f, stable, Size{320, 240}, 15)
+	c, st, err = hw.Open(ctx, f, stable, hw.Size{320, 240}, 15)
 	if err != nil || c.Node != f.DevDir()+"/video3" {
 		t.Fatalf("replug: %+v %v", c, err)
 	}
@@ -190,31 +193,31 @@ func TestOpenReadUnplugReplug(t *testing.T) {
 // The real system must not find anything on a machine without cameras,
 // and must not fail either.
 func TestLinuxSystemWithoutCameras(t *testing.T) {
-	cams, err := Cameras(context.Background(), Linux())
+	cams, err := hw.Cameras(context.Background(), hw.Linux())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cams {
 		t.Logf("found %s (%s) %s usable=%v err=%v", c.Path, c.Card, c.Node, c.Usable(), c.Err)
 	}
-	if _, err := Find(context.Background(), Linux(), "/dev/v4l/by-id/usb-NoSuch_Camera-video-index0"); !errors.Is(err, ErrMissing) {
+	if _, err := hw.Find(context.Background(), hw.Linux(), "/dev/v4l/by-id/usb-NoSuch_Camera-video-index0"); !errors.Is(err, hw.ErrMissing) {
 		t.Fatalf("missing path: %v", err)
 	}
 }
 
 // The ioctl layer on nodes that are not cameras: classified, not crashed.
 func TestLinuxSystemOnNonCameraNodes(t *testing.T) {
-	sys := Linux()
-	if _, err := sys.Query("/dev/null"); !errors.Is(err, ErrUnusable) {
+	sys := hw.Linux()
+	if _, err := sys.Query("/dev/null"); !errors.Is(err, hw.ErrUnusable) {
 		t.Fatalf("Query /dev/null: %v", err)
 	}
-	if _, err := sys.Open("/dev/null", StreamRequest{PixelFormat: YUYV, Size: Size{640, 480}}); !errors.Is(err, ErrUnusable) {
+	if _, err := sys.Open("/dev/null", hw.StreamRequest{PixelFormat: hw.YUYV, Size: hw.Size{640, 480}}); !errors.Is(err, hw.ErrUnusable) {
 		t.Fatalf("Open /dev/null: %v", err)
 	}
-	if _, err := sys.Open("/dev/video-does-not-exist", StreamRequest{PixelFormat: YUYV, Size: Size{640, 480}}); !errors.Is(err, ErrMissing) {
+	if _, err := sys.Open("/dev/video-does-not-exist", hw.StreamRequest{PixelFormat: hw.YUYV, Size: hw.Size{640, 480}}); !errors.Is(err, hw.ErrMissing) {
 		t.Fatalf("Open missing: %v", err)
 	}
-	if _, err := Find(context.Background(), sys, "/dev/null"); !errors.Is(err, ErrUnusable) {
+	if _, err := hw.Find(context.Background(), sys, "/dev/null"); !errors.Is(err, hw.ErrUnusable) {
 		t.Fatalf("Find /dev/null: %v", err)
 	}
 }

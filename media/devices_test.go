@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kioskd/kioskd/hw"
+	"github.com/kioskd/kioskd/hw/hwtest"
 )
 
 func TestListDevices(t *testing.T) {
@@ -23,9 +24,9 @@ func TestListDevices(t *testing.T) {
 		"00-00: ALC892 Analog : ALC892 Analog : playback 1 : capture 1\n"+
 			"00-01: ALC892 Digital : ALC892 Digital : playback 1\n"+
 			"01-00: USB Audio : USB Audio : playback 1 : capture 1\n"), 0o644)
-	f := hw.NewFake(filepath.Join(dir))
-	f.Plug(hw.FakeCamera{Node: "video0", ByID: "usb-Acme_Cam_42-video-index0", Caps: hw.UVCCaps("Acme Cam")})
-	f.Plug(hw.FakeCamera{Node: "video1", ByID: "usb-Acme_Cam_42-video-index1", Caps: hw.Caps{Card: "Acme Cam", Driver: "uvcvideo"}})
+	f := hwtest.New(filepath.Join(dir))
+	f.Plug(hwtest.Camera{Node: "video0", ByID: "usb-Acme_Cam_42-video-index0", Caps: hwtest.UVCCaps("Acme Cam")})
+	f.Plug(hwtest.Camera{Node: "video1", ByID: "usb-Acme_Cam_42-video-index1", Caps: hw.Caps{Card: "Acme Cam", Driver: "uvcvideo"}})
 
 	d, err := ListDevices(bg, ListOptions{Cameras: f, ProcAsound: proc})
 	if err != nil {

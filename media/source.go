@@ -94,7 +94,7 @@ func WithCamera(o CameraOpener) Option { return func(s *Source) { s.camera = o }
 // WithMicrophone replaces the microphone opener (default: ALSAMicrophone).
 func WithMicrophone(o MicrophoneOpener) Option { return func(s *Source) { s.mic = o } }
 
-// WithCameraSystem finds cameras on sys instead of the real /dev (hw.NewFake in tests).
+// WithCameraSystem finds cameras on sys instead of the real /dev (hwtest.New in tests).
 func WithCameraSystem(sys hw.System) Option {
 	return func(s *Source) { s.camera = V4L2Camera{System: sys, Log: s.log} }
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kioskd/kioskd/av/synthetic"
 	"github.com/kioskd/kioskd/av/vp8"
 	"github.com/kioskd/kioskd/hw"
+	"github.com/kioskd/kioskd/hw/hwtest"
 )
 
 var bg = context.Background()
@@ -272,7 +273,7 @@ func TestOptionalCameraAppearsLater(t *testing.T) {
 }
 
 func TestOptionalVersusRequiredDevices(t *testing.T) {
-	f := hw.NewFake(t.TempDir())
+	f := hwtest.New(t.TempDir())
 	// Nothing plugged.
 	cases := []struct {
 		cfg  Config
@@ -294,7 +295,7 @@ func TestOptionalVersusRequiredDevices(t *testing.T) {
 	}
 	// A camera that exists but has no usable format: notSupported if
 	// required, left out if optional.
-	if err := f.Plug(hw.FakeCamera{Node: "video0", ByID: "usb-Therm-video-index0", Caps: hw.Caps{Card: "Thermal", Capture: true,
+	if err := f.Plug(hwtest.Camera{Node: "video0", ByID: "usb-Therm-video-index0", Caps: hw.Caps{Card: "Thermal", Capture: true,
 		Formats: []hw.Format{{PixelFormat: hw.FourCC("Y16 "), Sizes: []hw.Size{{Width: 160, Height: 120}}}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -322,8 +323,8 @@ func TestOptionalVersusRequiredDevices(t *testing.T) {
 // it is unplugged the track fails; it comes back under another node and
 // the same stable path finds it.
 func TestV4L2CameraUnplugReplugByStablePath(t *testing.T) {
-	f := hw.NewFake(t.TempDir())
-	cam := hw.FakeCamera{Node: "video0", ByID: "usb-Acme_Cam_42-video-index0", Caps: hw.UVCCaps("Acme Cam"), FPS: 30}
+	f := hwtest.New(t.TempDir())
+	cam := hwtest.Camera{Node: "video0", ByID: "usb-Acme_Cam_42-video-index0", Caps: hwtest.UVCCaps("Acme Cam"), FPS: 30}
 	if err := f.Plug(cam); err != nil {
 		t.Fatal(err)
 	}
@@ -375,8 +376,8 @@ func TestV4L2CameraUnplugReplugByStablePath(t *testing.T) {
 }
 
 func TestV4L2CameraStallIsALoss(t *testing.T) {
-	f := hw.NewFake(t.TempDir())
-	if err := f.Plug(hw.FakeCamera{Node: "video0", Caps: hw.UVCCaps("Cam"), FPS: 30}); err != nil {
+	f := hwtest.New(t.TempDir())
+	if err := f.Plug(hwtest.Camera{Node: "video0", Caps: hwtest.UVCCaps("Cam"), FPS: 30}); err != nil {
 		t.Fatal(err)
 	}
 	s := NewSource(Config{Camera: "auto", CameraRequired: true, Width: 160, Height: 120, Microphone: "none",
@@ -401,8 +402,8 @@ func TestV4L2CameraStallIsALoss(t *testing.T) {
 
 func TestV4L2CameraMJPEGAndNV12(t *testing.T) {
 	for _, pf := range []hw.PixelFormat{hw.MJPEG, hw.NV12, hw.I420} {
-		f := hw.NewFake(t.TempDir())
-		if err := f.Plug(hw.FakeCamera{Node: "video0", FPS: 60, Caps: hw.Caps{Card: "Cam", Capture: true,
+		f := hwtest.New(t.TempDir())
+		if err := f.Plug(hwtest.Camera{Node: "video0", FPS: 60, Caps: hw.Caps{Card: "Cam", Capture: true,
 			Formats: []hw.Format{{PixelFormat: pf, Sizes: []hw.Size{{Width: 160, Height: 120}}}}}}); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,8 @@
-package hw
+// Package hwtest is a fake hw.System for tests: a directory stands in for
+// /dev, so camera discovery, by-id paths and open errors run through hw's
+// real code, and each plugged camera streams paced synthetic frames. It
+// lives apart from hw so production binaries do not carry it.
+package hwtest
 
 import (
 	"bytes"
@@ -10,14 +14,16 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/kioskd/kioskd/hw"
 )
 
-// Fake is a System for tests: a directory plays /dev (video nodes are
+// System is an hw.System for tests: a directory plays /dev (video nodes are
 // plain files, /dev/v4l/by-id entries are symlinks to them, so path
 // resolution is the real code's), and each plugged camera answers Query
 // from its Caps and delivers paced synthetic frames. Cameras can be
 // unplugged, replugged under another node, stalled, or made busy.
-type Fake struct {
+type System struct {
 	dir string
 
 	mu      sync.Mutex
@@ -27,40 +33,42 @@ type Fake struct {
 	changed chan struct{}  // closed and replaced on every change
 }
 
-// FakeCamera describes a camera to plug into a Fake.
-type FakeCamera struct {
+var _ hw.System = (*System)(nil)
+
+// Camera describes a camera to plug into a System.
+type Camera struct {
 	Node string // node name under the fake /dev, e.g. "video0"
 	ByID string // name under v4l/by-id, e.g. "usb-Acme_Cam_1234-video-index0"; "" for none
-	Caps Caps
+	Caps hw.Caps
 	// FPS paces the frames a stream delivers; 0: 30.
 	FPS int
 }
 
 type fakeDev struct {
-	FakeCamera
+	Camera
 	stalled bool
 	busy    bool
 }
 
-// NewFake makes a fake /dev in dir (which must exist).
-func NewFake(dir string) *Fake {
-	return &Fake{dir: dir, devs: map[string]*fakeDev{}, streams: map[*fakeStream]struct{}{},
+// New makes a fake /dev in dir (which must exist).
+func New(dir string) *System {
+	return &System{dir: dir, devs: map[string]*fakeDev{}, streams: map[*fakeStream]struct{}{},
 		opens: map[string]int{}, changed: make(chan struct{})}
 }
 
 // UVCCaps are the capabilities of a typical USB webcam: YUYV and MJPEG at
 // common sizes.
-func UVCCaps(card string) Caps {
-	sizes := []Size{{640, 480}, {320, 240}, {160, 120}, {1280, 720}}
-	return Caps{Card: card, Driver: "uvcvideo", Bus: "usb-0000:00:14.0-1", Capture: true, Formats: []Format{
-		{PixelFormat: MJPEG, Description: "Motion-JPEG", Compressed: true, Sizes: sizes},
-		{PixelFormat: YUYV, Description: "YUYV 4:2:2", Sizes: sizes},
+func UVCCaps(card string) hw.Caps {
+	sizes := []hw.Size{{Width: 640, Height: 480}, {Width: 320, Height: 240}, {Width: 160, Height: 120}, {Width: 1280, Height: 720}}
+	return hw.Caps{Card: card, Driver: "uvcvideo", Bus: "usb-0000:00:14.0-1", Capture: true, Formats: []hw.Format{
+		{PixelFormat: hw.MJPEG, Description: "Motion-JPEG", Compressed: true, Sizes: sizes},
+		{PixelFormat: hw.YUYV, Description: "YUYV 4:2:2", Sizes: sizes},
 	}}
 }
 
-func (f *Fake) DevDir() string { return f.dir }
+func (f *System) DevDir() string { return f.dir }
 
-func (f *Fake) node(name string) string {
+func (f *System) node(name string) string {
 	if filepath.IsAbs(name) {
 		return name
 	}
@@ -68,13 +76,13 @@ func (f *Fake) node(name string) string {
 }
 
 // notify wakes streams waiting for a state change. f.mu held.
-func (f *Fake) notify() {
+func (f *System) notify() {
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
 
 // Plug adds a camera: creates its node and by-id link.
-func (f *Fake) Plug(c FakeCamera) error {
+func (f *System) Plug(c Camera) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	node := f.node(c.Node)
@@ -92,17 +100,17 @@ func (f *Fake) Plug(c FakeCamera) error {
 			return err
 		}
 	}
-	f.devs[node] = &fakeDev{FakeCamera: c}
+	f.devs[node] = &fakeDev{Camera: c}
 	f.notify()
 	return nil
 }
 
 // ByIDPath is the stable path of a by-id name in this fake.
-func (f *Fake) ByIDPath(byID string) string { return filepath.Join(f.dir, "v4l", "by-id", byID) }
+func (f *System) ByIDPath(byID string) string { return filepath.Join(f.dir, "v4l", "by-id", byID) }
 
 // Unplug removes a camera: its node and link vanish and its open streams
 // fail on their next read, as after a USB disconnect.
-func (f *Fake) Unplug(nodeName string) {
+func (f *System) Unplug(nodeName string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	node := f.node(nodeName)
@@ -116,7 +124,7 @@ func (f *Fake) Unplug(nodeName string) {
 
 // Stall makes a camera's streams stop (on) or resume delivering frames
 // while the device stays present: reads time out.
-func (f *Fake) Stall(nodeName string, on bool) {
+func (f *System) Stall(nodeName string, on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if d, ok := f.devs[f.node(nodeName)]; ok {
@@ -127,7 +135,7 @@ func (f *Fake) Stall(nodeName string, on bool) {
 
 // SetBusy makes Query and Open fail with EBUSY, as when another process
 // holds the camera.
-func (f *Fake) SetBusy(nodeName string, busy bool) {
+func (f *System) SetBusy(nodeName string, busy bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if d, ok := f.devs[f.node(nodeName)]; ok {
@@ -136,45 +144,45 @@ func (f *Fake) SetBusy(nodeName string, busy bool) {
 }
 
 // Opens counts the streams ever opened on a node.
-func (f *Fake) Opens(nodeName string) int {
+func (f *System) Opens(nodeName string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.opens[f.node(nodeName)]
 }
 
 // OpenStreams counts the streams open now (not yet closed).
-func (f *Fake) OpenStreams() int {
+func (f *System) OpenStreams() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.streams)
 }
 
-func (f *Fake) lookup(node string) (*fakeDev, error) {
+func (f *System) lookup(node string) (*fakeDev, error) {
 	real, err := filepath.EvalSymlinks(node)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrMissing, node, err)
+		return nil, fmt.Errorf("%w: %s: %v", hw.ErrMissing, node, err)
 	}
 	d, ok := f.devs[real]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s: no such device", ErrMissing, node)
+		return nil, fmt.Errorf("%w: %s: no such device", hw.ErrMissing, node)
 	}
 	if d.busy {
-		return nil, fmt.Errorf("%w: %s: device or resource busy", ErrBusy, node)
+		return nil, fmt.Errorf("%w: %s: device or resource busy", hw.ErrBusy, node)
 	}
 	return d, nil
 }
 
-func (f *Fake) Query(node string) (Caps, error) {
+func (f *System) Query(node string) (hw.Caps, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d, err := f.lookup(node)
 	if err != nil {
-		return Caps{}, err
+		return hw.Caps{}, err
 	}
 	return d.Caps, nil
 }
 
-func (f *Fake) Open(node string, req StreamRequest) (Stream, error) {
+func (f *System) Open(node string, req hw.StreamRequest) (hw.Stream, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d, err := f.lookup(node)
@@ -194,7 +202,7 @@ func (f *Fake) Open(node string, req StreamRequest) (Stream, error) {
 		}
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %s does not offer %s %s", ErrUnusable, node, req.PixelFormat, req.Size)
+		return nil, fmt.Errorf("%w: %s does not offer %s %s", hw.ErrUnusable, node, req.PixelFormat, req.Size)
 	}
 	real, _ := filepath.EvalSymlinks(node)
 	fps := d.FPS
@@ -212,10 +220,10 @@ func (f *Fake) Open(node string, req StreamRequest) (Stream, error) {
 }
 
 type fakeStream struct {
-	fake   *Fake
+	fake   *System
 	node   string
 	period time.Duration
-	format StreamFormat
+	format hw.StreamFormat
 	frame  []byte
 
 	next   time.Time
@@ -223,10 +231,10 @@ type fakeStream struct {
 	closed bool // under fake.mu
 }
 
-func (s *fakeStream) Format() StreamFormat { return s.format }
+func (s *fakeStream) Format() hw.StreamFormat { return s.format }
 
 // ReadFrame delivers frames paced at the camera's rate; fails with
-// ErrMissing once unplugged and ErrTimeout while stalled.
+// hw.ErrMissing once unplugged and hw.ErrTimeout while stalled.
 func (s *fakeStream) ReadFrame(dst []byte, timeout time.Duration) (int, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -244,7 +252,7 @@ func (s *fakeStream) ReadFrame(dst []byte, timeout time.Duration) (int, error) {
 		stalled := present && d.stalled
 		s.fake.mu.Unlock()
 		if !present {
-			return 0, fmt.Errorf("%w: %s: No such device (unplugged)", ErrMissing, s.node)
+			return 0, fmt.Errorf("%w: %s: No such device (unplugged)", hw.ErrMissing, s.node)
 		}
 		var due <-chan time.Time
 		var t *time.Timer
@@ -276,7 +284,7 @@ func (s *fakeStream) ReadFrame(dst []byte, timeout time.Duration) (int, error) {
 			t.Stop()
 		}
 		if timedOut {
-			return 0, fmt.Errorf("%w (%s, %v)", ErrTimeout, s.node, timeout)
+			return 0, fmt.Errorf("%w (%s, %v)", hw.ErrTimeout, s.node, timeout)
 		}
 	}
 }
@@ -294,9 +302,9 @@ func (s *fakeStream) Close() error {
 }
 
 // fakeFrame makes one frame of mid-grey with a bright square, in format pf.
-func fakeFrame(pf PixelFormat, sz Size) (StreamFormat, []byte, error) {
+func fakeFrame(pf hw.PixelFormat, sz hw.Size) (hw.StreamFormat, []byte, error) {
 	w, h := sz.Width, sz.Height
-	sf := StreamFormat{PixelFormat: pf, Size: sz}
+	sf := hw.StreamFormat{PixelFormat: pf, Size: sz}
 	lum := func(x, y int) byte {
 		if x > w/4 && x < w/2 && y > h/4 && y < h/2 {
 			return 220
@@ -304,12 +312,12 @@ func fakeFrame(pf PixelFormat, sz Size) (StreamFormat, []byte, error) {
 		return 100
 	}
 	switch pf {
-	case YUYV, UYVY:
+	case hw.YUYV, hw.UYVY:
 		b := make([]byte, w*h*2)
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x += 2 {
 				i := y*w*2 + x*2
-				if pf == YUYV {
+				if pf == hw.YUYV {
 					b[i], b[i+1], b[i+2], b[i+3] = lum(x, y), 128, lum(x+1, y), 128
 				} else {
 					b[i], b[i+1], b[i+2], b[i+3] = 128, lum(x, y), 128, lum(x+1, y)
@@ -318,7 +326,7 @@ func fakeFrame(pf PixelFormat, sz Size) (StreamFormat, []byte, error) {
 		}
 		sf.BytesPerLine, sf.ImageSize = w*2, len(b)
 		return sf, b, nil
-	case NV12, NV21, I420:
+	case hw.NV12, hw.NV21, hw.I420:
 		b := make([]byte, w*h*3/2)
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
@@ -330,7 +338,7 @@ func fakeFrame(pf PixelFormat, sz Size) (StreamFormat, []byte, error) {
 		}
 		sf.BytesPerLine, sf.ImageSize = w, len(b)
 		return sf, b, nil
-	case MJPEG, JPEG:
+	case hw.MJPEG, hw.JPEG:
 		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
@@ -347,5 +355,5 @@ func fakeFrame(pf PixelFormat, sz Size) (StreamFormat, []byte, error) {
 		sf.ImageSize = w * h * 2
 		return sf, buf.Bytes(), nil
 	}
-	return sf, nil, fmt.Errorf("%w: fake camera cannot make %s", ErrUnusable, pf)
+	return sf, nil, fmt.Errorf("%w: fake camera cannot make %s", hw.ErrUnusable, pf)
 }
