@@ -19,6 +19,7 @@ import (
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
+	"github.com/kioskd/kioskd/media/mediatest"
 	"github.com/kioskd/kioskd/session"
 )
 
@@ -48,7 +49,7 @@ func TestEndToEndWithDPSim(t *testing.T) {
 	t.Setenv("ALSA_CONFIG_PATH", conf)
 
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario(), VideoWidth: 160, VideoHeight: 120, VideoFPS: 10})
-	cam := media.NewFlakyCamera()
+	cam := mediatest.NewCamera()
 	src := media.NewSource(media.Config{Camera: "flaky", CameraRequired: true, Width: 160, Height: 120, FPS: 10,
 		Microphone: "mic", MicrophoneRequired: true, VideoBitrate: 150_000}, nil,
 		media.WithCamera(cam), media.WithMicrophone(media.ALSAMicrophone{Pace: true}))

@@ -24,6 +24,7 @@ import (
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/internal/testlog"
 	"github.com/kioskd/kioskd/media"
+	"github.com/kioskd/kioskd/media/mediatest"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
@@ -593,7 +594,7 @@ func TestTakenOverSessionIsNotFoughtFor(t *testing.T) {
 func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
-	cam := media.NewFlakyCamera()
+	cam := mediatest.NewCamera()
 	cam.SetMissing(true)
 	devChanges := make(chan struct{}, 1)
 	k := startKiosk(t, dp, t.TempDir(), func(c *session.Config, o *session.Options) {

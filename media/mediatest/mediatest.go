@@ -1,4 +1,8 @@
-package media
+// Package mediatest has a fake camera for tests of media.Source and of
+// what runs it (the session, the daemon): a synthetic camera that can go
+// missing, fail mid-stream and count its opens and closes. It lives apart
+// from media so production binaries do not carry it.
+package mediatest
 
 import (
 	"context"
@@ -10,14 +14,15 @@ import (
 	"github.com/pion/mediadevices"
 
 	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/media"
 )
 
-// FlakyCamera is a CameraOpener for tests: a synthetic camera that can be
+// Camera is a media.CameraOpener for tests: a synthetic camera that can be
 // made missing, made to fail mid-stream on demand, and that counts opens
 // and closes. Like mediadevices' drivers it refuses to open while a
 // previous stream is still open, so a test proves each track was closed
 // before its device was reopened.
-type FlakyCamera struct {
+type Camera struct {
 	mu      sync.Mutex
 	missing bool
 	fail    error
@@ -28,16 +33,18 @@ type FlakyCamera struct {
 	early   int // opens refused because a stream was still open
 }
 
-// NewFlakyCamera returns a present, working camera.
-func NewFlakyCamera() *FlakyCamera { return &FlakyCamera{} }
+var _ media.CameraOpener = (*Camera)(nil)
 
-// ErrStillOpen is returned by FlakyCamera.OpenCamera when the previous
+// NewCamera returns a present, working camera.
+func NewCamera() *Camera { return &Camera{} }
+
+// ErrStillOpen is returned by Camera.OpenCamera when the previous
 // stream was not closed.
 var ErrStillOpen = errors.New("flaky camera: device still open")
 
-// SetMissing makes the camera absent (opens fail with ErrDeviceMissing) or
-// present again.
-func (c *FlakyCamera) SetMissing(missing bool) {
+// SetMissing makes the camera absent (opens fail with
+// media.ErrDeviceMissing) or present again.
+func (c *Camera) SetMissing(missing bool) {
 	c.mu.Lock()
 	c.missing = missing
 	c.mu.Unlock()
@@ -45,7 +52,7 @@ func (c *FlakyCamera) SetMissing(missing bool) {
 
 // Fail makes the open stream's next Read fail with err (a lost device),
 // and every Read after it until the stream is closed.
-func (c *FlakyCamera) Fail(err error) {
+func (c *Camera) Fail(err error) {
 	c.mu.Lock()
 	if c.open != nil {
 		c.open.failWith(err)
@@ -55,25 +62,25 @@ func (c *FlakyCamera) Fail(err error) {
 
 // Counts reports opens, closes, closes of an already closed stream, and
 // opens refused because a stream was still open.
-func (c *FlakyCamera) Counts() (opens, closes, doubleCloses, refused int) {
+func (c *Camera) Counts() (opens, closes, doubleCloses, refused int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.opens, c.closes, c.double, c.early
 }
 
 // IsOpen reports whether a stream is open now.
-func (c *FlakyCamera) IsOpen() bool {
+func (c *Camera) IsOpen() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.open != nil
 }
 
 // OpenCamera opens the synthetic camera at cfg's size and rate.
-func (c *FlakyCamera) OpenCamera(ctx context.Context, cfg Config) (mediadevices.VideoSource, error) {
+func (c *Camera) OpenCamera(ctx context.Context, cfg media.Config) (mediadevices.VideoSource, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.missing {
-		return nil, fmt.Errorf("%w: flaky camera unplugged", ErrDeviceMissing)
+		return nil, fmt.Errorf("%w: flaky camera unplugged", media.ErrDeviceMissing)
 	}
 	if c.open != nil {
 		c.early++
@@ -91,7 +98,7 @@ func (c *FlakyCamera) OpenCamera(ctx context.Context, cfg Config) (mediadevices.
 
 type flakySource struct {
 	*synthetic.Video
-	cam *FlakyCamera
+	cam *Camera
 
 	mu     sync.Mutex
 	err    error
