@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/audio/audiotest"
 	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/pion/mediadevices/pkg/wave"
 )
@@ -16,7 +17,7 @@ import (
 // spkFile) and points libasound at it for this test.
 func alsaEnv(t *testing.T, micFile, spkFile string) {
 	t.Helper()
-	conf, err := WriteTestConfig(t.TempDir(), "mic", micFile, "spk", spkFile)
+	conf, err := audiotest.WriteConfig(t.TempDir(), "mic", micFile, "spk", spkFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func readChunks(t *testing.T, m *Microphone, n int) []int16 {
 func TestMicrophoneCapturesToneThroughALSA(t *testing.T) {
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.raw")
-	if err := WriteToneFile(tone, 440, 1); err != nil {
+	if err := audiotest.WriteToneFile(tone, 440, 1); err != nil {
 		t.Fatal(err)
 	}
 	alsaEnv(t, tone, filepath.Join(dir, "out.raw"))
@@ -83,7 +84,7 @@ func TestMicrophoneMissingThenAppears(t *testing.T) {
 			t.Fatalf("%s: %v, want ErrMissing", pcm, err)
 		}
 	}
-	if err := WriteToneFile(tone, 440, 0.5); err != nil {
+	if err := audiotest.WriteToneFile(tone, 440, 0.5); err != nil {
 		t.Fatal(err)
 	}
 	m, err := OpenMicrophone(MicrophoneConfig{PCM: "mic"})
@@ -97,11 +98,11 @@ func TestMicrophoneMissingThenAppears(t *testing.T) {
 func TestMicrophoneDefinedLater(t *testing.T) {
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.raw")
-	if err := WriteToneFile(tone, 440, 0.5); err != nil {
+	if err := audiotest.WriteToneFile(tone, 440, 0.5); err != nil {
 		t.Fatal(err)
 	}
 	// First a config without the PCM...
-	conf, err := WriteTestConfig(dir, "", "", "", "")
+	conf, err := audiotest.WriteConfig(dir, "", "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestMicrophoneDefinedLater(t *testing.T) {
 		t.Fatalf("undefined: %v", err)
 	}
 	// ...then the integrator adds it (libasound reloads a changed file).
-	if _, err := WriteTestConfig(dir, "mic", tone, "", ""); err != nil {
+	if _, err := audiotest.WriteConfig(dir, "mic", tone, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	later := time.Now().Add(2 * time.Second)
@@ -161,7 +162,7 @@ func TestPlayerPlaysVoiceIntoFilePCM(t *testing.T) {
 	if st.Played < st.Written*9/10 {
 		t.Fatalf("played %d of %d", st.Played, st.Written)
 	}
-	pcm, err := ReadRawFile(out)
+	pcm, err := audiotest.ReadRawFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}

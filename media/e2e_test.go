@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kioskd/kioskd/audio"
+	"github.com/kioskd/kioskd/audio/audiotest"
 	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
@@ -38,11 +38,11 @@ func TestEndToEndWithDPSim(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.raw")
-	if err := audio.WriteToneFile(tone, 440, 2); err != nil {
+	if err := audiotest.WriteToneFile(tone, 440, 2); err != nil {
 		t.Fatal(err)
 	}
 	spk := filepath.Join(dir, "speaker.raw")
-	conf, err := audio.WriteTestConfig(dir, "mic", tone, "spk", spk)
+	conf, err := audiotest.WriteConfig(dir, "mic", tone, "spk", spk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestEndToEndWithDPSim(t *testing.T) {
 	stop()
 	<-done
 	sink.Close()
-	pcm, err := audio.ReadRawFile(spk)
+	pcm, err := audiotest.ReadRawFile(spk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/pion/mediadevices"
 
-	"github.com/kioskd/kioskd/audio"
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/audio/aec/aectest"
+	"github.com/kioskd/kioskd/audio/audiotest"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
@@ -62,7 +62,7 @@ func echoE2E(t *testing.T, cancel bool) dpsim.SessionInfo {
 	ctx, stopAll := context.WithTimeout(context.Background(), 60*time.Second)
 	defer stopAll()
 	dir := t.TempDir()
-	conf, err := audio.WriteTestConfig(dir, "", "", "spk", filepath.Join(dir, "speaker.raw"))
+	conf, err := audiotest.WriteConfig(dir, "", "", "spk", filepath.Join(dir, "speaker.raw"))
 	if err != nil {
 		t.Fatal(err)
 	}

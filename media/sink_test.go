@@ -12,7 +12,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
-	"github.com/kioskd/kioskd/audio"
+	"github.com/kioskd/kioskd/audio/audiotest"
 	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/kioskd/kioskd/av/opus"
 	"github.com/kioskd/kioskd/av/synthetic"
@@ -88,7 +88,7 @@ func TestSinkPlaysVoiceOnSpeaker(t *testing.T) {
 	if st.Played < 49*960 {
 		t.Fatalf("played %d samples", st.Played)
 	}
-	pcm, err := audio.ReadRawFile(out)
+	pcm, err := audiotest.ReadRawFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/audio"
+	"github.com/kioskd/kioskd/audio/audiotest"
 	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/kioskd/kioskd/av/opus"
 	"github.com/kioskd/kioskd/av/synthetic"
@@ -273,7 +274,7 @@ func TestV4L2CameraMJPEGAndNV12(t *testing.T) {
 
 func alsaTestEnv(t *testing.T, micFile, spkFile string) {
 	t.Helper()
-	conf, err := audio.WriteTestConfig(t.TempDir(), "mic", micFile, "spk", spkFile)
+	conf, err := audiotest.WriteConfig(t.TempDir(), "mic", micFile, "spk", spkFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func alsaTestEnv(t *testing.T, micFile, spkFile string) {
 func TestALSAMicrophoneToOpus(t *testing.T) {
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.raw")
-	if err := audio.WriteToneFile(tone, 440, 2); err != nil {
+	if err := audiotest.WriteToneFile(tone, 440, 2); err != nil {
 		t.Fatal(err)
 	}
 	alsaTestEnv(t, tone, filepath.Join(dir, "spk.raw"))
@@ -338,7 +339,7 @@ func TestRequiredMicrophoneAppearsLater(t *testing.T) {
 	if contract.NameOf(err) != contract.NoUserMedia || !errors.Is(err, audio.ErrMissing) {
 		t.Fatalf("missing: %v", err)
 	}
-	if err := audio.WriteToneFile(tone, 440, 1); err != nil {
+	if err := audiotest.WriteToneFile(tone, 440, 1); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := s.Tracks(bg)

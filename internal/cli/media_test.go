@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kioskd/kioskd/audio"
+	"github.com/kioskd/kioskd/audio/audiotest"
 	"github.com/kioskd/kioskd/av/analysis"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
@@ -29,11 +29,11 @@ func TestRealMediaThroughALSA(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario(), VideoWidth: 160, VideoHeight: 120})
 	dir := t.TempDir()
 	tone := filepath.Join(dir, "tone.raw")
-	if err := audio.WriteToneFile(tone, 440, 30); err != nil {
+	if err := audiotest.WriteToneFile(tone, 440, 30); err != nil {
 		t.Fatal(err)
 	}
 	speaker := filepath.Join(dir, "speaker.raw")
-	asound, err := audio.WriteTestConfig(dir, "kioskmic", tone, "kioskspk", speaker)
+	asound, err := audiotest.WriteConfig(dir, "kioskmic", tone, "kioskspk", speaker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestRealMediaThroughALSA(t *testing.T) {
 	if err := <-p.exited; err != nil {
 		t.Fatalf("exit: %v", err)
 	}
-	pcm, err := audio.ReadRawFile(speaker)
+	pcm, err := audiotest.ReadRawFile(speaker)
 	if err != nil {
 		t.Fatal(err)
 	}

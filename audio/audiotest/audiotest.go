@@ -1,4 +1,9 @@
-package audio
+// Package audiotest lets tests run kioskd's real ALSA code without a sound
+// card: it writes an ALSA configuration whose microphone and speaker PCMs
+// are files, and reads and writes the raw 16-bit mono those files hold. It
+// lives apart from audio so production binaries do not carry it, and it
+// imports nothing of kioskd so that audio's own tests can use it.
+package audiotest
 
 import (
 	"encoding/binary"
@@ -9,7 +14,11 @@ import (
 	"strings"
 )
 
-// WriteTestConfig writes an ALSA configuration for tests into dir and
+// SampleRate is the rate of the raw files: audio.SampleRate, the rate
+// kioskd captures and plays at (audiotest's test checks they agree).
+const SampleRate = 48000
+
+// WriteConfig writes an ALSA configuration for tests into dir and
 // returns its path; point ALSA_CONFIG_PATH at it (before the first device
 // is opened in the process, or with a new path: libasound reloads its
 // configuration when the list of files or their mtimes change). It defines:
@@ -22,7 +31,7 @@ import (
 //
 // Both are unpaced: they move samples as fast as they are asked to, so
 // tests count samples, never wall time.
-func WriteTestConfig(dir, mic, micFile, speaker, speakerFile string) (string, error) {
+func WriteConfig(dir, mic, micFile, speaker, speakerFile string) (string, error) {
 	var b strings.Builder
 	b.WriteString("pcm.null {\n  type null\n}\n")
 	if mic != "" {
