@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -469,50 +468,6 @@ func TestAutoSelection(t *testing.T) {
 	log.Info("marker")
 	if e := j.next(); e.get("MESSAGE") != "marker" {
 		t.Fatalf("a text-mode line reached the journal: %q", e.fields)
-	}
-}
-
-func TestLogEventsJournal(t *testing.T) {
-	j := newFakeJournal(t)
-	log, tr := newJournalLogger(t, j, Options{Secrets: []string{testToken}})
-	events := make(chan contract.Event, 8)
-	events <- contract.Event{Kind: contract.EventState, State: contract.SearchingForDigitalPerson}
-	events <- contract.Event{Kind: contract.EventProgress, State: contract.SearchingForDigitalPerson}
-	events <- contract.Event{Kind: contract.EventState, State: contract.Connected, SessionID: "s-42", Resumed: true}
-	events <- contract.Event{Kind: contract.EventDisconnected, State: contract.Disconnected, SessionID: "s-42", Reason: contract.ReasonControlDisconnected}
-	events <- contract.Event{Kind: contract.EventConnectFailed, State: contract.Disconnected, ErrorName: contract.ServerConnectionFailed, Attempt: 3,
-		Cause: fmt.Errorf("dial: bad token %s", testToken)}
-	close(events)
-	LogEvents(context.Background(), log, tr, events)
-
-	got := []entry{j.next(), j.next(), j.next(), j.next()}
-	j.assertNoSecret(testToken)
-	check := func(e entry, k, v string) {
-		t.Helper()
-		if e.get(k) != v {
-			t.Errorf("%s = %q, want %q (entry %q)", k, e.get(k), v, e.get("MESSAGE"))
-		}
-	}
-	check(got[0], "CONNECTION_STATE", "SearchingForDigitalPerson")
-	check(got[0], "CURRENT_STEP", "1")
-	check(got[0], "PERCENTAGE_LOADED", "25")
-	if _, ok := got[0].fields["SESSION_ID"]; ok {
-		t.Error("SESSION_ID before one is known")
-	}
-	check(got[1], "CONNECTION_STATE", "Connected")
-	check(got[1], "SESSION_ID", "s-42")
-	check(got[1], "RESUMED", "true")
-	check(got[2], "DISCONNECT_REASON", "controlDisconnected")
-	check(got[2], "SESSION_ID", "s-42")
-	check(got[2], "PRIORITY", "4")
-	check(got[3], "ERROR_NAME", "serverConnectionFailed")
-	check(got[3], "ATTEMPT", "3")
-	check(got[3], "ERROR", "dial: bad token [REDACTED]")
-	if tr.ID() != "" {
-		t.Errorf("tracker kept %q after an event without a session", tr.ID())
-	}
-	if !slices.Contains(got[3].fields["PRIORITY"], "4") {
-		t.Errorf("connect failed is not a warning")
 	}
 }
 
