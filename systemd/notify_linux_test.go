@@ -177,8 +177,11 @@ func TestWatchdogInterval(t *testing.T) {
 func TestWatchdogPingsOverNotifySocket(t *testing.T) {
 	sd := newFakeSystemd(t)
 	fc := clocktest.New(time.Unix(1_700_000_000, 0))
-	progress := NewProgressTracker(fc)
-	wd, err := NewWatchdog(WatchdogConfig{Interval: 10 * time.Second, LastProgress: progress.LastProgress, Clock: fc})
+	var mu sync.Mutex
+	last := fc.Now()
+	lastProgress := func() time.Time { mu.Lock(); defer mu.Unlock(); return last }
+	mark := func() { mu.Lock(); last = fc.Now(); mu.Unlock() }
+	wd, err := NewWatchdog(WatchdogConfig{Interval: 10 * time.Second, LastProgress: lastProgress, Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +212,7 @@ func TestWatchdogPingsOverNotifySocket(t *testing.T) {
 
 	// Live supervisor: exactly one ping per period, none in between.
 	for i := 0; i < 4; i++ {
-		progress.Mark()
+		mark()
 		fc.Advance(4 * time.Second) // before the period ends: no tick
 		noPing("mid-period")
 		step(1 * time.Second)
@@ -217,7 +220,7 @@ func TestWatchdogPingsOverNotifySocket(t *testing.T) {
 	}
 
 	// Supervisor wedges now. 5 s and 10 s old: still within the interval.
-	progress.Mark()
+	mark()
 	step(5 * time.Second)
 	sd.expect("WATCHDOG=1")
 	step(5 * time.Second)
@@ -229,7 +232,7 @@ func TestWatchdogPingsOverNotifySocket(t *testing.T) {
 	}
 
 	// Progress again: pings resume.
-	progress.Mark()
+	mark()
 	step(5 * time.Second)
 	sd.expect("WATCHDOG=1")
 
@@ -254,7 +257,7 @@ func TestReportStatusSendsChangesOnly(t *testing.T) {
 	events <- contract.Event{Kind: contract.EventState}
 	sd.expect("STATUS=SearchingForDigitalPerson (1/5, 25%)")
 	for i := 0; i < 3; i++ {
-		events <- contract.Event{Kind: contract.EventProgress} // same line
+		events <- contract.Event{Kind: contract.EventQueue} // the snapshot did not change: same line
 	}
 	if got, ok := sd.pending(); ok {
 		t.Fatalf("unchanged status sent again: %q", got)

@@ -59,9 +59,9 @@ func cleanID(id string) string {
 }
 
 // ReportStatus keeps STATUS= up to date: on each event it renders
-// StatusLine(snapshot()) and sends it when the line changed (progress ticks
-// that change nothing send nothing). It returns when events is closed or
-// ctx is done. Give it its own Bus subscription; outside systemd it only
+// StatusLine(snapshot()) and sends it when the line changed (an event that
+// leaves the line as it was sends nothing). It returns when events is
+// closed or ctx is done. Give it its own Bus subscription; outside systemd it only
 // reads the events.
 func ReportStatus(ctx context.Context, events <-chan contract.Event, snapshot func() contract.Snapshot) {
 	last := ""

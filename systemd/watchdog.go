@@ -1,8 +1,6 @@
 package systemd
 
 import (
-	"github.com/kioskd/kioskd/contract"
-
 	"context"
 	"errors"
 	"log/slog"
@@ -25,8 +23,8 @@ type WatchdogConfig struct {
 	// Interval is WatchdogSec as returned by WatchdogInterval. The watchdog
 	// pings every Interval/2 while the supervisor is live.
 	Interval time.Duration
-	// LastProgress returns when the supervisor last made progress; a
-	// ProgressTracker's LastProgress method is the usual source. Required.
+	// LastProgress returns when the supervisor last made progress (in
+	// kioskd, the session supervisor's LastProgress). Required.
 	LastProgress func() time.Time
 	// MaxStall is how old the last progress may be before the pings stop.
 	// Zero means Interval. The supervisor must report progress more often.
@@ -42,7 +40,7 @@ type WatchdogConfig struct {
 // Watchdog sends WATCHDOG=1 every Interval/2, but only while the supervisor
 // makes progress. A wedged supervisor stops the pings, and systemd
 // (WatchdogSec=) restarts the service, which then resumes the persisted
-// session (SPEC section 5).
+// session (docs/BEHAVIOUR.md section 5).
 type Watchdog struct {
 	cfg    WatchdogConfig
 	period time.Duration
@@ -169,55 +167,4 @@ func (w *Watchdog) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	if w.cfg.Logger != nil {
 		w.cfg.Logger.LogAttrs(context.Background(), level, msg, attrs...)
 	}
-}
-
-// ProgressTracker remembers when the supervisor last made progress, for
-// WatchdogConfig.LastProgress. Every session event counts as progress
-// (the supervisor publishes EventProgress at least every second and an
-// event on every transition) except EventStopped.
-type ProgressTracker struct {
-	clk  clock.Clock
-	mu   sync.Mutex
-	last time.Time
-}
-
-// NewProgressTracker returns a tracker whose last progress is now: start-up
-// counts as progress. clk nil means clock.Real; use the Watchdog's clock.
-func NewProgressTracker(clk clock.Clock) *ProgressTracker {
-	if clk == nil {
-		clk = clock.Real
-	}
-	return &ProgressTracker{clk: clk, last: clk.Now()}
-}
-
-// Mark records progress now.
-func (p *ProgressTracker) Mark() {
-	now := p.clk.Now()
-	p.mu.Lock()
-	if now.After(p.last) {
-		p.last = now
-	}
-	p.mu.Unlock()
-}
-
-// Observe records progress for e, stamped when it is seen (not e.Time, so a
-// different clock in the publisher cannot fake liveness).
-func (p *ProgressTracker) Observe(e contract.Event) {
-	if e.Kind == 0 || e.Kind == contract.EventStopped {
-		return
-	}
-	p.Mark()
-}
-
-// LastProgress returns the time of the last progress.
-func (p *ProgressTracker) LastProgress() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.last
-}
-
-// Follow observes events until the channel is closed or ctx is done.
-// Give it its own Bus subscription.
-func (p *ProgressTracker) Follow(ctx context.Context, events <-chan contract.Event) {
-	contract.Follow(ctx, events, p.Observe)
 }

@@ -1,8 +1,6 @@
 package systemd
 
 import (
-	"github.com/kioskd/kioskd/contract"
-
 	"context"
 	"errors"
 	"sync"
@@ -115,50 +113,4 @@ func TestWatchdogRateAndStall(t *testing.T) {
 		t.Fatalf("Run after Close = %v, want ErrClosed", err)
 	}
 	wd.Close() // twice is fine
-}
-
-func TestProgressTrackerFollow(t *testing.T) {
-	fc := clocktest.New(time.Unix(1_700_000_000, 0))
-	start := fc.Now()
-	p := NewProgressTracker(fc)
-	if !p.LastProgress().Equal(start) {
-		t.Fatalf("start = %v, want %v", p.LastProgress(), start)
-	}
-	events := make(chan contract.Event) // unbuffered
-	done := make(chan struct{})
-	go func() { p.Follow(context.Background(), events); close(done) }()
-	// send returns once Follow has observed e: the Kind 0 event that follows
-	// (ignored by Observe) is only taken after e is handled.
-	send := func(e contract.Event) { events <- e; events <- contract.Event{} }
-
-	fc.Advance(3 * time.Second)
-	send(contract.Event{Kind: contract.EventProgress})
-	fc.Advance(2 * time.Second)
-	send(contract.Event{Kind: contract.EventState, State: contract.Connected})
-	fc.Advance(4 * time.Second)
-	send(contract.Event{Kind: contract.EventStopped}) // the end is not progress
-	close(events)
-	<-done
-	if want := start.Add(5 * time.Second); !p.LastProgress().Equal(want) {
-		t.Fatalf("last progress = %v, want %v", p.LastProgress(), want)
-	}
-}
-
-func TestWatchdogWithBusAndTracker(t *testing.T) {
-	// The wiring the daemon uses: Bus -> ProgressTracker -> Watchdog.
-	fc := clocktest.New(time.Unix(1_700_000_000, 0))
-	bus := contract.NewBus()
-	sub, cancel := bus.Subscribe()
-	defer cancel()
-	p := NewProgressTracker(fc)
-	followed := make(chan struct{})
-	go func() { p.Follow(context.Background(), sub); close(followed) }()
-
-	fc.Advance(7 * time.Second)
-	bus.Publish(contract.Event{Kind: contract.EventProgress})
-	bus.Close()
-	<-followed // the bus delivers everything before closing the channel
-	if want := fc.Now(); !p.LastProgress().Equal(want) {
-		t.Fatalf("last progress = %v, want %v", p.LastProgress(), want)
-	}
 }
