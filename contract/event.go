@@ -14,7 +14,7 @@ const (
 	EventState EventKind = iota + 1
 	// EventQueue: the server reported a new queue position while searching.
 	EventQueue
-	// EventConnectFailed: a connect attempt failed with Err (an ErrorName).
+	// EventConnectFailed: a connect attempt failed with ErrorName.
 	EventConnectFailed
 	// EventDisconnected: a Connected session ended with Reason.
 	EventDisconnected
@@ -22,8 +22,6 @@ const (
 	EventRetry
 	// EventMediaFailed: a capture track failed (mediaStreamFailed).
 	EventMediaFailed
-	// EventProgress: the supervisor is alive and working (liveness for the watchdog).
-	EventProgress
 	// EventStopped: the supervisor has stopped for good.
 	EventStopped
 )
@@ -31,7 +29,7 @@ const (
 var eventKindNames = map[EventKind]string{
 	EventState: "state", EventQueue: "queue", EventConnectFailed: "connectFailed",
 	EventDisconnected: "disconnected", EventRetry: "retry", EventMediaFailed: "mediaFailed",
-	EventProgress: "progress", EventStopped: "stopped",
+	EventStopped: "stopped",
 }
 
 func (k EventKind) String() string {
@@ -51,7 +49,7 @@ type Event struct {
 	Resumed   bool            // with EventState Connected: the stored session was resumed
 
 	ErrorName ErrorName        // EventConnectFailed, EventMediaFailed, and EventRetry after a failure
-	Cause     error            // detail of Err, for the log
+	Cause     error            // detail of ErrorName, for the log
 	Reason    DisconnectReason // EventDisconnected
 	ByUs      bool             // EventDisconnected with ReasonNormal: kioskd closed it itself
 

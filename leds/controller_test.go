@@ -364,7 +364,7 @@ func TestUnchangedPatternKeepsPhase(t *testing.T) {
 	r.state(contract.ConnectingToDigitalPerson, 2) // red off, green on
 	r.clk.BlockUntil(1)
 	r.step(125*ms, 125*ms)
-	r.bus.Publish(contract.Event{Kind: contract.EventProgress})
+	r.bus.Publish(contract.Event{Kind: contract.EventRetry, Delay: time.Second})
 	r.bus.Publish(contract.Event{Kind: contract.EventQueue, QueuePosition: 2})
 	r.bus.Publish(contract.Event{Kind: contract.EventState, State: contract.ConnectingToDigitalPerson})
 	// A media failure shows red's code; green goes on blinking in phase.

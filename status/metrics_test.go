@@ -38,7 +38,8 @@ func TestMetricsFromEvents(t *testing.T) {
 		state(1040, contract.DownloadingAssets),
 		state(1080, contract.ConnectingToDigitalPerson),
 		state(1120, contract.Connected),
-		{Kind: contract.EventProgress, Time: at(1500), State: contract.Connected},
+		// A non-state event while Connected counts no second connect.
+		{Kind: contract.EventQueue, Time: at(1500), State: contract.Connected},
 		// Control lost; a failed attempt; then resumed 2.5 s after the loss.
 		{Kind: contract.EventDisconnected, Time: at(5000), State: contract.Disconnected, Reason: contract.ReasonControlDisconnected},
 		state(5000, contract.Disconnected),

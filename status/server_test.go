@@ -227,24 +227,24 @@ func TestWatchFromEvents(t *testing.T) {
 	}
 	// The server's first re-read equals what the watcher already has: not
 	// sent again. (The second send returns only after the first was handled.)
-	events <- contract.Event{Kind: contract.EventProgress}
-	events <- contract.Event{Kind: contract.EventProgress}
+	events <- contract.Event{Kind: contract.EventRetry, Delay: time.Second}
+	events <- contract.Event{Kind: contract.EventRetry, Delay: time.Second}
 
 	steps := []contract.ConnectionState{contract.SearchingForDigitalPerson, contract.DownloadingAssets,
 		contract.ConnectingToDigitalPerson, contract.Connected}
 	for _, want := range steps {
 		fs.set(func(s *contract.Snapshot) { s.State = want; s.SessionID = "sid" })
 		events <- contract.Event{Kind: contract.EventState, State: want}
-		// Liveness ticks that change nothing send nothing.
-		events <- contract.Event{Kind: contract.EventProgress, State: want}
-		events <- contract.Event{Kind: contract.EventProgress, State: want}
+		// Events that leave the snapshot as it was send nothing.
+		events <- contract.Event{Kind: contract.EventQueue, State: want}
+		events <- contract.Event{Kind: contract.EventQueue, State: want}
 		st := next(t, ch)
 		if st.State != want.String() || st.CurrentStep != want.Step() || st.PercentageLoaded != want.Percentage() || st.SessionID != "sid" {
 			t.Fatalf("watch got %+v, want %v", st, want)
 		}
 	}
 	fs.set(func(s *contract.Snapshot) { s.QueuePosition = 0; s.Connects = 1 })
-	events <- contract.Event{Kind: contract.EventProgress, State: contract.Connected}
+	events <- contract.Event{Kind: contract.EventQueue, State: contract.Connected}
 	if st := next(t, ch); st.Connects != 1 || st.State != "Connected" {
 		t.Fatalf("watch got %+v", st)
 	}
