@@ -441,7 +441,7 @@ func TestBlinkFallback(t *testing.T) {
 }
 
 // TestCodeDelegated: a backend that shows codes itself (the console) gets
-// one BlinkCode call with SPEC timing.
+// one BlinkCode call with the timing of docs/BEHAVIOUR.md section 8.
 func TestCodeDelegated(t *testing.T) {
 	clk := clocktest.New(t0)
 	fake := ledstest.NewCodeBlinker(clk)

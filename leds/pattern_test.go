@@ -75,9 +75,9 @@ func TestPatternConstructors(t *testing.T) {
 	}
 }
 
-// codeOf is SPEC section 2's numbering, written out here so that a change of
-// the numbers in package session fails this test instead of quietly
-// changing what the LEDs tell the staff.
+// codeOf is docs/BEHAVIOUR.md section 2's numbering, written out here so
+// that a change of the numbers in package contract fails this test instead
+// of quietly changing what the LEDs tell the staff.
 var codeOf = map[string]int{
 	"noUserMedia": 1, "noScene": 2, "serverConnectionFailed": 3, "notSupported": 4,
 	"mediaStreamFailed": 5, "sessionTimeout": 6, "controlFailed": 7, "noSessionToResume": 8,

@@ -20,7 +20,7 @@ import (
 	"github.com/kioskd/kioskd/session"
 )
 
-// Config selects the devices (SPEC section 13, media).
+// Config selects the devices (docs/BEHAVIOUR.md section 13, media).
 type Config struct {
 	Camera             string // auto | none | test | /dev/v4l/by-id/... | card name
 	CameraRequired     bool
