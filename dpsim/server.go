@@ -25,8 +25,6 @@ import (
 
 	"github.com/pion/mediadevices"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/kioskd/kioskd/media"
 )
 
 // Server is a reference Digital Person server. It is an http.Handler for
@@ -78,7 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sel, err := media.Codecs(cfg.VideoBitrate)
+	sel, err := codecs(cfg.VideoBitrate)
 	if err != nil {
 		return nil, fmt.Errorf("dpsim: codecs: %w", err)
 	}

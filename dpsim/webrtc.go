@@ -28,8 +28,8 @@ import (
 // TEST-NET-3 (RFC 5737) port 9 (discard): no STUN answer ever comes back.
 const unreachableCandidate = "candidate:1 1 udp 2130706431 203.0.113.1 9 typ host"
 
-// newAPI builds the pion API: VP8 and Opus (as media.Codecs registers
-// them), NACK and RTCP reports, and the ICE settings of cfg.
+// newAPI builds the pion API: VP8 and Opus (as the encoders of codecs
+// register them), NACK and RTCP reports, and the ICE settings of cfg.
 func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	sel.Populate(me)
@@ -228,8 +228,8 @@ func (r *run) onEvent(ev any) {
 }
 
 // dpTrack is one of the Digital Person's outgoing tracks. The media comes
-// from a mediadevices track (a synthetic source and the media.Codecs
-// encoders) read through NewEncodedReader, and is written as samples to a
+// from a mediadevices track (a synthetic source and the encoders of
+// codecs) read through NewEncodedReader, and is written as samples to a
 // pion TrackLocalStaticSample. The mediadevices track is deliberately not
 // bound to the PeerConnection: mediadevices' Unbind can hang pc.Close when
 // the sender is still waiting for DTLS (an ICE failure), because the
