@@ -37,13 +37,13 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // handlers (runs) and listeners
+	wg     sync.WaitGroup // handlers (connections) and listeners
 
 	mu        sync.Mutex
 	closed    bool
 	sessions  map[string]*session
 	order     []*session // creation order
-	runs      map[*run]struct{}
+	conns     map[*conn]struct{}
 	changed   chan struct{}
 	counts    counters
 	stats     Stats
@@ -89,7 +89,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		cfg: cfg, log: log, api: api, selector: sel,
 		ctx: ctx, cancel: cancel,
 		sessions: map[string]*session{},
-		runs:     map[*run]struct{}{},
+		conns:    map[*conn]struct{}{},
 		changed:  make(chan struct{}),
 		stats:    Stats{Refused: map[string]int{}},
 	}, nil
@@ -129,11 +129,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("upgrade refused", "remote", r.RemoteAddr, "status", status, "err", err)
 		return
 	}
-	rn := s.newRun(ws, r.RemoteAddr)
-	if rn == nil {
+	c := s.newConn(ws, r.RemoteAddr)
+	if c == nil {
 		return
 	}
-	rn.serve()
+	c.serve()
 }
 
 // Serve serves the control endpoint on l until Close; it returns nil after Close.
@@ -321,7 +321,7 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.Refused {
 		st.Refused[k] = v
 	}
-	st.Live = len(s.runs)
+	st.Live = len(s.conns)
 	return st
 }
 
@@ -367,8 +367,8 @@ func (s *Server) Drop() int {
 
 func (s *Server) command(c command) int {
 	s.mu.Lock()
-	var targets []*run
-	for r := range s.runs {
+	var targets []*conn
+	for r := range s.conns {
 		targets = append(targets, r)
 	}
 	s.mu.Unlock()

@@ -102,7 +102,7 @@ type session struct {
 	sentClose     string
 	endReason     string
 
-	run    *run // the control connection attached, if any
+	conn   *conn // the control connection attached, if any
 	expiry *time.Timer
 
 	video VideoStats

@@ -98,7 +98,7 @@ func receiveKinds(offer string) (audio, video bool, err error) {
 
 // onOffer answers the client's offer with the DP's tracks on the media
 // sections in which the client receives.
-func (r *run) onOffer(o dpwire.Offer) {
+func (r *conn) onOffer(o dpwire.Offer) {
 	if r.step != StepConnecting || r.pc != nil {
 		r.log.Warn("offer ignored (out of order)", "step", r.step, "have_offer", r.pc != nil)
 		return
@@ -168,7 +168,7 @@ func firstMid(pc *webrtc.PeerConnection) string {
 	return "0"
 }
 
-func (r *run) onRemoteCandidate(c dpwire.Candidate) {
+func (r *conn) onRemoteCandidate(c dpwire.Candidate) {
 	if r.pc == nil {
 		r.log.Warn("candidate before offer ignored (out of order)")
 		return
@@ -186,7 +186,7 @@ func (r *run) onRemoteCandidate(c dpwire.Candidate) {
 	}
 }
 
-func (r *run) onEvent(ev any) {
+func (r *conn) onEvent(ev any) {
 	switch e := ev.(type) {
 	case evCandidate:
 		if e.pc != r.pc || r.iceFail {
@@ -242,7 +242,7 @@ type dpTrack struct {
 	keyframe atomic.Bool
 }
 
-func (r *run) addDPTrack(c webrtc.RTPCodecCapability) error {
+func (r *conn) addDPTrack(c webrtc.RTPCodecCapability) error {
 	kind := "audio"
 	if strings.HasPrefix(c.MimeType, "video/") {
 		kind = "video"
@@ -261,7 +261,7 @@ func (r *run) addDPTrack(c webrtc.RTPCodecCapability) error {
 
 // startMedia starts the DP's face and voice, once the PeerConnection is
 // connected.
-func (r *run) startMedia() {
+func (r *conn) startMedia() {
 	r.mediaMu.Lock()
 	defer r.mediaMu.Unlock()
 	if r.mediaClosed || r.mediaStarted {
@@ -292,7 +292,7 @@ func (r *run) startMedia() {
 }
 
 // send1 encodes t's source and writes it until the source is closed.
-func (r *run) send1(t *dpTrack, codecName string, clock time.Duration) {
+func (r *conn) send1(t *dpTrack, codecName string, clock time.Duration) {
 	rd, err := t.src.NewEncodedReader(codecName)
 	if err != nil {
 		r.log.Error("DP encoder", "codec", codecName, "err", err)
@@ -333,7 +333,7 @@ func readRTCP(t *dpTrack) {
 
 // teardownMedia stops the DP's media, closes the PeerConnection and waits
 // for every media goroutine.
-func (r *run) teardownMedia() {
+func (r *conn) teardownMedia() {
 	r.mediaMu.Lock()
 	r.mediaClosed = true
 	r.mediaMu.Unlock()
@@ -353,7 +353,7 @@ func (r *run) teardownMedia() {
 }
 
 // account reads one of the kiosk's tracks until it ends.
-func (r *run) account(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
+func (r *conn) account(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	r.mediaMu.Lock()
 	if r.mediaClosed {
 		r.mediaMu.Unlock()
@@ -371,7 +371,7 @@ func (r *run) account(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	}
 }
 
-func (r *run) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
+func (r *conn) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	s, sess := r.srv, r.sess
 	codec := tr.Codec().MimeType
 	isVP8 := strings.EqualFold(codec, webrtc.MimeTypeVP8)
@@ -415,7 +415,7 @@ func (r *run) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	}
 }
 
-func (r *run) accountAudio(tr *webrtc.TrackRemote) {
+func (r *conn) accountAudio(tr *webrtc.TrackRemote) {
 	const rate = 48000
 	s, sess := r.srv, r.sess
 	codec := tr.Codec().MimeType

@@ -36,11 +36,11 @@ type evCandidate struct {
 
 type evPCState struct{ pc *webrtc.PeerConnection }
 
-// run is one control connection: the session's steps, its PeerConnection
+// conn is one control connection: the session's steps, its PeerConnection
 // and the accounting of its media. Everything but the media readers runs
 // in the one goroutine of serve; the rest of the server talks to it
 // through cmds, pion through events.
-type run struct {
+type conn struct {
 	srv *Server
 	cc  *ctrlConn
 	log *slog.Logger
@@ -100,9 +100,9 @@ func (a *alarm) reset() {
 	}
 }
 
-func (s *Server) newRun(ws *websocket.Conn, remote string) *run {
+func (s *Server) newConn(ws *websocket.Conn, remote string) *conn {
 	log := s.log.With("remote", remote)
-	r := &run{
+	r := &conn{
 		srv:     s,
 		cc:      newCtrlConn(ws, s.cfg.Heartbeat, log),
 		log:     log,
@@ -119,14 +119,14 @@ func (s *Server) newRun(ws *websocket.Conn, remote string) *run {
 		r.cc.Wait()
 		return nil
 	}
-	s.runs[r] = struct{}{}
+	s.conns[r] = struct{}{}
 	s.notifyLocked()
 	s.mu.Unlock()
 	return r
 }
 
 // do hands c to the loop; false if the loop has already stopped.
-func (r *run) do(c command) bool {
+func (r *conn) do(c command) bool {
 	select {
 	case r.cmds <- c:
 	case <-r.quit:
@@ -139,29 +139,29 @@ func (r *run) do(c command) bool {
 	return true
 }
 
-func (r *run) post(ev any) {
+func (r *conn) post(ev any) {
 	select {
 	case r.events <- ev:
 	case <-r.quit:
 	}
 }
 
-func (r *run) send(m dpwire.Message) {
+func (r *conn) send(m dpwire.Message) {
 	if err := r.cc.Send(m); err != nil {
 		r.log.Debug("send failed", "type", m.MessageType(), "err", err)
 	}
 }
 
-func (r *run) strike(c Count, n *int) bool {
+func (r *conn) strike(c Count, n *int) bool {
 	r.srv.mu.Lock()
 	defer r.srv.mu.Unlock()
 	return take(c, n)
 }
 
-func (r *run) setState(st string) {
+func (r *conn) setState(st string) {
 	s := r.srv
 	s.mu.Lock()
-	if r.sess != nil && r.sess.run == r {
+	if r.sess != nil && r.sess.conn == r {
 		r.sess.state = st
 		if st == StateConnected {
 			r.sess.everConnected = true
@@ -172,7 +172,7 @@ func (r *run) setState(st string) {
 	s.mu.Unlock()
 }
 
-func (r *run) serve() {
+func (r *conn) serve() {
 	defer r.finish()
 	if !r.awaitHello() {
 		return
@@ -180,7 +180,7 @@ func (r *run) serve() {
 	r.loop()
 }
 
-func (r *run) awaitHello() bool {
+func (r *conn) awaitHello() bool {
 	t := time.NewTimer(helloTimeout)
 	defer t.Stop()
 	for {
@@ -224,14 +224,14 @@ func (r *run) awaitHello() bool {
 	}
 }
 
-// attach binds the run to a fresh or resumed session; false if the resume
-// was refused (the run has then sent close noSessionToResume).
-func (r *run) attach(h dpwire.Hello) bool {
+// attach binds the connection to a fresh or resumed session; false if the resume
+// was refused (it has then sent close noSessionToResume).
+func (r *conn) attach(h dpwire.Hello) bool {
 	s := r.srv
 	sc := &s.cfg.Scenario
 	s.mu.Lock()
 	s.stats.Hellos++
-	var old *run
+	var old *conn
 	if h.Resume != "" {
 		sess := s.sessions[h.Resume]
 		if sess != nil {
@@ -253,8 +253,8 @@ func (r *run) attach(h dpwire.Hello) bool {
 			r.closeSocket()
 			return false
 		}
-		old = sess.run
-		sess.run = r
+		old = sess.conn
+		sess.conn = r
 		sess.stopExpiry()
 		sess.resumes++
 		sess.state = StateSearching
@@ -264,7 +264,7 @@ func (r *run) attach(h dpwire.Hello) bool {
 		s.stats.Resumed++
 	} else {
 		sess := newSession(newID(), h.Client)
-		sess.run = r
+		sess.conn = r
 		r.sess = sess
 		s.addSessionLocked(sess)
 		s.stats.Fresh++
@@ -293,7 +293,7 @@ func (r *run) attach(h dpwire.Hello) bool {
 	return true
 }
 
-func (r *run) loop() {
+func (r *conn) loop() {
 	s := r.srv
 	sc := &s.cfg.Scenario
 	defer func() {
@@ -370,7 +370,7 @@ func (r *run) loop() {
 
 // enter sends the progress of a step (or, for Connected, sets up what
 // happens while Connected) and arms its timers.
-func (r *run) enter(st Step) {
+func (r *conn) enter(st Step) {
 	s := r.srv
 	sc := &s.cfg.Scenario
 	r.step = st
@@ -429,7 +429,7 @@ func (r *run) enter(st Step) {
 	}
 }
 
-func (r *run) progress(st Step, queue int) {
+func (r *conn) progress(st Step, queue int) {
 	if r.hostile[HostileUnknownType] {
 		r.send(unknownMessage{Note: "dpsim hostile mode: ignore me"})
 	}
@@ -440,7 +440,7 @@ func (r *run) progress(st Step, queue int) {
 	}
 }
 
-func (r *run) onStepDone() {
+func (r *conn) onStepDone() {
 	sc := &r.srv.cfg.Scenario
 	switch r.step {
 	case StepSearching:
@@ -470,7 +470,7 @@ func (r *run) onStepDone() {
 
 // maybeReady sends `ready` once the DP has started and the server's
 // PeerConnection is connected; the session is then Connected.
-func (r *run) maybeReady() {
+func (r *conn) maybeReady() {
 	if r.connected || r.stalled || r.step != StepConnecting || !r.dpStarted || !r.pcConnected {
 		return
 	}
@@ -485,7 +485,7 @@ func (r *run) maybeReady() {
 	r.enter(StepConnected)
 }
 
-func (r *run) onMessage(m dpwire.Message) {
+func (r *conn) onMessage(m dpwire.Message) {
 	switch v := m.(type) {
 	case dpwire.Offer:
 		r.onOffer(v)
@@ -506,7 +506,7 @@ func (r *run) onMessage(m dpwire.Message) {
 	}
 }
 
-func (r *run) onCommand(c command) {
+func (r *conn) onCommand(c command) {
 	switch c.kind {
 	case cmdClose:
 		r.closeWith(c.reason, c.message)
@@ -526,7 +526,7 @@ func (r *run) onCommand(c command) {
 }
 
 // closeWith sends `close` with reason, then closes the socket.
-func (r *run) closeWith(reason, message string) {
+func (r *conn) closeWith(reason, message string) {
 	s := r.srv
 	r.log.Info("closing", "reason", reason, "message", message)
 	// Record before sending: whoever sees the close (a test, the admin
@@ -543,20 +543,20 @@ func (r *run) closeWith(reason, message string) {
 	r.closeSocket()
 }
 
-func (r *run) closeSocket() {
+func (r *conn) closeSocket() {
 	r.closeQueued = true
 	r.cc.CloseAfterFlush(websocket.CloseNormalClosure)
 	r.stop = true
 }
 
 // finish records the session's fate and tears everything down.
-func (r *run) finish() {
+func (r *conn) finish() {
 	close(r.quit)
 	s := r.srv
 	s.mu.Lock()
-	delete(s.runs, r)
-	if sess := r.sess; sess != nil && sess.run == r {
-		sess.run = nil
+	delete(s.conns, r)
+	if sess := r.sess; sess != nil && sess.conn == r {
+		sess.conn = nil
 		end := ""
 		switch {
 		case r.shutdown || s.closed:
@@ -590,7 +590,7 @@ func (r *run) finish() {
 func (s *Server) expire(sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sess.state == StateDisconnected && sess.run == nil {
+	if sess.state == StateDisconnected && sess.conn == nil {
 		sess.state, sess.endReason = StateEnded, EndExpired
 		sess.expiry = nil
 		s.notifyLocked()
