@@ -173,7 +173,8 @@ func (c *Count) Set(s string) error {
 	return nil
 }
 
-// Step is a connection step, by its ConnectionState name (SPEC section 1).
+// Step is a connection step, by its ConnectionState name
+// (docs/BEHAVIOUR.md section 1).
 type Step string
 
 const (
@@ -263,8 +264,9 @@ func ParseHostileModes(s string) ([]HostileMode, error) {
 	return out, nil
 }
 
-// Close reasons. Before Connected the server refuses with an error name of
-// SPEC section 2; after it, it ends with a disconnect reason of section 3.
+// Close reasons (docs/PROTOCOL.md section 10). Before Connected the server
+// refuses with an error name of docs/BEHAVIOUR.md section 2; after it, it
+// ends with a disconnect reason of section 3.
 const (
 	ReasonNoScene                = "noScene"
 	ReasonControlFailed          = "controlFailed"

@@ -1,14 +1,3 @@
-// Package dpsim is the reference Digital Person server: the server side of
-// docs/PROTOCOL.md (kioskd.dp.v1) with a real WebSocket control channel and
-// real pion WebRTC media. Its Digital Person is a synthetic video track and
-// a voice that is a tone; it accounts for what the kiosk sends (VP8 frames
-// and their size, Opus packets, the dominant frequency and the level of its
-// own voice in the kiosk's audio, i.e. the echo). A Scenario scripts
-// delays and faults. An admin API (loopback only) lists sessions and closes
-// or drops them.
-//
-// It is for tests (see dpsim/dptest), benchmarks, demos and integrators'
-// labs; it is not a production server.
 package dpsim
 
 import (

@@ -199,6 +199,16 @@ func (c *ctrlConn) Drop() {
 	c.fail(errDropped, 0)
 }
 
+// Abandon cuts the connection unless a close is under way
+// (CloseAfterFlush, CloseNow), which ends it by itself.
+func (c *ctrlConn) Abandon() {
+	select {
+	case <-c.closing:
+	default:
+		c.Drop()
+	}
+}
+
 // startClosing stops delivering messages: the server has decided to close
 // and nobody reads Incoming any more; the reader goes on only to see the
 // peer's close frame.
