@@ -6,9 +6,9 @@ import (
 	"net/http"
 )
 
-// AdminHandler serves the admin API (SPEC section 12). It has no
-// authentication: serve it on loopback only (ServeAdmin and ListenAdmin
-// refuse anything else).
+// AdminHandler serves the admin API (docs/BEHAVIOUR.md section 12,
+// docs/PROTOCOL.md section 16). It has no authentication: serve it on
+// loopback only (ServeAdmin and ListenAdmin refuse anything else).
 //
 //	GET  /sessions           JSON array of SessionInfo, oldest first
 //	POST /close?reason=R     send `close` with reason R (and &message=M) to every

@@ -22,18 +22,17 @@ import (
 	"github.com/kioskd/kioskd/av/vp8"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
-	"github.com/kioskd/kioskd/media"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
-// kiosk is a scripted client: signalling's WebSocket dialect and a real
-// pion PeerConnection with synthetic tracks, as the kiosk would have.
+// kiosk is a scripted client: the test client's control channel
+// (client_test.go) and a real pion PeerConnection with synthetic tracks, as
+// the kiosk would have.
 type kiosk struct {
 	t    testing.TB
 	opts kioskOpts
-	conn signalling.Conn
+	conn *clientConn
 
-	ignored atomic.Int32 // frames of unknown type signalling ignored
+	ignored atomic.Int32 // frames of unknown type the control channel ignored
 
 	mu        sync.Mutex
 	log       []string // what arrived, in order: "session", "progress:State[:N]", "answer", "candidate", "candidate:end", "ready", "close:reason"
@@ -69,17 +68,11 @@ type kioskOpts struct {
 func dialKiosk(t testing.TB, dp *dptest.Server, opts kioskOpts) *kiosk {
 	t.Helper()
 	k := &kiosk{t: t, opts: opts, pcConnected: make(chan struct{}), dpAudioRing: analysis.NewRing(48000)}
-	cfg := dp.DialConfig()
+	token := dp.Token
 	if opts.Token != nil {
-		cfg.Token = *opts.Token
+		token = *opts.Token
 	}
-	d := &signalling.WebSocket{OnIgnored: func(error) { k.ignored.Add(1) }}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := d.Dial(ctx, cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
+	conn := dialClient(t, dp.URL, token, func(error) { k.ignored.Add(1) })
 	k.conn = conn
 	t.Cleanup(k.shutdown)
 	if err := conn.Send(dpwire.Hello{Resume: opts.Resume, Client: dpwire.ClientInfo{
@@ -266,7 +259,7 @@ func (k *kiosk) handle(m dpwire.Message) error {
 }
 
 func kioskAPI(t testing.TB) (*webrtc.API, *mediadevices.CodecSelector) {
-	sel, err := media.Codecs(100_000)
+	sel, err := dpsim.Codecs(100_000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,8 +405,7 @@ func (k *kiosk) id() string {
 }
 
 // closeWith sends `close`, waits until the server has it, and closes the
-// socket. (signalling's Conn.Close may lose a message queued just before
-// it: it only waits for the queue to be empty, not for the write.)
+// socket: the server must have recorded the reason before the socket ends.
 func (k *kiosk) closeWith(ctx context.Context, dp *dptest.Server, reason string) {
 	_ = k.conn.Send(dpwire.Close{Reason: reason})
 	id := k.id()

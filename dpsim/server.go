@@ -1,14 +1,3 @@
-// Package dpsim is the reference Digital Person server: the server side of
-// docs/PROTOCOL.md (kioskd.dp.v1) with a real WebSocket control channel and
-// real pion WebRTC media. Its Digital Person is a synthetic video track and
-// a voice that is a tone; it accounts for what the kiosk sends (VP8 frames
-// and their size, Opus packets, the dominant frequency and the level of its
-// own voice in the kiosk's audio, i.e. the echo). A Scenario scripts
-// delays and faults. An admin API (loopback only) lists sessions and closes
-// or drops them.
-//
-// It is for tests (see dpsim/dptest), benchmarks, demos and integrators'
-// labs; it is not a production server.
 package dpsim
 
 import (
@@ -25,8 +14,6 @@ import (
 
 	"github.com/pion/mediadevices"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/kioskd/kioskd/media"
 )
 
 // Server is a reference Digital Person server. It is an http.Handler for
@@ -39,13 +26,13 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // handlers (runs) and listeners
+	wg     sync.WaitGroup // handlers (connections) and listeners
 
 	mu        sync.Mutex
 	closed    bool
 	sessions  map[string]*session
 	order     []*session // creation order
-	runs      map[*run]struct{}
+	conns     map[*conn]struct{}
 	changed   chan struct{}
 	counts    counters
 	stats     Stats
@@ -78,7 +65,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sel, err := media.Codecs(cfg.VideoBitrate)
+	sel, err := codecs(cfg.VideoBitrate)
 	if err != nil {
 		return nil, fmt.Errorf("dpsim: codecs: %w", err)
 	}
@@ -91,7 +78,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		cfg: cfg, log: log, api: api, selector: sel,
 		ctx: ctx, cancel: cancel,
 		sessions: map[string]*session{},
-		runs:     map[*run]struct{}{},
+		conns:    map[*conn]struct{}{},
 		changed:  make(chan struct{}),
 		stats:    Stats{Refused: map[string]int{}},
 	}, nil
@@ -131,11 +118,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("upgrade refused", "remote", r.RemoteAddr, "status", status, "err", err)
 		return
 	}
-	rn := s.newRun(ws, r.RemoteAddr)
-	if rn == nil {
+	c := s.newConn(ws, r.RemoteAddr)
+	if c == nil {
 		return
 	}
-	rn.serve()
+	c.serve()
 }
 
 // Serve serves the control endpoint on l until Close; it returns nil after Close.
@@ -323,7 +310,7 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.Refused {
 		st.Refused[k] = v
 	}
-	st.Live = len(s.runs)
+	st.Live = len(s.conns)
 	return st
 }
 
@@ -369,8 +356,8 @@ func (s *Server) Drop() int {
 
 func (s *Server) command(c command) int {
 	s.mu.Lock()
-	var targets []*run
-	for r := range s.runs {
+	var targets []*conn
+	for r := range s.conns {
 		targets = append(targets, r)
 	}
 	s.mu.Unlock()

@@ -8,8 +8,8 @@ import (
 	"github.com/kioskd/kioskd/av/analysis"
 )
 
-// Session states as the server sees them: the four steps of SPEC section 1
-// while a control socket is attached, then Disconnected (no socket, still
+// Session states as the server sees them: the four steps of
+// docs/BEHAVIOUR.md section 1 while a control socket is attached, then Disconnected (no socket, still
 // resumable) or Ended.
 const (
 	StateSearching    = string(StepSearching)
@@ -102,7 +102,7 @@ type session struct {
 	sentClose     string
 	endReason     string
 
-	run    *run // the control connection attached, if any
+	conn   *conn // the control connection attached, if any
 	expiry *time.Timer
 
 	video VideoStats

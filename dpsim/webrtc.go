@@ -28,8 +28,8 @@ import (
 // TEST-NET-3 (RFC 5737) port 9 (discard): no STUN answer ever comes back.
 const unreachableCandidate = "candidate:1 1 udp 2130706431 203.0.113.1 9 typ host"
 
-// newAPI builds the pion API: VP8 and Opus (as media.Codecs registers
-// them), NACK and RTCP reports, and the ICE settings of cfg.
+// newAPI builds the pion API: VP8 and Opus (as the encoders of codecs
+// register them), NACK and RTCP reports, and the ICE settings of cfg.
 func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	sel.Populate(me)
@@ -96,67 +96,54 @@ func receiveKinds(offer string) (audio, video bool, err error) {
 	return audio, video, nil
 }
 
-// onOffer answers the client's offer with the DP's tracks on the media
-// sections in which the client receives.
-func (r *run) onOffer(o dpwire.Offer) {
-	if r.step != StepConnecting || r.pc != nil {
-		r.log.Warn("offer ignored (out of order)", "step", r.step, "have_offer", r.pc != nil)
-		return
-	}
-	s := r.srv
-	r.iceFail = r.strike(s.cfg.Scenario.ICEFailure, &s.counts.offers)
-	fail := func(what string, err error) {
-		r.closeWith(ReasonMediaStreamFailed, fmt.Sprintf("%s: %v", what, err))
-	}
+// answer answers the client's offer with the DP's tracks on the media
+// sections in which the client receives; an error says why it could not.
+func (c *conn) answer(o dpwire.Offer) error {
+	s := c.srv
+	c.plan.iceFailure = c.strike(s.cfg.Scenario.ICEFailure, &s.counts.offers)
 	wantAudio, wantVideo, err := receiveKinds(o.SDP)
 	if err != nil {
-		fail("offer SDP", err)
-		return
+		return fmt.Errorf("offer SDP: %w", err)
 	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		fail("PeerConnection", err)
-		return
+		return fmt.Errorf("PeerConnection: %w", err)
 	}
-	r.pc = pc
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) { r.post(evCandidate{pc: pc, c: c}) })
-	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) { r.post(evPCState{pc: pc}) })
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { r.account(pc, tr) })
+	c.pc = pc
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.post(evCandidate{pc: pc, cand: cand}) })
+	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) { c.post(evPCState{pc: pc}) })
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.account(pc, tr) })
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
-		fail("offer", err)
-		return
+		return fmt.Errorf("offer: %w", err)
 	}
 	if wantVideo {
-		if err := r.addDPTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}); err != nil {
-			fail("video track", err)
-			return
+		if err := c.addDPTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}); err != nil {
+			return fmt.Errorf("video track: %w", err)
 		}
 	}
 	if wantAudio {
-		if err := r.addDPTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}); err != nil {
-			fail("audio track", err)
-			return
+		if err := c.addDPTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}); err != nil {
+			return fmt.Errorf("audio track: %w", err)
 		}
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
-		fail("answer", err)
-		return
+		return fmt.Errorf("answer: %w", err)
 	}
 	if err := pc.SetLocalDescription(answer); err != nil {
-		fail("answer", err)
-		return
+		return fmt.Errorf("answer: %w", err)
 	}
 	// The answer goes out before any candidate: candidates reach the loop
-	// through r.events, after this returns.
-	r.send(dpwire.Answer{SDP: answer.SDP})
-	r.log.Info("answered", "dp_audio", wantAudio, "dp_video", wantVideo, "ice_failure", r.iceFail)
-	if r.iceFail {
+	// through c.events, after this returns.
+	c.send(dpwire.Answer{SDP: answer.SDP})
+	c.log.Info("answered", "dp_audio", wantAudio, "dp_video", wantVideo, "ice_failure", c.plan.iceFailure)
+	if c.plan.iceFailure {
 		mid, idx := firstMid(pc), uint16(0)
-		r.send(dpwire.Candidate{Candidate: unreachableCandidate, SDPMid: &mid, SDPMLineIndex: &idx})
-		r.send(dpwire.Candidate{End: true})
+		c.send(dpwire.Candidate{Candidate: unreachableCandidate, SDPMid: &mid, SDPMLineIndex: &idx})
+		c.send(dpwire.Candidate{End: true})
 	}
-	r.mediaAlarm.set(s.cfg.Scenario.MediaTimeout)
+	c.arm(tMedia, s.cfg.Scenario.MediaTimeout)
+	return nil
 }
 
 func firstMid(pc *webrtc.PeerConnection) string {
@@ -168,68 +155,39 @@ func firstMid(pc *webrtc.PeerConnection) string {
 	return "0"
 }
 
-func (r *run) onRemoteCandidate(c dpwire.Candidate) {
-	if r.pc == nil {
-		r.log.Warn("candidate before offer ignored (out of order)")
+// addCandidate applies one of the client's candidates (none under the
+// ICE failure scenario).
+func (c *conn) addCandidate(cand dpwire.Candidate) {
+	if cand.End {
+		c.log.Debug("client's candidates complete")
 		return
 	}
-	if c.End {
-		r.log.Debug("client's candidates complete")
+	if c.plan.iceFailure {
 		return
 	}
-	if r.iceFail {
-		return
-	}
-	err := r.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex})
+	err := c.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex})
 	if err != nil {
-		r.log.Warn("client's candidate ignored", "err", err)
+		c.log.Warn("client's candidate ignored", "err", err)
 	}
 }
 
-func (r *run) onEvent(ev any) {
-	switch e := ev.(type) {
-	case evCandidate:
-		if e.pc != r.pc || r.iceFail {
-			return
-		}
-		if e.c == nil {
-			r.send(dpwire.Candidate{End: true})
-			return
-		}
-		init := e.c.ToJSON()
-		r.send(dpwire.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex})
-	case evPCState:
-		if e.pc != r.pc {
-			return
-		}
-		// pion calls the handler in a goroutine per change, so changes
-		// may come out of order: act on the current state.
-		switch st := e.pc.ConnectionState(); st {
-		case webrtc.PeerConnectionStateConnected:
-			if !r.pcConnected {
-				r.pcConnected = true
-				r.mediaAlarm.reset()
-				r.startMedia()
-				r.log.Info("PeerConnection connected")
-				r.maybeReady()
-			}
-		case webrtc.PeerConnectionStateFailed:
-			if r.connected {
-				// No ICE restart in v1: the kiosk resumes the session
-				// with a new PeerConnection.
-				r.closeWith(ReasonControlDisconnected, "media path failed; resume the session")
-			} else {
-				r.closeWith(ReasonMediaStreamFailed, "WebRTC (ICE/DTLS) failed")
-			}
-		case webrtc.PeerConnectionStateDisconnected:
-			r.log.Warn("PeerConnection disconnected")
-		}
+// trickle sends one of the server's candidates, or the end marker for nil
+// (neither under the ICE failure scenario: answer sent its own).
+func (c *conn) trickle(cand *webrtc.ICECandidate) {
+	if c.plan.iceFailure {
+		return
 	}
+	if cand == nil {
+		c.send(dpwire.Candidate{End: true})
+		return
+	}
+	init := cand.ToJSON()
+	c.send(dpwire.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex})
 }
 
 // dpTrack is one of the Digital Person's outgoing tracks. The media comes
-// from a mediadevices track (a synthetic source and the media.Codecs
-// encoders) read through NewEncodedReader, and is written as samples to a
+// from a mediadevices track (a synthetic source and the encoders of
+// codecs) read through NewEncodedReader, and is written as samples to a
 // pion TrackLocalStaticSample. The mediadevices track is deliberately not
 // bound to the PeerConnection: mediadevices' Unbind can hang pc.Close when
 // the sender is still waiting for DTLS (an ICE failure), because the
@@ -242,60 +200,59 @@ type dpTrack struct {
 	keyframe atomic.Bool
 }
 
-func (r *run) addDPTrack(c webrtc.RTPCodecCapability) error {
+func (c *conn) addDPTrack(capability webrtc.RTPCodecCapability) error {
 	kind := "audio"
-	if strings.HasPrefix(c.MimeType, "video/") {
+	if strings.HasPrefix(capability.MimeType, "video/") {
 		kind = "video"
 	}
-	lt, err := webrtc.NewTrackLocalStaticSample(c, kind, "dpsim-"+r.sess.id)
+	lt, err := webrtc.NewTrackLocalStaticSample(capability, kind, "dpsim-"+c.sess.id)
 	if err != nil {
 		return err
 	}
-	sender, err := r.pc.AddTrack(lt)
+	sender, err := c.pc.AddTrack(lt)
 	if err != nil {
 		return err
 	}
-	r.out = append(r.out, &dpTrack{local: lt, sender: sender})
+	c.out = append(c.out, &dpTrack{local: lt, sender: sender})
 	return nil
 }
 
 // startMedia starts the DP's face and voice, once the PeerConnection is
 // connected.
-func (r *run) startMedia() {
-	r.mediaMu.Lock()
-	defer r.mediaMu.Unlock()
-	if r.mediaClosed || r.mediaStarted {
+func (c *conn) startMedia() {
+	c.mediaMu.Lock()
+	defer c.mediaMu.Unlock()
+	if c.mediaClosed {
 		return
 	}
-	r.mediaStarted = true
-	cfg := r.srv.cfg
-	for _, t := range r.out {
+	cfg := c.srv.cfg
+	for _, t := range c.out {
 		var codecName string
 		var clock time.Duration
 		if t.local.Kind() == webrtc.RTPCodecTypeVideo {
-			t.src = mediadevices.NewVideoTrack(synthetic.NewVideo(cfg.VideoWidth, cfg.VideoHeight, cfg.VideoFPS), r.srv.selector)
+			t.src = mediadevices.NewVideoTrack(synthetic.NewVideo(cfg.VideoWidth, cfg.VideoHeight, cfg.VideoFPS), c.srv.selector)
 			codecName, clock = webrtc.MimeTypeVP8, 90000
 		} else {
-			t.src = mediadevices.NewAudioTrack(synthetic.NewTone(cfg.VoiceHz, 48000), r.srv.selector)
+			t.src = mediadevices.NewAudioTrack(synthetic.NewTone(cfg.VoiceHz, 48000), c.srv.selector)
 			codecName, clock = webrtc.MimeTypeOpus, 48000
 		}
-		r.mediaWG.Add(2)
+		c.mediaWG.Add(2)
 		go func() {
-			defer r.mediaWG.Done()
-			r.send1(t, codecName, clock)
+			defer c.mediaWG.Done()
+			c.send1(t, codecName, clock)
 		}()
 		go func() {
-			defer r.mediaWG.Done()
+			defer c.mediaWG.Done()
 			readRTCP(t)
 		}()
 	}
 }
 
 // send1 encodes t's source and writes it until the source is closed.
-func (r *run) send1(t *dpTrack, codecName string, clock time.Duration) {
+func (c *conn) send1(t *dpTrack, codecName string, clock time.Duration) {
 	rd, err := t.src.NewEncodedReader(codecName)
 	if err != nil {
-		r.log.Error("DP encoder", "codec", codecName, "err", err)
+		c.log.Error("DP encoder", "codec", codecName, "err", err)
 		return
 	}
 	defer rd.Close()
@@ -333,46 +290,46 @@ func readRTCP(t *dpTrack) {
 
 // teardownMedia stops the DP's media, closes the PeerConnection and waits
 // for every media goroutine.
-func (r *run) teardownMedia() {
-	r.mediaMu.Lock()
-	r.mediaClosed = true
-	r.mediaMu.Unlock()
+func (c *conn) teardownMedia() {
+	c.mediaMu.Lock()
+	c.mediaClosed = true
+	c.mediaMu.Unlock()
 	// Closing the sources ends the encoders' reads; closing the
 	// PeerConnection ends the RTCP and RTP readers.
-	for _, t := range r.out {
+	for _, t := range c.out {
 		if t.src != nil {
 			_ = t.src.Close()
 		}
 	}
-	if r.pc != nil {
-		if err := r.pc.GracefulClose(); err != nil {
-			r.log.Debug("PeerConnection close", "err", err)
+	if c.pc != nil {
+		if err := c.pc.GracefulClose(); err != nil {
+			c.log.Debug("PeerConnection close", "err", err)
 		}
 	}
-	r.mediaWG.Wait()
+	c.mediaWG.Wait()
 }
 
 // account reads one of the kiosk's tracks until it ends.
-func (r *run) account(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
-	r.mediaMu.Lock()
-	if r.mediaClosed {
-		r.mediaMu.Unlock()
+func (c *conn) account(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
+	c.mediaMu.Lock()
+	if c.mediaClosed {
+		c.mediaMu.Unlock()
 		return
 	}
-	r.mediaWG.Add(1)
-	r.mediaMu.Unlock()
-	defer r.mediaWG.Done()
-	r.log.Info("kiosk track", "kind", tr.Kind().String(), "codec", tr.Codec().MimeType)
+	c.mediaWG.Add(1)
+	c.mediaMu.Unlock()
+	defer c.mediaWG.Done()
+	c.log.Info("kiosk track", "kind", tr.Kind().String(), "codec", tr.Codec().MimeType)
 	switch tr.Kind() {
 	case webrtc.RTPCodecTypeVideo:
-		r.accountVideo(pc, tr)
+		c.accountVideo(pc, tr)
 	case webrtc.RTPCodecTypeAudio:
-		r.accountAudio(tr)
+		c.accountAudio(tr)
 	}
 }
 
-func (r *run) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
-	s, sess := r.srv, r.sess
+func (c *conn) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
+	s, sess := c.srv, c.sess
 	codec := tr.Codec().MimeType
 	isVP8 := strings.EqualFold(codec, webrtc.MimeTypeVP8)
 	s.mu.Lock()
@@ -415,9 +372,9 @@ func (r *run) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	}
 }
 
-func (r *run) accountAudio(tr *webrtc.TrackRemote) {
+func (c *conn) accountAudio(tr *webrtc.TrackRemote) {
 	const rate = 48000
-	s, sess := r.srv, r.sess
+	s, sess := c.srv, c.sess
 	codec := tr.Codec().MimeType
 	s.mu.Lock()
 	sess.audio.Codec = codec
@@ -426,7 +383,7 @@ func (r *run) accountAudio(tr *webrtc.TrackRemote) {
 	if strings.EqualFold(codec, webrtc.MimeTypeOpus) {
 		d, err := opus.NewDecoder(rate, 1)
 		if err != nil {
-			r.log.Error("opus decoder", "err", err)
+			c.log.Error("opus decoder", "err", err)
 		} else {
 			dec = d
 			defer dec.Close()

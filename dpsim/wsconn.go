@@ -16,16 +16,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // The server side of the control channel. dpsim has its own, independent of
-// signalling's Conn, for two reasons: a reference server must be able to
+// the client's websocket code, for two reasons: a reference server must be able to
 // misbehave on purpose (raw malformed and oversized frames, silence, a TCP
 // cut without a close frame), and a second implementation of the wire
 // format checks docs/PROTOCOL.md instead of agreeing with the client's
-// code by construction. It shares only the message codec.
+// code by construction. It shares only the message codec (dpwire).
 
 // Why a control connection ended.
 var (
@@ -35,6 +33,10 @@ var (
 	errPeerDead   = errors.New("peer missed its heartbeats")
 	errProtocol   = errors.New("protocol error")
 )
+
+// missedHeartbeats is how many heartbeat intervals of silence make the
+// client dead (docs/PROTOCOL.md section 11).
+const missedHeartbeats = 3
 
 // closeWait bounds how long the server waits for the peer's close frame
 // after sending its own, before it closes the TCP connection.
@@ -72,7 +74,7 @@ type outFrame struct {
 
 // upgrade checks the token and the subprotocol and upgrades the request:
 // 401 for a wrong or missing token, 426 if the client does not offer
-// signalling.Subprotocol.
+// dpwire.Subprotocol (docs/PROTOCOL.md section 2).
 func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.Conn, int, error) {
 	if token != "" {
 		// The scheme name is case-insensitive (RFC 9110).
@@ -197,6 +199,16 @@ func (c *ctrlConn) Drop() {
 	c.fail(errDropped, 0)
 }
 
+// Abandon cuts the connection unless a close is under way
+// (CloseAfterFlush, CloseNow), which ends it by itself.
+func (c *ctrlConn) Abandon() {
+	select {
+	case <-c.closing:
+	default:
+		c.Drop()
+	}
+}
+
 // startClosing stops delivering messages: the server has decided to close
 // and nobody reads Incoming any more; the reader goes on only to see the
 // peer's close frame.
@@ -310,8 +322,8 @@ func (c *ctrlConn) writeLoop() {
 			default:
 				silent++
 			}
-			if silent >= signalling.MissedHeartbeats {
-				c.fail(fmt.Errorf("%w: nothing heard for %s", errPeerDead, time.Duration(signalling.MissedHeartbeats)*c.heartbeat), websocket.CloseGoingAway)
+			if silent >= missedHeartbeats {
+				c.fail(fmt.Errorf("%w: nothing heard for %s", errPeerDead, time.Duration(missedHeartbeats)*c.heartbeat), websocket.CloseGoingAway)
 				return
 			}
 			seq++

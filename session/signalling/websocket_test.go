@@ -1,0 +1,183 @@
+package signalling_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/dpsim/dptest"
+	"github.com/kioskd/kioskd/dpwire"
+	"github.com/kioskd/kioskd/session/signalling"
+)
+
+// The client's WebSocket against dpsim, the reference server of
+// docs/PROTOCOL.md: how it reports a refused token, hostile frames, a cut
+// socket and a silent server. (These checks were part of dpsim's tests,
+// which no longer use the client's code.)
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// open dials dp and says hello.
+func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *signalling.WebSocket) signalling.Conn {
+	t.Helper()
+	conn, err := d.Dial(ctx, signalling.DialConfig{URL: dp.URL, Token: dp.Token})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.Send(dpwire.Hello{Client: dpwire.ClientInfo{Name: "signalling-test", Version: "0"}}); err != nil {
+		t.Fatalf("hello: %v", err)
+	}
+	return conn
+}
+
+// until reads until f holds for a message (true) or the channel ends
+// (false, with its error); it takes the heartbeat the server names.
+func until(t *testing.T, ctx context.Context, conn signalling.Conn, f func(dpwire.Message) bool) (bool, error) {
+	t.Helper()
+	for {
+		select {
+		case m, ok := <-conn.Incoming():
+			if !ok {
+				return false, conn.Err()
+			}
+			if s, ok := m.(dpwire.Session); ok && s.HeartbeatMS > 0 {
+				conn.SetHeartbeat(time.Duration(s.HeartbeatMS) * time.Millisecond)
+			}
+			if f(m) {
+				return true, nil
+			}
+		case <-ctx.Done():
+			t.Fatalf("waiting: %v", ctx.Err())
+		}
+	}
+}
+
+func never(dpwire.Message) bool { return false }
+
+func isType(typ string) func(dpwire.Message) bool {
+	return func(m dpwire.Message) bool { return m.MessageType() == typ }
+}
+
+func TestDialRefusedToken(t *testing.T) {
+	dp := dptest.NewServer(t, dpsim.Config{})
+	ctx := ctxFor(t, 10*time.Second)
+	d := &signalling.WebSocket{}
+	for _, token := range []string{"wrong", ""} {
+		if _, err := d.Dial(ctx, signalling.DialConfig{URL: dp.URL, Token: token}); !errors.Is(err, signalling.ErrUnauthorized) {
+			t.Fatalf("token %q: %v, want ErrUnauthorized", token, err)
+		}
+	}
+	conn, err := d.Dial(ctx, signalling.DialConfig{URL: dp.URL, Token: dp.Token})
+	if err != nil {
+		t.Fatalf("the right token: %v", err)
+	}
+	_ = conn.Close()
+}
+
+func TestHostileFrames(t *testing.T) {
+	for _, c := range []struct {
+		mode    dpsim.HostileMode
+		wantErr error
+	}{
+		{dpsim.HostileMalformed, dpwire.ErrMalformed},
+		{dpsim.HostileOversized, dpwire.ErrTooLarge},
+		{dpsim.HostileUnknownType, nil},
+	} {
+		t.Run(string(c.mode), func(t *testing.T) {
+			dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.Scenario{Hostile: dpsim.Always,
+				HostileModes: []dpsim.HostileMode{c.mode}, ConnectingDelay: time.Hour}})
+			ctx := ctxFor(t, 10*time.Second)
+			ignored := make(chan error, 16)
+			conn := open(t, ctx, dp, &signalling.WebSocket{OnIgnored: func(err error) {
+				select {
+				case ignored <- err:
+				default:
+				}
+			}})
+			if c.wantErr != nil {
+				if _, err := until(t, ctx, conn, never); !errors.Is(err, c.wantErr) {
+					t.Fatalf("got %v, want %v", err, c.wantErr)
+				}
+				return
+			}
+			// Frames of an unknown type are ignored; the connect goes on.
+			isConnecting := func(m dpwire.Message) bool {
+				p, ok := m.(dpwire.Progress)
+				return ok && p.State == "ConnectingToDigitalPerson"
+			}
+			if ok, err := until(t, ctx, conn, isConnecting); !ok {
+				t.Fatalf("ended before ConnectingToDigitalPerson: %v", err)
+			}
+			select {
+			case err := <-ignored:
+				if !errors.Is(err, dpwire.ErrUnknownType) {
+					t.Fatalf("ignored %v", err)
+				}
+			default:
+				t.Fatal("no frame of unknown type reached OnIgnored")
+			}
+		})
+	}
+}
+
+func TestSocketCutIsPeerGone(t *testing.T) {
+	dp := dptest.NewServer(t, dpsim.Config{})
+	ctx := ctxFor(t, 10*time.Second)
+	conn := open(t, ctx, dp, &signalling.WebSocket{})
+	if ok, err := until(t, ctx, conn, isType("session")); !ok {
+		t.Fatalf("no session: %v", err)
+	}
+	if n := dp.Drop(); n != 1 {
+		t.Fatalf("Drop() = %d", n)
+	}
+	if _, err := until(t, ctx, conn, never); !errors.Is(err, signalling.ErrPeerGone) {
+		t.Fatalf("after a cut: %v, want ErrPeerGone", err)
+	}
+}
+
+func TestServerCloseThenPeerGone(t *testing.T) {
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.Scenario{NoScene: dpsim.Always}})
+	ctx := ctxFor(t, 10*time.Second)
+	conn := open(t, ctx, dp, &signalling.WebSocket{})
+	var got dpwire.Close
+	if ok, err := until(t, ctx, conn, func(m dpwire.Message) bool {
+		c, ok := m.(dpwire.Close)
+		got = c
+		return ok
+	}); !ok {
+		t.Fatalf("no close: %v", err)
+	}
+	if got.Reason != "noScene" {
+		t.Fatalf("close %+v", got)
+	}
+	// The server closes the socket after its close message.
+	if _, err := until(t, ctx, conn, never); !errors.Is(err, signalling.ErrPeerGone) {
+		t.Fatalf("after close: %v, want ErrPeerGone", err)
+	}
+}
+
+func TestSilentServerIsPeerDead(t *testing.T) {
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 50 * time.Millisecond, Scenario: dpsim.Scenario{
+		Silence: dpsim.Always, SilenceAt: dpsim.StepSearching, ConnectTimeout: -1,
+	}})
+	ctx := ctxFor(t, 10*time.Second)
+	conn := open(t, ctx, dp, &signalling.WebSocket{})
+	if _, err := until(t, ctx, conn, never); !errors.Is(err, signalling.ErrPeerDead) {
+		t.Fatalf("silent server: %v, want ErrPeerDead", err)
+	}
+}
+
+// The client and the reference server agree on the protocol's default
+// heartbeat (docs/PROTOCOL.md section 11).
+func TestDefaultHeartbeatAgreesWithDpsim(t *testing.T) {
+	if signalling.DefaultHeartbeat != dpsim.DefaultHeartbeat {
+		t.Fatalf("client %s, dpsim %s", signalling.DefaultHeartbeat, dpsim.DefaultHeartbeat)
+	}
+}
