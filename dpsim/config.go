@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kioskd/kioskd/session/signalling"
+	"github.com/kioskd/kioskd/dpwire"
 )
 
 // ControlPath is the path of the control endpoint.
@@ -21,7 +21,7 @@ type Config struct {
 	// at the upgrade (401 otherwise). It is never logged.
 	Token string
 	// Heartbeat is the ping interval the server announces in `session`
-	// (heartbeat_ms) and uses itself; 0 means signalling.DefaultHeartbeat.
+	// (heartbeat_ms) and uses itself; 0 means dpwire.DefaultHeartbeat.
 	Heartbeat time.Duration
 
 	// VoiceHz is the frequency of the Digital Person's voice (a tone);
@@ -171,7 +171,8 @@ func (c *Count) Set(s string) error {
 	return nil
 }
 
-// Step is a connection step, by its ConnectionState name (SPEC section 1).
+// Step is a connection step, by its ConnectionState name
+// (docs/BEHAVIOUR.md section 1).
 type Step string
 
 const (
@@ -262,7 +263,8 @@ func ParseHostileModes(s string) ([]HostileMode, error) {
 }
 
 // Close reasons. Before Connected the server refuses with an error name of
-// SPEC section 2; after it, it ends with a disconnect reason of section 3.
+// docs/BEHAVIOUR.md section 2; after it, it ends with a disconnect reason of
+// section 3.
 const (
 	ReasonNoScene                = "noScene"
 	ReasonControlFailed          = "controlFailed"
@@ -305,7 +307,7 @@ func endsSession(reason string) bool {
 // withDefaults fills the zeros that mean a default and checks the rest.
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = signalling.DefaultHeartbeat
+		cfg.Heartbeat = dpwire.DefaultHeartbeat
 	}
 	if cfg.Heartbeat < 10*time.Millisecond {
 		return cfg, fmt.Errorf("heartbeat %s is too short", cfg.Heartbeat)

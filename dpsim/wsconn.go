@@ -16,12 +16,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // The server side of the control channel. dpsim has its own, independent of
-// signalling's Conn, for two reasons: a reference server must be able to
+// the client's (dialect/dpv1), for two reasons: a reference server must be able to
 // misbehave on purpose (raw malformed and oversized frames, silence, a TCP
 // cut without a close frame), and a second implementation of the wire
 // format checks docs/PROTOCOL.md instead of agreeing with the client's
@@ -72,7 +70,7 @@ type outFrame struct {
 
 // upgrade checks the token and the subprotocol and upgrades the request:
 // 401 for a wrong or missing token, 426 if the client does not offer
-// signalling.Subprotocol.
+// dpwire.Subprotocol.
 func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.Conn, int, error) {
 	if token != "" {
 		// The scheme name is case-insensitive (RFC 9110).
@@ -310,8 +308,8 @@ func (c *ctrlConn) writeLoop() {
 			default:
 				silent++
 			}
-			if silent >= signalling.MissedHeartbeats {
-				c.fail(fmt.Errorf("%w: nothing heard for %s", errPeerDead, time.Duration(signalling.MissedHeartbeats)*c.heartbeat), websocket.CloseGoingAway)
+			if silent >= dpwire.MissedHeartbeats {
+				c.fail(fmt.Errorf("%w: nothing heard for %s", errPeerDead, time.Duration(dpwire.MissedHeartbeats)*c.heartbeat), websocket.CloseGoingAway)
 				return
 			}
 			seq++
