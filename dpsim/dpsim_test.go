@@ -17,9 +17,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // small keeps the DP's video cheap: the machine is shared.
@@ -174,7 +174,7 @@ func TestResumeAfterDropThenSessionTimeoutEndsIt(t *testing.T) {
 	id := k1.id()
 	// Abrupt drop: no close message, the socket just ends.
 	err := k1.ended(ctx)
-	if !errors.Is(err, signalling.ErrPeerGone) {
+	if !errors.Is(err, dpv1.ErrPeerGone) {
 		t.Fatalf("after the scripted drop: %v, want ErrPeerGone", err)
 	}
 	if hasPrefixIn(k1.events(), "close:") {
@@ -230,7 +230,7 @@ func TestResumeAfterDropThenSessionTimeoutEndsIt(t *testing.T) {
 	if _, err := k3.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "noSessionToResume") {
 		t.Fatalf("resume of an ended session: %v", err)
 	}
-	if err := k3.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
+	if err := k3.ended(ctx); !errors.Is(err, dpv1.ErrPeerGone) {
 		t.Fatalf("socket after noSessionToResume: %v", err)
 	}
 	if got := dp.Stats().Refused["noSessionToResume"]; got != 1 {
@@ -262,7 +262,7 @@ func TestResumeWindowExpiresAndTakeover(t *testing.T) {
 	if _, err := k1.until(ctx, func(dpwire.Message) bool { return false }); !isClose(err, "noSessionToResume") {
 		t.Fatalf("old socket after takeover: %v", err)
 	}
-	if err := k1.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
+	if err := k1.ended(ctx); !errors.Is(err, dpv1.ErrPeerGone) {
 		t.Fatalf("old socket after its close: %v", err)
 	}
 
@@ -273,7 +273,7 @@ func TestResumeWindowExpiresAndTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if err := k2.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
+	if err := k2.ended(ctx); !errors.Is(err, dpv1.ErrPeerGone) {
 		t.Fatalf("after POST /drop: %v", err)
 	}
 	s := waitSession(t, ctx, dp, id, "expired", func(s dpsim.SessionInfo) bool { return s.State == "Ended" })
@@ -312,7 +312,7 @@ func TestNoSceneFirstN(t *testing.T) {
 		if ev := k.events(); !slices.Equal(ev, []string{"session", "progress:SearchingForDigitalPerson", "close:noScene"}) {
 			t.Fatalf("attempt %d: %v", i, ev)
 		}
-		if err := k.ended(ctx); !errors.Is(err, signalling.ErrPeerGone) {
+		if err := k.ended(ctx); !errors.Is(err, dpv1.ErrPeerGone) {
 			t.Fatalf("attempt %d: socket after close: %v", i, err)
 		}
 		waitSession(t, ctx, dp, k.id(), "ended by noScene", func(s dpsim.SessionInfo) bool {
@@ -381,7 +381,7 @@ func TestSilenceIsAMissedHeartbeat(t *testing.T) {
 	}})
 	ctx := ctxFor(t, 10*time.Second)
 	k := dialKiosk(t, dp, kioskOpts{})
-	if err := k.ended(ctx); !errors.Is(err, signalling.ErrPeerDead) {
+	if err := k.ended(ctx); !errors.Is(err, dpv1.ErrPeerDead) {
 		t.Fatalf("silent server: %v, want ErrPeerDead", err)
 	}
 }
@@ -472,18 +472,18 @@ func TestHostileModes(t *testing.T) {
 func TestUpgradeRefusals(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{})
 	ctx := ctxFor(t, 10*time.Second)
-	d := &signalling.WebSocket{}
-	_, err := d.Dial(ctx, signalling.DialConfig{URL: dp.URL, Token: "wrong"})
-	if !errors.Is(err, signalling.ErrUnauthorized) {
+	d := &dpv1.WebSocket{}
+	_, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: "wrong"})
+	if !errors.Is(err, dpv1.ErrUnauthorized) {
 		t.Fatalf("wrong token: %v", err)
 	}
-	_, err = d.Dial(ctx, signalling.DialConfig{URL: dp.URL})
-	if !errors.Is(err, signalling.ErrUnauthorized) {
+	_, err = d.Dial(ctx, dpv1.DialConfig{URL: dp.URL})
+	if !errors.Is(err, dpv1.ErrUnauthorized) {
 		t.Fatalf("no token: %v", err)
 	}
 	// A client that does not offer kioskd.dp.v1 gets 426 naming it.
 	dialer := websocket.Dialer{Subprotocols: []string{"kioskd.dp.v0"}}
-	_, resp, err := dialer.DialContext(ctx, dp.URL, signalling.BearerHeader(dp.Token))
+	_, resp, err := dialer.DialContext(ctx, dp.URL, dpv1.BearerHeader(dp.Token))
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUpgradeRequired {
 		t.Fatalf("old subprotocol: %v %v", err, resp)
 	}
@@ -509,7 +509,7 @@ func TestUpgradeRefusals(t *testing.T) {
 func rawClient(t *testing.T, dp *dptest.Server) *websocket.Conn {
 	t.Helper()
 	dialer := websocket.Dialer{Subprotocols: []string{dpwire.Subprotocol}}
-	ws, resp, err := dialer.Dial(dp.URL, signalling.BearerHeader(dp.Token))
+	ws, resp, err := dialer.Dial(dp.URL, dpv1.BearerHeader(dp.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -747,7 +747,7 @@ func TestConfigValidation(t *testing.T) {
 	defer s.Close()
 	c := s.Config()
 	if c.VoiceHz != 880 || c.VideoWidth != 320 || c.VideoHeight != 240 || c.VideoFPS != 15 ||
-		c.Heartbeat != signalling.DefaultHeartbeat || c.Scenario.ResumeWindow != 2*time.Minute {
+		c.Heartbeat != dpwire.DefaultHeartbeat || c.Scenario.ResumeWindow != 2*time.Minute {
 		t.Fatalf("defaults %+v", c)
 	}
 

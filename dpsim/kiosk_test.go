@@ -20,20 +20,20 @@ import (
 	"github.com/kioskd/kioskd/av/opus"
 	"github.com/kioskd/kioskd/av/synthetic"
 	"github.com/kioskd/kioskd/av/vp8"
+	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
-// kiosk is a scripted client: signalling's WebSocket dialect and a real
+// kiosk is a scripted client: dpv1's WebSocket control channel and a real
 // pion PeerConnection with synthetic tracks, as the kiosk would have.
 type kiosk struct {
 	t    testing.TB
 	opts kioskOpts
-	conn signalling.Conn
+	conn dpv1.Conn
 
-	ignored atomic.Int32 // frames of unknown type signalling ignored
+	ignored atomic.Int32 // frames of unknown type dpv1 ignored
 
 	mu        sync.Mutex
 	log       []string // what arrived, in order: "session", "progress:State[:N]", "answer", "candidate", "candidate:end", "ready", "close:reason"
@@ -69,11 +69,11 @@ type kioskOpts struct {
 func dialKiosk(t testing.TB, dp *dptest.Server, opts kioskOpts) *kiosk {
 	t.Helper()
 	k := &kiosk{t: t, opts: opts, pcConnected: make(chan struct{}), dpAudioRing: analysis.NewRing(48000)}
-	cfg := dp.DialConfig()
+	cfg := dpv1.DialConfig{URL: dp.URL, Token: dp.Token}
 	if opts.Token != nil {
 		cfg.Token = *opts.Token
 	}
-	d := &signalling.WebSocket{OnIgnored: func(error) { k.ignored.Add(1) }}
+	d := &dpv1.WebSocket{OnIgnored: func(error) { k.ignored.Add(1) }}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := d.Dial(ctx, cfg)
@@ -412,7 +412,7 @@ func (k *kiosk) id() string {
 }
 
 // closeWith sends `close`, waits until the server has it, and closes the
-// socket. (signalling's Conn.Close may lose a message queued just before
+// socket. (dpv1's Conn.Close may lose a message queued just before
 // it: it only waits for the queue to be empty, not for the write.)
 func (k *kiosk) closeWith(ctx context.Context, dp *dptest.Server, reason string) {
 	_ = k.conn.Send(dpwire.Close{Reason: reason})

@@ -25,7 +25,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/dpsim"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // Server is a dpsim server listening on loopback.
@@ -83,11 +82,6 @@ func NewServer(t testing.TB, cfg dpsim.Config) *Server {
 		lh.stop()
 	})
 	return s
-}
-
-// DialConfig is what a kiosk needs to dial this server.
-func (s *Server) DialConfig() signalling.DialConfig {
-	return signalling.DialConfig{URL: s.URL, Token: s.Token}
 }
 
 // Sessions mirrors GET /sessions.
