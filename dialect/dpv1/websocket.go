@@ -40,7 +40,25 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	if cfg.UserAgent != "" {
 		h.Set("User-Agent", cfg.UserAgent)
 	}
+	// Once the TCP connection is up, gorilla heeds only ctx's deadline,
+	// not its cancellation: a dial cut short (a shutdown, or the
+	// supervisor's connect deadline aborting the call) would wait out the
+	// handshake timeout. So the connection is closed when ctx ends before
+	// the handshake is done.
+	var handshook func() bool // false: ctx ended and closed the connection
+	dialer.NetDialContext = func(dctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		handshook = context.AfterFunc(ctx, func() { conn.Close() })
+		return conn, nil
+	}
 	ws, resp, err := dialer.DialContext(ctx, cfg.URL, h)
+	if handshook != nil && !handshook() && err == nil {
+		ws.Close()
+		err = ctx.Err()
+	}
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -232,7 +250,7 @@ func (c *wsConn) readLoop() {
 		}
 		switch v := m.(type) {
 		case dpwire.Ping:
-			_ = c.Send(dpwire.Pong{Seq: v.Seq})
+			_ = c.Send(dpwire.Pong(v)) // the same seq, echoed
 			continue
 		case dpwire.Pong:
 			continue
