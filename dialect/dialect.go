@@ -56,10 +56,10 @@ type Attempt struct {
 	Log *slog.Logger
 }
 
-// Reporter hears a call's progress. Calls come from the call's own
-// goroutine, in order, and are handled synchronously (published and
-// logged before the method returns), so a dialect must not hold a lock
-// that a Reporter method could wait for.
+// Reporter hears a call's progress. A dialect calls it from the call's
+// own goroutine, in order; each report is handled synchronously (published
+// and logged before the method returns), and a Reporter method never calls
+// back into the call.
 //
 // The supervisor is the one implementation; a later dialect that knows the
 // Digital Person's conversation state (idle, listening, thinking,
