@@ -18,16 +18,17 @@ import (
 	"github.com/kioskd/kioskd/audio"
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/internal/clock"
 	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
-// ShutdownGrace bounds how long a shutdown may take: SPEC section 10 wants
-// exit within 5 s of SIGTERM, whatever a device or the server does.
+// ShutdownGrace bounds how long a shutdown may take: docs/BEHAVIOUR.md
+// section 10 wants exit within 5 s of SIGTERM, whatever a device or the
+// server does.
 const ShutdownGrace = 4 * time.Second
 
 // Options are what the caller (the CLI, a test) provides besides the config.
@@ -85,8 +86,25 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Echo cancellation (SPEC 7): what the speaker plays is the reference
-	// the microphone's canceller removes, whenever kioskd drives both.
+	// The signalling dialect: kioskd.dp.v1, the only one so far.
+	dia, err := dpv1.New(dpv1.Config{
+		URL:       cfg.Server.URL,
+		Token:     token,
+		TLS:       tlsCfg,
+		UserAgent: "kioskd/" + version.Version,
+		Heartbeat: cfg.Server.Heartbeat,
+		Client: dpwire.ClientInfo{
+			Name: "kioskd", Version: version.Version,
+			Video: cfg.Media.Camera != "none", Audio: cfg.Media.Microphone != "none",
+		},
+		Clock: opts.Clock,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Echo cancellation (docs/BEHAVIOUR.md section 7): what the speaker
+	// plays is the reference the microphone's canceller removes, whenever
+	// kioskd drives both.
 	var echoRef *aec.Reference
 	if cfg.Media.EchoCancellation && cfg.Media.Speaker != "none" && opts.Media == nil && opts.Sink == nil {
 		echoRef = aec.NewReference(audio.SampleRate)
@@ -116,21 +134,13 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	deviceChanges := make(chan struct{}, 1)
 	sup, err := session.New(session.Config{
-		URL:            cfg.Server.URL,
-		Token:          token,
-		Dial:           signalling.DialConfig{TLS: tlsCfg, UserAgent: "kioskd/" + version.Version},
 		Resume:         cfg.Session.Resume,
-		Heartbeat:      cfg.Server.Heartbeat,
 		StepTimeout:    cfg.Session.StepTimeout,
 		ConnectTimeout: cfg.Session.ConnectTimeout,
 		InitialDelay:   cfg.Session.Reconnect.InitialDelay,
 		MaxDelay:       cfg.Session.Reconnect.MaxDelay,
 		ResetAfter:     cfg.Session.Reconnect.ResetAfter,
-		Client: dpwire.ClientInfo{
-			Name: "kioskd", Version: version.Version,
-			Video: cfg.Media.Camera != "none", Audio: cfg.Media.Microphone != "none",
-		},
-	}, session.Options{
+	}, dia, session.Options{
 		Media: src, Sink: opts.Sink, Store: store, Clock: opts.Clock, Log: opts.Log,
 		DeviceChanges: deviceChanges,
 	})

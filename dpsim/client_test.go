@@ -84,12 +84,9 @@ func dialClient(t testing.TB, url, token string, onIgnored func(error)) *clientC
 		seen:     make(chan struct{}, 1),
 	}
 	go c.readLoop()
-	go c.heartbeat(protocolHeartbeat)
+	go c.heartbeat(dpwire.DefaultHeartbeat)
 	return c
 }
-
-// protocolHeartbeat is the protocol's default interval (section 11).
-const protocolHeartbeat = 5 * time.Second
 
 func (c *clientConn) Incoming() <-chan dpwire.Message { return c.in }
 

@@ -6,14 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kioskd/kioskd/dpwire"
 )
 
 // ControlPath is the path of the control endpoint.
 const ControlPath = "/v1/session"
-
-// DefaultHeartbeat is the ping interval when Config.Heartbeat is zero: the
-// protocol's default (docs/PROTOCOL.md section 11).
-const DefaultHeartbeat = 5 * time.Second
 
 // Config configures a Server. The zero value is usable: no token, default
 // heartbeat, 880 Hz voice, 320x240 video at 15 fps, and a Scenario in
@@ -23,7 +21,7 @@ type Config struct {
 	// at the upgrade (401 otherwise). It is never logged.
 	Token string
 	// Heartbeat is the ping interval the server announces in `session`
-	// (heartbeat_ms) and uses itself; 0 means DefaultHeartbeat.
+	// (heartbeat_ms) and uses itself; 0 means dpwire.DefaultHeartbeat.
 	Heartbeat time.Duration
 
 	// VoiceHz is the frequency of the Digital Person's voice (a tone);
@@ -264,9 +262,9 @@ func ParseHostileModes(s string) ([]HostileMode, error) {
 	return out, nil
 }
 
-// Close reasons (docs/PROTOCOL.md section 10). Before Connected the server
-// refuses with an error name of docs/BEHAVIOUR.md section 2; after it, it
-// ends with a disconnect reason of section 3.
+// Close reasons. Before Connected the server refuses with an error name of
+// docs/BEHAVIOUR.md section 2; after it, it ends with a disconnect reason of
+// section 3.
 const (
 	ReasonNoScene                = "noScene"
 	ReasonControlFailed          = "controlFailed"
@@ -309,7 +307,7 @@ func endsSession(reason string) bool {
 // withDefaults fills the zeros that mean a default and checks the rest.
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = DefaultHeartbeat
+		cfg.Heartbeat = dpwire.DefaultHeartbeat
 	}
 	if cfg.Heartbeat < 10*time.Millisecond {
 		return cfg, fmt.Errorf("heartbeat %s is too short", cfg.Heartbeat)

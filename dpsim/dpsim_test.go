@@ -746,7 +746,7 @@ func TestConfigValidation(t *testing.T) {
 	defer s.Close()
 	c := s.Config()
 	if c.VoiceHz != 880 || c.VideoWidth != 320 || c.VideoHeight != 240 || c.VideoFPS != 15 ||
-		c.Heartbeat != protocolHeartbeat || c.Scenario.ResumeWindow != 2*time.Minute {
+		c.Heartbeat != dpwire.DefaultHeartbeat || c.Scenario.ResumeWindow != 2*time.Minute {
 		t.Fatalf("defaults %+v", c)
 	}
 

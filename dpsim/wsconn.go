@@ -19,7 +19,7 @@ import (
 )
 
 // The server side of the control channel. dpsim has its own, independent of
-// the client's websocket code, for two reasons: a reference server must be able to
+// the client's (dialect/dpv1), for two reasons: a reference server must be able to
 // misbehave on purpose (raw malformed and oversized frames, silence, a TCP
 // cut without a close frame), and a second implementation of the wire
 // format checks docs/PROTOCOL.md instead of agreeing with the client's
@@ -33,10 +33,6 @@ var (
 	errPeerDead   = errors.New("peer missed its heartbeats")
 	errProtocol   = errors.New("protocol error")
 )
-
-// missedHeartbeats is how many heartbeat intervals of silence make the
-// client dead (docs/PROTOCOL.md section 11).
-const missedHeartbeats = 3
 
 // closeWait bounds how long the server waits for the peer's close frame
 // after sending its own, before it closes the TCP connection.
@@ -74,7 +70,7 @@ type outFrame struct {
 
 // upgrade checks the token and the subprotocol and upgrades the request:
 // 401 for a wrong or missing token, 426 if the client does not offer
-// dpwire.Subprotocol (docs/PROTOCOL.md section 2).
+// dpwire.Subprotocol.
 func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.Conn, int, error) {
 	if token != "" {
 		// The scheme name is case-insensitive (RFC 9110).
@@ -322,8 +318,8 @@ func (c *ctrlConn) writeLoop() {
 			default:
 				silent++
 			}
-			if silent >= missedHeartbeats {
-				c.fail(fmt.Errorf("%w: nothing heard for %s", errPeerDead, time.Duration(missedHeartbeats)*c.heartbeat), websocket.CloseGoingAway)
+			if silent >= dpwire.MissedHeartbeats {
+				c.fail(fmt.Errorf("%w: nothing heard for %s", errPeerDead, time.Duration(dpwire.MissedHeartbeats)*c.heartbeat), websocket.CloseGoingAway)
 				return
 			}
 			seq++

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kioskd/kioskd/audio/audiotest"
 	"github.com/kioskd/kioskd/av/analysis"
+	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
@@ -54,13 +55,19 @@ func TestEndToEndWithDPSim(t *testing.T) {
 		Microphone: "mic", MicrophoneRequired: true, VideoBitrate: 150_000}, nil,
 		media.WithCamera(cam), media.WithMicrophone(media.ALSAMicrophone{Pace: true}))
 	sink := media.NewSink(media.SinkConfig{Speaker: "spk"}, nil)
-	sup, err := session.New(session.Config{
-		URL: dp.URL, Token: dp.Token, Resume: true,
-		StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
-		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
+	dia, err := dpv1.New(dpv1.Config{
+		URL: dp.URL, Token: dp.Token,
 		Client: dpwire.ClientInfo{Name: "kioskd-media-test", Video: true, Audio: true},
 		Peer:   rtc.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
-	}, session.Options{Media: src, Sink: sink, Rand: func() float64 { return 0.5 }})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := session.New(session.Config{
+		Resume:      true,
+		StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
+		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
+	}, dia, session.Options{Media: src, Sink: sink, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}

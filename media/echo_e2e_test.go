@@ -14,6 +14,7 @@ import (
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/audio/aec/aectest"
 	"github.com/kioskd/kioskd/audio/audiotest"
+	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/media"
@@ -82,11 +83,14 @@ func echoE2E(t *testing.T, cancel bool) dpsim.SessionInfo {
 	src := media.NewSource(media.Config{Camera: "none", Microphone: "room", MicrophoneRequired: true,
 		Processing: media.Processing{EchoCancellation: cancel, EchoReference: ref}}, nil, media.WithMicrophone(roomOpener{room}))
 	sink := media.NewSink(media.SinkConfig{Speaker: "spk", EchoReference: ref}, nil)
+	dia, err := dpv1.New(dpv1.Config{URL: dp.URL, Token: dp.Token, Client: dpwire.ClientInfo{Name: "kioskd-echo-test", Audio: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sup, err := session.New(session.Config{
-		URL: dp.URL, Token: dp.Token, StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
+		StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
 		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
-		Client: dpwire.ClientInfo{Name: "kioskd-echo-test", Audio: true},
-	}, session.Options{Media: src, Sink: sink, Rand: func() float64 { return 0.5 }})
+	}, dia, session.Options{Media: src, Sink: sink, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,6 @@
 package session_test
 
 import (
-	"github.com/kioskd/kioskd/rtc"
-
-	"github.com/kioskd/kioskd/dpwire"
-
-	"github.com/kioskd/kioskd/contract"
-
 	"context"
 	"errors"
 	"fmt"
@@ -20,11 +14,15 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
+	"github.com/kioskd/kioskd/dpwire"
 	"github.com/kioskd/kioskd/internal/testlog"
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/media/mediatest"
+	"github.com/kioskd/kioskd/rtc"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
@@ -79,11 +77,9 @@ type kioskOpt func(*session.Config, *session.Options)
 func startKiosk(t *testing.T, dp *dptest.Server, stateDir string, opts ...kioskOpt) *kiosk {
 	t.Helper()
 	cfg := session.Config{
-		URL: dp.URL, Token: dp.Token, Resume: true,
+		Resume:      true,
 		StepTimeout: 10 * time.Second, ConnectTimeout: 30 * time.Second,
 		InitialDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
-		Client: dpwire.ClientInfo{Name: "kioskd-test", Video: true, Audio: true},
-		Peer:   rtc.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
 	}
 	o := session.Options{
 		Media: media.NewSource(media.Config{Camera: "test", Width: 160, Height: 120, FPS: 10, Microphone: "test"}, nil),
@@ -94,7 +90,15 @@ func startKiosk(t *testing.T, dp *dptest.Server, stateDir string, opts ...kioskO
 	for _, f := range opts {
 		f(&cfg, &o)
 	}
-	sup, err := session.New(cfg, o)
+	d, err := dpv1.New(dpv1.Config{
+		URL: dp.URL, Token: dp.Token,
+		Client: dpwire.ClientInfo{Name: "kioskd-test", Video: true, Audio: true},
+		Peer:   rtc.PeerOptions{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := session.New(cfg, d, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +159,7 @@ func TestConnectsWithTheExactStepsAndSendsMedia(t *testing.T) {
 	}
 }
 
-// TestDisconnectReasons: each reason of SPEC section 3, produced by the
+// TestDisconnectReasons: each reason of docs/BEHAVIOUR.md section 3, produced by the
 // real server, gets its reaction: the same id resumed or a new one.
 func TestDisconnectReasons(t *testing.T) {
 	cases := []struct {
@@ -199,7 +203,7 @@ func TestDisconnectReasons(t *testing.T) {
 			}
 			for _, e := range evs {
 				if e.Kind == contract.EventRetry {
-					t.Fatalf("reacted with a backoff delay; SPEC says at once\n%s", sessiontest.Describe(evs))
+					t.Fatalf("reacted with a backoff delay; docs/BEHAVIOUR.md section 3 says at once\n%s", sessiontest.Describe(evs))
 				}
 			}
 			again := lastConnected(evs)
@@ -232,7 +236,7 @@ func (f *flakyMedia) Tracks(ctx context.Context) ([]webrtc.TrackLocal, error) {
 	return f.MediaSource.Tracks(ctx)
 }
 
-// TestConnectErrors: each error name of SPEC section 2, produced for real,
+// TestConnectErrors: each error name of docs/BEHAVIOUR.md section 2, produced for real,
 // gives that name (usable with errors.As through the event), its reaction,
 // and a return to Connected.
 func TestConnectErrors(t *testing.T) {
@@ -666,7 +670,7 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 		t.Fatalf("camera opens=%d closes=%d double=%d refused=%d", opens, closes, double, refused)
 	}
 
-	// Unplugged again, it is a device lost mid-session (SPEC 7):
+	// Unplugged again, it is a device lost mid-session (docs/BEHAVIOUR.md section 7):
 	// mediaStreamFailed, the same session resumed without the camera (its
 	// track closed once); plugged in once more, it joins that connection.
 	cam.SetMissing(true) // first, so the reopen after the failure finds it gone
@@ -703,7 +707,7 @@ func TestOptionalCameraPluggedInMidSession(t *testing.T) {
 	}
 }
 
-// TestNoUserMediaRetriesWhenTheDeviceAppears: SPEC 2 says noUserMedia waits
+// TestNoUserMediaRetriesWhenTheDeviceAppears: docs/BEHAVIOUR.md section 2 says noUserMedia waits
 // until the device appears, then retries. With a backoff of an hour, only
 // the device change can bring the session up within the test's minute.
 func TestNoUserMediaRetriesWhenTheDeviceAppears(t *testing.T) {

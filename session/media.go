@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/kioskd/kioskd/dialect"
 )
 
 // MediaSource gives the session the kiosk's tracks to send. Implementations
@@ -51,3 +53,38 @@ func (NoMedia) Tracks(context.Context) ([]webrtc.TrackLocal, error) { return nil
 func (NoMedia) Failed() <-chan error                                { return nil }
 func (NoMedia) Reset() error                                        { return nil }
 func (NoMedia) Close() error                                        { return nil }
+
+// callMedia is the kiosk's media as one call sees it (dialect.Media): the
+// relays' send tracks, the sink, and the capture failures.
+type callMedia struct {
+	send   []dialect.SendTrack
+	sink   MediaSink // nil: the DP's media is read and dropped
+	failed <-chan error
+}
+
+var _ dialect.Media = callMedia{}
+
+func newCallMedia(slots []*relay, sink MediaSink, failed <-chan error) callMedia {
+	m := callMedia{sink: sink, failed: failed}
+	for _, r := range slots {
+		m.send = append(m.send, r.static)
+	}
+	return m
+}
+
+func (m callMedia) Send() []dialect.SendTrack { return m.send }
+func (m callMedia) Failed() <-chan error      { return m.failed }
+
+func (m callMedia) HandleTrack(ctx context.Context, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if m.sink != nil {
+		m.sink.HandleTrack(ctx, track, receiver)
+		return
+	}
+	// Read the track to its end anyway: pion's buffers fill otherwise.
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := track.Read(buf); err != nil {
+			return
+		}
+	}
+}

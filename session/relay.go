@@ -8,11 +8,13 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
-	"github.com/kioskd/kioskd/rtc"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/rtc"
 )
 
 // relay decouples a capture track from the PeerConnections that send it.
@@ -50,7 +52,9 @@ func newRelay(kind webrtc.RTPCodecType, sent *sendCounter) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &relay{kind: kind, codec: codec, static: &sendTrack{TrackLocalStaticRTP: static, sent: sent}}, nil
+	r := &relay{kind: kind, codec: codec}
+	r.static = &sendTrack{TrackLocalStaticRTP: static, sent: sent, slot: r}
+	return r, nil
 }
 
 // SendStats is what the kiosk's calls sent since the supervisor started:
@@ -70,11 +74,19 @@ type sendCounter struct {
 }
 
 // sendTrack is a slot's TrackLocalStaticRTP, which every call's
-// PeerConnection binds; it counts what goes out on each binding.
+// PeerConnection binds; it counts what goes out on each binding. It is the
+// dialect.SendTrack a call gets.
 type sendTrack struct {
 	*webrtc.TrackLocalStaticRTP
 	sent *sendCounter
+	slot *relay
 }
+
+var _ dialect.SendTrack = (*sendTrack)(nil)
+
+// RequestKeyFrame forwards a call's keyframe request (PLI, FIR) to the
+// encoder of the capture track bound to the slot.
+func (t *sendTrack) RequestKeyFrame() { t.slot.requestKeyFrame() }
 
 // Bind binds a PeerConnection's sender, with a writer that counts.
 func (t *sendTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {

@@ -17,7 +17,7 @@ const StateFileName = "session.json"
 // maxStateFile bounds what Load reads: the file is a few hundred bytes.
 const maxStateFile = 64 << 10
 
-// Stored is what kioskd keeps to resume a session (SPEC section 4).
+// Stored is what kioskd keeps to resume a session (docs/BEHAVIOUR.md section 4).
 type Stored struct {
 	Version   int       `json:"version"`
 	SessionID string    `json:"session_id"`

@@ -1,12 +1,6 @@
 package session
 
 import (
-	"github.com/kioskd/kioskd/rtc"
-
-	"github.com/kioskd/kioskd/dpwire"
-
-	"github.com/kioskd/kioskd/contract"
-
 	"context"
 	"errors"
 	"log/slog"
@@ -16,37 +10,37 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/internal/clock"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
-// Config is the supervisor's policy (SPEC sections 2-5, config keys of 13).
+// ErrStepStuck is the cause of a sessionTimeout when a connection step
+// outlived its deadline.
+var ErrStepStuck = errors.New("session: connection step took too long")
+
+// Config is the supervisor's policy (docs/BEHAVIOUR.md sections 2 to 5,
+// configuration keys of section 13).
 type Config struct {
-	URL            string
-	Token          string // secret; never logged
-	Dial           signalling.DialConfig
+	// Resume asks to resume the stored session on every (re)connect.
 	Resume         bool
-	Heartbeat      time.Duration
-	StepTimeout    time.Duration
-	ConnectTimeout time.Duration
+	StepTimeout    time.Duration // deadline of each connection step, default 20 s
+	ConnectTimeout time.Duration // deadline from dial to Connected, default 60 s
 	InitialDelay   time.Duration // backoff, default 1 s
 	MaxDelay       time.Duration // backoff, default 30 s
 	// ResetAfter: the backoff starts over once a session has stayed
 	// Connected this long (default 30 s).
 	ResetAfter time.Duration
-	Client     dpwire.ClientInfo
-	Peer       rtc.PeerOptions
 }
 
 // Options are the supervisor's collaborators.
 type Options struct {
-	Dialect signalling.Dialect // nil: the open protocol over WebSocket
-	Media   MediaSource        // nil: NoMedia
-	Sink    MediaSink          // nil: the DP's media is dropped
-	Store   *Store             // nil: nothing persisted
-	Clock   clock.Clock        // nil: wall clock
-	Log     *slog.Logger
-	Rand    func() float64 // backoff jitter; nil: math/rand
+	Media MediaSource // nil: NoMedia
+	Sink  MediaSink   // nil: the DP's media is dropped
+	Store *Store      // nil: nothing persisted
+	Clock clock.Clock // nil: wall clock
+	Log   *slog.Logger
+	Rand  func() float64 // backoff jitter; nil: math/rand
 	// DeviceChanges says the devices (or the config) changed. It wakes a
 	// supervisor parked after notSupported, and during a call it makes an
 	// optional device that was missing and has appeared join the call
@@ -54,15 +48,17 @@ type Options struct {
 	DeviceChanges <-chan struct{}
 }
 
-// Supervisor keeps a kiosk connected: it connects, reacts to every error
-// and disconnect as SPEC sections 2, 3 and 5 say, persists and resumes the
+// Supervisor keeps a kiosk connected: it runs calls through its dialect,
+// holds them to their deadlines, reacts to every error and disconnect as
+// docs/BEHAVIOUR.md sections 2, 3 and 5 say, persists and resumes the
 // session, and publishes every change to its subscribers.
 type Supervisor struct {
-	cfg  Config
-	opts Options
-	log  *slog.Logger
-	api  *webrtc.API
-	bus  *contract.Bus
+	cfg     Config
+	opts    Options
+	dialect dialect.Dialect
+	log     *slog.Logger
+	bus     *contract.Bus
+	alive   clock.Ticker // while Run waits: see wait
 
 	mu       sync.Mutex
 	snap     contract.Snapshot
@@ -73,10 +69,17 @@ type Supervisor struct {
 	relays   relays
 }
 
-// New checks cfg and builds a supervisor; nothing runs until Run.
-func New(cfg Config, opts Options) (*Supervisor, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("session: no server URL")
+// New checks cfg and builds a supervisor that reaches the server through
+// d; nothing runs until Run.
+func New(cfg Config, d dialect.Dialect, opts Options) (*Supervisor, error) {
+	if d == nil {
+		return nil, errors.New("session: no dialect")
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 20 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 60 * time.Second
 	}
 	if cfg.InitialDelay <= 0 {
 		cfg.InitialDelay = time.Second
@@ -99,15 +102,8 @@ func New(cfg Config, opts Options) (*Supervisor, error) {
 	if opts.Media == nil {
 		opts.Media = NoMedia{}
 	}
-	if opts.Dialect == nil {
-		opts.Dialect = &signalling.WebSocket{Clock: opts.Clock}
-	}
-	api, err := rtc.NewWebRTCAPI(cfg.Peer)
-	if err != nil {
-		return nil, err
-	}
 	s := &Supervisor{
-		cfg: cfg, opts: opts, log: opts.Log, api: api, bus: contract.NewBus(),
+		cfg: cfg, opts: opts, dialect: d, log: opts.Log, bus: contract.NewBus(),
 		backoff: Backoff{Initial: cfg.InitialDelay, Max: cfg.MaxDelay, Rand: opts.Rand},
 	}
 	s.snap.Since = opts.Clock.Now()
@@ -136,6 +132,53 @@ func (s *Supervisor) touch() { s.progress.Store(s.opts.Clock.Now().UnixNano()) }
 
 // progressTick is how often a waiting supervisor shows it is alive.
 const progressTick = time.Second
+
+// waitFor is what the supervisor waits for; a nil channel is not waited on.
+type waitFor struct {
+	stop    <-chan struct{}  // shutdown (the Run context)
+	call    <-chan struct{}  // the call ended
+	retry   <-chan time.Time // the backoff delay is over
+	step    <-chan time.Time // a connection step's deadline
+	connect <-chan time.Time // the whole connect's deadline
+	devices <-chan struct{}  // the devices changed
+}
+
+// woke says what ended a wait.
+type woke int
+
+const (
+	wokeStop woke = iota
+	wokeCall
+	wokeRetry
+	wokeDeadline
+	wokeDevices
+)
+
+// wait is the one place the supervisor waits, whether a call runs, a
+// retry is due, or it is parked until the devices change. It shows it is
+// alive every progressTick meanwhile: the systemd watchdog pings only
+// while LastProgress is recent (docs/BEHAVIOUR.md section 5), so a
+// supervisor stuck anywhere else stops the pings.
+func (s *Supervisor) wait(w waitFor) woke {
+	for {
+		select {
+		case <-w.stop:
+			return wokeStop
+		case <-w.call:
+			return wokeCall
+		case <-w.retry:
+			return wokeRetry
+		case <-w.step:
+			return wokeDeadline
+		case <-w.connect:
+			return wokeDeadline
+		case <-w.devices:
+			return wokeDevices
+		case <-s.alive.C():
+			s.touch()
+		}
+	}
+}
 
 func (s *Supervisor) publish(e contract.Event) {
 	e.Time = s.opts.Clock.Now()
@@ -186,6 +229,9 @@ func (s *Supervisor) setSessionID(id string) {
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.bus.Close()
 	defer s.relays.closeAll()
+	s.alive = s.opts.Clock.NewTicker(progressTick)
+	defer s.alive.Stop()
+	s.log.Info("session supervisor started", "dialect", s.dialect.Name())
 	s.loadStored()
 	flaps := 0
 	for {
@@ -214,12 +260,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 }
 
 // attempt runs one call: media first (a missing required device fails
-// before the server is bothered), then the call until it ends.
-func (s *Supervisor) attempt(ctx context.Context) CallResult {
+// before the server is bothered), then the call until it ends, held to
+// the connect deadlines.
+func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 	s.mu.Lock()
 	s.snap.Attempt++
 	resume := ""
-	if s.cfg.Resume && s.stored.SessionID != "" && s.stored.ServerURL == s.cfg.URL {
+	if s.cfg.Resume && s.stored.SessionID != "" && s.stored.ServerURL == s.dialect.Server() {
 		resume = s.stored.SessionID
 	}
 	// Until the server names the session, lines carry the one being resumed (or none).
@@ -230,72 +277,85 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 	tracks, err := s.opts.Media.Tracks(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return CallResult{ByUs: true}
+			return dialect.Result{ByUs: true}
 		}
 		var ce *contract.ConnectError
 		if !errors.As(err, &ce) {
 			ce = contract.NewConnectError(contract.MediaStreamFailed, err)
 		}
-		return CallResult{Err: ce}
+		return dialect.Result{Err: ce}
 	}
 	var kinds []webrtc.RTPCodecType
 	if mk, ok := s.opts.Media.(MediaKinds); ok {
 		kinds = mk.Kinds()
 	}
-	relays, err := s.relays.forCall(kinds, tracks)
+	slots, err := s.relays.forCall(kinds, tracks)
 	if err != nil {
-		return CallResult{Err: contract.NewConnectError(contract.MediaStreamFailed, err)}
+		return dialect.Result{Err: contract.NewConnectError(contract.MediaStreamFailed, err)}
 	}
-	call := StartCall(ctx, CallConfig{
-		URL: s.cfg.URL, Token: s.cfg.Token, Dial: s.cfg.Dial, Heartbeat: s.cfg.Heartbeat,
-		StepTimeout: s.cfg.StepTimeout, ConnectTimeout: s.cfg.ConnectTimeout,
-		Resume: resume, Client: s.cfg.Client,
-	}, CallDeps{
-		Dialect: s.opts.Dialect, API: s.api, Tracks: relays, Sink: s.opts.Sink,
-		Media: s.opts.Media.Failed(), Clock: s.opts.Clock, Log: s.log, Peer: s.cfg.Peer,
-		OnState: func(st contract.ConnectionState) {
-			if st == contract.Disconnected {
-				return // the supervisor reports Disconnected with the reason, below
-			}
-			s.mu.Lock()
-			resumed, id := s.resumed, s.snap.SessionID
-			s.mu.Unlock()
-			if st == contract.Connected {
-				// Stored once Connected: a server only resumes what it
-				// has delivered, so an earlier id would only be refused.
-				s.remember(id)
-			}
-			s.publish(contract.Event{Kind: contract.EventState, State: st, Resumed: resumed && st == contract.Connected})
-		},
-		OnSession: func(id string, resumed bool) {
-			if resume != "" && !resumed {
-				s.log.Info("server started a new session instead of resuming", "stored_session_id", resume)
-			}
-			s.mu.Lock()
-			s.resumed = resumed
-			s.mu.Unlock()
-			s.setSessionID(id)
-		},
-		OnQueue: func(pos int) {
-			if pos > 0 {
-				s.publish(contract.Event{Kind: contract.EventQueue, QueuePosition: pos})
-			}
-		},
+	dl := newDeadlines(s.opts.Clock, s.cfg.StepTimeout, s.cfg.ConnectTimeout)
+	defer dl.stop()
+	call := s.dialect.Start(ctx, dialect.Attempt{
+		Resume: resume,
+		Media:  newCallMedia(slots, s.opts.Sink, s.opts.Media.Failed()),
+		Report: &reporter{s: s, resume: resume, deadlines: dl},
+		Log:    s.log,
 	})
-	// Show liveness while the call runs.
-	tick := s.opts.Clock.NewTicker(progressTick)
-	defer tick.Stop()
 	for {
-		select {
-		case <-call.Done():
+		switch s.wait(waitFor{call: call.Done(), step: dl.step.C(), connect: dl.connect.C(), devices: s.opts.DeviceChanges}) {
+		case wokeCall:
 			res := call.Result()
 			s.publish(contract.Event{Kind: contract.EventState, State: contract.Disconnected})
 			return res
-		case <-s.opts.DeviceChanges:
+		case wokeDevices:
 			s.hotplug(ctx)
-		case <-tick.C():
-			s.touch()
+		case wokeDeadline:
+			if ce := dl.expired(); ce != nil {
+				call.Abort(ce.Name, ce.Err)
+			}
 		}
+	}
+}
+
+// reporter hears one call's progress, on the call's goroutine, and
+// publishes it.
+type reporter struct {
+	s         *Supervisor
+	resume    string
+	deadlines *deadlines
+}
+
+func (r *reporter) State(st contract.ConnectionState) {
+	if st == contract.Disconnected {
+		return // the supervisor reports Disconnected with how the call ended
+	}
+	r.deadlines.enter(st)
+	s := r.s
+	s.mu.Lock()
+	resumed, id := s.resumed, s.snap.SessionID
+	s.mu.Unlock()
+	if st == contract.Connected {
+		// Stored once Connected: a server only resumes what it has
+		// delivered, so an earlier id would only be refused.
+		s.remember(id)
+	}
+	s.publish(contract.Event{Kind: contract.EventState, State: st, Resumed: resumed && st == contract.Connected})
+}
+
+func (r *reporter) Session(id string, resumed bool) {
+	s := r.s
+	if r.resume != "" && !resumed {
+		s.log.Info("server started a new session instead of resuming", "stored_session_id", r.resume)
+	}
+	s.mu.Lock()
+	s.resumed = resumed
+	s.mu.Unlock()
+	s.setSessionID(id)
+}
+
+func (r *reporter) Queue(pos int) {
+	if pos > 0 {
+		r.s.publish(contract.Event{Kind: contract.EventQueue, QueuePosition: pos})
 	}
 }
 
@@ -310,7 +370,8 @@ func (s *Supervisor) attempt(ctx context.Context) CallResult {
 // the status through Disconnected and every connection step, and cut the
 // visitor's conversation with the DP for a few hundred milliseconds, only
 // because a camera was plugged in. A device lost mid-session still ends
-// the call with mediaStreamFailed (SPEC 7), which a new device does not.
+// the call with mediaStreamFailed (docs/BEHAVIOUR.md section 7), which a
+// new device does not.
 func (s *Supervisor) hotplug(ctx context.Context) {
 	tracks, err := s.opts.Media.Tracks(ctx)
 	if err != nil {
@@ -330,9 +391,9 @@ func (s *Supervisor) hotplug(ctx context.Context) {
 	s.touch()
 }
 
-// react applies SPEC sections 2 and 3 to how a call ended. It returns the
+// react applies docs/BEHAVIOUR.md sections 2 and 3 to how a call ended. It returns the
 // delay before the next attempt and whether to wait at all.
-func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (time.Duration, bool) {
+func (s *Supervisor) react(ctx context.Context, res dialect.Result, flaps *int) (time.Duration, bool) {
 	connectedFor := time.Duration(0)
 	if !res.Connected.IsZero() {
 		connectedFor = res.Ended.Sub(res.Connected)
@@ -344,7 +405,7 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 		s.mu.Unlock()
 	}
 
-	if res.Err != nil { // failed before Connected (SPEC section 2)
+	if res.Err != nil { // failed before Connected (docs/BEHAVIOUR.md section 2)
 		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err})
 		switch res.Err.Name {
 		case contract.NoSessionToResume:
@@ -365,7 +426,7 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 		return s.backoff.Next(), true
 	}
 
-	// A Connected session ended (SPEC section 3).
+	// A Connected session ended (docs/BEHAVIOUR.md section 3).
 	ev := contract.Event{Kind: contract.EventDisconnected, Reason: res.Reason, ByUs: res.ByUs, SessionID: res.SessionID}
 	if res.TakenOver {
 		ev.ErrorName = contract.NoSessionToResume
@@ -394,11 +455,16 @@ func (s *Supervisor) react(ctx context.Context, res CallResult, flaps *int) (tim
 
 // sleep waits delay (publishing the retry) or until ctx ends. After a
 // missing or lost device (noUserMedia, mediaStreamFailed) a change of the
-// devices ends the wait early: SPEC 2 says to wait until the device
-// appears, then retry, and a camera plugged back in should not wait out a
-// 30 s backoff. No hot loop: the device watcher reports at most one change
-// per poll, and a retry that fails again backs off further.
-func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res CallResult) bool {
+// devices ends the wait early: docs/BEHAVIOUR.md section 2 says to wait
+// until the device appears, then retry, and a camera plugged back in
+// should not wait out a 30 s backoff. No hot loop: the device watcher
+// reports at most one change per poll, and a retry that fails again backs
+// off further.
+func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res dialect.Result) bool {
+	// The timer runs before the retry is published, so whoever sees the
+	// event (a test on a fake clock) can count on it.
+	t := s.opts.Clock.NewTimer(delay)
+	defer t.Stop()
 	ev := contract.Event{Kind: contract.EventRetry, Delay: delay}
 	if res.Err != nil {
 		ev.ErrorName = res.Err.Name
@@ -408,41 +474,22 @@ func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res CallRes
 	if res.MediaErr != nil || (res.Err != nil && (res.Err.Name == contract.NoUserMedia || res.Err.Name == contract.MediaStreamFailed)) {
 		devices = s.opts.DeviceChanges
 	}
-	t := s.opts.Clock.NewTimer(delay)
-	defer t.Stop()
-	tick := s.opts.Clock.NewTicker(progressTick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C():
-			return true
-		case <-devices:
-			s.log.Info("the devices changed; retrying now instead of after the backoff", "backoff", delay.String())
-			return true
-		case <-tick.C():
-			s.touch()
-		}
+	switch s.wait(waitFor{stop: ctx.Done(), retry: t.C(), devices: devices}) {
+	case wokeStop:
+		return false
+	case wokeDevices:
+		s.log.Info("the devices changed; retrying now instead of after the backoff", "backoff", delay.String())
 	}
+	return true
 }
 
 // parkUntilDevicesChange: notSupported is not retried until the devices or
-// the config change (SPEC section 2). The supervisor stays alive meanwhile.
+// the config change (docs/BEHAVIOUR.md section 2). The supervisor stays
+// alive meanwhile.
 func (s *Supervisor) parkUntilDevicesChange(ctx context.Context, err error) {
 	s.log.Error("device cannot be used; not retrying until the devices or the config change", "error_name", contract.NotSupported.String(), "error", err)
-	tick := s.opts.Clock.NewTicker(progressTick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.opts.DeviceChanges:
-			_ = s.opts.Media.Reset()
-			return
-		case <-tick.C():
-			s.touch()
-		}
+	if s.wait(waitFor{stop: ctx.Done(), devices: s.opts.DeviceChanges}) == wokeDevices {
+		_ = s.opts.Media.Reset()
 	}
 }
 
@@ -466,9 +513,9 @@ func (s *Supervisor) loadStored() {
 // remember stores id for resumption. A failed write is a warning: the id
 // stays in memory, and what was on disk before stays intact.
 func (s *Supervisor) remember(id string) {
-	st := Stored{SessionID: id, ServerURL: s.cfg.URL, SavedAt: s.opts.Clock.Now()}
+	st := Stored{SessionID: id, ServerURL: s.dialect.Server(), SavedAt: s.opts.Clock.Now()}
 	s.mu.Lock()
-	same := s.stored.SessionID == id && s.stored.ServerURL == s.cfg.URL
+	same := s.stored.SessionID == id && s.stored.ServerURL == st.ServerURL
 	s.stored = st
 	s.mu.Unlock()
 	if s.opts.Store == nil || !s.cfg.Resume || same {
@@ -494,7 +541,9 @@ func (s *Supervisor) forget(why string) {
 	}
 }
 
-// logEvent writes the log line of an event, with the fields of SPEC section 9.
+// logEvent writes the log line of an event, with the fields of
+// docs/BEHAVIOUR.md section 9. It is the one place events are logged, and
+// runs synchronously in publish, so the lines are in the events' order.
 func (s *Supervisor) logEvent(e contract.Event) {
 	attrs := []any{}
 	if e.SessionID != "" {
@@ -535,8 +584,8 @@ func (s *Supervisor) logEvent(e contract.Event) {
 }
 
 // Connect waits until the supervisor (running in Run) is Connected and
-// returns the session id, or returns the first connect failure of SPEC
-// section 2 as a *ConnectError (use errors.As, or errors.Is with
+// returns the session id, or returns the first connect failure of
+// docs/BEHAVIOUR.md section 2 as a *ConnectError (use errors.As, or errors.Is with
 // ErrNoScene and friends). The supervisor goes on retrying either way.
 func (s *Supervisor) Connect(ctx context.Context) (string, error) {
 	events, cancel := s.Subscribe()

@@ -1,25 +1,13 @@
-package signalling
+package dpv1
 
 import (
-	"github.com/kioskd/kioskd/dpwire"
-
-	"context"
 	"crypto/tls"
 	"errors"
 	"net/http"
 	"time"
-)
 
-// Dialect is one way of speaking to a Digital Person server. The session's
-// state machine only ever sees Messages, so a new dialect is a new
-// implementation of this interface and nothing else.
-type Dialect interface {
-	// Name identifies the dialect in logs and config.
-	Name() string
-	// Dial opens the control channel. The returned error wraps ErrDial,
-	// ErrUnauthorized or ErrVersion.
-	Dial(ctx context.Context, cfg DialConfig) (Conn, error)
-}
+	"github.com/kioskd/kioskd/dpwire"
+)
 
 // DialConfig says where and how to dial. Token is a secret: it is sent in
 // the Authorization header and nowhere else, and never logged.
@@ -27,7 +15,7 @@ type DialConfig struct {
 	URL       string
 	Token     string
 	TLS       *tls.Config
-	Heartbeat time.Duration // ping interval until the server names one; 0: DefaultHeartbeat
+	Heartbeat time.Duration // ping interval until the server names one; 0: dpwire.DefaultHeartbeat
 	UserAgent string
 }
 
@@ -41,7 +29,7 @@ type Conn interface {
 	Incoming() <-chan dpwire.Message
 	// Err is nil while the channel is open; after Incoming is closed it is
 	// ErrClosed (we closed it), or wraps ErrPeerGone, ErrPeerDead,
-	// ErrMalformed or ErrTooLarge.
+	// dpwire.ErrMalformed or dpwire.ErrTooLarge.
 	Err() error
 	// SetHeartbeat changes the ping interval (the server's Session names it).
 	SetHeartbeat(d time.Duration)
@@ -50,14 +38,8 @@ type Conn interface {
 	Close() error
 }
 
-// DefaultHeartbeat is the ping interval unless the server names another.
-// A peer silent for MissedHeartbeats intervals is dead.
-const (
-	DefaultHeartbeat = 5 * time.Second
-	MissedHeartbeats = 3
-)
-
-// Connection errors.
+// Connection errors. Their text is what it was before the package moved
+// (it reaches the journal in connect failures), like dpwire's.
 var (
 	ErrDial         = errors.New("signalling: dial failed")
 	ErrUnauthorized = errors.New("signalling: token refused")

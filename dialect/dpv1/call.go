@@ -1,12 +1,6 @@
-package session
+package dpv1
 
 import (
-	"github.com/kioskd/kioskd/rtc"
-
-	"github.com/kioskd/kioskd/dpwire"
-
-	"github.com/kioskd/kioskd/contract"
-
 	"context"
 	"errors"
 	"fmt"
@@ -18,88 +12,38 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/kioskd/kioskd/internal/clock"
-	"github.com/kioskd/kioskd/session/signalling"
+	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/dpwire"
 )
 
-// Protocol errors (the cause inside a ConnectError).
+// Protocol errors (the cause inside a ConnectError). Their text is what it
+// was before the package moved: it reaches the journal.
 var (
 	ErrOutOfOrder = errors.New("session: server events out of order")
 	ErrProtocol   = errors.New("session: protocol violation")
-	ErrStepStuck  = errors.New("session: connection step took too long")
 )
 
 // maxPendingCandidates bounds candidates buffered before the answer, so a
 // hostile server cannot grow our memory.
 const maxPendingCandidates = 64
 
-// CallConfig is what one call needs to know.
-type CallConfig struct {
-	URL            string
-	Token          string // secret: sent in the Authorization header only
-	Dial           signalling.DialConfig
-	Heartbeat      time.Duration
-	StepTimeout    time.Duration // deadline of each connection step
-	ConnectTimeout time.Duration // deadline from dial to Connected
-	Resume         string        // session id to resume, "" for a fresh one
-	Client         dpwire.ClientInfo
-}
-
-// CallDeps are a call's collaborators.
-type CallDeps struct {
-	Dialect signalling.Dialect
-	API     *webrtc.API
-	Tracks  []*relay
-	Sink    MediaSink    // nil: the DP's media is read and dropped
-	Media   <-chan error // capture failures
-	Clock   clock.Clock
-	Log     *slog.Logger
-	Peer    rtc.PeerOptions
-	// OnState hears every state change, in order, from the call's goroutine.
-	OnState func(st contract.ConnectionState)
-	// OnSession hears the session id as soon as the server names it.
-	OnSession func(id string, resumed bool)
-	// OnQueue hears queue positions while searching.
-	OnQueue func(pos int)
-}
-
-// CallResult says how a call ended.
-type CallResult struct {
-	// Err is set when the call failed before Connected.
-	Err *contract.ConnectError
-	// Reason is set when a Connected call ended.
-	Reason contract.DisconnectReason
-	// ByUs: kioskd ended it itself (shutdown), not the server.
-	ByUs bool
-	// MediaErr: after Connected, a failure of ours ended it (a capture
-	// track, or ICE/DTLS) — mediaStreamFailed; the session stays resumable.
-	MediaErr error
-	// TakenOver: after Connected the server gave the session to another
-	// connection (close noSessionToResume); forget it, start afresh.
-	TakenOver bool
-	SessionID string
-	Resumed   bool
-	Connected time.Time // zero if never Connected
-	Ended     time.Time
-}
-
-// Call is one control connection and its PeerConnection, from the dial
+// call is one control connection and its PeerConnection, from the dial
 // to the end. One goroutine owns all of its state; everything else talks to
 // it through channels, so the state machine is never raced.
-type Call struct {
-	cfg  CallConfig
-	deps CallDeps
-	log  *slog.Logger
+type call struct {
+	d   *Dialect
+	a   dialect.Attempt
+	log *slog.Logger
 
-	connected chan struct{}
-	done      chan struct{}
-	closeReq  chan closeRequest
-	pcEvents  chan pcEvent
-	result    CallResult
+	done     chan struct{}
+	aborts   chan abort
+	pcEvents chan pcEvent
+	result   dialect.Result
 
 	// Owned by run.
 	state        contract.ConnectionState
-	conn         signalling.Conn
+	conn         Conn
 	pc           *webrtc.PeerConnection
 	sessionID    string
 	resumed      bool
@@ -115,8 +59,10 @@ type Call struct {
 	sinksClosed  bool
 }
 
-type closeRequest struct {
-	reason string
+// abort is the supervisor's request to end the call before Connected.
+type abort struct {
+	name  contract.ErrorName
+	cause error
 }
 
 type pcEvent struct {
@@ -125,127 +71,70 @@ type pcEvent struct {
 	isCand    bool
 }
 
-// StartCall dials and runs a call until it ends. Cancelling ctx is a
-// shutdown: the call sends close with reason normal and ends ByUs.
-func StartCall(ctx context.Context, cfg CallConfig, deps CallDeps) *Call {
-	if deps.Clock == nil {
-		deps.Clock = clock.Real
-	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.StepTimeout <= 0 {
-		cfg.StepTimeout = 20 * time.Second
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 60 * time.Second
-	}
-	c := &Call{
-		cfg: cfg, deps: deps, log: deps.Log,
-		connected: make(chan struct{}),
-		done:      make(chan struct{}),
-		closeReq:  make(chan closeRequest, 1),
-		pcEvents:  make(chan pcEvent, 64),
+func newCall(d *Dialect, a dialect.Attempt) *call {
+	c := &call{
+		d: d, a: a, log: a.Log,
+		done:     make(chan struct{}),
+		aborts:   make(chan abort, 1),
+		pcEvents: make(chan pcEvent, 64),
 	}
 	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
-	go c.run(ctx)
 	return c
 }
 
-// Connected is closed once the call reaches Connected.
-func (c *Call) Connected() <-chan struct{} { return c.connected }
-
 // Done is closed when the call has ended and released everything.
-func (c *Call) Done() <-chan struct{} { return c.done }
+func (c *call) Done() <-chan struct{} { return c.done }
 
-// Result is how the call ended; valid after Done.
-func (c *Call) Result() CallResult {
+// Result is how the call ended; it waits for Done.
+func (c *call) Result() dialect.Result {
 	<-c.done
 	return c.result
 }
 
-// Wait blocks until Connected (returning the session id) or the end of the
-// call before Connected (returning a *ConnectError).
-func (c *Call) Wait(ctx context.Context) (string, error) {
+// Abort asks the call to end before Connected, telling the server name
+// (see dialect.Call). One pending request is as good as many.
+func (c *call) Abort(name contract.ErrorName, cause error) {
 	select {
-	case <-c.connected:
-		return c.result.SessionID, nil
-	case <-c.done:
-		if c.result.Err != nil {
-			return "", c.result.Err
-		}
-		return "", contract.NewConnectError(contract.ServerConnectionFailed, errors.New("call ended before Connected"))
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// Close asks the call to end, telling the server reason (a SPEC 2 or 3
-// name), and waits until it has.
-func (c *Call) Close(reason string) {
-	select {
-	case c.closeReq <- closeRequest{reason: reason}:
+	case c.aborts <- abort{name, cause}:
 	default:
 	}
-	<-c.done
 }
 
-func (c *Call) setState(st contract.ConnectionState) {
+func (c *call) setState(st contract.ConnectionState) {
 	if st == c.state {
 		return // a state is reported once per change, never repeated
 	}
 	c.state = st
-	if c.deps.OnState != nil {
-		c.deps.OnState(st)
+	if st != contract.Disconnected {
+		c.a.Report.State(st) // the supervisor reports Disconnected with how the call ended
 	}
 }
 
-func (c *Call) run(ctx context.Context) {
+func (c *call) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.teardown()
 
-	dialCtx, cancel := context.WithTimeout(ctx, c.cfg.StepTimeout)
-	dcfg := c.cfg.Dial
-	dcfg.URL, dcfg.Token, dcfg.Heartbeat = c.cfg.URL, c.cfg.Token, c.cfg.Heartbeat
-	conn, err := c.deps.Dialect.Dial(dialCtx, dcfg)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			c.endByUs()
-			return
-		}
-		c.fail(contract.ServerConnectionFailed, err)
+	conn, ok := c.dial(ctx)
+	if !ok {
 		return
 	}
 	c.conn = conn
 	if !c.apply(inSocketOpen) {
 		return
 	}
-
-	stepTimer := c.deps.Clock.NewTimer(c.cfg.StepTimeout)
-	defer stepTimer.Stop()
-	deadline := c.deps.Clock.NewTimer(c.cfg.ConnectTimeout)
-	defer deadline.Stop()
-	lastState := c.state
-
 	for {
-		if c.state != lastState {
-			lastState = c.state
-			if c.state == contract.Connected {
-				stepTimer.Stop()
-				deadline.Stop()
-			} else {
-				stepTimer.Reset(c.cfg.StepTimeout)
-			}
-		}
 		select {
 		case <-ctx.Done():
 			c.sendClose(contract.ReasonNormal.String())
 			c.endByUs()
 			return
-		case req := <-c.closeReq:
-			c.sendClose(req.reason)
-			c.endByUs()
+		case ab := <-c.aborts:
+			if c.state == contract.Connected {
+				c.log.Debug("ignoring an abort that came after Connected", "error_name", ab.name.String(), "error", ab.cause)
+				continue
+			}
+			c.sendClose(ab.name.String())
+			c.fail(ab.name, ab.cause)
 			return
 		case m, ok := <-conn.Incoming():
 			if !ok {
@@ -259,28 +148,57 @@ func (c *Call) run(ctx context.Context) {
 			if !c.handlePeer(ev) {
 				return
 			}
-		case err := <-c.deps.Media:
+		case err := <-c.a.Media.Failed():
 			c.mediaFailed(err)
 			return
-		case <-stepTimer.C():
-			if c.state != contract.Connected {
-				c.sendClose(contract.SessionTimeout.String())
-				c.fail(contract.SessionTimeout, fmt.Errorf("%w: %s for more than %s", ErrStepStuck, c.state, c.cfg.StepTimeout))
-				return
-			}
-		case <-deadline.C():
-			if c.state != contract.Connected {
-				c.sendClose(contract.SessionTimeout.String())
-				c.fail(contract.SessionTimeout, fmt.Errorf("not Connected within %s (stuck in %s)", c.cfg.ConnectTimeout, c.state))
-				return
-			}
 		}
 	}
 }
 
+// dial opens the control channel. The supervisor's deadline (an Abort)
+// or a shutdown (ctx) cuts it short. It returns false when the call has
+// ended.
+func (c *call) dial(ctx context.Context) (Conn, bool) {
+	type dialed struct {
+		conn Conn
+		err  error
+	}
+	dialCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan dialed, 1)
+	go func() {
+		conn, err := c.d.ws.Dial(dialCtx, DialConfig{
+			URL: c.d.cfg.URL, Token: c.d.cfg.Token, TLS: c.d.cfg.TLS,
+			Heartbeat: c.d.cfg.Heartbeat, UserAgent: c.d.cfg.UserAgent,
+		})
+		ch <- dialed{conn, err}
+	}()
+	var r dialed
+	select {
+	case r = <-ch:
+	case ab := <-c.aborts:
+		cancel()
+		if r = <-ch; r.conn != nil {
+			c.conn = r.conn // answered in the same instant: tell it, teardown closes it
+			c.sendClose(ab.name.String())
+		}
+		c.fail(ab.name, ab.cause)
+		return nil, false
+	}
+	if r.err != nil {
+		if ctx.Err() != nil {
+			c.endByUs()
+			return nil, false
+		}
+		c.fail(contract.ServerConnectionFailed, r.err)
+		return nil, false
+	}
+	return r.conn, true
+}
+
 // apply feeds an input to the state table and runs the action. It returns
 // false when the call has ended.
-func (c *Call) apply(in input) bool {
+func (c *call) apply(in input) bool {
 	t, err := step(c.state, in)
 	if err != nil {
 		// Out of order: ignored (see transitions); the deadlines still run.
@@ -290,7 +208,7 @@ func (c *Call) apply(in input) bool {
 	switch t.act {
 	case actSendHello:
 		c.setState(t.next)
-		if err := c.conn.Send(dpwire.Hello{Resume: c.cfg.Resume, Client: c.cfg.Client}); err != nil {
+		if err := c.conn.Send(dpwire.Hello{Resume: c.a.Resume, Client: c.d.cfg.Client}); err != nil {
 			c.lost(err)
 			return false
 		}
@@ -318,28 +236,25 @@ func (c *Call) apply(in input) bool {
 	}
 	c.setState(t.next)
 	if c.state == contract.ConnectingToDigitalPerson && c.ready && c.peerUp {
-		c.result.Connected = c.deps.Clock.Now()
+		c.result.Connected = c.d.cfg.Clock.Now()
 		c.setState(contract.Connected)
-		close(c.connected)
 	}
 	return true
 }
 
-func (c *Call) handle(m dpwire.Message) bool {
+func (c *call) handle(m dpwire.Message) bool {
 	switch v := m.(type) {
 	case dpwire.Session:
 		if c.sessionID != "" {
 			return c.violation(fmt.Errorf("%w: a second session message", ErrProtocol))
 		}
 		c.sessionID = v.SessionID
-		c.resumed = v.Resumed && v.SessionID == c.cfg.Resume
+		c.resumed = v.Resumed && v.SessionID == c.a.Resume
 		c.result.SessionID, c.result.Resumed = c.sessionID, c.resumed
 		if v.HeartbeatMS > 0 {
 			c.conn.SetHeartbeat(time.Duration(v.HeartbeatMS) * time.Millisecond)
 		}
-		if c.deps.OnSession != nil {
-			c.deps.OnSession(c.sessionID, c.resumed)
-		}
+		c.a.Report.Session(c.sessionID, c.resumed)
 		return true
 	case dpwire.Progress:
 		if c.sessionID == "" {
@@ -351,8 +266,8 @@ func (c *Call) handle(m dpwire.Message) bool {
 			contract.DownloadingAssets:         inAssets,
 			contract.ConnectingToDigitalPerson: inStarting,
 		}[st]
-		if in == inSearching && c.deps.OnQueue != nil {
-			c.deps.OnQueue(v.QueuePosition)
+		if in == inSearching {
+			c.a.Report.Queue(v.QueuePosition)
 		}
 		return c.apply(in)
 	case dpwire.Answer:
@@ -396,15 +311,16 @@ func (c *Call) handle(m dpwire.Message) bool {
 	}
 }
 
-func (c *Call) addCandidate(cand webrtc.ICECandidateInit) {
+func (c *call) addCandidate(cand webrtc.ICECandidateInit) {
 	if err := c.pc.AddICECandidate(cand); err != nil {
 		// One bad candidate is the server's problem, not a reason to drop the call.
 		c.log.Warn("ignoring a remote ICE candidate", "error", err)
 	}
 }
 
-// serverClosed maps the server's close reason onto SPEC sections 2 and 3.
-func (c *Call) serverClosed(v dpwire.Close) bool {
+// serverClosed maps the server's close reason onto docs/BEHAVIOUR.md
+// sections 2 and 3.
+func (c *call) serverClosed(v dpwire.Close) bool {
 	if c.state != contract.Connected {
 		name, ok := contract.ParseErrorName(v.Reason)
 		if !ok {
@@ -435,7 +351,7 @@ func (c *Call) serverClosed(v dpwire.Close) bool {
 	return false
 }
 
-func (c *Call) handlePeer(ev pcEvent) bool {
+func (c *call) handlePeer(ev pcEvent) bool {
 	if ev.isCand {
 		if ev.candidate == nil {
 			_ = c.conn.Send(dpwire.Candidate{End: true})
@@ -463,8 +379,8 @@ func (c *Call) handlePeer(ev pcEvent) bool {
 }
 
 // offer builds the PeerConnection and returns the offer to send.
-func (c *Call) offer() (string, error) {
-	pc, err := c.deps.API.NewPeerConnection(webrtc.Configuration{ICEServers: c.deps.Peer.ICEServers})
+func (c *call) offer() (string, error) {
+	pc, err := c.d.api.NewPeerConnection(webrtc.Configuration{ICEServers: c.d.cfg.Peer.ICEServers})
 	if err != nil {
 		return "", err
 	}
@@ -483,26 +399,17 @@ func (c *Call) offer() (string, error) {
 		c.sinks.Add(1)
 		c.sinkMu.Unlock()
 		defer c.sinks.Done()
-		if c.deps.Sink != nil {
-			c.deps.Sink.HandleTrack(c.sinkCtx, tr, rcv)
-			return
-		}
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := tr.Read(buf); err != nil {
-				return
-			}
-		}
+		c.a.Media.HandleTrack(c.sinkCtx, tr, rcv)
 	})
 	kinds := map[webrtc.RTPCodecType]bool{}
-	for _, r := range c.deps.Tracks {
-		tr, err := pc.AddTransceiverFromTrack(r.static, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	for _, t := range c.a.Media.Send() {
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
 		if err != nil {
-			return "", fmt.Errorf("add %s track: %w", r.static.Kind(), err)
+			return "", fmt.Errorf("add %s track: %w", t.Kind(), err)
 		}
-		kinds[r.static.Kind()] = true
+		kinds[t.Kind()] = true
 		c.sinks.Add(1)
-		go c.readRTCP(tr.Sender(), r)
+		go c.readRTCP(tr.Sender(), t)
 	}
 	// Receive the DP's voice and face even when we send nothing of a kind.
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
@@ -524,7 +431,7 @@ func (c *Call) offer() (string, error) {
 
 // readRTCP drains a sender's RTCP (the interceptors need it read) and
 // passes keyframe requests to the encoder. It ends with the PeerConnection.
-func (c *Call) readRTCP(sender *webrtc.RTPSender, r *relay) {
+func (c *call) readRTCP(sender *webrtc.RTPSender, t dialect.SendTrack) {
 	defer c.sinks.Done()
 	for {
 		pkts, _, err := sender.ReadRTCP()
@@ -534,7 +441,7 @@ func (c *Call) readRTCP(sender *webrtc.RTPSender, r *relay) {
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				r.requestKeyFrame()
+				t.RequestKeyFrame()
 			}
 		}
 	}
@@ -542,14 +449,14 @@ func (c *Call) readRTCP(sender *webrtc.RTPSender, r *relay) {
 
 // peerEvent hands a pion callback to the run goroutine; after the call has
 // ended it is dropped instead of blocking pion.
-func (c *Call) peerEvent(ev pcEvent) {
+func (c *call) peerEvent(ev pcEvent) {
 	select {
 	case c.pcEvents <- ev:
 	case <-c.done:
 	}
 }
 
-func (c *Call) mediaFailed(err error) {
+func (c *call) mediaFailed(err error) {
 	c.sendClose(contract.MediaStreamFailed.String())
 	if c.state == contract.Connected {
 		c.result.MediaErr = err
@@ -559,7 +466,7 @@ func (c *Call) mediaFailed(err error) {
 }
 
 // lost: the control socket went away without a close message.
-func (c *Call) lost(err error) {
+func (c *call) lost(err error) {
 	if err == nil {
 		err = io.ErrUnexpectedEOF
 	}
@@ -574,7 +481,7 @@ func (c *Call) lost(err error) {
 // violation ends the call because the server broke the protocol. Before
 // Connected that is serverConnectionFailed; after it the control channel is
 // as good as lost (controlDisconnected: resume).
-func (c *Call) violation(err error) bool {
+func (c *call) violation(err error) bool {
 	c.log.Warn("server broke the protocol; closing the control socket", "error", err)
 	if c.state == contract.Connected {
 		c.sendClose(contract.ReasonControlDisconnected.String())
@@ -587,7 +494,7 @@ func (c *Call) violation(err error) bool {
 
 // fail ends the call before Connected with name. It returns false so
 // handlers can `return c.fail(...)`.
-func (c *Call) fail(name contract.ErrorName, cause error) bool {
+func (c *call) fail(name contract.ErrorName, cause error) bool {
 	if c.state == contract.Connected {
 		// Only reachable through media; callers handle Connected themselves.
 		c.result.MediaErr = cause
@@ -597,7 +504,7 @@ func (c *Call) fail(name contract.ErrorName, cause error) bool {
 	return false
 }
 
-func (c *Call) endByUs() {
+func (c *call) endByUs() {
 	c.result.ByUs = true
 	if c.state == contract.Connected {
 		c.result.Reason = contract.ReasonNormal
@@ -606,13 +513,13 @@ func (c *Call) endByUs() {
 	}
 }
 
-func (c *Call) sendClose(reason string) {
+func (c *call) sendClose(reason string) {
 	if c.conn != nil {
 		_ = c.conn.Send(dpwire.Close{Reason: reason})
 	}
 }
 
-func (c *Call) teardown() {
+func (c *call) teardown() {
 	if c.pc != nil {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}
@@ -624,6 +531,7 @@ func (c *Call) teardown() {
 	c.sinksClosed = true
 	c.sinkMu.Unlock()
 	c.sinks.Wait()
-	c.result.Ended = c.deps.Clock.Now()
-	c.setState(contract.Disconnected)
+	c.result.Ended = c.d.cfg.Clock.Now()
+	t, _ := step(c.state, inFailed) // Disconnected, from every state
+	c.setState(t.next)
 }

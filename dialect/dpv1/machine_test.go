@@ -1,10 +1,10 @@
-package session
+package dpv1
 
 import (
-	"github.com/kioskd/kioskd/contract"
-
 	"errors"
 	"testing"
+
+	"github.com/kioskd/kioskd/contract"
 )
 
 // TestTransitionTable walks the table: the normal path, skipping forward,

@@ -1,4 +1,4 @@
-package signalling_test
+package dpv1_test
 
 import (
 	"context"
@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/dpwire"
-	"github.com/kioskd/kioskd/session/signalling"
 )
 
 // The client's WebSocket against dpsim, the reference server of
@@ -24,9 +24,9 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 // open dials dp and says hello.
-func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *signalling.WebSocket) signalling.Conn {
+func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *dpv1.WebSocket) dpv1.Conn {
 	t.Helper()
-	conn, err := d.Dial(ctx, signalling.DialConfig{URL: dp.URL, Token: dp.Token})
+	conn, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: dp.Token})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -39,7 +39,7 @@ func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *signalling.We
 
 // until reads until f holds for a message (true) or the channel ends
 // (false, with its error); it takes the heartbeat the server names.
-func until(t *testing.T, ctx context.Context, conn signalling.Conn, f func(dpwire.Message) bool) (bool, error) {
+func until(t *testing.T, ctx context.Context, conn dpv1.Conn, f func(dpwire.Message) bool) (bool, error) {
 	t.Helper()
 	for {
 		select {
@@ -68,13 +68,13 @@ func isType(typ string) func(dpwire.Message) bool {
 func TestDialRefusedToken(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{})
 	ctx := ctxFor(t, 10*time.Second)
-	d := &signalling.WebSocket{}
+	d := &dpv1.WebSocket{}
 	for _, token := range []string{"wrong", ""} {
-		if _, err := d.Dial(ctx, signalling.DialConfig{URL: dp.URL, Token: token}); !errors.Is(err, signalling.ErrUnauthorized) {
+		if _, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: token}); !errors.Is(err, dpv1.ErrUnauthorized) {
 			t.Fatalf("token %q: %v, want ErrUnauthorized", token, err)
 		}
 	}
-	conn, err := d.Dial(ctx, signalling.DialConfig{URL: dp.URL, Token: dp.Token})
+	conn, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: dp.Token})
 	if err != nil {
 		t.Fatalf("the right token: %v", err)
 	}
@@ -95,7 +95,7 @@ func TestHostileFrames(t *testing.T) {
 				HostileModes: []dpsim.HostileMode{c.mode}, ConnectingDelay: time.Hour}})
 			ctx := ctxFor(t, 10*time.Second)
 			ignored := make(chan error, 16)
-			conn := open(t, ctx, dp, &signalling.WebSocket{OnIgnored: func(err error) {
+			conn := open(t, ctx, dp, &dpv1.WebSocket{OnIgnored: func(err error) {
 				select {
 				case ignored <- err:
 				default:
@@ -130,14 +130,14 @@ func TestHostileFrames(t *testing.T) {
 func TestSocketCutIsPeerGone(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &signalling.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{})
 	if ok, err := until(t, ctx, conn, isType("session")); !ok {
 		t.Fatalf("no session: %v", err)
 	}
 	if n := dp.Drop(); n != 1 {
 		t.Fatalf("Drop() = %d", n)
 	}
-	if _, err := until(t, ctx, conn, never); !errors.Is(err, signalling.ErrPeerGone) {
+	if _, err := until(t, ctx, conn, never); !errors.Is(err, dpv1.ErrPeerGone) {
 		t.Fatalf("after a cut: %v, want ErrPeerGone", err)
 	}
 }
@@ -145,7 +145,7 @@ func TestSocketCutIsPeerGone(t *testing.T) {
 func TestServerCloseThenPeerGone(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.Scenario{NoScene: dpsim.Always}})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &signalling.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{})
 	var got dpwire.Close
 	if ok, err := until(t, ctx, conn, func(m dpwire.Message) bool {
 		c, ok := m.(dpwire.Close)
@@ -158,7 +158,7 @@ func TestServerCloseThenPeerGone(t *testing.T) {
 		t.Fatalf("close %+v", got)
 	}
 	// The server closes the socket after its close message.
-	if _, err := until(t, ctx, conn, never); !errors.Is(err, signalling.ErrPeerGone) {
+	if _, err := until(t, ctx, conn, never); !errors.Is(err, dpv1.ErrPeerGone) {
 		t.Fatalf("after close: %v, want ErrPeerGone", err)
 	}
 }
@@ -168,16 +168,8 @@ func TestSilentServerIsPeerDead(t *testing.T) {
 		Silence: dpsim.Always, SilenceAt: dpsim.StepSearching, ConnectTimeout: -1,
 	}})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &signalling.WebSocket{})
-	if _, err := until(t, ctx, conn, never); !errors.Is(err, signalling.ErrPeerDead) {
+	conn := open(t, ctx, dp, &dpv1.WebSocket{})
+	if _, err := until(t, ctx, conn, never); !errors.Is(err, dpv1.ErrPeerDead) {
 		t.Fatalf("silent server: %v, want ErrPeerDead", err)
-	}
-}
-
-// The client and the reference server agree on the protocol's default
-// heartbeat (docs/PROTOCOL.md section 11).
-func TestDefaultHeartbeatAgreesWithDpsim(t *testing.T) {
-	if signalling.DefaultHeartbeat != dpsim.DefaultHeartbeat {
-		t.Fatalf("client %s, dpsim %s", signalling.DefaultHeartbeat, dpsim.DefaultHeartbeat)
 	}
 }

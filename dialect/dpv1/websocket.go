@@ -1,10 +1,7 @@
-package signalling
+package dpv1
 
 import (
-	"github.com/kioskd/kioskd/dpwire"
-
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -16,20 +13,20 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kioskd/kioskd/dpwire"
 	"github.com/kioskd/kioskd/internal/clock"
 )
 
-// WebSocket is the open protocol of docs/PROTOCOL.md over WebSocket.
+// WebSocket dials the control channel of docs/PROTOCOL.md: one WebSocket
+// carrying kioskd.dp.v1's JSON messages, with heartbeats handled inside.
 type WebSocket struct {
 	Clock clock.Clock // nil: the wall clock
 	// OnIgnored, if set, hears about frames that were ignored (unknown type).
 	OnIgnored func(err error)
 }
 
-var _ Dialect = (*WebSocket)(nil)
-
-func (d *WebSocket) Name() string { return "open-v1" }
-
+// Dial opens the control channel. The returned error wraps ErrDial,
+// ErrUnauthorized or ErrVersion.
 func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	dialer := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
@@ -43,7 +40,25 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	if cfg.UserAgent != "" {
 		h.Set("User-Agent", cfg.UserAgent)
 	}
+	// Once the TCP connection is up, gorilla heeds only ctx's deadline,
+	// not its cancellation: a dial cut short (a shutdown, or the
+	// supervisor's connect deadline aborting the call) would wait out the
+	// handshake timeout. So the connection is closed when ctx ends before
+	// the handshake is done.
+	var handshook func() bool // false: ctx ended and closed the connection
+	dialer.NetDialContext = func(dctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		handshook = context.AfterFunc(ctx, func() { conn.Close() })
+		return conn, nil
+	}
 	ws, resp, err := dialer.DialContext(ctx, cfg.URL, h)
+	if handshook != nil && !handshook() && err == nil {
+		ws.Close()
+		err = ctx.Err()
+	}
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -76,52 +91,6 @@ func redactURL(u string) string {
 	return u
 }
 
-// AcceptConfig is the server side of the handshake.
-type AcceptConfig struct {
-	// Token, if not empty, must match the client's bearer token.
-	Token     string
-	Clock     clock.Clock
-	Heartbeat time.Duration
-	OnIgnored func(err error)
-}
-
-// Accept upgrades an HTTP request to a control channel, checking the token
-// (401 if wrong) and the subprotocol (426 if the client does not speak ours).
-func Accept(w http.ResponseWriter, r *http.Request, cfg AcceptConfig) (Conn, error) {
-	if cfg.Token != "" {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(cfg.Token)) != 1 {
-			http.Error(w, "token refused", http.StatusUnauthorized)
-			return nil, ErrUnauthorized
-		}
-	}
-	if !offers(r, dpwire.Subprotocol) {
-		w.Header().Set("Sec-WebSocket-Protocol", dpwire.Subprotocol)
-		http.Error(w, "this server speaks "+dpwire.Subprotocol, http.StatusUpgradeRequired)
-		return nil, ErrVersion
-	}
-	up := websocket.Upgrader{
-		Subprotocols:    []string{dpwire.Subprotocol},
-		ReadBufferSize:  8 << 10,
-		WriteBufferSize: 8 << 10,
-		CheckOrigin:     func(*http.Request) bool { return true }, // kiosks are not browsers; the token authenticates
-	}
-	ws, err := up.Upgrade(w, r, nil)
-	if err != nil {
-		return nil, err
-	}
-	return newWSConn(ws, cfg.Clock, cfg.Heartbeat, cfg.OnIgnored), nil
-}
-
-func offers(r *http.Request, proto string) bool {
-	for _, p := range websocket.Subprotocols(r) {
-		if p == proto {
-			return true
-		}
-	}
-	return false
-}
-
 // outItem is a frame to write, or (ack set) a flush marker: the writer
 // closes ack once everything queued before it is on the wire.
 type outItem struct {
@@ -151,7 +120,7 @@ func newWSConn(ws *websocket.Conn, clk clock.Clock, heartbeat time.Duration, onI
 		clk = clock.Real
 	}
 	if heartbeat <= 0 {
-		heartbeat = DefaultHeartbeat
+		heartbeat = dpwire.DefaultHeartbeat
 	}
 	ws.SetReadLimit(dpwire.MaxFrameSize)
 	c := &wsConn{
@@ -281,7 +250,7 @@ func (c *wsConn) readLoop() {
 		}
 		switch v := m.(type) {
 		case dpwire.Ping:
-			_ = c.Send(dpwire.Pong{Seq: v.Seq})
+			_ = c.Send(dpwire.Pong(v)) // the same seq, echoed
 			continue
 		case dpwire.Pong:
 			continue
@@ -332,8 +301,8 @@ func (c *wsConn) writeLoop(heartbeat time.Duration) {
 			default:
 				silent++
 			}
-			if silent >= MissedHeartbeats {
-				c.fail(fmt.Errorf("%w: nothing heard for %s", ErrPeerDead, time.Duration(MissedHeartbeats)*heartbeat))
+			if silent >= dpwire.MissedHeartbeats {
+				c.fail(fmt.Errorf("%w: nothing heard for %s", ErrPeerDead, time.Duration(dpwire.MissedHeartbeats)*heartbeat))
 				return
 			}
 			seq++

@@ -1,4 +1,4 @@
-package session
+package dpv1
 
 import (
 	"fmt"
@@ -47,8 +47,9 @@ type transition struct {
 // (state, input) → (next state, action). A pair not in the table is out of
 // order (a step backwards, ready before the DP is starting): the call logs
 // it and ignores it, so a confused server cannot move the kiosk backwards,
-// and the step deadline bounds any stall it causes. Steps may be skipped
-// forward (a server may resume straight to ConnectingToDigitalPerson).
+// and the supervisor's step deadline bounds any stall it causes. Steps may
+// be skipped forward (a server may resume straight to
+// ConnectingToDigitalPerson).
 var transitions = map[contract.ConnectionState]map[input]transition{
 	contract.Disconnected: {
 		inSocketOpen: {contract.SearchingForDigitalPerson, actSendHello},

@@ -1,0 +1,88 @@
+// Package dpv1 is the client of kioskd.dp.v1, kioskd's own open signalling
+// protocol (docs/PROTOCOL.md), as a dialect.Dialect: the WebSocket control
+// channel (websocket.go, conn.go), the connection state table (machine.go)
+// and one call from the dial to the end, with its PeerConnection (call.go).
+//
+// The messages and their codec are dpwire's, shared with the reference
+// server (dpsim); the pion engine is rtc's. What a call learns is mapped onto
+// docs/BEHAVIOUR.md sections 1 to 3 here, and reported to the supervisor
+// through dialect.Reporter and dialect.Result; the deadlines, reactions and
+// persistence are the supervisor's.
+package dpv1
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/dpwire"
+	"github.com/kioskd/kioskd/internal/clock"
+	"github.com/kioskd/kioskd/rtc"
+)
+
+// Name is the dialect's name in logs and in the configuration
+// (server.dialect).
+const Name = "kioskd"
+
+// Config is what the dialect needs to reach a kioskd.dp.v1 server.
+type Config struct {
+	URL   string      // wss://…/v1/session
+	Token string      // secret: sent in the Authorization header only, never logged
+	TLS   *tls.Config // nil: the system roots
+	// Heartbeat is the ping interval until the server names one; 0:
+	// dpwire.DefaultHeartbeat.
+	Heartbeat time.Duration
+	UserAgent string
+	// Client is what the hello says about the kiosk.
+	Client dpwire.ClientInfo
+	// Peer configures the WebRTC engine (ICE servers, timeouts).
+	Peer rtc.PeerOptions
+	// Clock drives the heartbeats and stamps the results; nil: the wall clock.
+	Clock clock.Clock
+}
+
+// Dialect speaks kioskd.dp.v1. It implements dialect.Dialect.
+type Dialect struct {
+	cfg Config
+	ws  *WebSocket
+	api *webrtc.API
+}
+
+var _ dialect.Dialect = (*Dialect)(nil)
+
+// New checks cfg and builds the dialect and its WebRTC engine; nothing
+// is dialled until Start.
+func New(cfg Config) (*Dialect, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("dpv1: no server URL")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
+	api, err := rtc.NewWebRTCAPI(cfg.Peer)
+	if err != nil {
+		return nil, err
+	}
+	return &Dialect{cfg: cfg, ws: &WebSocket{Clock: cfg.Clock}, api: api}, nil
+}
+
+// Name is "kioskd".
+func (d *Dialect) Name() string { return Name }
+
+// Server is the server's URL, stored beside the session id.
+func (d *Dialect) Server() string { return d.cfg.URL }
+
+// Start dials the server and runs one call until it ends (see dialect.Call).
+func (d *Dialect) Start(ctx context.Context, a dialect.Attempt) dialect.Call {
+	if a.Log == nil {
+		a.Log = slog.New(slog.DiscardHandler)
+	}
+	c := newCall(d, a)
+	go c.run(ctx)
+	return c
+}
