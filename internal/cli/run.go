@@ -51,8 +51,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	ctx, stop := signalContext()
 	defer stop()
 
-	ledCfg := leds.Config{Backend: cfg.LEDs.Backend, Profile: cfg.LEDs.Profile, Lines: cfg.LEDs.Lines,
-		ActiveLow: cfg.LEDs.ActiveLow, LEDClassRoot: cfg.LEDs.LEDClassRoot}
+	ledCfg := cfg.LEDs
 	backend, err := leds.Open(ledCfg, console)
 	if err != nil {
 		// LEDs help staff, but a kiosk without them still serves visitors.
@@ -62,7 +61,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	ledCtl, err := leds.New(ledCfg, backend, nil, log)
 	if err != nil {
 		log.Error("status LEDs unavailable; running without them", "error", err)
-		ledCtl, _ = leds.New(leds.Config{}, leds.None{}, nil, log)
+		ledCtl, _ = leds.New(config.Default().LEDs, leds.None{}, nil, log)
 	}
 	// All LEDs off on every way out, including a panic in the daemon.
 	defer ledCtl.Close()
