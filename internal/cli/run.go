@@ -87,7 +87,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	// The local status socket for `kioskd status`. Without it the kiosk
 	// still serves visitors: log and go on.
 	socketEvents, cancelSocket := sup.Subscribe()
-	if srv, err := status.NewServer(status.ServerConfig{Socket: cfg.Status.Socket, Snapshot: sup.Snapshot, Events: socketEvents, Logger: log}); err != nil {
+	if srv, err := status.NewServer(cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: socketEvents, Logger: log}); err != nil {
 		cancelSocket()
 		log.Error("status socket unavailable", "path", cfg.Status.Socket, "error", err)
 	} else {
