@@ -135,7 +135,9 @@ type Status struct {
 	MetricsListen string `yaml:"metrics_listen"`
 }
 
-// LED backends and profiles.
+// LED backends (leds.backend) and profiles (leds.profile). These names,
+// and the LED names of each profile (ProfileLines), are written here only:
+// package leds takes the section and uses them.
 const (
 	BackendGPIO     = "gpio"
 	BackendLEDClass = "ledclass"
@@ -147,7 +149,8 @@ const (
 )
 
 // ProfileLines returns the LED names a profile needs in leds.lines, in
-// display order, or nil for an unknown profile.
+// display order (package leds drives them in this order), or nil for an
+// unknown profile.
 func ProfileLines(profile string) []string {
 	switch profile {
 	case ProfileTraffic:

@@ -616,6 +616,58 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestLEDsValidate: the leds section alone (what package leds checks when
+// it is handed the section) gets the messages Config.Validate gives it,
+// without file and line.
+func TestLEDsValidate(t *testing.T) {
+	traffic := map[string]string{"red": "GPIO17", "amber": "GPIO27", "green": "GPIO22"}
+	section := func(set func(*LEDs)) LEDs {
+		l := Default().LEDs
+		set(&l)
+		return l
+	}
+	for _, tt := range []struct {
+		cfg  LEDs
+		want []string // nil: valid
+	}{
+		{Default().LEDs, nil},
+		{section(func(l *LEDs) { l.Backend, l.Profile = BackendConsole, ProfileBar }), nil},
+		{section(func(l *LEDs) { l.Backend, l.Lines = BackendGPIO, traffic }), nil},
+		{section(func(l *LEDs) {
+			l.Backend, l.Profile, l.Lines = BackendLEDClass, ProfileBar, map[string]string{"step1": "a", "step2": "b", "step3": "c", "step4": "d"}
+		}), nil},
+		{section(func(l *LEDs) { l.Backend = "neon" }), []string{`leds.backend: must be gpio, ledclass, console or none (got "neon")`}},
+		{section(func(l *LEDs) { l.Profile = "disco" }), []string{`leds.profile: must be traffic or bar (got "disco")`}},
+		{section(func(l *LEDs) { l.Backend, l.Profile, l.Lines = BackendGPIO, ProfileBar, traffic }), []string{
+			`leds.lines: missing step1, step2, step3, step4 for profile bar with backend gpio`,
+			`leds.lines.amber: not an LED of profile bar (it has step1, step2, step3, step4)`,
+			`leds.lines.green: not an LED of profile bar (it has step1, step2, step3, step4)`,
+			`leds.lines.red: not an LED of profile bar (it has step1, step2, step3, step4)`,
+		}},
+		{section(func(l *LEDs) {
+			l.Backend, l.Lines = BackendGPIO, map[string]string{"red": "GPIO17", "amber": "GPIO17", "green": " "}
+		}), []string{
+			`leds.lines.green: has control characters or surrounding spaces (got " ")`,
+			`leds.lines.red: same GPIO line as amber ("GPIO17"); each LED needs its own`,
+		}},
+		{section(func(l *LEDs) { l.LEDClassRoot = "" }), []string{`leds.ledclass_root: must be an absolute path (got "")`}},
+	} {
+		err := tt.cfg.Validate()
+		if tt.want == nil {
+			if err != nil {
+				t.Errorf("%+v: %v", tt.cfg, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v is not ErrInvalid", tt.cfg, err)
+		}
+		if got := messages(t, err); !slices.Equal(got, tt.want) {
+			t.Errorf("%+v:\n got %q\nwant %q", tt.cfg, got, tt.want)
+		}
+	}
+}
+
 func TestValidateForRun(t *testing.T) {
 	c, err := Parse([]byte("server:\n  token_file: /t\nmedia:\n  fps: 15\n"), "k.yaml")
 	if err != nil {

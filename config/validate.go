@@ -23,9 +23,9 @@ const (
 	// MinHeartbeat: a shorter ping interval floods the server for nothing.
 	MinHeartbeat = 10 * time.Millisecond
 
-	// maxSocketPath is the room in sockaddr_un.sun_path (108 bytes with
+	// MaxSocketPath is the room in sockaddr_un.sun_path (108 bytes with
 	// the terminating NUL on Linux); a longer path cannot be bound.
-	maxSocketPath = 107
+	MaxSocketPath = 107
 )
 
 // Validate checks values that decode fine but cannot work: out-of-range
@@ -61,6 +61,17 @@ func (c *Config) ValidateForRun() error {
 			cause: ErrNoURL,
 		})
 	}
+	return errs.err()
+}
+
+// Validate checks the leds section alone, with the messages of
+// Config.Validate (without file and line). Package leds calls it: a
+// section that cannot work is refused there in the same words as in
+// check-config.
+func (l LEDs) Validate() error {
+	errs := &errorList{}
+	v := &validator{c: &Config{LEDs: l}, errs: errs}
+	v.leds()
 	return errs.err()
 }
 
@@ -323,8 +334,8 @@ func (v *validator) status() {
 	switch {
 	case s.Socket == "" || !filepath.IsAbs(s.Socket):
 		v.fail("status.socket", nil, "must be an absolute path (got %s)", quote(s.Socket))
-	case len(s.Socket) > maxSocketPath:
-		v.fail("status.socket", nil, "is %d bytes long; a unix socket path can have at most %d", len(s.Socket), maxSocketPath)
+	case len(s.Socket) > MaxSocketPath:
+		v.fail("status.socket", nil, "is %d bytes long; a unix socket path can have at most %d", len(s.Socket), MaxSocketPath)
 	}
 	if s.MetricsListen != "" {
 		if msg := checkLoopback(s.MetricsListen); msg != "" {

@@ -111,15 +111,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	src := opts.Media
 	if src == nil {
-		src = media.NewSource(media.Config{
-			Camera: cfg.Media.Camera, CameraRequired: cfg.Media.CameraRequired,
-			Width: cfg.Media.Width, Height: cfg.Media.Height, FPS: cfg.Media.FPS,
-			Microphone: cfg.Media.Microphone, MicrophoneRequired: cfg.Media.MicrophoneRequired,
-			Processing: media.Processing{
-				EchoCancellation: echoRef != nil, EchoReference: echoRef,
-				NoiseSuppression: cfg.Media.NoiseSuppression, AutoGain: cfg.Media.AutoGain,
-			},
-		}, opts.Log, media.WithMicrophone(media.ALSAMicrophone{Log: opts.Log, Pace: cfg.Media.MicrophonePace}),
+		src = media.NewSource(cfg.Media, opts.Log, media.WithEchoReference(echoRef),
 			media.WithCamera(media.V4L2Camera{System: opts.Cameras, Log: opts.Log}))
 	}
 	var sink *media.Sink

@@ -7,8 +7,9 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/kioskd/kioskd/config"
 )
 
 // Backend drives named LEDs. The names are the keys the backend was opened
@@ -52,108 +53,26 @@ type Batcher interface {
 // ErrNotSupported says a backend cannot do what was asked for this LED.
 var ErrNotSupported = errors.New("not supported")
 
-// Backend names for Config.Backend.
-const (
-	BackendGPIO     = "gpio"
-	BackendLEDClass = "ledclass"
-	BackendConsole  = "console"
-	BackendNone     = "none"
-)
-
-// Backends lists the backend names Open knows.
-var Backends = []string{BackendGPIO, BackendLEDClass, BackendConsole, BackendNone}
-
-// DefaultLEDClassRoot is where the kernel lists its LEDs.
-const DefaultLEDClassRoot = "/sys/class/leds"
-
-// Config is the leds section of the configuration (SPEC section 13).
-type Config struct {
-	Backend string `yaml:"backend"` // gpio | ledclass | console | none; "" is none
-	Profile string `yaml:"profile"` // traffic | bar; "" is traffic
-	// Lines maps each role of the profile to a GPIO line name (gpio) or an
-	// LED name under LEDClassRoot (ledclass). Unused by console and none.
-	Lines        map[string]string `yaml:"lines"`
-	ActiveLow    bool              `yaml:"active_low"`    // gpio: a low line lights the LED
-	LEDClassRoot string            `yaml:"ledclass_root"` // "" is /sys/class/leds
-}
-
-// withDefaults fills the empty fields the way SPEC section 13 documents them.
-func (c Config) withDefaults() Config {
-	if c.Backend == "" {
-		c.Backend = BackendNone
-	}
-	if c.Profile == "" {
-		c.Profile = string(Traffic)
-	}
-	if c.LEDClassRoot == "" {
-		c.LEDClassRoot = DefaultLEDClassRoot
-	}
-	return c
-}
-
-// Validate checks the configuration without touching any device, so
-// `kioskd check-config` can run on a workstation. Errors name the key.
-func (c Config) Validate() error {
-	c = c.withDefaults()
-	if !slices.Contains(Backends, c.Backend) {
-		return fmt.Errorf("leds.backend: unknown backend %q (want %s)", c.Backend, strings.Join(Backends, ", "))
-	}
-	p, err := ParseProfile(c.Profile)
-	if err != nil {
-		return fmt.Errorf("leds.profile: unknown profile %q (want %s)", c.Profile, joinProfiles())
-	}
-	if c.Backend != BackendGPIO && c.Backend != BackendLEDClass {
-		return nil // console and none need no wiring
-	}
-	roles := p.Roles()
-	var errs []error
-	for _, k := range sortedKeys(c.Lines) {
-		if !slices.Contains(roles, k) {
-			errs = append(errs, fmt.Errorf("leds.lines.%s: profile %s has no LED %q (its LEDs are %s)", k, p, k, strings.Join(roles, ", ")))
-		}
-	}
-	usedBy := map[string]string{}
-	for _, r := range roles {
-		v, ok := c.Lines[r]
-		switch {
-		case !ok || strings.TrimSpace(v) == "":
-			errs = append(errs, fmt.Errorf("leds.lines.%s: missing: profile %s needs a %s for each of %s", r, p, lineWord(c.Backend), strings.Join(roles, ", ")))
-		case usedBy[v] != "":
-			errs = append(errs, fmt.Errorf("leds.lines.%s: %q is already used by leds.lines.%s", r, v, usedBy[v]))
-		default:
-			usedBy[v] = r
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func lineWord(backend string) string {
-	if backend == BackendLEDClass {
-		return "LED name"
-	}
-	return "GPIO line name"
-}
-
-// Open validates cfg and opens its backend with the profile's roles as LED
-// names. console writes to w (os.Stdout if nil). Hardware backends check
+// Open opens the backend cfg names (leds.backend) with the profile's LEDs
+// as names; a section that cannot work is refused with config's own
+// message. console writes to w (os.Stdout if nil). Hardware backends check
 // every line or LED here, so a wrong name fails at start with an error that
 // names it, not later at the first blink.
-func Open(cfg Config, w io.Writer) (Backend, error) {
+func Open(cfg config.LEDs, w io.Writer) (Backend, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("leds: %w", err)
 	}
-	cfg = cfg.withDefaults()
-	roles := Profile(cfg.Profile).Roles()
+	roles := config.ProfileLines(cfg.Profile)
 	lines := make(map[string]string, len(roles))
 	for _, r := range roles {
 		lines[r] = cfg.Lines[r]
 	}
 	switch cfg.Backend {
-	case BackendGPIO:
+	case config.BackendGPIO:
 		return OpenGPIO(lines, cfg.ActiveLow)
-	case BackendLEDClass:
+	case config.BackendLEDClass:
 		return OpenLEDClass(cfg.LEDClassRoot, lines)
-	case BackendConsole:
+	case config.BackendConsole:
 		if w == nil {
 			w = os.Stdout
 		}

@@ -1,59 +1,34 @@
 package leds
 
 import (
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/contract"
-
-	"fmt"
-	"strings"
 )
 
-// Profile is a wiring of LEDs to meanings (SPEC section 8).
+// Profile is a wiring of LEDs to meanings (docs/BEHAVIOUR.md section 8),
+// named by leds.profile. Its LEDs and their names are config's
+// (config.ProfileLines); this package gives them their patterns.
 type Profile string
 
 const (
 	// Traffic is three LEDs: red, amber, green.
-	Traffic Profile = "traffic"
+	Traffic Profile = config.ProfileTraffic
 	// Bar is one LED per connection step, step1..step4.
-	Bar Profile = "bar"
+	Bar Profile = config.ProfileBar
 )
 
-// Profiles lists the known profiles.
-var Profiles = []Profile{Traffic, Bar}
-
-var profileRoles = map[Profile][]string{
-	Traffic: {"red", "amber", "green"},
-	Bar:     {"step1", "step2", "step3", "step4"},
-}
-
-// ParseProfile returns the profile named s.
-func ParseProfile(s string) (Profile, error) {
-	p := Profile(s)
-	if _, ok := profileRoles[p]; !ok {
-		return "", fmt.Errorf("leds: unknown profile %q (want %s)", s, joinProfiles())
-	}
-	return p, nil
-}
-
-func joinProfiles() string {
-	s := make([]string, len(Profiles))
-	for i, p := range Profiles {
-		s[i] = string(p)
-	}
-	return strings.Join(s, " or ")
-}
-
 // Roles lists the profile's LEDs in display order; they are the keys of
-// Config.Lines and the names the controller passes to a Backend. Unknown
+// leds.lines and the names the controller passes to a Backend. Unknown
 // profiles have none.
 func (p Profile) Roles() []string {
-	return append([]string(nil), profileRoles[p]...)
+	return config.ProfileLines(string(p))
 }
 
 // errorRole is the LED that shows an error code: red in traffic (red means
 // "not connected, look at me"), the first step in bar (the only LED that is
 // dark while Disconnected, so a code cannot be mistaken for progress).
 func (p Profile) errorRole() string {
-	if r := profileRoles[p]; len(r) > 0 {
+	if r := p.Roles(); len(r) > 0 {
 		return r[0]
 	}
 	return ""
@@ -101,7 +76,7 @@ func (c Condition) Next(e contract.Event) Condition {
 		}
 	case contract.EventMediaFailed:
 		// A failed capture track is mediaStreamFailed even if the publisher
-		// left Err empty (SPEC section 7: it shows on the LEDs).
+		// left Err empty (docs/BEHAVIOUR.md section 7: it shows on the LEDs).
 		c.Err = e.ErrorName
 		if c.Err == contract.NoError {
 			c.Err = contract.MediaStreamFailed
@@ -119,9 +94,10 @@ func (c Condition) Next(e contract.Event) Condition {
 // 4 Hz; ConnectingToDigitalPerson green 2 Hz; Connected green on.
 // bar: LEDs 1..currentStep on, the next one blinking at 2 Hz; Disconnected all off.
 // Both: an error code replaces the pattern of the first LED (red, step1);
-// stopped is all off. A state outside SPEC section 1 shows as Disconnected.
+// stopped is all off. A state outside docs/BEHAVIOUR.md section 1 shows as
+// Disconnected.
 func (p Profile) Patterns(c Condition) map[string]Pattern {
-	roles := profileRoles[p]
+	roles := p.Roles()
 	m := make(map[string]Pattern, len(roles))
 	for _, r := range roles {
 		m[r] = Off
@@ -135,17 +111,18 @@ func (p Profile) Patterns(c Condition) map[string]Pattern {
 	}
 	switch p {
 	case Traffic:
+		red, amber, green := roles[0], roles[1], roles[2]
 		switch state {
 		case contract.Disconnected:
-			m["red"] = On
+			m[red] = On
 		case contract.SearchingForDigitalPerson:
-			m["amber"] = Blink(1)
+			m[amber] = Blink(1)
 		case contract.DownloadingAssets:
-			m["amber"] = Blink(4)
+			m[amber] = Blink(4)
 		case contract.ConnectingToDigitalPerson:
-			m["green"] = Blink(2)
+			m[green] = Blink(2)
 		case contract.Connected:
-			m["green"] = On
+			m[green] = On
 		}
 	case Bar:
 		step := state.Step()

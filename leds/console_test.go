@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
@@ -18,7 +19,7 @@ import (
 // change of what the LEDs show, none per flash, no in-between lines.
 func TestConsole(t *testing.T) {
 	out := &syncBuffer{}
-	be, err := leds.Open(leds.Config{Backend: "console"}, out)
+	be, err := leds.Open(section(config.LEDs{Backend: "console"}), out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,40 +74,6 @@ func TestConsoleDirect(t *testing.T) {
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
-	traffic := map[string]string{"red": "GPIO17", "amber": "GPIO27", "green": "GPIO22"}
-	for _, tt := range []struct {
-		cfg  leds.Config
-		want []string // "" means valid
-	}{
-		{leds.Config{}, nil},
-		{leds.Config{Backend: "console", Profile: "bar"}, nil},
-		{leds.Config{Backend: "gpio", Lines: traffic}, nil},
-		{leds.Config{Backend: "ledclass", Profile: "bar", Lines: map[string]string{"step1": "a", "step2": "b", "step3": "c", "step4": "d"}}, nil},
-		{leds.Config{Backend: "neon"}, []string{"leds.backend", `"neon"`, "gpio, ledclass, console, none"}},
-		{leds.Config{Profile: "disco"}, []string{"leds.profile", `"disco"`, "traffic or bar"}},
-		{leds.Config{Backend: "gpio", Profile: "bar", Lines: traffic}, []string{"leds.lines.red", "leds.lines.step1: missing", "leds.lines.step4: missing"}},
-		{leds.Config{Backend: "gpio", Lines: map[string]string{"red": "GPIO17", "amber": "GPIO17", "green": " "}}, []string{"leds.lines.amber", "already used by leds.lines.red", "leds.lines.green: missing"}},
-	} {
-		err := tt.cfg.Validate()
-		if len(tt.want) == 0 {
-			if err != nil {
-				t.Errorf("%+v: %v", tt.cfg, err)
-			}
-			continue
-		}
-		if err == nil {
-			t.Errorf("%+v: no error", tt.cfg)
-			continue
-		}
-		for _, w := range tt.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%+v: error %q lacks %q", tt.cfg, err, w)
-			}
-		}
-	}
-}
-
 func TestOpenPicksBackend(t *testing.T) {
 	root := t.TempDir()
 	for _, n := range []string{"r", "a", "g"} {
@@ -115,13 +82,13 @@ func TestOpenPicksBackend(t *testing.T) {
 		}
 	}
 	for _, tt := range []struct {
-		cfg  leds.Config
+		cfg  config.LEDs
 		want string
 	}{
-		{leds.Config{}, "leds.None"},
-		{leds.Config{Backend: "none"}, "leds.None"},
-		{leds.Config{Backend: "console"}, "*leds.Console"},
-		{leds.Config{Backend: "ledclass", LEDClassRoot: root, Lines: map[string]string{"red": "r", "amber": "a", "green": "g"}}, "*leds.LEDClass"},
+		{section(config.LEDs{}), "leds.None"},
+		{section(config.LEDs{Backend: "none"}), "leds.None"},
+		{section(config.LEDs{Backend: "console"}), "*leds.Console"},
+		{section(config.LEDs{Backend: "ledclass", LEDClassRoot: root, Lines: map[string]string{"red": "r", "amber": "a", "green": "g"}}), "*leds.LEDClass"},
 	} {
 		b, err := leds.Open(tt.cfg, &bytes.Buffer{})
 		if err != nil {
@@ -132,11 +99,11 @@ func TestOpenPicksBackend(t *testing.T) {
 			t.Errorf("%+v: %s, want %s", tt.cfg, got, tt.want)
 		}
 	}
-	_, err := leds.Open(leds.Config{Backend: "ledclass", LEDClassRoot: root, Lines: map[string]string{"red": "r", "amber": "a", "green": "nope"}}, nil)
+	_, err := leds.Open(section(config.LEDs{Backend: "ledclass", LEDClassRoot: root, Lines: map[string]string{"red": "r", "amber": "a", "green": "nope"}}), nil)
 	if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "green") {
 		t.Errorf("unknown LED: %v", err)
 	}
-	if _, err := leds.Open(leds.Config{Backend: "neon"}, nil); err == nil {
+	if _, err := leds.Open(section(config.LEDs{Backend: "neon"}), nil); err == nil {
 		t.Error("unknown backend opened")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock"
 )
 
@@ -52,17 +53,18 @@ type ledState struct {
 	due   time.Time // soft: when the level next changes (zero: never)
 }
 
-// New returns a controller for cfg's profile on backend. It touches no LED
-// until Run (or Close). A nil clk is the wall clock and a nil log discards.
-func New(cfg Config, backend Backend, clk clock.Clock, log *slog.Logger) (*Controller, error) {
+// New returns a controller for the profile of cfg (the leds section) on
+// backend; a section that cannot work is refused with config's own
+// message. It touches no LED until Run (or Close). A nil clk is the wall
+// clock and a nil log discards.
+func New(cfg config.LEDs, backend Backend, clk clock.Clock, log *slog.Logger) (*Controller, error) {
 	if backend == nil {
 		return nil, errors.New("leds: nil backend")
 	}
-	cfg = cfg.withDefaults()
-	p, err := ParseProfile(cfg.Profile)
-	if err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("leds: %w", err)
 	}
+	p := Profile(cfg.Profile)
 	if clk == nil {
 		clk = clock.Real
 	}

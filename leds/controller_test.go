@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
@@ -57,13 +58,33 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// section is the leds section a file with only the keys set here gives:
+// config's defaults, then those keys on top.
+func section(set config.LEDs) config.LEDs {
+	c := config.Default().LEDs
+	if set.Backend != "" {
+		c.Backend = set.Backend
+	}
+	if set.Profile != "" {
+		c.Profile = set.Profile
+	}
+	if set.Lines != nil {
+		c.Lines = set.Lines
+	}
+	if set.LEDClassRoot != "" {
+		c.LEDClassRoot = set.LEDClassRoot
+	}
+	c.ActiveLow = set.ActiveLow
+	return c
+}
+
 // startRig starts Run and waits for the known state at start: every LED
 // off, then Disconnected's pattern.
 func startRig(t *testing.T, profile leds.Profile, clk *clocktest.Clock, fake recorder) *rig {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctl, err := leds.New(leds.Config{Profile: string(profile)}, fake, clk, log)
+	ctl, err := leds.New(section(config.LEDs{Profile: string(profile)}), fake, clk, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +318,7 @@ func TestBarSoftware(t *testing.T) {
 // clock: n flashes of 250 ms, 250 ms apart, then 1.5 s more of dark, twice
 // over; the other LEDs stay dark; leaving Disconnected ends the code.
 func TestErrorCodes(t *testing.T) {
-	for _, profile := range leds.Profiles {
+	for _, profile := range []leds.Profile{leds.Traffic, leds.Bar} {
 		for _, name := range contract.AllErrorNames {
 			n := codeOf[name.String()]
 			t.Run(fmt.Sprintf("%s/%s", profile, name), func(t *testing.T) {
@@ -495,7 +516,7 @@ func TestCloseTurnsAllOff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clocktest.New(t0)
 			fake := tc.mk(clk)
-			ctl, err := leds.New(leds.Config{Profile: "bar"}, fake, clk, nil)
+			ctl, err := leds.New(section(config.LEDs{Profile: "bar"}), fake, clk, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -546,7 +567,7 @@ func TestCloseTurnsAllOff(t *testing.T) {
 func TestCloseWithoutRun(t *testing.T) {
 	clk := clocktest.New(t0)
 	fake := ledstest.New(clk)
-	ctl, err := leds.New(leds.Config{}, fake, clk, nil)
+	ctl, err := leds.New(section(config.LEDs{}), fake, clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +588,7 @@ func TestCloseWithoutRun(t *testing.T) {
 func TestRunEnds(t *testing.T) {
 	clk := clocktest.New(t0)
 	fake := ledstest.New(clk)
-	ctl, err := leds.New(leds.Config{}, fake, clk, nil)
+	ctl, err := leds.New(section(config.LEDs{}), fake, clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,10 +640,10 @@ func TestWriteFailureLoggedOnce(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	clk := clocktest.New(t0)
-	if _, err := leds.New(leds.Config{}, nil, clk, nil); err == nil {
+	if _, err := leds.New(section(config.LEDs{}), nil, clk, nil); err == nil {
 		t.Error("nil backend accepted")
 	}
-	if _, err := leds.New(leds.Config{Profile: "disco"}, ledstest.New(clk), clk, nil); err == nil || !strings.Contains(err.Error(), "disco") {
+	if _, err := leds.New(section(config.LEDs{Profile: "disco"}), ledstest.New(clk), clk, nil); err == nil || !strings.Contains(err.Error(), "disco") {
 		t.Errorf("unknown profile: %v", err)
 	}
 }

@@ -63,12 +63,12 @@ type LEDClassLED struct {
 	Trigger       string   // the trigger active now
 }
 
-// ListLEDClass lists the LEDs under root (/sys/class/leds if ""), sorted by
+// ListLEDClass lists the LEDs under root (leds.ledclass_root), sorted by
 // name. A missing root gives an empty list; an entry that is not an LED is
 // skipped.
 func ListLEDClass(root string) ([]LEDClassLED, error) {
 	if root == "" {
-		root = DefaultLEDClassRoot
+		return nil, errors.New("leds: ledclass: no root (leds.ledclass_root)")
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package leds shows the session's connection steps on status LEDs for
-// on-site staff (SPEC section 8).
+// on-site staff (docs/BEHAVIOUR.md section 8). It takes the leds section of
+// the configuration (config.LEDs), whose names and checks are config's.
 //
 // The pieces, each small enough to test alone:
 //   - Profile.Patterns maps a Condition (state, error code, stopped) to a
@@ -9,7 +10,7 @@
 //     Blinker (and CodeBlinker), so blinking survives a busy or hung daemon.
 //     Backends: GPIO (periph.io), LEDClass (/sys/class/leds), Console, None;
 //     fakes in package ledstest.
-//   - Controller runs the patterns on a backend from a session.Bus
+//   - Controller runs the patterns on a backend from a contract.Bus
 //     subscription, blinking in software (one timer on an injected clock)
 //     whatever the backend cannot blink itself.
 //

@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
@@ -58,7 +59,7 @@ func TestGPIO(t *testing.T) {
 				start = gpio.Low
 			}
 			pins, lines := fakePins(t, fmt.Sprint(tt.activeLow), start) // every LED lit, as a boot loader may leave them
-			be, err := leds.Open(leds.Config{Backend: "gpio", Profile: "traffic", Lines: lines, ActiveLow: tt.activeLow}, nil)
+			be, err := leds.Open(section(config.LEDs{Backend: "gpio", Profile: "traffic", Lines: lines, ActiveLow: tt.activeLow}), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +98,7 @@ func TestGPIO(t *testing.T) {
 func TestGPIOUnknownLine(t *testing.T) {
 	_, lines := fakePins(t, "unknown", gpio.Low)
 	lines["amber"] = "GPIO_DOES_NOT_EXIST_42"
-	_, err := leds.Open(leds.Config{Backend: "gpio", Lines: lines}, nil)
+	_, err := leds.Open(section(config.LEDs{Backend: "gpio", Lines: lines}), nil)
 	if err == nil {
 		t.Fatal("no error for an unknown line")
 	}

@@ -53,7 +53,7 @@ var (
 // missing LED or a permission problem fails here and names the LED.
 func OpenLEDClass(root string, leds map[string]string) (*LEDClass, error) {
 	if root == "" {
-		root = DefaultLEDClassRoot
+		return nil, errors.New("leds: ledclass: no root (leds.ledclass_root)")
 	}
 	b := &LEDClass{root: root, leds: make(map[string]*classLED, len(leds))}
 	for _, name := range sortedKeys(leds) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/leds/ledstest"
@@ -49,10 +50,10 @@ func TestLEDClassTraffic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	be, err := leds.Open(leds.Config{
+	be, err := leds.Open(section(config.LEDs{
 		Backend: "ledclass", Profile: "traffic", LEDClassRoot: root,
 		Lines: map[string]string{"red": "kiosk:red", "amber": "kiosk:amber", "green": "kiosk:green"},
-	}, nil)
+	}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

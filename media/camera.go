@@ -47,6 +47,9 @@ func unusable(err error) bool {
 type V4L2Camera struct {
 	System hw.System
 	Log    *slog.Logger
+	// FrameTimeout: a camera that delivers no frame for this long is lost
+	// (mediaStreamFailed). 0: 2 s.
+	FrameTimeout time.Duration
 }
 
 // OpenCamera finds and starts the camera.
@@ -65,7 +68,11 @@ func (v V4L2Camera) OpenCamera(ctx context.Context, cfg Config) (mediadevices.Vi
 		v.Log.Info("camera open", "camera", cam.Path, "node", cam.Node, "card", cam.Card,
 			"format", f.PixelFormat.String(), "size", f.Size.String())
 	}
-	return newCameraSource(cam, st, cfg.videoTimeout()), nil
+	timeout := v.FrameTimeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	return newCameraSource(cam, st, timeout), nil
 }
 
 // cameraSource is a V4L2 stream as a mediadevices VideoSource, converting
@@ -147,17 +154,22 @@ func (s *cameraSource) Close() error {
 }
 
 // ALSAMicrophone opens the PCM a Config names through audio (malgo, ALSA
-// backend).
+// backend). media.microphone_pace releases audio no faster than real time,
+// for PCMs that do not pace themselves (ALSA `file`/`null` in labs and tests).
 type ALSAMicrophone struct {
 	Log *slog.Logger
-	// Pace releases audio no faster than real time, for PCMs that do not
-	// pace themselves (ALSA `file`/`null` in labs and tests).
-	Pace bool
+	// ReadTimeout: a microphone that delivers no samples for this long is
+	// lost (mediaStreamFailed). 0: 1 s.
+	ReadTimeout time.Duration
 }
 
 // OpenMicrophone starts capture.
 func (a ALSAMicrophone) OpenMicrophone(ctx context.Context, cfg Config) (mediadevices.AudioSource, error) {
-	m, err := audio.OpenMicrophone(audio.MicrophoneConfig{PCM: cfg.Microphone, ReadTimeout: cfg.audioTimeout(), Pace: a.Pace, Log: a.Log})
+	timeout := a.ReadTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	m, err := audio.OpenMicrophone(audio.MicrophoneConfig{PCM: cfg.Microphone, ReadTimeout: timeout, Pace: cfg.MicrophonePace, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}

@@ -52,8 +52,8 @@ func TestEndToEndWithDPSim(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario(), VideoWidth: 160, VideoHeight: 120, VideoFPS: 10})
 	cam := mediatest.NewCamera()
 	src := media.NewSource(media.Config{Camera: "flaky", CameraRequired: true, Width: 160, Height: 120, FPS: 10,
-		Microphone: "mic", MicrophoneRequired: true, VideoBitrate: 150_000}, nil,
-		media.WithCamera(cam), media.WithMicrophone(media.ALSAMicrophone{Pace: true}))
+		Microphone: "mic", MicrophoneRequired: true, MicrophonePace: true}, nil,
+		media.WithCamera(cam), media.WithVideoBitrate(150_000))
 	sink := media.NewSink(media.SinkConfig{Speaker: "spk"}, nil)
 	dia, err := dpv1.New(dpv1.Config{
 		URL: dp.URL, Token: dp.Token,

@@ -80,8 +80,8 @@ func echoE2E(t *testing.T, cancel bool) dpsim.SessionInfo {
 	defer room.Close()
 	ref := aec.NewReference(48000, aec.WithClock(room.Now), aec.WithTee(room.Play))
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario(), VideoWidth: 160, VideoHeight: 120, VideoFPS: 10})
-	src := media.NewSource(media.Config{Camera: "none", Microphone: "room", MicrophoneRequired: true,
-		Processing: media.Processing{EchoCancellation: cancel, EchoReference: ref}}, nil, media.WithMicrophone(roomOpener{room}))
+	src := media.NewSource(media.Config{Camera: "none", Microphone: "room", MicrophoneRequired: true, EchoCancellation: cancel},
+		nil, media.WithEchoReference(ref), media.WithMicrophone(roomOpener{room}))
 	sink := media.NewSink(media.SinkConfig{Speaker: "spk", EchoReference: ref}, nil)
 	dia, err := dpv1.New(dpv1.Config{URL: dp.URL, Token: dp.Token, Client: dpwire.ClientInfo{Name: "kioskd-echo-test", Audio: true}})
 	if err != nil {

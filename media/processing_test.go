@@ -105,8 +105,8 @@ func runRoom(t *testing.T, delay time.Duration, cancel bool, pkts []*rtp.Packet)
 	if !room.WaitPlayed(room.Lead() + 1) {
 		t.Fatal("the speaker never filled its queue")
 	}
-	src := NewSource(Config{Camera: "none", Microphone: "room", MicrophoneRequired: true,
-		Processing: Processing{EchoCancellation: cancel, EchoReference: ref}}, testLog(t), WithMicrophone(roomMic{room}))
+	src := NewSource(Config{Camera: "none", Microphone: "room", MicrophoneRequired: true, EchoCancellation: cancel},
+		testLog(t), WithEchoReference(ref), WithMicrophone(roomMic{room}))
 	defer func() {
 		room.Close()
 		stop()

@@ -30,7 +30,8 @@ type SinkConfig struct {
 	// failed to open or stopped; 0: 5 s.
 	SpeakerRetry time.Duration
 	// EchoReference, if set, receives every block the speaker plays: the
-	// far end the microphone's echo canceller removes (Config.Processing).
+	// far end the microphone's echo canceller removes (the Source's
+	// WithEchoReference).
 	EchoReference *aec.Reference
 }
 

@@ -9,59 +9,41 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/pion/mediadevices"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/session"
 )
 
-// Config selects the devices (docs/BEHAVIOUR.md section 13, media).
-type Config struct {
-	Camera             string // auto | none | test | /dev/v4l/by-id/... | card name
-	CameraRequired     bool
-	Width, Height, FPS int
-	Microphone         string // default | none | test | ALSA PCM name
-	MicrophoneRequired bool
-	VideoBitrate       int // bits/s; 0: 500 kbit/s
-	// ToneHz is the frequency of the `test` microphone; 0: 440 Hz.
-	ToneHz float64
-	// VideoTimeout: a camera that delivers no frame for this long is lost
-	// (mediaStreamFailed). 0: 2 s.
-	VideoTimeout time.Duration
-	// AudioTimeout: the same for the microphone. 0: 1 s.
-	AudioTimeout time.Duration
-	// Processing of the microphone's audio: echo cancellation, noise
-	// suppression, automatic gain (not for the `test` tone).
-	Processing Processing
-}
+// Config is the media section of kioskd's configuration (config.Media:
+// camera, microphone, size, rate, processing switches), whose keys and
+// defaults are config's. The name is media's for its openers and tests.
+type Config = config.Media
 
-func (c Config) videoTimeout() time.Duration {
-	if c.VideoTimeout > 0 {
-		return c.VideoTimeout
-	}
-	return 2 * time.Second
-}
+// defaultVideoBitrate is the VP8 target when WithVideoBitrate is not given.
+const defaultVideoBitrate = 500_000
 
-func (c Config) audioTimeout() time.Duration {
-	if c.AudioTimeout > 0 {
-		return c.AudioTimeout
-	}
-	return time.Second
-}
+// testToneHz is the frequency of the `test` microphone.
+const testToneHz = 440
 
 // Source owns the kiosk's capture tracks. Each track is closed exactly
 // once, by Reset or Close, before its device is opened again.
 type Source struct {
-	cfg    Config
-	log    *slog.Logger
-	failed chan error
-	camera CameraOpener
-	mic    MicrophoneOpener
+	cfg config.Media
+	log *slog.Logger
+	// videoBitrate is the VP8 target in bits/s.
+	videoBitrate int
+	// echoRef is what the speaker plays, for the microphone's echo
+	// canceller; nil: no echo cancellation, whatever the config says.
+	echoRef *aec.Reference
+	failed  chan error
+	camera  CameraOpener
+	mic     MicrophoneOpener
 
 	// opMu serialises Tracks, Reset and Close, device work included, so
 	// a device is never reopened before its old track is closed.
@@ -99,24 +81,23 @@ func WithCameraSystem(sys hw.System) Option {
 	return func(s *Source) { s.camera = V4L2Camera{System: sys, Log: s.log} }
 }
 
-// NewSource returns a source for cfg; no device is opened until Tracks.
-func NewSource(cfg Config, log *slog.Logger, opts ...Option) *Source {
-	if cfg.VideoBitrate == 0 {
-		cfg.VideoBitrate = 500_000
-	}
-	if cfg.ToneHz == 0 {
-		cfg.ToneHz = 440
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		cfg.Width, cfg.Height = 640, 480
-	}
-	if cfg.FPS <= 0 {
-		cfg.FPS = 15
-	}
+// WithVideoBitrate sets the VP8 target in bits/s (default 500 kbit/s).
+func WithVideoBitrate(bps int) Option { return func(s *Source) { s.videoBitrate = bps } }
+
+// WithEchoReference hands the microphone's echo canceller what the speaker
+// plays (the Sink's SinkConfig.EchoReference). Without it there is no echo
+// cancellation, whatever media.echo_cancellation says: there is nothing to
+// cancel against.
+func WithEchoReference(ref *aec.Reference) Option { return func(s *Source) { s.echoRef = ref } }
+
+// NewSource returns a source for cfg, the media section; no device is
+// opened until Tracks. It fills in no default: a camera configured without
+// width, height and fps fails at Tracks with notSupported.
+func NewSource(cfg config.Media, log *slog.Logger, opts ...Option) *Source {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{cfg: cfg, log: log, failed: make(chan error, 1)}
+	s := &Source{cfg: cfg, log: log, failed: make(chan error, 1), videoBitrate: defaultVideoBitrate}
 	s.camera = V4L2Camera{System: hw.Linux(), Log: log}
 	s.mic = ALSAMicrophone{Log: log}
 	for _, o := range opts {
@@ -213,7 +194,7 @@ func deviceName(kind webrtc.RTPCodecType) string {
 
 // open is called with s.opMu held.
 func (s *Source) open(ctx context.Context) ([]mediadevices.Track, error) {
-	sel, err := Codecs(s.cfg.VideoBitrate)
+	sel, err := Codecs(s.videoBitrate)
 	if err != nil {
 		return nil, contract.NewConnectError(contract.NotSupported, fmt.Errorf("codecs: %w", err))
 	}
@@ -255,7 +236,7 @@ func (s *Source) openMissing(ctx context.Context) []mediadevices.Track {
 	if len(missing) == 0 {
 		return nil
 	}
-	sel, err := Codecs(s.cfg.VideoBitrate)
+	sel, err := Codecs(s.videoBitrate)
 	if err != nil {
 		s.log.Error("codecs unavailable; cannot add a device", "error", err.Error())
 		return nil
@@ -293,6 +274,11 @@ func (s *Source) setting(kind webrtc.RTPCodecType) string {
 // optional and cannot be opened now.
 func (s *Source) openKind(ctx context.Context, kind webrtc.RTPCodecType, sel *mediadevices.CodecSelector) (mediadevices.Track, error) {
 	if kind == webrtc.RTPCodecTypeVideo {
+		if s.cfg.Width <= 0 || s.cfg.Height <= 0 || s.cfg.FPS <= 0 {
+			// Config.Validate refuses this; a Config built in code may not.
+			return nil, contract.NewConnectError(contract.NotSupported,
+				fmt.Errorf("camera %q: media.width, height and fps must be set (got %dx%d at %d fps)", s.cfg.Camera, s.cfg.Width, s.cfg.Height, s.cfg.FPS))
+		}
 		if s.cfg.Camera == "test" {
 			return mediadevices.NewVideoTrack(synthetic.NewVideo(s.cfg.Width, s.cfg.Height, s.cfg.FPS), sel), nil
 		}
@@ -304,7 +290,7 @@ func (s *Source) openKind(ctx context.Context, kind webrtc.RTPCodecType, sel *me
 		return mediadevices.NewVideoTrack(src, sel), nil
 	}
 	if s.cfg.Microphone == "test" {
-		return mediadevices.NewAudioTrack(synthetic.NewTone(s.cfg.ToneHz, 48000), sel), nil
+		return mediadevices.NewAudioTrack(synthetic.NewTone(testToneHz, 48000), sel), nil
 	}
 	src, err := s.mic.OpenMicrophone(ctx, s.cfg)
 	if err != nil {
@@ -323,7 +309,11 @@ func (s *Source) watch(gen int, t mediadevices.Track) {
 // process wraps a microphone in its processing; without it (nothing
 // asked, or speexdsp failed) the microphone is used as it is.
 func (s *Source) process(src mediadevices.AudioSource) mediadevices.AudioSource {
-	out, err := withProcessing(src, s.cfg.Processing, s.log)
+	p := Processing{
+		EchoCancellation: s.cfg.EchoCancellation, EchoReference: s.echoRef,
+		NoiseSuppression: s.cfg.NoiseSuppression, AutoGain: s.cfg.AutoGain,
+	}
+	out, err := withProcessing(src, p, s.log)
 	if err != nil {
 		s.log.Error("microphone processing unavailable; sending the microphone unprocessed", "error", err.Error())
 		return src

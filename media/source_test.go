@@ -129,10 +129,10 @@ func TestOptionalVersusRequiredDevices(t *testing.T) {
 		want contract.ErrorName
 		n    int
 	}{
-		{Config{Camera: "auto", CameraRequired: true, Microphone: "none"}, contract.NoUserMedia, 0},
-		{Config{Camera: "auto", CameraRequired: false, Microphone: "none"}, contract.NoError, 0},
-		{Config{Camera: "auto", CameraRequired: false, Microphone: "test"}, contract.NoError, 1},
-		{Config{Camera: "Acme Cam", CameraRequired: true, Microphone: "none"}, contract.NoUserMedia, 0},
+		{Config{Camera: "auto", CameraRequired: true, Microphone: "none", Width: 640, Height: 480, FPS: 15}, contract.NoUserMedia, 0},
+		{Config{Camera: "auto", CameraRequired: false, Microphone: "none", Width: 640, Height: 480, FPS: 15}, contract.NoError, 0},
+		{Config{Camera: "auto", CameraRequired: false, Microphone: "test", Width: 640, Height: 480, FPS: 15}, contract.NoError, 1},
+		{Config{Camera: "Acme Cam", CameraRequired: true, Microphone: "none", Width: 640, Height: 480, FPS: 15}, contract.NoUserMedia, 0},
 	}
 	for i, c := range cases {
 		s := NewSource(c.cfg, nil, WithCameraSystem(f))
@@ -149,7 +149,7 @@ func TestOptionalVersusRequiredDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, required := range []bool{true, false} {
-		s := NewSource(Config{Camera: f.ByIDPath("usb-Therm-video-index0"), CameraRequired: required, Microphone: "none"}, nil, WithCameraSystem(f))
+		s := NewSource(Config{Camera: f.ByIDPath("usb-Therm-video-index0"), CameraRequired: required, Width: 640, Height: 480, FPS: 15, Microphone: "none"}, nil, WithCameraSystem(f))
 		tr, err := s.Tracks(bg)
 		if required && (contract.NameOf(err) != contract.NotSupported || len(tr) != 0) {
 			t.Fatalf("required unusable: %v", err)
@@ -178,8 +178,8 @@ func TestV4L2CameraUnplugReplugByStablePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	stable := f.ByIDPath(cam.ByID)
-	s := NewSource(Config{Camera: stable, CameraRequired: true, Width: 320, Height: 240, FPS: 30, Microphone: "none",
-		VideoTimeout: 500 * time.Millisecond}, nil, WithCameraSystem(f))
+	s := NewSource(Config{Camera: stable, CameraRequired: true, Width: 320, Height: 240, FPS: 30, Microphone: "none"}, nil,
+		WithCamera(V4L2Camera{System: f, FrameTimeout: 500 * time.Millisecond}))
 	defer s.Close()
 	tr, err := s.Tracks(bg)
 	if err != nil {
@@ -229,8 +229,8 @@ func TestV4L2CameraStallIsALoss(t *testing.T) {
 	if err := f.Plug(hwtest.Camera{Node: "video0", Caps: hwtest.UVCCaps("Cam"), FPS: 30}); err != nil {
 		t.Fatal(err)
 	}
-	s := NewSource(Config{Camera: "auto", CameraRequired: true, Width: 160, Height: 120, Microphone: "none",
-		VideoTimeout: 100 * time.Millisecond}, nil, WithCameraSystem(f))
+	s := NewSource(Config{Camera: "auto", CameraRequired: true, Width: 160, Height: 120, FPS: 15, Microphone: "none"}, nil,
+		WithCamera(V4L2Camera{System: f, FrameTimeout: 100 * time.Millisecond}))
 	defer s.Close()
 	tr, err := s.Tracks(bg)
 	if err != nil {
@@ -256,7 +256,7 @@ func TestV4L2CameraMJPEGAndNV12(t *testing.T) {
 			Formats: []hw.Format{{PixelFormat: pf, Sizes: []hw.Size{{Width: 160, Height: 120}}}}}}); err != nil {
 			t.Fatal(err)
 		}
-		s := NewSource(Config{Camera: "Cam", CameraRequired: true, Width: 160, Height: 120, Microphone: "none"}, nil, WithCameraSystem(f))
+		s := NewSource(Config{Camera: "Cam", CameraRequired: true, Width: 160, Height: 120, FPS: 15, Microphone: "none"}, nil, WithCameraSystem(f))
 		tr, err := s.Tracks(bg)
 		if err != nil {
 			t.Fatal(err)
@@ -354,5 +354,16 @@ func TestRequiredMicrophoneAppearsLater(t *testing.T) {
 	defer s2.Close()
 	if tr, err := s2.Tracks(bg); err != nil || len(tr) != 0 {
 		t.Fatalf("optional missing: %d tracks, %v", len(tr), err)
+	}
+}
+
+// A camera configured without a size is refused, not given one: the
+// sizes are config's (config.Default), and a Config built in code that
+// left them out says notSupported, which waits for a new configuration.
+func TestCameraWithoutSizeIsNotSupported(t *testing.T) {
+	s := NewSource(Config{Camera: "test", CameraRequired: true, Microphone: "none"}, nil)
+	defer s.Close()
+	if tr, err := s.Tracks(bg); contract.NameOf(err) != contract.NotSupported || len(tr) != 0 {
+		t.Fatalf("no size: %d tracks, %v", len(tr), err)
 	}
 }

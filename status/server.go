@@ -17,21 +17,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock"
 )
 
 // Server errors.
 var (
-	ErrNoSnapshot = errors.New("status: ServerConfig.Snapshot is required")
+	ErrNoSocket   = errors.New("status: no socket path (status.socket)")
+	ErrNoSnapshot = errors.New("status: ServerOptions.Snapshot is required")
 	ErrInUse      = errors.New("status: another process is serving the status socket")
 	ErrNotSocket  = errors.New("status: status socket path exists and is not a socket")
 )
 
-// ServerConfig configures a Server.
-type ServerConfig struct {
-	// Socket is the path to listen on; "" means DefaultSocket. Its parent
-	// directory is created (0755) if missing.
-	Socket string
+// ServerOptions are what a Server needs besides its config section.
+type ServerOptions struct {
 	// Mode of the socket file; 0 means 0660 (the daemon's user and group).
 	Mode os.FileMode
 	// Snapshot returns the session's current condition. Required.
@@ -49,16 +48,13 @@ type ServerConfig struct {
 	Logger *slog.Logger
 }
 
-// maxSocketPath is what fits in sockaddr_un's sun_path.
-const maxSocketPath = 107
-
 // ioTimeout bounds a client's command line and each write, so a stuck
 // client cannot hold a goroutine for long.
 const ioTimeout = 10 * time.Second
 
 // Server serves Status on a unix socket. NewServer starts it; Close stops it.
 type Server struct {
-	cfg  ServerConfig
+	cfg  ServerOptions
 	ln   net.Listener
 	path string
 	ino  uint64 // the socket file we created, so Close removes only ours
@@ -91,32 +87,33 @@ func (w *watcher) offer(b []byte) {
 	}
 }
 
-// NewServer creates the socket's directory if needed, removes a stale
-// socket file (one nobody answers on), listens with cfg.Mode and serves.
-// It fails with ErrInUse if a live server answers on the path, and with
-// ErrNotSocket if the path is something else.
-func NewServer(cfg ServerConfig) (*Server, error) {
-	if cfg.Snapshot == nil {
+// NewServer serves the status socket of cfg (status.socket). It creates
+// the socket's directory if needed, removes a stale socket file (one nobody
+// answers on), listens with opts.Mode and serves. It fails with ErrInUse if
+// a live server answers on the path, and with ErrNotSocket if the path is
+// something else.
+func NewServer(cfg config.Status, opts ServerOptions) (*Server, error) {
+	if cfg.Socket == "" {
+		return nil, ErrNoSocket
+	}
+	if opts.Snapshot == nil {
 		return nil, ErrNoSnapshot
 	}
-	if cfg.Socket == "" {
-		cfg.Socket = DefaultSocket
+	if opts.Mode == 0 {
+		opts.Mode = 0o660
 	}
-	if cfg.Mode == 0 {
-		cfg.Mode = 0o660
+	if opts.Clock == nil {
+		opts.Clock = clock.Real
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.Real
+	if opts.PollInterval == 0 && opts.Events == nil {
+		opts.PollInterval = time.Second
 	}
-	if cfg.PollInterval == 0 && cfg.Events == nil {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	path := cfg.Socket
-	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("status: socket path %s is longer than %d bytes", path, maxSocketPath)
+	if len(path) > config.MaxSocketPath {
+		return nil, fmt.Errorf("status: socket path %s is longer than %d bytes", path, config.MaxSocketPath)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("status: create socket directory: %w", err)
@@ -124,12 +121,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
-	ln, err := listen(path, cfg.Mode)
+	ln, err := listen(path, opts.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("status: listen on %s: %w", path, err)
 	}
 	s := &Server{
-		cfg: cfg, ln: ln, path: path, ino: inode(path),
+		cfg: opts, ln: ln, path: path, ino: inode(path),
 		done: make(chan struct{}), conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{},
 	}
 	s.wg.Add(2)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/internal/clock/clocktest"
 )
 
@@ -42,9 +43,9 @@ func socketPath(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "run", "kioskd", "status.sock")
 }
 
-func startServer(t *testing.T, cfg ServerConfig) *Server {
+func startServer(t *testing.T, path string, opts ServerOptions) *Server {
 	t.Helper()
-	s, err := NewServer(cfg)
+	s, err := NewServer(config.Status{Socket: path}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestServerQuery(t *testing.T) {
 	fs := &fakeSession{snap: contract.Snapshot{State: contract.ConnectingToDigitalPerson, SessionID: "3f2a9c1e-7b7d",
 		LastError: contract.NoScene, LastReason: contract.ReasonControlDisconnected, Attempt: 2, Since: since, Connects: 5}}
 	path := socketPath(t)
-	s := startServer(t, ServerConfig{Socket: path, Snapshot: fs.Snapshot, PollInterval: -1})
+	s := startServer(t, path, ServerOptions{Snapshot: fs.Snapshot, PollInterval: -1})
 	if s.Path() != path {
 		t.Fatalf("Path = %q", s.Path())
 	}
@@ -151,13 +152,13 @@ func TestServerSocketFile(t *testing.T) {
 	if _, err := Query(context.Background(), path); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("Query on a stale socket = %v, want ErrNotRunning", err)
 	}
-	s := startServer(t, ServerConfig{Socket: path, Snapshot: fs.Snapshot})
+	s := startServer(t, path, ServerOptions{Snapshot: fs.Snapshot})
 	if _, err := Query(context.Background(), path); err != nil {
 		t.Fatalf("Query after replacing a stale socket: %v", err)
 	}
 
 	// A live server is not stolen from.
-	if _, err := NewServer(ServerConfig{Socket: path, Snapshot: fs.Snapshot}); !errors.Is(err, ErrInUse) {
+	if _, err := NewServer(config.Status{Socket: path}, ServerOptions{Snapshot: fs.Snapshot}); !errors.Is(err, ErrInUse) {
 		t.Fatalf("second server = %v, want ErrInUse", err)
 	}
 	if _, err := Query(context.Background(), path); err != nil {
@@ -168,15 +169,19 @@ func TestServerSocketFile(t *testing.T) {
 	// Something that is not a socket is never removed.
 	file := filepath.Join(t.TempDir(), "status.sock")
 	os.WriteFile(file, []byte("keep"), 0o600)
-	if _, err := NewServer(ServerConfig{Socket: file, Snapshot: fs.Snapshot}); !errors.Is(err, ErrNotSocket) {
+	if _, err := NewServer(config.Status{Socket: file}, ServerOptions{Snapshot: fs.Snapshot}); !errors.Is(err, ErrNotSocket) {
 		t.Fatalf("regular file: %v, want ErrNotSocket", err)
 	}
 	if b, _ := os.ReadFile(file); string(b) != "keep" {
 		t.Fatal("regular file was touched")
 	}
 
-	if _, err := NewServer(ServerConfig{Socket: path}); !errors.Is(err, ErrNoSnapshot) {
+	if _, err := NewServer(config.Status{Socket: path}, ServerOptions{}); !errors.Is(err, ErrNoSnapshot) {
 		t.Fatalf("no snapshot: %v", err)
+	}
+	// No path is refused, not replaced by one the server makes up.
+	if _, err := NewServer(config.Status{}, ServerOptions{Snapshot: fs.Snapshot}); !errors.Is(err, ErrNoSocket) {
+		t.Fatalf("no socket: %v", err)
 	}
 }
 
@@ -217,7 +222,7 @@ func TestWatchFromEvents(t *testing.T) {
 	fs := &fakeSession{snap: contract.Snapshot{State: contract.Disconnected}}
 	events := make(chan contract.Event)
 	path := socketPath(t)
-	s := startServer(t, ServerConfig{Socket: path, Snapshot: fs.Snapshot, Events: events})
+	s := startServer(t, path, ServerOptions{Snapshot: fs.Snapshot, Events: events})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -270,7 +275,7 @@ func TestWatchPollingAndCancel(t *testing.T) {
 	fc := clocktest.New(since)
 	fs := &fakeSession{snap: contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene, Attempt: 1, NextRetry: since.Add(4 * time.Second)}}
 	path := socketPath(t)
-	startServer(t, ServerConfig{Socket: path, Snapshot: fs.Snapshot, Clock: fc}) // no Events: polls every 1 s
+	startServer(t, path, ServerOptions{Snapshot: fs.Snapshot, Clock: fc}) // no Events: polls every 1 s
 	fc.BlockUntil(1)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -15,9 +15,6 @@ import (
 	"time"
 )
 
-// DefaultSocket is status.socket's default (SPEC section 13).
-const DefaultSocket = "/run/kioskd/status.sock"
-
 // Status is the JSON object served on the socket.
 type Status struct {
 	State            string     `json:"state"`

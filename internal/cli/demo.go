@@ -121,7 +121,8 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "kioskd demo: camera %s, microphone %s, speaker %s; Ctrl-C ends it\n\n", o.Camera, o.Microphone, o.Speaker)
 
 	ui := &demoUI{out: stdout, dp: dp}
-	ledCfg := leds.Config{Backend: leds.BackendConsole, Profile: "traffic"}
+	ledCfg := config.Default().LEDs
+	ledCfg.Backend = config.BackendConsole
 	backend, _ := leds.Open(ledCfg, &prefixWriter{w: stdout, prefix: "          "})
 	ledCtl, err := leds.New(ledCfg, backend, nil, log)
 	if err != nil {

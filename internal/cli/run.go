@@ -51,8 +51,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	ctx, stop := signalContext()
 	defer stop()
 
-	ledCfg := leds.Config{Backend: cfg.LEDs.Backend, Profile: cfg.LEDs.Profile, Lines: cfg.LEDs.Lines,
-		ActiveLow: cfg.LEDs.ActiveLow, LEDClassRoot: cfg.LEDs.LEDClassRoot}
+	ledCfg := cfg.LEDs
 	backend, err := leds.Open(ledCfg, console)
 	if err != nil {
 		// LEDs help staff, but a kiosk without them still serves visitors.
@@ -62,7 +61,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	ledCtl, err := leds.New(ledCfg, backend, nil, log)
 	if err != nil {
 		log.Error("status LEDs unavailable; running without them", "error", err)
-		ledCtl, _ = leds.New(leds.Config{}, leds.None{}, nil, log)
+		ledCtl, _ = leds.New(config.Default().LEDs, leds.None{}, nil, log)
 	}
 	// All LEDs off on every way out, including a panic in the daemon.
 	defer ledCtl.Close()
@@ -88,7 +87,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 	// The local status socket for `kioskd status`. Without it the kiosk
 	// still serves visitors: log and go on.
 	socketEvents, cancelSocket := sup.Subscribe()
-	if srv, err := status.NewServer(status.ServerConfig{Socket: cfg.Status.Socket, Snapshot: sup.Snapshot, Events: socketEvents, Logger: log}); err != nil {
+	if srv, err := status.NewServer(cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: socketEvents, Logger: log}); err != nil {
 		cancelSocket()
 		log.Error("status socket unavailable", "path", cfg.Status.Socket, "error", err)
 	} else {
