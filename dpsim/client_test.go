@@ -194,7 +194,7 @@ func (c *clientConn) readLoop() {
 		}
 		switch v := m.(type) {
 		case dpwire.Ping:
-			_ = c.Send(dpwire.Pong{Seq: v.Seq})
+			_ = c.Send(dpwire.Pong(v))
 			continue
 		case dpwire.Pong:
 			continue

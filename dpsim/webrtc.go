@@ -48,7 +48,15 @@ func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
 	if len(cfg.ICEPublicIPs) > 0 {
-		se.SetNAT1To1IPs(cfg.ICEPublicIPs, webrtc.ICECandidateTypeHost)
+		// Advertise the public addresses in place of the host candidates,
+		// as a server behind a 1:1 NAT must.
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.ICEPublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.ICEPortMin != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.ICEPortMin, cfg.ICEPortMax); err != nil {

@@ -267,7 +267,7 @@ func (c *ctrlConn) readLoop() {
 		switch v := m.(type) {
 		case dpwire.Ping:
 			if !c.silent.Load() {
-				_ = c.Send(dpwire.Pong{Seq: v.Seq})
+				_ = c.Send(dpwire.Pong(v))
 			}
 			continue
 		case dpwire.Pong:

@@ -305,7 +305,6 @@ func TestBarSoftware(t *testing.T) {
 		}
 	}
 
-	mark = fake.Len()
 	r.state(contract.Disconnected, 4)
 	for _, s := range []string{"step1", "step2", "step3", "step4"} {
 		if st := fake.State(s); st.On {
@@ -448,7 +447,6 @@ func TestBlinkFallback(t *testing.T) {
 	r.clk.BlockUntil(1)
 	r.step(time.Second, 250*ms)
 	checkSets(t, setsOf(fake.Ops(), mark, "amber"), squareWave(0, 500*ms, time.Second))
-	mark = fake.Len()
 	r.state(contract.ConnectingToDigitalPerson, 2) // amber off (stops the timer), green delegated
 	if got := fake.State("green"); !got.Blink {
 		t.Errorf("green = %+v, want a delegated blink", got)

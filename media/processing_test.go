@@ -47,7 +47,6 @@ type roomRun struct {
 	out        []int16 // what the encoder sent, decoded
 	echo, near []int16 // the room's components, per captured sample
 	stats      aec.Stats
-	estimated  bool
 }
 
 const (

@@ -25,7 +25,6 @@ import (
 type Camera struct {
 	mu      sync.Mutex
 	missing bool
-	fail    error
 	open    *flakySource
 	opens   int
 	closes  int
