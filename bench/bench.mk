@@ -1,4 +1,4 @@
-# Benchmarks against the targets of SPEC section 14, the chaos run and a
+# Benchmarks against the targets of docs/BEHAVIOUR.md section 14, the chaos run and a
 # profiling build (included by the top Makefile). See bench/README.md.
 #
 #   make bench          the full run (~7 min): writes bench/results.json and the table in bench/README.md, then bench-aec

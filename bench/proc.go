@@ -1,4 +1,4 @@
-// Package bench measures kioskd against the targets of SPEC section 14:
+// Package bench measures kioskd against the targets of docs/BEHAVIOUR.md section 14:
 // process start to Connected, controlDisconnected to Connected again,
 // steady CPU and memory beside libvpx alone, and 1000 reconnect cycles.
 // The harness is bench/cmd/kioskbench (`make bench`, `make bench-quick`);

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Chromium's CPU for the same call (SPEC section 14), in cores: kioskd's
+// Chromium's CPU for the same call (docs/BEHAVIOUR.md section 14), in cores: kioskd's
 // target is at most half of it.
 const ChromiumCores = 0.27
 
@@ -134,7 +134,7 @@ type Cycles struct {
 	Backoff string     `json:"backoff"`
 }
 
-// Target is one line of SPEC section 14 and whether it is met.
+// Target is one line of docs/BEHAVIOUR.md section 14 and whether it is met.
 type Target struct {
 	Name     string `json:"name"`
 	Target   string `json:"target"`
@@ -170,7 +170,7 @@ func (r *Results) Evaluate() {
 	if s := r.Steady; s != nil {
 		add("steady memory (PSS)", "< 40 MB", fmt.Sprintf("mean %s, max %s (RSS %s)", MB(s.PSSMean), MB(s.PSSMax), MB(s.RSSMax)), s.PSSMax > 0 && s.PSSMax < 40<<20)
 		add("CPU vs libvpx alone", "≤ 1.2×", fmt.Sprintf("%.3f / %.3f cores = %.2f×", s.CPUCores, s.Floor.CPUCores, s.Ratio), s.Ratio > 0 && s.Ratio <= 1.2)
-		add("CPU vs Chromium (0.27 cores, SPEC)", "≤ 0.5× (≤ 0.135 cores)", fmt.Sprintf("%.3f cores = %.2f×", s.CPUCores, s.CPUCores/ChromiumCores), s.CPUCores > 0 && s.CPUCores <= ChromiumCores/2)
+		add("CPU vs Chromium (0.27 cores, BEHAVIOUR.md section 14)", "≤ 0.5× (≤ 0.135 cores)", fmt.Sprintf("%.3f cores = %.2f×", s.CPUCores, s.CPUCores/ChromiumCores), s.CPUCores > 0 && s.CPUCores <= ChromiumCores/2)
 	}
 	if c := r.Cycles; c != nil {
 		add(fmt.Sprintf("%d reconnect cycles: goroutines", c.N), "back to baseline",
@@ -191,7 +191,7 @@ func (r *Results) Markdown() string {
 	fmt.Fprintf(&b, "Measured %s on %s, %d cores (%s, %s), load average at start %s, at end %s; mode %s; took %s.\n",
 		m.Date.Format("2006-01-02 15:04 UTC"), m.CPUModel, m.Cores, m.Kernel, m.GoVersion, m.LoadStart, m.LoadEnd, r.Setup.Mode, time.Duration(r.Took).Round(time.Second))
 	fmt.Fprintf(&b, "kioskd %s; %s; %s.\n\n", r.Setup.KioskdVersion, r.Setup.Media, r.Setup.Server)
-	b.WriteString("| target (SPEC 14) | wanted | measured | met |\n|---|---|---|---|\n")
+	b.WriteString("| target (docs/BEHAVIOUR.md section 14) | wanted | measured | met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		met := "**no**"
 		if t.Met {

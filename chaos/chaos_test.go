@@ -108,7 +108,7 @@ func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 func isConnected(m map[string]any) bool { return str(m, "connection_state") == "Connected" }
 
 // isEnd matches the line that says how a call ended: a failed connect
-// (SPEC section 2) or a disconnect after Connected (section 3).
+// (docs/BEHAVIOUR.md section 2) or a disconnect after Connected (section 3).
 func isEnd(m map[string]any) bool {
 	msg := str(m, "msg")
 	return strings.HasPrefix(msg, "connect failed: ") || strings.HasPrefix(msg, "disconnected: ") || strings.HasPrefix(msg, "media failed: ")

@@ -1,5 +1,5 @@
 // Package config loads and validates kioskd's YAML config file
-// (SPEC section 13). Every problem in the file is reported with the file,
+// (docs/BEHAVIOUR.md section 13). Every problem in the file is reported with the file,
 // the line and the dotted key, all of them at once, in file order, so an
 // integrator can fix a config in one pass:
 //
@@ -77,13 +77,13 @@ type Session struct {
 	StateDir string `yaml:"state_dir"`
 	// ConnectTimeout bounds a whole connect, from dial to Connected.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// StepTimeout bounds each connection step (SPEC 5); a stuck step is
+	// StepTimeout bounds each connection step (docs/BEHAVIOUR.md section 5); a stuck step is
 	// aborted as sessionTimeout.
 	StepTimeout time.Duration `yaml:"step_timeout"`
 	Reconnect   Reconnect     `yaml:"reconnect"`
 }
 
-// Reconnect is the backoff between connect attempts (SPEC 2).
+// Reconnect is the backoff between connect attempts (docs/BEHAVIOUR.md section 2).
 type Reconnect struct {
 	InitialDelay time.Duration `yaml:"initial_delay"`
 	MaxDelay     time.Duration `yaml:"max_delay"`
@@ -92,7 +92,7 @@ type Reconnect struct {
 	ResetAfter time.Duration `yaml:"reset_after"`
 }
 
-// Media is the kiosk's camera, microphone and speaker (SPEC 7).
+// Media is the kiosk's camera, microphone and speaker (docs/BEHAVIOUR.md section 7).
 type Media struct {
 	// Camera is auto, none, test, a /dev/... path or a V4L2 card name.
 	Camera         string `yaml:"camera"`
@@ -114,7 +114,7 @@ type Media struct {
 	AutoGain       bool `yaml:"auto_gain"`
 }
 
-// LEDs are the status LEDs for on-site staff (SPEC 8).
+// LEDs are the status LEDs for on-site staff (docs/BEHAVIOUR.md section 8).
 type LEDs struct {
 	Backend string `yaml:"backend"` // gpio | ledclass | console | none
 	Profile string `yaml:"profile"` // traffic | bar
@@ -161,7 +161,7 @@ func ProfileLines(profile string) []string {
 	return nil
 }
 
-// Default returns a Config with every default of SPEC section 13 filled
+// Default returns a Config with every default of docs/BEHAVIOUR.md section 13 filled
 // in, except Server.URL, which is empty.
 func Default() *Config {
 	return &Config{
@@ -243,7 +243,7 @@ func tooLarge(file string) error {
 	return &KeyError{File: file, Msg: fmt.Sprintf("file is larger than %d KiB; is this the right file?", MaxFileSize>>10), cause: ErrTooLarge}
 }
 
-// StateFile is the path of the persisted session (SPEC 4).
+// StateFile is the path of the persisted session (docs/BEHAVIOUR.md section 4).
 func (c *Config) StateFile() string {
 	return filepath.Join(c.Session.StateDir, StateFileName)
 }

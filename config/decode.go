@@ -110,7 +110,7 @@ func parseDocs(data []byte) ([]*yaml.Node, error) {
 }
 
 // parseYAML runs yaml.v3's parser. It has had panics on crafted input in
-// the past; kioskd must report bad config, not crash on it (SPEC 13b).
+// the past; kioskd must report bad config, not crash on it (docs/BEHAVIOUR.md section 13b).
 func parseYAML(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	defer func() {
 		// The panic value is not passed on: it may quote the input, which

@@ -48,7 +48,7 @@ func (s ConnectionState) Data() StateData {
 
 func (s ConnectionState) valid() bool { return s >= Disconnected && s <= Connected }
 
-// String returns the state's name as SPEC section 1 spells it.
+// String returns the state's name as docs/BEHAVIOUR.md section 1 spells it.
 func (s ConnectionState) String() string {
 	if !s.valid() {
 		return fmt.Sprintf("ConnectionState(%d)", int(s))

@@ -107,7 +107,7 @@ type Pong struct {
 }
 
 // Close ends the session's control channel with a reason: before Connected
-// an error name of SPEC section 2, after it a disconnect reason of section 3.
+// an error name of docs/BEHAVIOUR.md section 2, after it a disconnect reason of section 3.
 type Close struct {
 	Reason  string `json:"reason"`
 	Message string `json:"message,omitempty"`

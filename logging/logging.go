@@ -1,5 +1,5 @@
 // Package logging builds kioskd's slog.Logger: native journald fields
-// under systemd, text or JSON on stderr elsewhere (SPEC section 9).
+// under systemd, text or JSON on stderr elsewhere (docs/BEHAVIOUR.md section 9).
 //
 // Every format carries the same fields: session_id, connection_state,
 // current_step, percentage_loaded, error_name and disconnect_reason in

@@ -14,7 +14,7 @@ import (
 )
 
 // Processing is what is done to the microphone before it is encoded
-// (SPEC 7): echo cancellation against what the speaker plays, noise
+// (docs/BEHAVIOUR.md section 7): echo cancellation against what the speaker plays, noise
 // suppression, automatic gain.
 type Processing struct {
 	// EchoCancellation needs EchoReference: the Sink's

@@ -25,8 +25,8 @@ var ErrNotLoopback = errors.New("status: metrics must listen on a loopback addre
 //	kioskd_queue_position                      gauge, while searching
 //	kioskd_connects_total                      counter, Connected reached
 //	kioskd_resumes_total                       counter, Connected by resuming the stored session
-//	kioskd_connect_errors_total{error_name}    counter, failed connects (SPEC section 2)
-//	kioskd_disconnects_total{reason}           counter, ends of Connected sessions (SPEC section 3)
+//	kioskd_connect_errors_total{error_name}    counter, failed connects (docs/BEHAVIOUR.md section 2)
+//	kioskd_disconnects_total{reason}           counter, ends of Connected sessions (docs/BEHAVIOUR.md section 3)
 //	kioskd_media_failures_total                counter, capture tracks that failed
 //	kioskd_time_to_connected_seconds           histogram, leaving Disconnected → Connected
 //	kioskd_recovery_seconds                    histogram, controlDisconnected → Connected again

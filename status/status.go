@@ -2,7 +2,7 @@
 // local unix socket served by the daemon (`kioskd status [--json]
 // [--watch]`), its client and text renderer, and Prometheus metrics.
 //
-// Protocol on the socket (SPEC section 13 status.socket, mode 0660): the
+// Protocol on the socket (docs/BEHAVIOUR.md section 13 status.socket, mode 0660): the
 // client sends one line, "status" or "watch". "status" gets one JSON
 // object (a Status) on one line and the connection closes; "watch" gets one
 // now and another on every change until either side closes. Anything else
@@ -23,8 +23,8 @@ type Status struct {
 	PercentageLoaded int        `json:"percentage_loaded"`
 	SessionID        string     `json:"session_id"`
 	QueuePosition    int        `json:"queue_position"`
-	LastError        string     `json:"last_error"`  // an error name of SPEC section 2, "" if none
-	LastReason       string     `json:"last_reason"` // a disconnect reason of SPEC section 3, "" if none
+	LastError        string     `json:"last_error"`  // an error name of docs/BEHAVIOUR.md section 2, "" if none
+	LastReason       string     `json:"last_reason"` // a disconnect reason of docs/BEHAVIOUR.md section 3, "" if none
 	Attempt          int        `json:"attempt"`
 	Since            *time.Time `json:"since"`      // when State was entered; null if unknown
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry

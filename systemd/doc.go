@@ -1,7 +1,7 @@
 // Package systemd is kioskd's small window onto systemd: sd_notify
 // (READY=1, STATUS=, STOPPING=1, WATCHDOG=1), the watchdog interval systemd
 // asks for, and a Watchdog that pings only while the session supervisor
-// makes progress (SPEC sections 5 and 10).
+// makes progress (docs/BEHAVIOUR.md sections 5 and 10).
 //
 // Outside systemd (NOTIFY_SOCKET unset) and on non-Linux systems every
 // notification is a silent no-op, so the daemon can call these functions

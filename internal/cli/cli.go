@@ -1,4 +1,4 @@
-// Package cli is kioskd's command line (SPEC section 11): it parses flags,
+// Package cli is kioskd's command line (docs/BEHAVIOUR.md section 11): it parses flags,
 // loads the config and hands over to package daemon.
 package cli
 

@@ -73,7 +73,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 			ledObserver(ledCtl),
 		},
 		// READY=1 once config is loaded and devices probed, not waiting
-		// for Connected (SPEC section 10).
+		// for Connected (docs/BEHAVIOUR.md section 10).
 		Ready: func(*session.Supervisor) { systemd.Ready() },
 	})
 	if err != nil {
@@ -112,7 +112,7 @@ func runDaemon(cfg *config.Config, log *slog.Logger, tracker *logging.SessionTra
 			}()
 		}
 	}
-	// WATCHDOG=1 only while the supervisor makes progress (SPEC section 5).
+	// WATCHDOG=1 only while the supervisor makes progress (docs/BEHAVIOUR.md section 5).
 	if iv, ok := systemd.WatchdogInterval(); ok {
 		wd, err := systemd.NewWatchdog(systemd.WatchdogConfig{Interval: iv, LastProgress: d.Supervisor().LastProgress, Logger: log})
 		if err != nil {

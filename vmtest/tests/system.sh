@@ -524,7 +524,7 @@ else
   fail exit-clean "systemctl stop: Result=$res ExecMainStatus=$ems ExecMainCode=$ecode (want success, 0)"
 fi
 
-# SPEC 9: the token never reaches the journal.
+# docs/BEHAVIOUR.md section 9: the token never reaches the journal.
 if journalctl --no-pager -o verbose 2>/dev/null | grep -qF "$TOKEN"; then
   fail no-token-in-logs "the server token appears in the journal"
 else

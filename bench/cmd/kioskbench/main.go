@@ -1,4 +1,4 @@
-// Command kioskbench measures kioskd against the targets of SPEC section 14
+// Command kioskbench measures kioskd against the targets of docs/BEHAVIOUR.md section 14
 // (`make bench`, `make bench-quick`): a real kioskd process (bin/kioskd,
 // built without -race) against dpsim running in this process on loopback,
 // with zero step delays, synthetic 640x480 video at 15 fps (VP8, 500 kbit/s)
