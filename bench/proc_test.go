@@ -84,7 +84,7 @@ func TestEvaluateAndMarkdown(t *testing.T) {
 	}
 	want := map[string]bool{
 		"process start → Connected": true, "controlDisconnected → Connected (same id)": true,
-		"steady memory (PSS)": true, "CPU vs libvpx alone": false, "CPU vs Chromium (0.27 cores, BEHAVIOUR.md section 14)": true,
+		"steady memory (PSS)": true, "CPU vs libvpx alone": false, "CPU vs Chromium (0.27 cores, docs/BEHAVIOUR.md section 14)": true,
 		"1000 reconnect cycles: goroutines": true, "1000 reconnect cycles: file descriptors": true, "1000 reconnect cycles: memory": true,
 	}
 	for k, v := range want {

@@ -170,7 +170,7 @@ func (r *Results) Evaluate() {
 	if s := r.Steady; s != nil {
 		add("steady memory (PSS)", "< 40 MB", fmt.Sprintf("mean %s, max %s (RSS %s)", MB(s.PSSMean), MB(s.PSSMax), MB(s.RSSMax)), s.PSSMax > 0 && s.PSSMax < 40<<20)
 		add("CPU vs libvpx alone", "≤ 1.2×", fmt.Sprintf("%.3f / %.3f cores = %.2f×", s.CPUCores, s.Floor.CPUCores, s.Ratio), s.Ratio > 0 && s.Ratio <= 1.2)
-		add("CPU vs Chromium (0.27 cores, BEHAVIOUR.md section 14)", "≤ 0.5× (≤ 0.135 cores)", fmt.Sprintf("%.3f cores = %.2f×", s.CPUCores, s.CPUCores/ChromiumCores), s.CPUCores > 0 && s.CPUCores <= ChromiumCores/2)
+		add("CPU vs Chromium (0.27 cores, docs/BEHAVIOUR.md section 14)", "≤ 0.5× (≤ 0.135 cores)", fmt.Sprintf("%.3f cores = %.2f×", s.CPUCores, s.CPUCores/ChromiumCores), s.CPUCores > 0 && s.CPUCores <= ChromiumCores/2)
 	}
 	if c := r.Cycles; c != nil {
 		add(fmt.Sprintf("%d reconnect cycles: goroutines", c.N), "back to baseline",

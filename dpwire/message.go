@@ -159,7 +159,7 @@ func Decode(frame []byte) (Message, error) {
 	if len(frame) > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(frame))
 	}
-	// JSON text is UTF-8 (RFC 8259, PROTOCOL.md section 3); encoding/json
+	// JSON text is UTF-8 (RFC 8259, docs/PROTOCOL.md section 3); encoding/json
 	// would silently turn invalid bytes into U+FFFD instead.
 	if !utf8.Valid(frame) {
 		return nil, fmt.Errorf("%w: not UTF-8", ErrMalformed)

@@ -17,7 +17,6 @@ import (
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/av/opus"
 	"github.com/kioskd/kioskd/av/vp8"
-	"github.com/kioskd/kioskd/session"
 )
 
 // SinkConfig says where the Digital Person's voice goes.
@@ -72,8 +71,6 @@ type Sink struct {
 	nextOpen   time.Time
 	closed     bool
 }
-
-var _ session.MediaSink = (*Sink)(nil)
 
 // NewSink returns a sink; the speaker is opened with the first voice packet.
 func NewSink(cfg SinkConfig, log *slog.Logger) *Sink {

@@ -17,7 +17,6 @@ import (
 	"github.com/kioskd/kioskd/av/synthetic"
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/hw"
-	"github.com/kioskd/kioskd/session"
 )
 
 // Config is the media section of kioskd's configuration (config.Media:
@@ -61,8 +60,6 @@ type Source struct {
 	closed bool
 	proc   *processedMic // the microphone's processing, if any
 }
-
-var _ session.MediaSource = (*Source)(nil)
 
 // ErrClosed is returned by Tracks after Close.
 var ErrClosed = errors.New("media: source closed")
@@ -112,7 +109,7 @@ func NewSource(cfg config.Media, log *slog.Logger, opts ...Option) *Source {
 func (s *Source) Failed() <-chan error { return s.failed }
 
 // Tracks opens the devices once and hands out the same tracks until Reset.
-// A missing required device is a *session.ConnectError named NoUserMedia,
+// A missing required device is a *contract.ConnectError named NoUserMedia,
 // an unusable one NotSupported; a missing or unusable optional device is
 // left out with a warning. Every later Tracks (the supervisor calls it at
 // each connect and when the devices change mid-session) tries the devices
@@ -156,8 +153,6 @@ func (s *Source) Kinds() []webrtc.RTPCodecType {
 	}
 	return kinds
 }
-
-var _ session.MediaKinds = (*Source)(nil)
 
 func configured(setting string) bool { return setting != "" && setting != "none" }
 
