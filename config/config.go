@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,10 @@ type Server struct {
 	CAFile string `yaml:"ca_file"`
 	// Heartbeat is the ping interval until the server names another.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// AllowInsecure lets a ws:// URL reach a host that is not loopback,
+	// sending the token and the session in clear: for a lab only, and
+	// logged as a warning at every start.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // Session is how the session is kept and resumed.
@@ -291,12 +296,27 @@ func (c *Config) Token() (string, error) {
 // the header), and a space means the file holds more than a token. The
 // message never includes the token.
 func checkToken(t string) error {
+	if len(t) < MinTokenLength {
+		return fmt.Errorf("is %d characters long, shorter than the %d of any real secret", len(t), MinTokenLength)
+	}
 	for i := 0; i < len(t); i++ {
 		if b := t[i]; b <= ' ' || b >= 0x7f {
 			return errors.New("holds characters a bearer token cannot have (spaces, control or non-ASCII characters)")
 		}
 	}
 	return nil
+}
+
+// PublicURL returns u without what may carry a secret (user info, query,
+// fragment): the form of a URL that may be logged, stored or put in an
+// error. A u that does not parse gives "" (it cannot be shown safely).
+func PublicURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
+	return p.String()
 }
 
 // TLSConfig returns the TLS settings for a wss:// server: with an empty

@@ -703,20 +703,46 @@ func TestURLs(t *testing.T) {
 	}
 }
 
-func TestWarnings(t *testing.T) {
-	c, err := Parse([]byte("server:\n  url: ws://dp.example.com/v1\n"), "k.yaml")
+// ws:// to a host that is not loopback is refused unless
+// server.allow_insecure says so, and then it is a warning (which run logs).
+func TestInsecureURL(t *testing.T) {
+	_, err := Parse([]byte("server:\n  url: ws://dp.example.com/v1\n"), "k.yaml")
+	want := "k.yaml:2: server.url: ws:// to a host that is not loopback would send the token and the session unencrypted; use wss:// (or, for a lab only, set server.allow_insecure: true)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	c, err := Parse([]byte("server:\n  url: ws://dp.example.com/v1\n  allow_insecure: true\n"), "k.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"k.yaml:2: server.url: ws:// to a host that is not loopback sends the token and the session unencrypted; use wss://"}
-	if got := c.Warnings(); !slices.Equal(got, want) {
-		t.Fatalf("got %q, want %q", got, want)
+	wantW := []string{"k.yaml:2: server.url: INSECURE: ws:// to a host that is not loopback sends the token and the session unencrypted (server.allow_insecure: true); use wss://"}
+	if got := c.Warnings(); !slices.Equal(got, wantW) {
+		t.Fatalf("got %q, want %q", got, wantW)
 	}
 	for _, u := range []string{"wss://dp.example.com/v1", "ws://127.0.0.1:9/", "ws://localhost:9/", "ws://[::1]:9/", ""} {
-		c := Default()
-		c.Server.URL = u
-		if w := c.Warnings(); len(w) != 0 {
-			t.Errorf("%q: unexpected warnings %q", u, w)
+		for _, allow := range []bool{false, true} {
+			c := Default()
+			c.Server.URL = u
+			c.Server.AllowInsecure = allow
+			if err := c.Validate(); err != nil {
+				t.Errorf("%q (allow_insecure %v): %v", u, allow, err)
+			}
+			if w := c.Warnings(); len(w) != 0 {
+				t.Errorf("%q (allow_insecure %v): unexpected warnings %q", u, allow, w)
+			}
+		}
+	}
+}
+
+func TestPublicURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"wss://dp.example.com/v1/session":                           "wss://dp.example.com/v1/session",
+		"wss://user:pw@dp.example.com:8443/v1?access_token=S3#frag": "wss://dp.example.com:8443/v1",
+		"ws://127.0.0.1:9/x?":                                       "ws://127.0.0.1:9/x",
+		"wss://dp.example.com/%zz":                                  "",
+	} {
+		if got := PublicURL(in); got != want {
+			t.Errorf("PublicURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

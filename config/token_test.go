@@ -40,22 +40,44 @@ func TestTokenFromFile(t *testing.T) {
 }
 
 func TestTokenEnvWins(t *testing.T) {
-	path := writeFile(t, "token", "from-file", 0o600)
-	t.Setenv(EnvToken, " from-env\n")
+	path := writeFile(t, "token", "from-file-0123456789", 0o600)
+	t.Setenv(EnvToken, " from-env-0123456789\n")
 	got, err := withTokenFile(path).Token()
-	if err != nil || got != "from-env" {
+	if err != nil || got != "from-env-0123456789" {
 		t.Fatalf("Token() = %q, %v; want the environment's", got, err)
 	}
 	// Even when the file is missing: the environment is enough.
 	got, err = withTokenFile(filepath.Join(t.TempDir(), "missing")).Token()
-	if err != nil || got != "from-env" {
+	if err != nil || got != "from-env-0123456789" {
 		t.Fatalf("Token() = %q, %v; want the environment's", got, err)
 	}
 	// A blank variable counts as unset (systemd's Environment=KIOSKD_TOKEN=).
 	t.Setenv(EnvToken, "  ")
 	got, err = withTokenFile(path).Token()
-	if err != nil || got != "from-file" {
+	if err != nil || got != "from-file-0123456789" {
 		t.Fatalf("Token() = %q, %v; want the file's", got, err)
+	}
+}
+
+// A token too short to be a secret is refused, without echoing it: a
+// one-character token would also make the log redactor blank every
+// occurrence of that character.
+func TestTokenTooShort(t *testing.T) {
+	for _, short := range []string{"Q9", "fifteen-chars15"} {
+		t.Setenv(EnvToken, short)
+		_, err := withTokenFile("").Token()
+		if !errors.Is(err, ErrBadToken) || !strings.Contains(err.Error(), "shorter than the 16") || strings.Contains(err.Error(), short) {
+			t.Errorf("%d characters: Token() error %v, want ErrBadToken saying it is too short, without the token", len(short), err)
+		}
+		t.Setenv(EnvToken, "")
+		_, err = withTokenFile(writeFile(t, "token", short+"\n", 0o600)).Token()
+		if !errors.Is(err, ErrBadToken) {
+			t.Errorf("%d characters in the file: Token() error %v, want ErrBadToken", len(short), err)
+		}
+	}
+	t.Setenv(EnvToken, "sixteen-chars-16")
+	if got, err := withTokenFile("").Token(); err != nil || got != "sixteen-chars-16" {
+		t.Errorf("16 characters: Token() = %q, %v", got, err)
 	}
 }
 
@@ -164,7 +186,7 @@ func TestTokenNeverInConfigErrors(t *testing.T) {
 		})
 	}
 	// And a query-string token is fine but never echoed in a warning.
-	c, err := Parse([]byte("server:\n  url: ws://dp.example.com/v1?token="+secret+"\n"), "k.yaml")
+	c, err := Parse([]byte("server:\n  url: ws://dp.example.com/v1?token="+secret+"\n  allow_insecure: true\n"), "k.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,10 @@ const (
 	// MinHeartbeat: a shorter ping interval floods the server for nothing.
 	MinHeartbeat = 10 * time.Millisecond
 
+	// MinTokenLength: a shorter token is guessable, and redacting every
+	// occurrence of a short string from the logs would corrupt them.
+	MinTokenLength = 16
+
 	// MaxSocketPath is the room in sockaddr_un.sun_path (108 bytes with
 	// the terminating NUL on Linux); a longer path cannot be bound.
 	MaxSocketPath = 107
@@ -108,6 +112,8 @@ func (v *validator) server() {
 	if s.URL != "" {
 		if msg := checkURL(s.URL); msg != "" {
 			v.fail("server.url", nil, "%s", msg)
+		} else if insecure(s.URL) && !s.AllowInsecure {
+			v.fail("server.url", nil, "ws:// to a host that is not loopback would send the token and the session unencrypted; use wss:// (or, for a lab only, set server.allow_insecure: true)")
 		}
 	}
 	if s.TokenFile != "" && !filepath.IsAbs(s.TokenFile) {
@@ -366,18 +372,27 @@ func checkLoopback(addr string) string {
 }
 
 // Warnings are things that work but are probably not meant, for run and
-// check-config to print. Like errors, they name file, line and key.
+// check-config to print (run logs them at every start). Like errors, they
+// name file, line and key.
 func (c *Config) Warnings() []string {
 	var w []string
-	if u, err := url.Parse(c.Server.URL); err == nil && u.Scheme == "ws" {
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			e := &KeyError{Line: c.src.line("server.url"), Key: "server.url",
-				Msg: "ws:// to a host that is not loopback sends the token and the session unencrypted; use wss://"}
-			if c.src != nil {
-				e.File = c.src.file
-			}
-			w = append(w, e.Error())
+	if insecure(c.Server.URL) && c.Server.AllowInsecure {
+		e := &KeyError{Line: c.src.line("server.url"), Key: "server.url",
+			Msg: "INSECURE: ws:// to a host that is not loopback sends the token and the session unencrypted (server.allow_insecure: true); use wss://"}
+		if c.src != nil {
+			e.File = c.src.file
 		}
+		w = append(w, e.Error())
 	}
 	return w
+}
+
+// insecure reports a ws:// URL to a host other than loopback.
+func insecure(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "ws" {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback())
 }
