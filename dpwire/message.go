@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -196,7 +198,7 @@ func Decode(frame []byte) (Message, error) {
 	case TypeClose:
 		m = &Close{}
 	default:
-		return nil, fmt.Errorf("%w: %.40q", ErrUnknownType, *env.Type)
+		return nil, fmt.Errorf("%w: %s", ErrUnknownType, shown(*env.Type))
 	}
 	if err := strictUnmarshal(frame, m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
@@ -205,6 +207,22 @@ func Decode(frame []byte) (Message, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
 	}
 	return deref(m), nil
+}
+
+// shown is how a string the peer chose appears in an error: whole, if it
+// is a short plain name (letters, digits, "_.:-", at most 64 bytes), or
+// else only its length. Never truncated or escaped: the log's redactor
+// must see a token the peer echoes whole, or not at all.
+func shown(s string) string {
+	if len(s) == 0 || len(s) > 64 {
+		return fmt.Sprintf("(%d bytes)", len(s))
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.:-", r)) {
+			return fmt.Sprintf("(%d bytes)", len(s))
+		}
+	}
+	return s
 }
 
 // strictUnmarshal rejects unknown fields (other than "type").
@@ -217,7 +235,17 @@ func strictUnmarshal(frame []byte, into Message) error {
 	rest, _ := json.Marshal(raw)
 	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
-	return dec.Decode(into)
+	err := dec.Decode(into)
+	// encoding/json quotes the unknown field's name, escaped: say it the
+	// way shown does instead.
+	if q, ok := strings.CutPrefix(fmt.Sprint(err), "json: unknown field "); ok {
+		name, uerr := strconv.Unquote(q)
+		if uerr != nil {
+			name = q
+		}
+		return fmt.Errorf("unknown field %s", shown(name))
+	}
+	return err
 }
 
 func validate(m Message) error {
@@ -236,7 +264,7 @@ func validate(m Message) error {
 		switch v.State {
 		case "SearchingForDigitalPerson", "DownloadingAssets", "ConnectingToDigitalPerson":
 		default:
-			return fmt.Errorf("unknown state %.40q", v.State)
+			return fmt.Errorf("unknown state %s", shown(v.State))
 		}
 		if v.QueuePosition < 0 {
 			return errors.New("negative queue_position")

@@ -105,3 +105,36 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A peer that echoes a secret in a name the decoder complains about sees
+// it in the error whole (so the log's redactor recognises it) or not at
+// all: never truncated, never escaped.
+func TestErrorsNeverTruncateOrEscapePeerStrings(t *testing.T) {
+	long := strings.Repeat("tok3n-", 20) // 120 bytes
+	for _, frame := range []string{
+		`{"type":"` + long + `"}`,
+		`{"type":"progress","state":"` + long + `"}`,
+		`{"type":"ready","` + long + `":1}`,
+		`{"type":"tok\"en\\with-quotes-0123456789"}`,
+		`{"type":"progress","state":"tok\"en\\with-quotes-0123456789"}`,
+		`{"type":"ready","tok\"en\\with-quotes-0123456789":1}`,
+	} {
+		_, err := Decode([]byte(frame))
+		if err == nil {
+			t.Fatalf("%s: no error", frame)
+		}
+		msg := err.Error()
+		for _, part := range []string{long[:40], "tok3n-tok3n", `tok\"en`, `tok"en`, "with-quotes"} {
+			if strings.Contains(msg, part) {
+				t.Errorf("%s: error %q shows part of the peer's string (%q)", frame, msg, part)
+			}
+		}
+		if !strings.Contains(msg, "bytes)") {
+			t.Errorf("%s: error %q does not say the length instead", frame, msg)
+		}
+	}
+	// A plain short name is shown whole, to help debugging.
+	if _, err := Decode([]byte(`{"type":"teleport"}`)); err == nil || !strings.Contains(err.Error(), "teleport") {
+		t.Errorf("unknown type teleport: %v", err)
+	}
+}

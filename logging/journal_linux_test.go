@@ -307,8 +307,8 @@ func TestJournalNeverCarriesTheToken(t *testing.T) {
 	e := j.next()
 	j.assertNoSecret(testToken)
 	want := map[string]string{
-		"MESSAGE":       "dial wss://dp.example.com/v1/session?token=[REDACTED]",
-		"URL":           "wss://dp.example.com/v1/session?token=[REDACTED]",
+		"MESSAGE":       "dial wss://dp.example.com/v1/session",
+		"URL":           "wss://dp.example.com/v1/session",
 		"TOKEN":         "[REDACTED]",
 		"AUTHORIZATION": "[REDACTED]",
 		"API_KEY":       "[REDACTED]",
@@ -481,9 +481,9 @@ func TestRedactionJournal(t *testing.T) {
 	j.assertNoSecret(secretToken)
 	j.assertNoSecret("hunter2")
 	for k, v := range map[string]string{
-		"MESSAGE": "connect to wss://dp/?token=[REDACTED] failed", "TOKEN": Redacted, "AUTHORIZATION": Redacted,
+		"MESSAGE": "connect to wss://dp/ failed", "TOKEN": Redacted, "AUTHORIZATION": Redacted,
 		"PASSWORD": Redacted, "ERR": "wrap: bad [REDACTED]", "VALUER": "v=[REDACTED]", "STRINGER": "S([REDACTED])",
-		"PRESET": "p=[REDACTED]", "ESCAPED": "wss://dp/?k=[REDACTED]", "MAP": "map[t:[REDACTED]]",
+		"PRESET": "p=[REDACTED]", "ESCAPED": "wss://dp/", "URL": "wss://dp/", "MAP": "map[t:[REDACTED]]",
 		"SERVER_HDR": "Bearer [REDACTED]", "SERVER_CREDENTIALS": Redacted, "SESSION_ID": "sid",
 	} {
 		if got := e.get(k); got != v {

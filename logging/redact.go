@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/kioskd/kioskd/config"
 )
 
 // Redacted replaces a secret in the output.
@@ -23,7 +27,7 @@ func Redact(h slog.Handler, secrets ...string) slog.Handler {
 	var olds []string
 	seen := map[string]bool{}
 	for _, s := range secrets {
-		for _, v := range []string{s, url.QueryEscape(s), url.PathEscape(s)} {
+		for _, v := range []string{s, url.QueryEscape(s), url.PathEscape(s), quoted(s), jsonEscaped(s)} {
 			if v != "" && !seen[v] {
 				seen[v] = true
 				olds = append(olds, v)
@@ -32,7 +36,6 @@ func Redact(h slog.Handler, secrets ...string) slog.Handler {
 	}
 	// Longest first, so a secret that contains another is replaced whole.
 	sort.Slice(olds, func(i, j int) bool { return len(olds[i]) > len(olds[j]) })
-	r.secrets = olds
 	if len(olds) > 0 {
 		pairs := make([]string, 0, 2*len(olds))
 		for _, o := range olds {
@@ -44,10 +47,9 @@ func Redact(h slog.Handler, secrets ...string) slog.Handler {
 }
 
 type redactor struct {
-	next    slog.Handler
-	secrets []string
-	rep     *strings.Replacer
-	all     bool // inside a group with a key-like name
+	next slog.Handler
+	rep  *strings.Replacer
+	all  bool // inside a group with a key-like name
 }
 
 func (h *redactor) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
@@ -82,19 +84,46 @@ func (h *redactor) WithGroup(name string) slog.Handler {
 }
 
 func (h *redactor) str(s string) string {
+	s = stripURLs(s)
 	if h.rep == nil {
 		return s
 	}
 	return h.rep.Replace(s)
 }
 
-func (h *redactor) contains(s string) bool {
-	for _, x := range h.secrets {
-		if strings.Contains(s, x) {
-			return true
-		}
+// urlPattern finds URLs in any text: the part after the scheme runs to
+// the next space, quote or bracket.
+var urlPattern = regexp.MustCompile(`(?i)\b(?:wss?|https?)://[^\s"'<>()\[\]{}\\]+`)
+
+// stripURLs removes user info, query and fragment from every URL in s:
+// they may carry a secret nobody told the redactor about (an
+// ?access_token= in a configured URL). A URL that does not parse keeps
+// only its scheme.
+func stripURLs(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
 	}
-	return false
+	return urlPattern.ReplaceAllStringFunc(s, func(u string) string {
+		if !strings.ContainsAny(u, "?#@") {
+			return u
+		}
+		if p := config.PublicURL(u); p != "" {
+			return p
+		}
+		return u[:strings.Index(u, "://")+3] + Redacted
+	})
+}
+
+// quoted is s as strconv.Quote (and so %q) writes it, without the quotes.
+func quoted(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// jsonEscaped is s as a JSON string holds it, without the quotes.
+func jsonEscaped(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
 }
 
 func (h *redactor) attr(a slog.Attr, all bool) slog.Attr {
@@ -112,15 +141,10 @@ func (h *redactor) attr(a slog.Attr, all bool) slog.Attr {
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
 	case slog.KindString:
-		if h.rep != nil {
-			if s := a.Value.String(); h.contains(s) {
-				return slog.String(a.Key, h.str(s))
-			}
+		if s := a.Value.String(); h.str(s) != s {
+			return slog.String(a.Key, h.str(s))
 		}
 	case slog.KindAny:
-		if h.rep == nil {
-			return a
-		}
 		var s string
 		switch v := a.Value.Any().(type) {
 		case error:
@@ -131,20 +155,20 @@ func (h *redactor) attr(a slog.Attr, all bool) slog.Attr {
 			s = v.String()
 		default:
 			s = fmt.Sprintf("%+v", v)
-			if !h.contains(s) {
+			if h.str(s) == s {
 				// JSON and text handlers may render it their own way.
-				if b, err := json.Marshal(v); err == nil && h.contains(string(b)) {
+				if b, err := json.Marshal(v); err == nil && h.str(string(b)) != string(b) {
 					return slog.String(a.Key, h.str(string(b)))
 				}
 				if t, ok := v.(interface{ MarshalText() ([]byte, error) }); ok {
-					if b, err := t.MarshalText(); err == nil && h.contains(string(b)) {
+					if b, err := t.MarshalText(); err == nil && h.str(string(b)) != string(b) {
 						return slog.String(a.Key, h.str(string(b)))
 					}
 				}
 			}
 		}
-		if h.contains(s) {
-			return slog.String(a.Key, h.str(s))
+		if r := h.str(s); r != s {
+			return slog.String(a.Key, r)
 		}
 	}
 	return a

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kioskd/kioskd/config"
 )
 
 // StateFileName is the stored session's file name in the state directory.
@@ -81,6 +83,9 @@ func ParseStored(data []byte) (Stored, error) {
 	if st.SessionID == "" || len(st.SessionID) > 256 {
 		return Stored{}, fmt.Errorf("%w: bad session_id", ErrCorruptState)
 	}
+	// A file written before URLs were stored without their secrets still
+	// resumes: its URL is read the way it is stored now.
+	st.ServerURL = publicURL(st.ServerURL)
 	return st, nil
 }
 
@@ -102,6 +107,7 @@ func readFull(f *os.File, buf []byte) (int, error) {
 // Save stores st atomically. On any error the previous file is untouched.
 func (s *Store) Save(st Stored) error {
 	st.Version = 1
+	st.ServerURL = publicURL(st.ServerURL)
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
@@ -151,4 +157,13 @@ func (s *Store) Forget() error {
 		return nil
 	}
 	return err
+}
+
+// publicURL is u without user info, query and fragment, which may carry a
+// secret and must never reach the state file.
+func publicURL(u string) string {
+	if p := config.PublicURL(u); p != "" {
+		return p
+	}
+	return u
 }

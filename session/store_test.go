@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,4 +94,27 @@ func FuzzParseStored(f *testing.F) {
 			t.Fatal("accepted a state without a session id")
 		}
 	})
+}
+
+// A server URL never reaches the state file with what may carry a secret
+// (user info, query, fragment), and a file written with one still resumes
+// on the same server.
+func TestStoredURLHasNoSecrets(t *testing.T) {
+	s := NewStore(t.TempDir())
+	const secret = "S3cr3t-query-token-0123"
+	if err := s.Save(Stored{SessionID: "abc", ServerURL: "wss://u:" + secret + "@dp.example.com/v1?access_token=" + secret + "#" + secret}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), secret) {
+		t.Fatalf("the state file holds the secret:\n%s", data)
+	}
+	old := []byte(`{"version":1,"session_id":"abc","server_url":"wss://dp.example.com/v1?access_token=` + secret + `"}`)
+	st, err := ParseStored(old)
+	if err != nil || st.ServerURL != "wss://dp.example.com/v1" {
+		t.Fatalf("an older file: %+v, %v; want the URL without its query", st, err)
+	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/dpwire"
 	"github.com/kioskd/kioskd/internal/clock"
@@ -74,8 +75,9 @@ func New(cfg Config) (*Dialect, error) {
 // Name is "kioskd".
 func (d *Dialect) Name() string { return Name }
 
-// Server is the server's URL, stored beside the session id.
-func (d *Dialect) Server() string { return d.cfg.URL }
+// Server is the server's URL without user info, query and fragment
+// (they may carry secrets): stored beside the session id, so never a secret.
+func (d *Dialect) Server() string { return config.PublicURL(d.cfg.URL) }
 
 // Start dials the server and runs one call until it ends (see dialect.Call).
 func (d *Dialect) Start(ctx context.Context, a dialect.Attempt) dialect.Call {

@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dpwire"
 	"github.com/kioskd/kioskd/internal/clock"
 )
@@ -73,22 +73,20 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	}
 	if ws.Subprotocol() != dpwire.Subprotocol {
 		ws.Close()
-		return nil, fmt.Errorf("%w (it chose %q)", ErrVersion, ws.Subprotocol())
+		// Not its choice itself: a server may echo anything there,
+		// the token included.
+		return nil, fmt.Errorf("%w (it chose another, %d bytes long)", ErrVersion, len(ws.Subprotocol()))
 	}
 	return newWSConn(ws, d.Clock, cfg.Heartbeat, d.OnIgnored), nil
 }
 
-// redactURL drops user info and query (they may carry secrets) from a URL for errors.
+// redactURL drops user info, query and fragment (they may carry secrets)
+// from a URL for errors.
 func redactURL(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
+	if p := config.PublicURL(u); p != "" {
+		return p
 	}
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			u = u[:j+3] + u[i+1:]
-		}
-	}
-	return u
+	return "the server URL"
 }
 
 // outItem is a frame to write, or (ack set) a flush marker: the writer
