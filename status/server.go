@@ -52,6 +52,15 @@ type ServerOptions struct {
 // client cannot hold a goroutine for long.
 const ioTimeout = 10 * time.Second
 
+// MaxClients bounds the status socket's clients at once (each holds a file
+// descriptor and one or two goroutines): a few people and scripts watch a
+// kiosk, not thousands. One more is told so and hung up on.
+const MaxClients = 32
+
+// refuseTimeout bounds the one write to a client over MaxClients, which
+// the accept loop does itself.
+const refuseTimeout = 100 * time.Millisecond
+
 // Server serves Status on a unix socket. NewServer starts it; Close stops it.
 type Server struct {
 	cfg  ServerOptions
@@ -65,6 +74,7 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool
 	conns    map[net.Conn]struct{}
+	full     bool // the last client was refused (to log the limit once)
 	watchers map[*watcher]struct{}
 	last     []byte // last status sent to watchers
 }
@@ -207,6 +217,20 @@ func (s *Server) acceptLoop() {
 			c.Close()
 			return
 		}
+		if len(s.conns) >= MaxClients {
+			full := !s.full
+			s.full = true
+			s.mu.Unlock()
+			if full {
+				s.cfg.Logger.Warn("status socket: too many clients; refusing more until some leave", "max_clients", MaxClients)
+			}
+			c.SetWriteDeadline(time.Now().Add(refuseTimeout))
+			b, _ := json.Marshal(map[string]string{"error": fmt.Sprintf("too many status clients (%d); try again later", MaxClients)})
+			c.Write(append(b, '\n'))
+			c.Close()
+			continue
+		}
+		s.full = false
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()

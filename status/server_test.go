@@ -333,3 +333,57 @@ func TestQueryHonoursContext(t *testing.T) {
 		t.Fatalf("Query after cancel = %v", err)
 	}
 }
+
+// The socket serves at most MaxClients at once: one more is told so and
+// hung up on (not left holding a descriptor and goroutines), and is served
+// again once a client leaves.
+func TestServerCapsClients(t *testing.T) {
+	path := socketPath(t)
+	fs := &fakeSession{snap: contract.Snapshot{State: contract.Connected, Since: since}}
+	startServer(t, path, ServerOptions{Snapshot: fs.Snapshot, PollInterval: -1})
+	line := func(c net.Conn) string {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a failure guard, not a wait
+		l, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return l
+	}
+	dial := func(cmd string) net.Conn {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var watchers []net.Conn
+	for range MaxClients {
+		c := dial("watch")
+		if l := line(c); !strings.Contains(l, `"state":"Connected"`) {
+			t.Fatalf("watcher %d got %q", len(watchers), l)
+		}
+		watchers = append(watchers, c)
+	}
+	extra := dial("status")
+	if l := line(extra); !strings.Contains(l, "too many status clients") {
+		t.Fatalf("client %d got %q, want a refusal", MaxClients+1, l)
+	}
+	if _, err := bufio.NewReader(extra).ReadString('\n'); err == nil {
+		t.Fatal("the refused client was not hung up on")
+	}
+	watchers[0].Close()
+	// The server notices the hang-up on its own time: ask until served.
+	for i := 0; ; i++ {
+		l := line(dial("status"))
+		if strings.Contains(l, `"state":"Connected"`) {
+			break
+		}
+		if i == 1000 || !strings.Contains(l, "too many") {
+			t.Fatalf("after a client left, got %q", l)
+		}
+	}
+}
