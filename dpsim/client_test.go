@@ -41,6 +41,7 @@ func bearer(token string) http.Header {
 type clientConn struct {
 	ws        *websocket.Conn
 	onIgnored func(error)
+	browser   bool // close codes a browser can send only
 
 	in       chan dpwire.Message
 	done     chan struct{}
@@ -55,14 +56,36 @@ type clientConn struct {
 	err     error
 }
 
+// browserOrigin is the page a browser test client claims to come from.
+const browserOrigin = "https://kiosk-app.example"
+
+// browserRequest is what a browser's `new WebSocket(url, protocols)` can
+// send (section 2.3): no Authorization header, the token as a
+// subprotocol entry, and the page's Origin, which the browser adds.
+func browserRequest(token string) (http.Header, []string) {
+	h := http.Header{}
+	h.Set("Origin", browserOrigin)
+	protocols := []string{dpwire.Subprotocol}
+	if token != "" {
+		protocols = append(protocols, dpwire.BearerProtocol(token))
+	}
+	return h, protocols
+}
+
 // dialClient upgrades to url with token, offering kioskd.dp.v1; it fails the
-// test unless the server selects it.
-func dialClient(t testing.TB, url, token string, onIgnored func(error)) *clientConn {
+// test unless the server selects it. A browser client does only what a
+// browser's WebSocket can (browserRequest, and close codes 1000 and
+// 4000-4999 only).
+func dialClient(t testing.TB, url, token string, browser bool, onIgnored func(error)) *clientConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	dialer := websocket.Dialer{Subprotocols: []string{dpwire.Subprotocol}}
-	ws, resp, err := dialer.DialContext(ctx, url, bearer(token))
+	header, protocols := bearer(token), []string{dpwire.Subprotocol}
+	if browser {
+		header, protocols = browserRequest(token)
+	}
+	dialer := websocket.Dialer{Subprotocols: protocols}
+	ws, resp, err := dialer.DialContext(ctx, url, header)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -75,7 +98,7 @@ func dialClient(t testing.TB, url, token string, onIgnored func(error)) *clientC
 	}
 	ws.SetReadLimit(dpwire.MaxFrameSize)
 	c := &clientConn{
-		ws: ws, onIgnored: onIgnored,
+		ws: ws, onIgnored: onIgnored, browser: browser,
 		in:       make(chan dpwire.Message, 16),
 		done:     make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -150,6 +173,11 @@ func (c *clientConn) fail(err error) {
 			code = websocket.CloseMessageTooBig
 		case errors.Is(err, errPeerDead):
 			code = websocket.CloseGoingAway
+		}
+		if c.browser && code != websocket.CloseNormalClosure {
+			// A browser's close() takes 1000 or 3000-4999 only: 4000 plus
+			// the standard code's last three digits (section 12.5).
+			code += dpwire.BrowserCloseOffset
 		}
 		if !errors.Is(err, errPeerGone) {
 			c.writeMu.Lock()

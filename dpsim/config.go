@@ -17,9 +17,15 @@ const ControlPath = "/v1/session"
 // heartbeat, 880 Hz voice, 320x240 video at 15 fps, and a Scenario in
 // which nothing goes wrong and nothing waits.
 type Config struct {
-	// Token, if set, must be presented as "Authorization: Bearer <token>"
-	// at the upgrade (401 otherwise). It is never logged.
+	// Token, if set, must be presented at the upgrade (401 otherwise), as
+	// "Authorization: Bearer <token>" or, from a browser, as a
+	// Sec-WebSocket-Protocol entry (dpwire.BearerProtocol). It is never
+	// logged.
 	Token string
+	// AllowedOrigins are the web origins (scheme://host[:port]) whose
+	// pages may open the control channel from a browser; a request with
+	// any other Origin header is refused with 403. Kiosks send no Origin.
+	AllowedOrigins []string
 	// Heartbeat is the ping interval the server announces in `session`
 	// (heartbeat_ms) and uses itself; 0 means dpwire.DefaultHeartbeat.
 	Heartbeat time.Duration

@@ -63,6 +63,9 @@ type kioskOpts struct {
 	Split bool
 	// Token overrides the server's token.
 	Token *string
+	// Browser: the control channel does only what a browser can
+	// (client_test.go).
+	Browser bool
 }
 
 func dialKiosk(t testing.TB, dp *dptest.Server, opts kioskOpts) *kiosk {
@@ -72,7 +75,7 @@ func dialKiosk(t testing.TB, dp *dptest.Server, opts kioskOpts) *kiosk {
 	if opts.Token != nil {
 		token = *opts.Token
 	}
-	conn := dialClient(t, dp.URL, token, func(error) { k.ignored.Add(1) })
+	conn := dialClient(t, dp.URL, token, opts.Browser, func(error) { k.ignored.Add(1) })
 	k.conn = conn
 	t.Cleanup(k.shutdown)
 	if err := conn.Send(dpwire.Hello{Resume: opts.Resume, Client: dpwire.ClientInfo{

@@ -105,7 +105,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	ws, status, err := upgrade(w, r, s.cfg.Token)
+	ws, status, err := upgrade(w, r, s.cfg.Token, s.cfg.AllowedOrigins)
 	if err != nil {
 		s.mu.Lock()
 		switch status {

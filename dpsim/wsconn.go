@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,19 +69,22 @@ type outFrame struct {
 	silence bool
 }
 
-// upgrade checks the token and the subprotocol and upgrades the request:
-// 401 for a wrong or missing token, 426 if the client does not offer
-// dpwire.Subprotocol.
-func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.Conn, int, error) {
-	if token != "" {
-		// The scheme name is case-insensitive (RFC 9110).
-		h := r.Header.Get("Authorization")
-		scheme, got, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dpsim"`)
-			http.Error(w, "token refused", http.StatusUnauthorized)
-			return nil, http.StatusUnauthorized, errors.New("token refused")
-		}
+// upgrade checks the origin, the token and the subprotocol and upgrades
+// the request: 403 for a browser's Origin not in origins, 401 for a wrong
+// or missing token (in the Authorization header, or for a browser in a
+// kioskd.bearer. subprotocol entry; both, if given, must be right), 426 if
+// the client does not offer dpwire.Subprotocol.
+func upgrade(w http.ResponseWriter, r *http.Request, token string, origins []string) (*websocket.Conn, int, error) {
+	// A browser always names the page's origin; a kiosk sends none. A page
+	// from anywhere else must not ride on a visitor's browser.
+	if o := r.Header.Get("Origin"); o != "" && !slices.Contains(origins, o) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return nil, http.StatusForbidden, errors.New("origin not allowed")
+	}
+	if token != "" && !tokenPresented(r, token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dpsim"`)
+		http.Error(w, "token refused", http.StatusUnauthorized)
+		return nil, http.StatusUnauthorized, errors.New("token refused")
 	}
 	offered := false
 	for _, p := range websocket.Subprotocols(r) {
@@ -98,7 +102,7 @@ func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.C
 		ReadBufferSize:   8 << 10,
 		WriteBufferSize:  8 << 10,
 		HandshakeTimeout: 10 * time.Second,
-		// Kiosks are not browsers; the token authenticates.
+		// Checked above, against the configured origins.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	ws, err := up.Upgrade(w, r, nil)
@@ -106,6 +110,33 @@ func upgrade(w http.ResponseWriter, r *http.Request, token string) (*websocket.C
 		return nil, http.StatusBadRequest, err
 	}
 	return ws, http.StatusSwitchingProtocols, nil
+}
+
+// tokenPresented reports whether r carries token: in the Authorization
+// header, in a bearer subprotocol entry, or in both (then both must be
+// right), compared in constant time.
+func tokenPresented(r *http.Request, token string) bool {
+	var got []string
+	if h := r.Header.Get("Authorization"); h != "" {
+		// The scheme name is case-insensitive (RFC 9110).
+		scheme, t, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return false
+		}
+		got = append(got, strings.TrimSpace(t))
+	}
+	if t, ok, err := dpwire.TokenFromProtocols(websocket.Subprotocols(r)); ok {
+		if err != nil {
+			return false
+		}
+		got = append(got, t)
+	}
+	for _, t := range got {
+		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) != 1 {
+			return false
+		}
+	}
+	return len(got) > 0
 }
 
 func newCtrlConn(ws *websocket.Conn, heartbeat time.Duration, log *slog.Logger) *ctrlConn {

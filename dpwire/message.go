@@ -20,7 +20,7 @@ import (
 const Subprotocol = "kioskd.dp.v1"
 
 // ProtocolVersion is the version documented in docs/PROTOCOL.md.
-const ProtocolVersion = "1.0"
+const ProtocolVersion = "1.1"
 
 // MaxFrameSize is the largest text frame either side accepts (64 KiB).
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.

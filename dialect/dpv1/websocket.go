@@ -267,7 +267,7 @@ func classifyReadError(err error) error {
 	case errors.Is(err, websocket.ErrReadLimit):
 		return fmt.Errorf("%w: over %d bytes", dpwire.ErrTooLarge, dpwire.MaxFrameSize)
 	case errors.As(err, &ce):
-		if ce.Code == websocket.CloseMessageTooBig {
+		if dpwire.StandardCloseCode(ce.Code) == websocket.CloseMessageTooBig {
 			return fmt.Errorf("%w: the peer refused our frame as too big", dpwire.ErrTooLarge)
 		}
 		return fmt.Errorf("%w: close frame %d", ErrPeerGone, ce.Code)
