@@ -67,6 +67,10 @@ type Supervisor struct {
 	progress atomic.Int64
 	backoff  Backoff
 	relays   relays
+
+	// Owned by Run's goroutine.
+	asked     string // the session the last attempt asked to resume ("": none)
+	immediate bool   // the last attempt was the immediate retry after noSessionToResume
 }
 
 // New checks cfg and builds a supervisor that reaches the server through
@@ -273,6 +277,7 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 	s.snap.SessionID = resume
 	s.resumed = false
 	s.mu.Unlock()
+	s.asked = resume
 
 	tracks, err := s.opts.Media.Tracks(ctx)
 	if err != nil {
@@ -405,12 +410,24 @@ func (s *Supervisor) react(ctx context.Context, res dialect.Result, flaps *int) 
 		s.mu.Unlock()
 	}
 
+	immediate := s.immediate
+	s.immediate = false
 	if res.Err != nil { // failed before Connected (docs/BEHAVIOUR.md section 2)
 		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err})
 		switch res.Err.Name {
 		case contract.NoSessionToResume:
 			s.forget("the server can no longer resume it")
-			return 0, false // a fresh session at once, no backoff
+			if s.asked != "" && !immediate {
+				s.immediate = true
+				return 0, false // a fresh session at once, no backoff
+			}
+			// Nothing was resumed, or the fresh session dialled at once was
+			// refused too: no server message bypasses the backoff.
+			why := "the attempt resumed no session"
+			if s.asked != "" {
+				why = "the attempt dialled at once after the last refusal was refused too"
+			}
+			s.log.Warn("noSessionToResume cannot be answered at once again; backing off", "why", why)
 		case contract.NotSupported:
 			s.parkUntilDevicesChange(ctx, res.Err)
 			return 0, false

@@ -332,6 +332,14 @@ func (c *call) serverClosed(v dpwire.Close) bool {
 		if v.Message != "" {
 			msg += ": " + v.Message
 		}
+		if why := c.forbiddenClose(name); why != "" {
+			// The server broke the protocol (docs/PROTOCOL.md section
+			// 10.1): serverConnectionFailed, retried with backoff, whatever
+			// reaction the name would have had.
+			c.log.Warn("server closed with a reason it may not send here; treating it as serverConnectionFailed",
+				"reason", v.Reason, "why", why, "message", v.Message)
+			return c.fail(contract.ServerConnectionFailed, fmt.Errorf("%w: %s (%s)", ErrProtocol, msg, why))
+		}
 		return c.fail(name, errors.New(msg))
 	}
 	if v.Reason == contract.NoSessionToResume.String() {
@@ -349,6 +357,18 @@ func (c *call) serverClosed(v dpwire.Close) bool {
 	}
 	c.result.Reason = reason
 	return false
+}
+
+// forbiddenClose says why a server may not close with name before
+// Connected ("" if it may): noSessionToResume refuses a resume, so it
+// answers only a hello that asked for one; a server that refuses a fresh
+// hello with it would make the kiosk drop nothing and dial again at once,
+// for ever.
+func (c *call) forbiddenClose(name contract.ErrorName) string {
+	if name == contract.NoSessionToResume && c.a.Resume == "" {
+		return "the hello resumed no session"
+	}
+	return ""
 }
 
 func (c *call) handlePeer(ev pcEvent) bool {
