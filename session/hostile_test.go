@@ -257,3 +257,48 @@ func TestNoSessionToResumeTwiceInARowIsBackedOff(t *testing.T) {
 		t.Fatalf("%d calls before the clock moved, want 3", n)
 	}
 }
+
+// TestClientOnlyCloseFromTheServerIsRetried: noUserMedia and notSupported
+// are the kiosk's own errors (docs/PROTOCOL.md section 10.1); a server
+// that closes with one of them has broken the protocol. The kiosk neither
+// parks until the devices change (notSupported) nor blames its devices
+// (noUserMedia): serverConnectionFailed, retried with backoff.
+func TestClientOnlyCloseFromTheServerIsRetried(t *testing.T) {
+	for _, name := range []contract.ErrorName{contract.NotSupported, contract.NoUserMedia} {
+		t.Run(name.String(), func(t *testing.T) {
+			ctx := testCtx(t, 10*time.Second)
+			hs := newHostileServer(t, closeWith(name.String()))
+			k := startDPV1(t, ctx, hs.URL, t.TempDir(), make(chan struct{}))
+			evs := k.rec.WaitFor(t, ctx, "a failed connect", hasKind(contract.EventConnectFailed))
+			if failed, _ := lastOf(evs, contract.EventConnectFailed); failed.ErrorName != contract.ServerConnectionFailed ||
+				!strings.Contains(failed.Cause.Error(), "server closed with "+name.String()) {
+				t.Fatalf("a server's close %s: want serverConnectionFailed naming it\n%s", name, sessiontest.Describe(evs))
+			}
+			evs = waitRetries(t, ctx, k, hs, 1, 1)
+			if retry, _ := lastOf(evs, contract.EventRetry); retry.Delay != 500*time.Millisecond {
+				t.Fatalf("want a retry in 500ms\n%s", sessiontest.Describe(evs))
+			}
+			if k.logs.count("server closed with a reason it may not send") != 1 {
+				t.Fatal("no log line says the server sent a reason it may not send")
+			}
+			k.clk.Advance(500 * time.Millisecond)
+			waitRetries(t, ctx, k, hs, 2, 2)
+		})
+	}
+}
+
+// TestNotSupportedFromACallIsBackedOff: only the kiosk's own devices
+// park the supervisor until they change; a call (any dialect) that ends
+// with notSupported is retried with backoff.
+func TestNotSupportedFromACallIsBackedOff(t *testing.T) {
+	ctx := testCtx(t, 10*time.Second)
+	k := startFake(t, ctx, t.TempDir(), func(_ *session.Config, o *session.Options) { o.DeviceChanges = make(chan struct{}) })
+	c := k.d.Next(t, ctx)
+	c.Fail(contract.NotSupported, errors.New("the server says so (test)"))
+	evs := k.rec.WaitFor(t, ctx, "a retry", hasKind(contract.EventRetry))
+	if retry, _ := lastOf(evs, contract.EventRetry); retry.Delay != 500*time.Millisecond {
+		t.Fatalf("want a retry in 500ms\n%s", sessiontest.Describe(evs))
+	}
+	k.clk.Advance(500 * time.Millisecond)
+	k.d.Next(t, ctx)
+}

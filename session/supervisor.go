@@ -71,6 +71,7 @@ type Supervisor struct {
 	// Owned by Run's goroutine.
 	asked     string // the session the last attempt asked to resume ("": none)
 	immediate bool   // the last attempt was the immediate retry after noSessionToResume
+	ownMedia  bool   // the last attempt failed opening the kiosk's devices, before any call
 }
 
 // New checks cfg and builds a supervisor that reaches the server through
@@ -278,6 +279,7 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 	s.resumed = false
 	s.mu.Unlock()
 	s.asked = resume
+	s.ownMedia = false
 
 	tracks, err := s.opts.Media.Tracks(ctx)
 	if err != nil {
@@ -288,6 +290,7 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 		if !errors.As(err, &ce) {
 			ce = contract.NewConnectError(contract.MediaStreamFailed, err)
 		}
+		s.ownMedia = true
 		return dialect.Result{Err: ce}
 	}
 	var kinds []webrtc.RTPCodecType
@@ -429,8 +432,13 @@ func (s *Supervisor) react(ctx context.Context, res dialect.Result, flaps *int) 
 			}
 			s.log.Warn("noSessionToResume cannot be answered at once again; backing off", "why", why)
 		case contract.NotSupported:
-			s.parkUntilDevicesChange(ctx, res.Err)
-			return 0, false
+			if s.ownMedia {
+				s.parkUntilDevicesChange(ctx, res.Err)
+				return 0, false
+			}
+			// Only the kiosk's own devices park it: a call that says
+			// notSupported (its server, whatever the dialect) is retried.
+			s.log.Warn("a call ended with notSupported; only the kiosk's own devices stop the retries, so backing off", "error", res.Err.Err)
 		case contract.MediaStreamFailed:
 			_ = s.opts.Media.Reset()
 		}

@@ -360,12 +360,18 @@ func (c *call) serverClosed(v dpwire.Close) bool {
 }
 
 // forbiddenClose says why a server may not close with name before
-// Connected ("" if it may): noSessionToResume refuses a resume, so it
+// Connected ("" if it may). noUserMedia and notSupported are the kiosk's
+// own errors, about its own devices: taken from a server, notSupported
+// would park the kiosk until its devices change, and noUserMedia would
+// blame them on its LEDs. noSessionToResume refuses a resume, so it
 // answers only a hello that asked for one; a server that refuses a fresh
 // hello with it would make the kiosk drop nothing and dial again at once,
 // for ever.
 func (c *call) forbiddenClose(name contract.ErrorName) string {
-	if name == contract.NoSessionToResume && c.a.Resume == "" {
+	switch {
+	case name == contract.NoUserMedia, name == contract.NotSupported:
+		return "only the client may send this reason"
+	case name == contract.NoSessionToResume && c.a.Resume == "":
 		return "the hello resumed no session"
 	}
 	return ""
