@@ -234,11 +234,19 @@ const (
 	// ConnectingToDigitalPerson, before any answer. The client must not be
 	// Connected before its own PeerConnection is.
 	HostileReadyEarly HostileMode = "ready-early"
+	// HostileCandidateFlood: FloodCandidates unreachable candidates right
+	// after the answer, far more than dpwire.MaxCandidates. The client
+	// must end the attempt (a violation: serverConnectionFailed) instead
+	// of feeding them all to its ICE agent.
+	HostileCandidateFlood HostileMode = "candidate-flood"
 )
+
+// FloodCandidates is how many candidates HostileCandidateFlood sends.
+const FloodCandidates = 20000
 
 // AllHostileModes lists the hostile modes.
 var AllHostileModes = []HostileMode{HostileMalformed, HostileUnknownType, HostileOversized,
-	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly}
+	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly, HostileCandidateFlood}
 
 // ParseHostileModes parses a comma-separated list of modes.
 func ParseHostileModes(s string) ([]HostileMode, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -856,5 +857,31 @@ func TestDropAndCloseReachSocketsBeforeHello(t *testing.T) {
 	}
 	if code := closeCode(t, ws2); code != websocket.CloseNormalClosure {
 		t.Fatalf("close code %d", code)
+	}
+}
+
+// TestClientCandidatesPastTheLimitAreIgnored: a client may send at most
+// dpwire.MaxCandidates candidates on a connection (docs/PROTOCOL.md
+// section 3.1); dpsim ignores the rest, counts them and goes on.
+func TestClientCandidatesPastTheLimitAreIgnored(t *testing.T) {
+	dp := dptest.NewServer(t, small(dpsim.Scenario{}))
+	ctx := ctxFor(t, 15*time.Second)
+	k := dialKiosk(t, dp, kioskOpts{})
+	if err := k.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const extra = 36
+	mid, idx := "0", uint16(0)
+	for i := 0; i < dpwire.MaxCandidates+extra; i++ {
+		cand := fmt.Sprintf("candidate:%d 1 udp 2130706431 203.0.113.7 %d typ host", 100+i, 20000+i)
+		if err := k.conn.Send(dpwire.Candidate{Candidate: cand, SDPMid: &mid, SDPMLineIndex: &idx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server reads in order: once it has the close, it has every candidate.
+	k.closeWith(ctx, dp, "normal")
+	// The kiosk's own candidates count too (a few on loopback).
+	if n := dp.Stats().CandidatesIgnored; n < extra || n > extra+dpwire.MaxCandidates {
+		t.Fatalf("%d candidates ignored, want %d and the kiosk's own", n, extra)
 	}
 }

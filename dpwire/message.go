@@ -24,6 +24,15 @@ const ProtocolVersion = "1.0"
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
 const MaxFrameSize = 64 << 10
 
+// MaxCandidates is the most ICE candidates a side sends on one connection
+// (its end marker not counted), before and after the answer together. A
+// host has a candidate or two per interface, address family and protocol,
+// plus server-reflexive and relay ones: a few dozen at most. Each one
+// applied costs the receiver an ICE candidate pair per local candidate and
+// a goroutine or more in a WebRTC stack, so the limit is what bounds a
+// peer's flood (docs/PROTOCOL.md section 3.1).
+const MaxCandidates = 64
+
 // Message types.
 const (
 	TypeHello     = "hello"

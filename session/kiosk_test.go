@@ -392,7 +392,7 @@ func TestHostileServer(t *testing.T) {
 			k := startKiosk(t, dp, t.TempDir())
 			evs := k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))
 			switch mode {
-			case dpsim.HostileMalformed, dpsim.HostileOversized:
+			case dpsim.HostileMalformed, dpsim.HostileOversized, dpsim.HostileCandidateFlood:
 				if countKind(evs, contract.EventConnectFailed) != 1 || evs[len(evs)-1].State != contract.Connected {
 					t.Fatalf("want one serverConnectionFailed then Connected\n%s", sessiontest.Describe(evs))
 				}

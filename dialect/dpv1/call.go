@@ -24,10 +24,6 @@ var (
 	ErrProtocol   = errors.New("session: protocol violation")
 )
 
-// maxPendingCandidates bounds candidates buffered before the answer, so a
-// hostile server cannot grow our memory.
-const maxPendingCandidates = 64
-
 // call is one control connection and its PeerConnection, from the dial
 // to the end. One goroutine owns all of its state; everything else talks to
 // it through channels, so the state machine is never raced.
@@ -51,6 +47,7 @@ type call struct {
 	peerUp       bool
 	offerSent    bool
 	haveAnswer   bool
+	remoteCands  int // the server's candidates so far (end marker not counted)
 	pendingCands []webrtc.ICECandidateInit
 	sinkCtx      context.Context
 	sinkCancel   context.CancelFunc
@@ -289,11 +286,16 @@ func (c *call) handle(m dpwire.Message) bool {
 		if v.End {
 			return true // pion needs no end marker; gathering ends by itself
 		}
+		// At most dpwire.MaxCandidates per connection, buffered before the
+		// answer or applied after it: each one applied costs pion a
+		// goroutine and a candidate pair per local candidate, so a flood
+		// would grow our memory and goroutines without bound.
+		c.remoteCands++
+		if c.remoteCands > dpwire.MaxCandidates {
+			return c.violation(fmt.Errorf("%w: more than %d candidates from the server", ErrProtocol, dpwire.MaxCandidates))
+		}
 		cand := webrtc.ICECandidateInit{Candidate: v.Candidate, SDPMid: v.SDPMid, SDPMLineIndex: v.SDPMLineIndex}
 		if !c.haveAnswer {
-			if len(c.pendingCands) >= maxPendingCandidates {
-				return c.violation(fmt.Errorf("%w: more than %d candidates before the answer", ErrProtocol, maxPendingCandidates))
-			}
 			c.pendingCands = append(c.pendingCands, cand)
 			return true
 		}
