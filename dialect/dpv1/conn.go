@@ -21,7 +21,9 @@ type DialConfig struct {
 
 // Conn is an open control channel.
 type Conn interface {
-	// Send queues one message. Safe for concurrent use.
+	// Send queues one message. Safe for concurrent use. It waits at most
+	// a second for room in the queue: a full queue means a peer that reads
+	// nothing, and Send then ends the channel (ErrPeerGone).
 	Send(m dpwire.Message) error
 	// Incoming delivers the peer's messages in order (heartbeats are handled
 	// inside and never delivered). It is closed when the channel ends; Err

@@ -1,10 +1,17 @@
 package dpv1_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
@@ -171,5 +178,114 @@ func TestSilentServerIsPeerDead(t *testing.T) {
 	conn := open(t, ctx, dp, &dpv1.WebSocket{})
 	if _, err := until(t, ctx, conn, never); !errors.Is(err, dpv1.ErrPeerDead) {
 		t.Fatalf("silent server: %v, want ErrPeerDead", err)
+	}
+}
+
+// TestDialAbortsOnCancel: a server that accepts the TCP connection and
+// never answers the upgrade. Cancelling the dial's context ends the dial
+// at once with the context's error, not after the handshake timeout
+// (10 s): a SIGTERM must not wait for a silent server (docs/BEHAVIOUR.md
+// section 10).
+func TestDialAbortsOnCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			accepted <- conn
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type dialed struct {
+		conn dpv1.Conn
+		err  error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		conn, err := (&dpv1.WebSocket{}).Dial(ctx, dpv1.DialConfig{URL: "ws://" + ln.Addr().String() + "/v1/session", Token: "secret-token"})
+		done <- dialed{conn, err}
+	}()
+	guard := time.NewTimer(5 * time.Second) // a failure guard, half the handshake timeout
+	defer guard.Stop()
+	select {
+	case conn := <-accepted:
+		defer conn.Close()
+		// The upgrade request arrives: from now on the dial waits for the
+		// server's answer.
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+			t.Fatalf("no upgrade request: %v", err)
+		}
+	case <-guard.C:
+		t.Fatal("the dial did not connect")
+	}
+	cancel()
+	cancelled := time.Now()
+	select {
+	case d := <-done:
+		t.Logf("the dial returned %s after the cancel: %v", time.Since(cancelled), d.err)
+		if d.conn != nil || !errors.Is(d.err, context.Canceled) || !errors.Is(d.err, dpv1.ErrDial) {
+			t.Fatalf("dial: %v, %v; want an ErrDial wrapping context.Canceled", d.conn, d.err)
+		}
+		if strings.Contains(d.err.Error(), "secret-token") {
+			t.Fatalf("the error shows the token: %v", d.err)
+		}
+	case <-guard.C:
+		t.Fatal("the dial goes on after its context was cancelled")
+	}
+}
+
+// TestSendGivesUpOnAPeerThatReadsNothing: a server that upgrades and then
+// reads nothing. Once the socket's buffers and the send queue are full,
+// Send gives up within its deadline (a second) and ends the channel, and
+// Close returns at once: a shutdown (close normal, then Close) never
+// waits out the 10 s write timeout.
+func TestSendGivesUpOnAPeerThatReadsNothing(t *testing.T) {
+	up := websocket.Upgrader{Subprotocols: []string{dpwire.Subprotocol}}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		<-release // reads nothing
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx := ctxFor(t, 10*time.Second)
+	conn, err := (&dpv1.WebSocket{}).Dial(ctx, dpv1.DialConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/session"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := dpwire.Offer{SDP: strings.Repeat("a", dpwire.MaxFrameSize-100)}
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if err := conn.Send(big); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	guard := time.NewTimer(5 * time.Second) // a failure guard, half the write timeout
+	defer guard.Stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, dpv1.ErrPeerGone) {
+			t.Fatalf("Send: %v, want ErrPeerGone", err)
+		}
+	case <-guard.C:
+		t.Fatal("Send blocks on a peer that reads nothing")
+	}
+	closed := make(chan struct{})
+	go func() { _ = conn.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-guard.C:
+		t.Fatal("Close blocks on a peer that reads nothing")
 	}
 }
