@@ -21,7 +21,8 @@ type Config struct {
 	// at the upgrade (401 otherwise). It is never logged.
 	Token string
 	// Heartbeat is the ping interval the server announces in `session`
-	// (heartbeat_ms) and uses itself; 0 means dpwire.DefaultHeartbeat.
+	// (heartbeat_ms) and uses itself: dpwire.MinHeartbeat to
+	// dpwire.MaxHeartbeat; 0 means dpwire.DefaultHeartbeat.
 	Heartbeat time.Duration
 
 	// VoiceHz is the frequency of the Digital Person's voice (a tone);
@@ -317,8 +318,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = dpwire.DefaultHeartbeat
 	}
-	if cfg.Heartbeat < 10*time.Millisecond {
-		return cfg, fmt.Errorf("heartbeat %s is too short", cfg.Heartbeat)
+	if cfg.Heartbeat < dpwire.MinHeartbeat || cfg.Heartbeat > dpwire.MaxHeartbeat || cfg.Heartbeat%time.Millisecond != 0 {
+		return cfg, fmt.Errorf("heartbeat %s: want whole milliseconds in %s..%s (docs/PROTOCOL.md section 4.2)", cfg.Heartbeat, dpwire.MinHeartbeat, dpwire.MaxHeartbeat)
 	}
 	if cfg.VoiceHz == 0 {
 		cfg.VoiceHz = 880

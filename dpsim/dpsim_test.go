@@ -359,13 +359,13 @@ func TestControlFailedFirstN(t *testing.T) {
 }
 
 func TestStallThenServerSessionTimeout(t *testing.T) {
-	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 50 * time.Millisecond, Scenario: dpsim.Scenario{
-		Stall: dpsim.Always, StallAt: dpsim.StepAssets, ConnectTimeout: 500 * time.Millisecond,
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: dpwire.MinHeartbeat, Scenario: dpsim.Scenario{
+		Stall: dpsim.Always, StallAt: dpsim.StepAssets, ConnectTimeout: 3500 * time.Millisecond,
 	}})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := ctxFor(t, 15*time.Second)
 	k := dialKiosk(t, dp, kioskOpts{})
 	// Nothing after DownloadingAssets (heartbeats go on, so the socket
-	// stays up for 10 intervals) until the server's own connect deadline.
+	// stays up past 3 intervals) until the server's own connect deadline.
 	err := progressUntilConnecting(ctx, k)
 	if !isClose(err, "sessionTimeout") {
 		t.Fatalf("%v", err)
@@ -376,7 +376,7 @@ func TestStallThenServerSessionTimeout(t *testing.T) {
 }
 
 func TestSilenceIsAMissedHeartbeat(t *testing.T) {
-	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 50 * time.Millisecond, Scenario: dpsim.Scenario{
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: dpwire.MinHeartbeat, Scenario: dpsim.Scenario{
 		Silence: dpsim.Always, SilenceAt: dpsim.StepSearching, ConnectTimeout: -1,
 	}})
 	ctx := ctxFor(t, 10*time.Second)
@@ -726,6 +726,9 @@ func TestConfigValidation(t *testing.T) {
 		{VoiceHz: 5},
 		{VideoFPS: 100},
 		{Heartbeat: time.Millisecond},
+		{Heartbeat: 999 * time.Millisecond},
+		{Heartbeat: time.Hour},
+		{Heartbeat: 1500*time.Millisecond + 1},
 		{ICEPortMin: 5000},
 		{Scenario: dpsim.Scenario{StallAt: dpsim.StepConnected, Stall: 1}},
 		{Scenario: dpsim.Scenario{SilenceAt: "nowhere"}},

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -72,7 +73,8 @@ type ClientInfo struct {
 type Session struct {
 	SessionID string `json:"session_id"`
 	Resumed   bool   `json:"resumed"`
-	// HeartbeatMS is the ping interval both sides use; 0 means the default.
+	// HeartbeatMS is the ping interval both sides use, MinHeartbeat to
+	// MaxHeartbeat in milliseconds; 0 means DefaultHeartbeat.
 	HeartbeatMS int `json:"heartbeat_ms,omitempty"`
 }
 
@@ -140,6 +142,22 @@ var (
 	ErrTooLarge    = errors.New("signalling: frame larger than the limit")
 )
 
+// UnknownTypeError is Decode's error for a frame whose type this version
+// does not define; it wraps ErrUnknownType. A receiver logs and ignores
+// such frames (docs/PROTOCOL.md section 12.2), and may use Type to log each
+// type once.
+type UnknownTypeError struct {
+	// Type is the frame's "type", cut to its first 40 characters: it
+	// comes from the peer, and goes to logs.
+	Type string
+}
+
+func (e *UnknownTypeError) Error() string { return fmt.Sprintf("%v: %q", ErrUnknownType, e.Type) }
+func (e *UnknownTypeError) Unwrap() error { return ErrUnknownType }
+
+// maxTypeInError is how much of an unknown type an error keeps.
+const maxTypeInError = 40
+
 // Encode renders m as one JSON text frame.
 func Encode(m Message) ([]byte, error) {
 	// No HTML escaping: this is not HTML, and escaping '<', '>' and '&'
@@ -205,7 +223,11 @@ func Decode(frame []byte) (Message, error) {
 	case TypeClose:
 		m = &Close{}
 	default:
-		return nil, fmt.Errorf("%w: %.40q", ErrUnknownType, *env.Type)
+		typ := []rune(*env.Type)
+		if len(typ) > maxTypeInError {
+			typ = typ[:maxTypeInError]
+		}
+		return nil, &UnknownTypeError{Type: string(typ)}
 	}
 	if err := strictUnmarshal(frame, m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
@@ -238,8 +260,8 @@ func validate(m Message) error {
 		if len(v.SessionID) > 256 {
 			return errors.New("session_id longer than 256 bytes")
 		}
-		if v.HeartbeatMS < 0 {
-			return errors.New("negative heartbeat_ms")
+		if v.HeartbeatMS != 0 && (v.HeartbeatMS < int(MinHeartbeat/time.Millisecond) || v.HeartbeatMS > int(MaxHeartbeat/time.Millisecond)) {
+			return fmt.Errorf("heartbeat_ms %d out of %d..%d", v.HeartbeatMS, MinHeartbeat/time.Millisecond, MaxHeartbeat/time.Millisecond)
 		}
 	case *Progress:
 		switch v.State {

@@ -57,6 +57,10 @@ func TestDecodeRejectsBadFrames(t *testing.T) {
 		"empty session":   {`{"type":"session","session_id":""}`, ErrMalformed},
 		"empty candidate": {`{"type":"candidate"}`, ErrMalformed},
 		"close no reason": {`{"type":"close"}`, ErrMalformed},
+		"heartbeat hour":  {`{"type":"session","session_id":"a","heartbeat_ms":3600000}`, ErrMalformed},
+		"heartbeat long":  {`{"type":"session","session_id":"a","heartbeat_ms":30001}`, ErrMalformed},
+		"heartbeat short": {`{"type":"session","session_id":"a","heartbeat_ms":999}`, ErrMalformed},
+		"heartbeat neg":   {`{"type":"session","session_id":"a","heartbeat_ms":-1}`, ErrMalformed},
 		"too large":       {`{"type":"offer","sdp":"` + strings.Repeat("a", MaxFrameSize) + `"}`, ErrTooLarge},
 	}
 	for name, c := range cases {
@@ -66,6 +70,36 @@ func TestDecodeRejectsBadFrames(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// TestDecodeAcceptsTheRanges: the bounds of docs/PROTOCOL.md section 4
+// are values, not errors.
+func TestDecodeAcceptsTheRanges(t *testing.T) {
+	for _, frame := range []string{
+		`{"type":"session","session_id":"a","resumed":false}`,
+		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":0}`,
+		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":1000}`,
+		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":30000}`,
+	} {
+		if _, err := Decode([]byte(frame)); err != nil {
+			t.Errorf("%s: %v", frame, err)
+		}
+	}
+}
+
+// TestUnknownTypeErrorNamesTheType: a receiver logs each unknown type
+// once, by the name the error gives, cut to 40 characters.
+func TestUnknownTypeErrorNamesTheType(t *testing.T) {
+	_, err := Decode([]byte(`{"type":"x-teleport","to":"mars"}`))
+	var ut *UnknownTypeError
+	if !errors.As(err, &ut) || ut.Type != "x-teleport" || !errors.Is(err, ErrUnknownType) {
+		t.Fatalf("%v, want an UnknownTypeError for x-teleport", err)
+	}
+	long := strings.Repeat("é", 100)
+	_, err = Decode([]byte(`{"type":"` + long + `"}`))
+	if !errors.As(err, &ut) || ut.Type != strings.Repeat("é", 40) {
+		t.Fatalf("%v: the type is not cut to 40 characters", err)
 	}
 }
 

@@ -54,7 +54,18 @@ type call struct {
 	sinks        sync.WaitGroup
 	sinkMu       sync.Mutex // orders sinks.Add in pion's OnTrack before teardown's Wait
 	sinksClosed  bool
+
+	// Frames of unknown type (docs/PROTOCOL.md section 12.2), reported by
+	// the connection's read goroutine: each type logged once, up to
+	// maxUnknownTypesLogged types, and all of them counted.
+	unknownMu    sync.Mutex
+	unknownTypes map[string]bool
+	unknownCount int
 }
+
+// maxUnknownTypesLogged bounds the lines a server's frames of unknown type
+// get on one connection, however many types it invents.
+const maxUnknownTypesLogged = 8
 
 // abort is the supervisor's request to end the call before Connected.
 type abort struct {
@@ -167,6 +178,7 @@ func (c *call) dial(ctx context.Context) (Conn, bool) {
 		conn, err := c.d.ws.Dial(dialCtx, DialConfig{
 			URL: c.d.cfg.URL, Token: c.d.cfg.Token, TLS: c.d.cfg.TLS,
 			Heartbeat: c.d.cfg.Heartbeat, UserAgent: c.d.cfg.UserAgent,
+			OnIgnored: c.ignored,
 		})
 		ch <- dialed{conn, err}
 	}()
@@ -310,6 +322,42 @@ func (c *call) handle(m dpwire.Message) bool {
 		return c.serverClosed(v)
 	default:
 		return c.violation(fmt.Errorf("%w: %s is not a server message", ErrProtocol, m.MessageType()))
+	}
+}
+
+// ignored hears a frame the connection ignored: a message of a type this
+// version does not define, which a newer server may send (docs/PROTOCOL.md
+// sections 2.2 and 12.2). The first of each type is logged; teardown
+// counts them all.
+func (c *call) ignored(err error) {
+	typ := "?"
+	var ut *dpwire.UnknownTypeError
+	if errors.As(err, &ut) {
+		typ = ut.Type
+	}
+	c.unknownMu.Lock()
+	c.unknownCount++
+	first := !c.unknownTypes[typ] && len(c.unknownTypes) < maxUnknownTypesLogged
+	if first {
+		if c.unknownTypes == nil {
+			c.unknownTypes = map[string]bool{}
+		}
+		c.unknownTypes[typ] = true
+	}
+	c.unknownMu.Unlock()
+	if first {
+		c.log.Info("ignoring a server message of unknown type (logged once per type)", "type", typ)
+	}
+}
+
+// logUnknown says how many frames of unknown type the connection ignored,
+// when the lines of ignored logged fewer.
+func (c *call) logUnknown() {
+	c.unknownMu.Lock()
+	n, types := c.unknownCount, len(c.unknownTypes)
+	c.unknownMu.Unlock()
+	if n > types {
+		c.log.Info("server messages of unknown type ignored on this connection", "frames", n, "types_logged", types)
 	}
 }
 
@@ -552,7 +600,8 @@ func (c *call) teardown() {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}
 	if c.conn != nil {
-		_ = c.conn.Close()
+		_ = c.conn.Close() // the read goroutine has ended: no more ignored frames
+		c.logUnknown()
 	}
 	c.sinkCancel()
 	c.sinkMu.Lock()

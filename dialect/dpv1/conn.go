@@ -17,6 +17,10 @@ type DialConfig struct {
 	TLS       *tls.Config
 	Heartbeat time.Duration // ping interval until the server names one; 0: dpwire.DefaultHeartbeat
 	UserAgent string
+	// OnIgnored, if set, hears about every frame of this connection that
+	// was ignored (an unknown type: the error is a *dpwire.UnknownTypeError),
+	// on the connection's read goroutine.
+	OnIgnored func(err error)
 }
 
 // Conn is an open control channel.

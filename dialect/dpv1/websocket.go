@@ -21,8 +21,6 @@ import (
 // carrying kioskd.dp.v1's JSON messages, with heartbeats handled inside.
 type WebSocket struct {
 	Clock clock.Clock // nil: the wall clock
-	// OnIgnored, if set, hears about frames that were ignored (unknown type).
-	OnIgnored func(err error)
 }
 
 // Dial opens the control channel. The returned error wraps ErrDial,
@@ -80,7 +78,7 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 		ws.Close()
 		return nil, fmt.Errorf("%w (it chose %q)", ErrVersion, ws.Subprotocol())
 	}
-	return newWSConn(ws, d.Clock, cfg.Heartbeat, d.OnIgnored), nil
+	return newWSConn(ws, d.Clock, cfg.Heartbeat, cfg.OnIgnored), nil
 }
 
 // redactURL drops user info and query (they may carry secrets) from a URL for errors.

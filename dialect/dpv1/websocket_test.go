@@ -30,10 +30,10 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// open dials dp and says hello.
-func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *dpv1.WebSocket) dpv1.Conn {
+// open dials dp and says hello; onIgnored may be nil.
+func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *dpv1.WebSocket, onIgnored func(error)) dpv1.Conn {
 	t.Helper()
-	conn, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: dp.Token})
+	conn, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: dp.Token, OnIgnored: onIgnored})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -102,12 +102,12 @@ func TestHostileFrames(t *testing.T) {
 				HostileModes: []dpsim.HostileMode{c.mode}, ConnectingDelay: time.Hour}})
 			ctx := ctxFor(t, 10*time.Second)
 			ignored := make(chan error, 16)
-			conn := open(t, ctx, dp, &dpv1.WebSocket{OnIgnored: func(err error) {
+			conn := open(t, ctx, dp, &dpv1.WebSocket{}, func(err error) {
 				select {
 				case ignored <- err:
 				default:
 				}
-			}})
+			})
 			if c.wantErr != nil {
 				if _, err := until(t, ctx, conn, never); !errors.Is(err, c.wantErr) {
 					t.Fatalf("got %v, want %v", err, c.wantErr)
@@ -137,7 +137,7 @@ func TestHostileFrames(t *testing.T) {
 func TestSocketCutIsPeerGone(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &dpv1.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{}, nil)
 	if ok, err := until(t, ctx, conn, isType("session")); !ok {
 		t.Fatalf("no session: %v", err)
 	}
@@ -152,7 +152,7 @@ func TestSocketCutIsPeerGone(t *testing.T) {
 func TestServerCloseThenPeerGone(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.Scenario{NoScene: dpsim.Always}})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &dpv1.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{}, nil)
 	var got dpwire.Close
 	if ok, err := until(t, ctx, conn, func(m dpwire.Message) bool {
 		c, ok := m.(dpwire.Close)
@@ -171,11 +171,11 @@ func TestServerCloseThenPeerGone(t *testing.T) {
 }
 
 func TestSilentServerIsPeerDead(t *testing.T) {
-	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 50 * time.Millisecond, Scenario: dpsim.Scenario{
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: dpwire.MinHeartbeat, Scenario: dpsim.Scenario{
 		Silence: dpsim.Always, SilenceAt: dpsim.StepSearching, ConnectTimeout: -1,
 	}})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &dpv1.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{}, nil)
 	if _, err := until(t, ctx, conn, never); !errors.Is(err, dpv1.ErrPeerDead) {
 		t.Fatalf("silent server: %v, want ErrPeerDead", err)
 	}
