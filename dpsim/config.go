@@ -381,8 +381,8 @@ func (cfg Config) withDefaults() (Config, error) {
 			errs = append(errs, err)
 		}
 	}
-	if sc.QueuePosition < 0 {
-		errs = append(errs, errors.New("negative queue position"))
+	if sc.QueuePosition < 0 || sc.QueuePosition > dpwire.MaxQueuePosition {
+		errs = append(errs, fmt.Errorf("queue position %d out of 0..%d", sc.QueuePosition, dpwire.MaxQueuePosition))
 	}
 	for name, d := range map[string]time.Duration{"queue delay": sc.QueueDelay, "searching delay": sc.SearchingDelay,
 		"assets delay": sc.AssetsDelay, "connecting delay": sc.ConnectingDelay, "idle timeout": sc.IdleTimeout,

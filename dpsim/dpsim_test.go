@@ -733,6 +733,7 @@ func TestConfigValidation(t *testing.T) {
 		{Scenario: dpsim.Scenario{StallAt: dpsim.StepConnected, Stall: 1}},
 		{Scenario: dpsim.Scenario{SilenceAt: "nowhere"}},
 		{Scenario: dpsim.Scenario{QueuePosition: -1}},
+		{Scenario: dpsim.Scenario{QueuePosition: dpwire.MaxQueuePosition + 1}},
 		{Scenario: dpsim.Scenario{DropAfter: -time.Second}},
 		{Scenario: dpsim.Scenario{NoScene: -5}},
 		{Scenario: dpsim.Scenario{HostileModes: []dpsim.HostileMode{"nice"}}},

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 	"unicode/utf8"
 )
@@ -80,9 +81,21 @@ type Session struct {
 
 // Progress reports a connection step (server to client).
 type Progress struct {
-	State         string `json:"state"` // SearchingForDigitalPerson | DownloadingAssets | ConnectingToDigitalPerson
-	QueuePosition int    `json:"queue_position,omitempty"`
+	State string `json:"state"` // SearchingForDigitalPerson | DownloadingAssets | ConnectingToDigitalPerson
+	// QueuePosition is 0 (not queued) to MaxQueuePosition.
+	QueuePosition int `json:"queue_position,omitempty"`
 }
+
+// MaxQueuePosition is the largest queue_position: a queue is of visitors
+// waiting in front of kiosks, and no server's is anywhere near as long.
+const MaxQueuePosition = 65535
+
+// MaxSeq is the largest ping and pong seq, 2^53 - 1: the largest integer
+// a JSON number keeps exactly in JavaScript (Number.MAX_SAFE_INTEGER), so
+// that a peer written in it echoes the seq it was sent. A counter that
+// starts at 1 and counts one ping per second reaches it in 285 million
+// years.
+const MaxSeq = 1<<53 - 1
 
 // Offer carries the client's SDP offer.
 type Offer struct {
@@ -94,8 +107,9 @@ type Answer struct {
 	SDP string `json:"sdp"`
 }
 
-// Candidate is one trickled ICE candidate, either way. End marks that no
-// more candidates follow (Candidate is then empty).
+// Candidate is one trickled ICE candidate, either way, with SDPMid or
+// SDPMLineIndex or both. End marks that no more candidates follow (the
+// other fields are then absent).
 type Candidate struct {
 	Candidate     string  `json:"candidate,omitempty"`
 	SDPMid        *string `json:"sdpMid,omitempty"`
@@ -229,6 +243,9 @@ func Decode(frame []byte) (Message, error) {
 		}
 		return nil, &UnknownTypeError{Type: string(typ)}
 	}
+	if err := noNull(frame); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
+	}
 	if err := strictUnmarshal(frame, m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
 	}
@@ -236,6 +253,25 @@ func Decode(frame []byte) (Message, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
 	}
 	return deref(m), nil
+}
+
+// noNull rejects a JSON null anywhere in a frame: no member of any message
+// may be null (docs/PROTOCOL.md section 3). encoding/json would read it as
+// the member's zero value, as if it had been omitted.
+func noNull(frame []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(frame))
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if tok == nil {
+			return errors.New("null is not a value of any member")
+		}
+	}
 }
 
 // strictUnmarshal rejects unknown fields (other than "type").
@@ -269,8 +305,8 @@ func validate(m Message) error {
 		default:
 			return fmt.Errorf("unknown state %.40q", v.State)
 		}
-		if v.QueuePosition < 0 {
-			return errors.New("negative queue_position")
+		if v.QueuePosition < 0 || v.QueuePosition > MaxQueuePosition {
+			return fmt.Errorf("queue_position %d out of 0..%d", v.QueuePosition, MaxQueuePosition)
 		}
 	case *Offer:
 		if v.SDP == "" {
@@ -281,8 +317,24 @@ func validate(m Message) error {
 			return errors.New("empty sdp")
 		}
 	case *Candidate:
-		if !v.End && v.Candidate == "" {
+		switch {
+		case v.End && (v.Candidate != "" || v.SDPMid != nil || v.SDPMLineIndex != nil):
+			return errors.New("an end marker with a candidate, sdpMid or sdpMLineIndex")
+		case v.End:
+		case v.Candidate == "":
 			return errors.New("neither candidate nor end")
+		case v.SDPMid == nil && v.SDPMLineIndex == nil:
+			// As in WebRTC (addIceCandidate throws a TypeError): the
+			// receiver could not tell which media section it is for.
+			return errors.New("a candidate with neither sdpMid nor sdpMLineIndex")
+		}
+	case *Ping:
+		if v.Seq > MaxSeq {
+			return fmt.Errorf("seq %d past 2^53-1", v.Seq)
+		}
+	case *Pong:
+		if v.Seq > MaxSeq {
+			return fmt.Errorf("seq %d past 2^53-1", v.Seq)
 		}
 	case *Close:
 		if v.Reason == "" {

@@ -61,6 +61,19 @@ func TestDecodeRejectsBadFrames(t *testing.T) {
 		"heartbeat long":  {`{"type":"session","session_id":"a","heartbeat_ms":30001}`, ErrMalformed},
 		"heartbeat short": {`{"type":"session","session_id":"a","heartbeat_ms":999}`, ErrMalformed},
 		"heartbeat neg":   {`{"type":"session","session_id":"a","heartbeat_ms":-1}`, ErrMalformed},
+		"queue too far":   {`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":65536}`, ErrMalformed},
+		"seq past 2^53":   {`{"type":"ping","seq":9007199254740992}`, ErrMalformed},
+		"pong past 2^53":  {`{"type":"pong","seq":18446744073709551615}`, ErrMalformed},
+		"no mid, no idx":  {`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host"}`, ErrMalformed},
+		"end with cand":   {`{"type":"candidate","end":true,"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0"}`, ErrMalformed},
+		"end with mid":    {`{"type":"candidate","end":true,"sdpMid":"0"}`, ErrMalformed},
+		"null heartbeat":  {`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":null}`, ErrMalformed},
+		"null queue":      {`{"type":"progress","state":"DownloadingAssets","queue_position":null}`, ErrMalformed},
+		"null resume":     {`{"type":"hello","resume":null,"client":{"name":"k","version":"1","video":true,"audio":true}}`, ErrMalformed},
+		"null nested":     {`{"type":"hello","client":{"name":null,"version":"1","video":true,"audio":true}}`, ErrMalformed},
+		"null client":     {`{"type":"hello","client":null}`, ErrMalformed},
+		"null mid":        {`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":null,"sdpMLineIndex":0}`, ErrMalformed},
+		"null message":    {`{"type":"close","reason":"normal","message":null}`, ErrMalformed},
 		"too large":       {`{"type":"offer","sdp":"` + strings.Repeat("a", MaxFrameSize) + `"}`, ErrTooLarge},
 	}
 	for name, c := range cases {
@@ -81,6 +94,13 @@ func TestDecodeAcceptsTheRanges(t *testing.T) {
 		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":0}`,
 		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":1000}`,
 		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":30000}`,
+		`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":65535}`,
+		`{"type":"ping","seq":9007199254740991}`,
+		`{"type":"pong","seq":0}`,
+		`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0"}`,
+		`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMLineIndex":1}`,
+		`{"type":"candidate","end":true}`,
+		`{"type":"close","reason":"normal","message":"a null in a string is text: null"}`,
 	} {
 		if _, err := Decode([]byte(frame)); err != nil {
 			t.Errorf("%s: %v", frame, err)
