@@ -27,7 +27,8 @@ type Config struct {
 	// any other Origin header is refused with 403. Kiosks send no Origin.
 	AllowedOrigins []string
 	// Heartbeat is the ping interval the server announces in `session`
-	// (heartbeat_ms) and uses itself; 0 means dpwire.DefaultHeartbeat.
+	// (heartbeat_ms) and uses itself: dpwire.MinHeartbeat to
+	// dpwire.MaxHeartbeat; 0 means dpwire.DefaultHeartbeat.
 	Heartbeat time.Duration
 
 	// VoiceHz is the frequency of the Digital Person's voice (a tone);
@@ -240,11 +241,19 @@ const (
 	// ConnectingToDigitalPerson, before any answer. The client must not be
 	// Connected before its own PeerConnection is.
 	HostileReadyEarly HostileMode = "ready-early"
+	// HostileCandidateFlood: FloodCandidates unreachable candidates right
+	// after the answer, far more than dpwire.MaxCandidates. The client
+	// must end the attempt (a violation: serverConnectionFailed) instead
+	// of feeding them all to its ICE agent.
+	HostileCandidateFlood HostileMode = "candidate-flood"
 )
+
+// FloodCandidates is how many candidates HostileCandidateFlood sends.
+const FloodCandidates = 20000
 
 // AllHostileModes lists the hostile modes.
 var AllHostileModes = []HostileMode{HostileMalformed, HostileUnknownType, HostileOversized,
-	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly}
+	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly, HostileCandidateFlood}
 
 // ParseHostileModes parses a comma-separated list of modes.
 func ParseHostileModes(s string) ([]HostileMode, error) {
@@ -315,8 +324,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = dpwire.DefaultHeartbeat
 	}
-	if cfg.Heartbeat < 10*time.Millisecond {
-		return cfg, fmt.Errorf("heartbeat %s is too short", cfg.Heartbeat)
+	if cfg.Heartbeat < dpwire.MinHeartbeat || cfg.Heartbeat > dpwire.MaxHeartbeat || cfg.Heartbeat%time.Millisecond != 0 {
+		return cfg, fmt.Errorf("heartbeat %s: want whole milliseconds in %s..%s (docs/PROTOCOL.md section 4.2)", cfg.Heartbeat, dpwire.MinHeartbeat, dpwire.MaxHeartbeat)
 	}
 	if cfg.VoiceHz == 0 {
 		cfg.VoiceHz = 880
@@ -378,8 +387,8 @@ func (cfg Config) withDefaults() (Config, error) {
 			errs = append(errs, err)
 		}
 	}
-	if sc.QueuePosition < 0 {
-		errs = append(errs, errors.New("negative queue position"))
+	if sc.QueuePosition < 0 || sc.QueuePosition > dpwire.MaxQueuePosition {
+		errs = append(errs, fmt.Errorf("queue position %d out of 0..%d", sc.QueuePosition, dpwire.MaxQueuePosition))
 	}
 	for name, d := range map[string]time.Duration{"queue delay": sc.QueueDelay, "searching delay": sc.SearchingDelay,
 		"assets delay": sc.AssetsDelay, "connecting delay": sc.ConnectingDelay, "idle timeout": sc.IdleTimeout,

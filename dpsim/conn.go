@@ -108,8 +108,9 @@ type conn struct {
 	timers     [numTimers]*time.Timer
 	gen        [numTimers]uint64 // a fired timer whose generation is past is stale
 
-	pc  *webrtc.PeerConnection
-	out []*dpTrack // the DP's tracks
+	pc          *webrtc.PeerConnection
+	out         []*dpTrack // the DP's tracks
+	clientCands int        // the client's candidates so far (end marker not counted)
 
 	mediaMu     sync.Mutex
 	mediaClosed bool

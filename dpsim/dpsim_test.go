@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -358,13 +359,13 @@ func TestControlFailedFirstN(t *testing.T) {
 }
 
 func TestStallThenServerSessionTimeout(t *testing.T) {
-	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 50 * time.Millisecond, Scenario: dpsim.Scenario{
-		Stall: dpsim.Always, StallAt: dpsim.StepAssets, ConnectTimeout: 500 * time.Millisecond,
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: dpwire.MinHeartbeat, Scenario: dpsim.Scenario{
+		Stall: dpsim.Always, StallAt: dpsim.StepAssets, ConnectTimeout: 3500 * time.Millisecond,
 	}})
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := ctxFor(t, 15*time.Second)
 	k := dialKiosk(t, dp, kioskOpts{})
 	// Nothing after DownloadingAssets (heartbeats go on, so the socket
-	// stays up for 10 intervals) until the server's own connect deadline.
+	// stays up past 3 intervals) until the server's own connect deadline.
 	err := progressUntilConnecting(ctx, k)
 	if !isClose(err, "sessionTimeout") {
 		t.Fatalf("%v", err)
@@ -375,7 +376,7 @@ func TestStallThenServerSessionTimeout(t *testing.T) {
 }
 
 func TestSilenceIsAMissedHeartbeat(t *testing.T) {
-	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 50 * time.Millisecond, Scenario: dpsim.Scenario{
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: dpwire.MinHeartbeat, Scenario: dpsim.Scenario{
 		Silence: dpsim.Always, SilenceAt: dpsim.StepSearching, ConnectTimeout: -1,
 	}})
 	ctx := ctxFor(t, 10*time.Second)
@@ -725,10 +726,14 @@ func TestConfigValidation(t *testing.T) {
 		{VoiceHz: 5},
 		{VideoFPS: 100},
 		{Heartbeat: time.Millisecond},
+		{Heartbeat: 999 * time.Millisecond},
+		{Heartbeat: time.Hour},
+		{Heartbeat: 1500*time.Millisecond + 1},
 		{ICEPortMin: 5000},
 		{Scenario: dpsim.Scenario{StallAt: dpsim.StepConnected, Stall: 1}},
 		{Scenario: dpsim.Scenario{SilenceAt: "nowhere"}},
 		{Scenario: dpsim.Scenario{QueuePosition: -1}},
+		{Scenario: dpsim.Scenario{QueuePosition: dpwire.MaxQueuePosition + 1}},
 		{Scenario: dpsim.Scenario{DropAfter: -time.Second}},
 		{Scenario: dpsim.Scenario{NoScene: -5}},
 		{Scenario: dpsim.Scenario{HostileModes: []dpsim.HostileMode{"nice"}}},
@@ -856,5 +861,31 @@ func TestDropAndCloseReachSocketsBeforeHello(t *testing.T) {
 	}
 	if code := closeCode(t, ws2); code != websocket.CloseNormalClosure {
 		t.Fatalf("close code %d", code)
+	}
+}
+
+// TestClientCandidatesPastTheLimitAreIgnored: a client may send at most
+// dpwire.MaxCandidates candidates on a connection (docs/PROTOCOL.md
+// section 3.1); dpsim ignores the rest, counts them and goes on.
+func TestClientCandidatesPastTheLimitAreIgnored(t *testing.T) {
+	dp := dptest.NewServer(t, small(dpsim.Scenario{}))
+	ctx := ctxFor(t, 15*time.Second)
+	k := dialKiosk(t, dp, kioskOpts{})
+	if err := k.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const extra = 36
+	mid, idx := "0", uint16(0)
+	for i := 0; i < dpwire.MaxCandidates+extra; i++ {
+		cand := fmt.Sprintf("candidate:%d 1 udp 2130706431 203.0.113.7 %d typ host", 100+i, 20000+i)
+		if err := k.conn.Send(dpwire.Candidate{Candidate: cand, SDPMid: &mid, SDPMLineIndex: &idx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server reads in order: once it has the close, it has every candidate.
+	k.closeWith(ctx, dp, "normal")
+	// The kiosk's own candidates count too (a few on loopback).
+	if n := dp.Stats().CandidatesIgnored; n < extra || n > extra+dpwire.MaxCandidates {
+		t.Fatalf("%d candidates ignored, want %d and the kiosk's own", n, extra)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // reads it from a file or the environment.
 func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 	sc := &cfg.Scenario
-	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "ping interval, announced to the client as heartbeat_ms (0: 5s)")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "ping interval, announced to the client as heartbeat_ms: 1s to 30s (0: 5s)")
 	fs.Float64Var(&cfg.VoiceHz, "voice-hz", cfg.VoiceHz, "frequency of the DP's voice tone (0: 880)")
 	fs.Var(sizeFlag{&cfg.VideoWidth, &cfg.VideoHeight}, "video-size", "DP video size WxH (default 320x240)")
 	fs.IntVar(&cfg.VideoFPS, "video-fps", cfg.VideoFPS, "DP video frame rate (0: 15)")

@@ -53,6 +53,9 @@ type Stats struct {
 	Unauthorized int            `json:"unauthorized"`
 	WrongVersion int            `json:"wrong_version"` // upgrades refused with 426
 	Live         int            `json:"live"`          // open control sockets
+	// CandidatesIgnored counts client candidates past dpwire.MaxCandidates
+	// on their connection.
+	CandidatesIgnored int `json:"candidates_ignored"`
 }
 
 // New returns a server for cfg. Nothing listens until Serve or Listen; the

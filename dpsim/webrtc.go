@@ -150,8 +150,25 @@ func (c *conn) answer(o dpwire.Offer) error {
 		c.send(dpwire.Candidate{Candidate: unreachableCandidate, SDPMid: &mid, SDPMLineIndex: &idx})
 		c.send(dpwire.Candidate{End: true})
 	}
+	if c.plan.hostile[HostileCandidateFlood] {
+		c.flood(firstMid(pc))
+	}
 	c.arm(tMedia, s.cfg.Scenario.MediaTimeout)
 	return nil
+}
+
+// flood sends FloodCandidates distinct unreachable host candidates
+// (TEST-NET-3, RFC 5737), or as many as the client reads before it goes.
+func (c *conn) flood(mid string) {
+	c.log.Info("hostile: flooding the client with candidates", "candidates", FloodCandidates)
+	idx := uint16(0)
+	for i := 0; i < FloodCandidates; i++ {
+		cand := fmt.Sprintf("candidate:%d 1 udp 2130706431 203.0.113.%d %d typ host", 100+i, 1+i%254, 10000+i/254)
+		if err := c.cc.Send(dpwire.Candidate{Candidate: cand, SDPMid: &mid, SDPMLineIndex: &idx}); err != nil {
+			c.log.Info("hostile: the client stopped the flood", "sent", i, "err", err)
+			return
+		}
+	}
 }
 
 func firstMid(pc *webrtc.PeerConnection) string {
@@ -171,6 +188,19 @@ func (c *conn) addCandidate(cand dpwire.Candidate) {
 		return
 	}
 	if c.plan.iceFailure {
+		return
+	}
+	// At most dpwire.MaxCandidates per connection (docs/PROTOCOL.md section
+	// 3.1); the rest are ignored, with one log line, so that a flooding
+	// client cannot grow the server's ICE agent without bound.
+	if c.clientCands++; c.clientCands > dpwire.MaxCandidates {
+		if c.clientCands == dpwire.MaxCandidates+1 {
+			c.log.Warn("the client sends more candidates than the protocol allows; ignoring the rest", "limit", dpwire.MaxCandidates)
+		}
+		s := c.srv
+		s.mu.Lock()
+		s.stats.CandidatesIgnored++
+		s.mu.Unlock()
 		return
 	}
 	err := c.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex})

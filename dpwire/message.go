@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -25,6 +27,15 @@ const ProtocolVersion = "1.1"
 // MaxFrameSize is the largest text frame either side accepts (64 KiB).
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
 const MaxFrameSize = 64 << 10
+
+// MaxCandidates is the most ICE candidates a side sends on one connection
+// (its end marker not counted), before and after the answer together. A
+// host has a candidate or two per interface, address family and protocol,
+// plus server-reflexive and relay ones: a few dozen at most. Each one
+// applied costs the receiver an ICE candidate pair per local candidate and
+// a goroutine or more in a WebRTC stack, so the limit is what bounds a
+// peer's flood (docs/PROTOCOL.md section 3.1).
+const MaxCandidates = 64
 
 // Message types.
 const (
@@ -65,15 +76,28 @@ type ClientInfo struct {
 type Session struct {
 	SessionID string `json:"session_id"`
 	Resumed   bool   `json:"resumed"`
-	// HeartbeatMS is the ping interval both sides use; 0 means the default.
+	// HeartbeatMS is the ping interval both sides use, MinHeartbeat to
+	// MaxHeartbeat in milliseconds; 0 means DefaultHeartbeat.
 	HeartbeatMS int `json:"heartbeat_ms,omitempty"`
 }
 
 // Progress reports a connection step (server to client).
 type Progress struct {
-	State         string `json:"state"` // SearchingForDigitalPerson | DownloadingAssets | ConnectingToDigitalPerson
-	QueuePosition int    `json:"queue_position,omitempty"`
+	State string `json:"state"` // SearchingForDigitalPerson | DownloadingAssets | ConnectingToDigitalPerson
+	// QueuePosition is 0 (not queued) to MaxQueuePosition.
+	QueuePosition int `json:"queue_position,omitempty"`
 }
+
+// MaxQueuePosition is the largest queue_position: a queue is of visitors
+// waiting in front of kiosks, and no server's is anywhere near as long.
+const MaxQueuePosition = 65535
+
+// MaxSeq is the largest ping and pong seq, 2^53 - 1: the largest integer
+// a JSON number keeps exactly in JavaScript (Number.MAX_SAFE_INTEGER), so
+// that a peer written in it echoes the seq it was sent. A counter that
+// starts at 1 and counts one ping per second reaches it in 285 million
+// years.
+const MaxSeq = 1<<53 - 1
 
 // Offer carries the client's SDP offer.
 type Offer struct {
@@ -85,8 +109,9 @@ type Answer struct {
 	SDP string `json:"sdp"`
 }
 
-// Candidate is one trickled ICE candidate, either way. End marks that no
-// more candidates follow (Candidate is then empty).
+// Candidate is one trickled ICE candidate, either way, with SDPMid or
+// SDPMLineIndex or both. End marks that no more candidates follow (the
+// other fields are then absent).
 type Candidate struct {
 	Candidate     string  `json:"candidate,omitempty"`
 	SDPMid        *string `json:"sdpMid,omitempty"`
@@ -132,6 +157,21 @@ var (
 	ErrUnknownType = errors.New("signalling: unknown message type")
 	ErrTooLarge    = errors.New("signalling: frame larger than the limit")
 )
+
+// UnknownTypeError is Decode's error for a frame whose type this version
+// does not define; it wraps ErrUnknownType. A receiver logs and ignores
+// such frames (docs/PROTOCOL.md section 12.2), and may use Type to log each
+// type once.
+type UnknownTypeError struct {
+	// Type is the frame's "type" as shown in logs: whole if it is a
+	// short plain name, else only its length ("(120 bytes)"), never cut
+	// or escaped, so a token the peer echoes there is logged whole (and
+	// redacted) or not at all.
+	Type string
+}
+
+func (e *UnknownTypeError) Error() string { return fmt.Sprintf("%v: %s", ErrUnknownType, e.Type) }
+func (e *UnknownTypeError) Unwrap() error { return ErrUnknownType }
 
 // Encode renders m as one JSON text frame.
 func Encode(m Message) ([]byte, error) {
@@ -198,7 +238,10 @@ func Decode(frame []byte) (Message, error) {
 	case TypeClose:
 		m = &Close{}
 	default:
-		return nil, fmt.Errorf("%w: %s", ErrUnknownType, shown(*env.Type))
+		return nil, &UnknownTypeError{Type: shown(*env.Type)}
+	}
+	if err := noNull(frame); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
 	}
 	if err := strictUnmarshal(frame, m); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, *env.Type, err)
@@ -223,6 +266,25 @@ func shown(s string) string {
 		}
 	}
 	return s
+}
+
+// noNull rejects a JSON null anywhere in a frame: no member of any message
+// may be null (docs/PROTOCOL.md section 3). encoding/json would read it as
+// the member's zero value, as if it had been omitted.
+func noNull(frame []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(frame))
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if tok == nil {
+			return errors.New("null is not a value of any member")
+		}
+	}
 }
 
 // strictUnmarshal rejects unknown fields (other than "type").
@@ -257,8 +319,8 @@ func validate(m Message) error {
 		if len(v.SessionID) > 256 {
 			return errors.New("session_id longer than 256 bytes")
 		}
-		if v.HeartbeatMS < 0 {
-			return errors.New("negative heartbeat_ms")
+		if v.HeartbeatMS != 0 && (v.HeartbeatMS < int(MinHeartbeat/time.Millisecond) || v.HeartbeatMS > int(MaxHeartbeat/time.Millisecond)) {
+			return fmt.Errorf("heartbeat_ms %d out of %d..%d", v.HeartbeatMS, MinHeartbeat/time.Millisecond, MaxHeartbeat/time.Millisecond)
 		}
 	case *Progress:
 		switch v.State {
@@ -266,8 +328,8 @@ func validate(m Message) error {
 		default:
 			return fmt.Errorf("unknown state %s", shown(v.State))
 		}
-		if v.QueuePosition < 0 {
-			return errors.New("negative queue_position")
+		if v.QueuePosition < 0 || v.QueuePosition > MaxQueuePosition {
+			return fmt.Errorf("queue_position %d out of 0..%d", v.QueuePosition, MaxQueuePosition)
 		}
 	case *Offer:
 		if v.SDP == "" {
@@ -278,8 +340,24 @@ func validate(m Message) error {
 			return errors.New("empty sdp")
 		}
 	case *Candidate:
-		if !v.End && v.Candidate == "" {
+		switch {
+		case v.End && (v.Candidate != "" || v.SDPMid != nil || v.SDPMLineIndex != nil):
+			return errors.New("an end marker with a candidate, sdpMid or sdpMLineIndex")
+		case v.End:
+		case v.Candidate == "":
 			return errors.New("neither candidate nor end")
+		case v.SDPMid == nil && v.SDPMLineIndex == nil:
+			// As in WebRTC (addIceCandidate throws a TypeError): the
+			// receiver could not tell which media section it is for.
+			return errors.New("a candidate with neither sdpMid nor sdpMLineIndex")
+		}
+	case *Ping:
+		if v.Seq > MaxSeq {
+			return fmt.Errorf("seq %d past 2^53-1", v.Seq)
+		}
+	case *Pong:
+		if v.Seq > MaxSeq {
+			return fmt.Errorf("seq %d past 2^53-1", v.Seq)
 		}
 	case *Close:
 		if v.Reason == "" {

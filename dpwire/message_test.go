@@ -57,6 +57,23 @@ func TestDecodeRejectsBadFrames(t *testing.T) {
 		"empty session":   {`{"type":"session","session_id":""}`, ErrMalformed},
 		"empty candidate": {`{"type":"candidate"}`, ErrMalformed},
 		"close no reason": {`{"type":"close"}`, ErrMalformed},
+		"heartbeat hour":  {`{"type":"session","session_id":"a","heartbeat_ms":3600000}`, ErrMalformed},
+		"heartbeat long":  {`{"type":"session","session_id":"a","heartbeat_ms":30001}`, ErrMalformed},
+		"heartbeat short": {`{"type":"session","session_id":"a","heartbeat_ms":999}`, ErrMalformed},
+		"heartbeat neg":   {`{"type":"session","session_id":"a","heartbeat_ms":-1}`, ErrMalformed},
+		"queue too far":   {`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":65536}`, ErrMalformed},
+		"seq past 2^53":   {`{"type":"ping","seq":9007199254740992}`, ErrMalformed},
+		"pong past 2^53":  {`{"type":"pong","seq":18446744073709551615}`, ErrMalformed},
+		"no mid, no idx":  {`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host"}`, ErrMalformed},
+		"end with cand":   {`{"type":"candidate","end":true,"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0"}`, ErrMalformed},
+		"end with mid":    {`{"type":"candidate","end":true,"sdpMid":"0"}`, ErrMalformed},
+		"null heartbeat":  {`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":null}`, ErrMalformed},
+		"null queue":      {`{"type":"progress","state":"DownloadingAssets","queue_position":null}`, ErrMalformed},
+		"null resume":     {`{"type":"hello","resume":null,"client":{"name":"k","version":"1","video":true,"audio":true}}`, ErrMalformed},
+		"null nested":     {`{"type":"hello","client":{"name":null,"version":"1","video":true,"audio":true}}`, ErrMalformed},
+		"null client":     {`{"type":"hello","client":null}`, ErrMalformed},
+		"null mid":        {`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":null,"sdpMLineIndex":0}`, ErrMalformed},
+		"null message":    {`{"type":"close","reason":"normal","message":null}`, ErrMalformed},
 		"too large":       {`{"type":"offer","sdp":"` + strings.Repeat("a", MaxFrameSize) + `"}`, ErrTooLarge},
 	}
 	for name, c := range cases {
@@ -66,6 +83,44 @@ func TestDecodeRejectsBadFrames(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// TestDecodeAcceptsTheRanges: the bounds of docs/PROTOCOL.md section 4
+// are values, not errors.
+func TestDecodeAcceptsTheRanges(t *testing.T) {
+	for _, frame := range []string{
+		`{"type":"session","session_id":"a","resumed":false}`,
+		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":0}`,
+		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":1000}`,
+		`{"type":"session","session_id":"a","resumed":false,"heartbeat_ms":30000}`,
+		`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":65535}`,
+		`{"type":"ping","seq":9007199254740991}`,
+		`{"type":"pong","seq":0}`,
+		`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0"}`,
+		`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMLineIndex":1}`,
+		`{"type":"candidate","end":true}`,
+		`{"type":"close","reason":"normal","message":"a null in a string is text: null"}`,
+	} {
+		if _, err := Decode([]byte(frame)); err != nil {
+			t.Errorf("%s: %v", frame, err)
+		}
+	}
+}
+
+// TestUnknownTypeErrorNamesTheType: a receiver logs each unknown type
+// once, by the name the error gives: a plain name whole, anything else by
+// its length only (never cut: see TestErrorsNeverTruncateOrEscapePeerStrings).
+func TestUnknownTypeErrorNamesTheType(t *testing.T) {
+	_, err := Decode([]byte(`{"type":"x-teleport","to":"mars"}`))
+	var ut *UnknownTypeError
+	if !errors.As(err, &ut) || ut.Type != "x-teleport" || !errors.Is(err, ErrUnknownType) {
+		t.Fatalf("%v, want an UnknownTypeError for x-teleport", err)
+	}
+	long := strings.Repeat("é", 100)
+	_, err = Decode([]byte(`{"type":"` + long + `"}`))
+	if !errors.As(err, &ut) || ut.Type != "(200 bytes)" {
+		t.Fatalf("%v: want the type by its length only", err)
 	}
 }
 

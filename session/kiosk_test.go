@@ -392,7 +392,7 @@ func TestHostileServer(t *testing.T) {
 			k := startKiosk(t, dp, t.TempDir())
 			evs := k.rec.WaitFor(t, ctx, "Connected", nthConnected(1))
 			switch mode {
-			case dpsim.HostileMalformed, dpsim.HostileOversized:
+			case dpsim.HostileMalformed, dpsim.HostileOversized, dpsim.HostileCandidateFlood:
 				if countKind(evs, contract.EventConnectFailed) != 1 || evs[len(evs)-1].State != contract.Connected {
 					t.Fatalf("want one serverConnectionFailed then Connected\n%s", sessiontest.Describe(evs))
 				}
@@ -420,7 +420,7 @@ func TestSilentServerIsDeadAfterThreeHeartbeats(t *testing.T) {
 	sc := dpsim.DefaultScenario()
 	sc.Silence = 1
 	sc.SilenceAt = dpsim.StepConnected
-	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 100 * time.Millisecond, Scenario: sc})
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: dpwire.MinHeartbeat, Scenario: sc})
 	k := startKiosk(t, dp, t.TempDir())
 	evs := k.rec.WaitFor(t, ctx, "Connected twice", nthConnected(2))
 	var reason contract.DisconnectReason

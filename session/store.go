@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/kioskd/kioskd/config"
@@ -50,9 +51,24 @@ func NewStore(dir string) *Store { return &Store{dir: dir} }
 func (s *Store) Path() string { return filepath.Join(s.dir, StateFileName) }
 
 // Load reads the stored session: ErrNoStoredSession if there is none,
-// an error wrapping ErrCorruptState if it cannot be used.
+// an error wrapping ErrCorruptState if it cannot be used. A state file
+// that is not a regular file (a FIFO, a device, a directory, or a
+// symlink to one) cannot be used, and is never read: a FIFO would block
+// the read until something writes to it, and a device might never end.
 func (s *Store) Load() (Stored, error) {
-	f, err := os.Open(s.Path())
+	fi, err := os.Stat(s.Path()) // through symlinks: what would be read
+	if errors.Is(err, fs.ErrNotExist) {
+		return Stored{}, ErrNoStoredSession
+	}
+	if err != nil {
+		return Stored{}, fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Stored{}, notRegular(fi)
+	}
+	// O_NONBLOCK: should the file have become a FIFO since the Stat, the
+	// open does not wait for a writer, and the check below refuses it.
+	f, err := os.OpenFile(s.Path(), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Stored{}, ErrNoStoredSession
 	}
@@ -60,6 +76,12 @@ func (s *Store) Load() (Stored, error) {
 		return Stored{}, fmt.Errorf("%w: %v", ErrCorruptState, err)
 	}
 	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return Stored{}, fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Stored{}, notRegular(fi)
+	}
 	buf := make([]byte, maxStateFile+1)
 	n, err := readFull(f, buf)
 	if err != nil {
@@ -69,6 +91,21 @@ func (s *Store) Load() (Stored, error) {
 		return Stored{}, fmt.Errorf("%w: larger than %d bytes", ErrCorruptState, maxStateFile)
 	}
 	return ParseStored(buf[:n])
+}
+
+func notRegular(fi fs.FileInfo) error {
+	what := fi.Mode().Type().String()
+	switch t := fi.Mode().Type(); {
+	case t&fs.ModeNamedPipe != 0:
+		what = "a FIFO"
+	case t&fs.ModeDevice != 0:
+		what = "a device"
+	case t&fs.ModeSocket != 0:
+		what = "a socket"
+	case t&fs.ModeDir != 0:
+		what = "a directory"
+	}
+	return fmt.Errorf("%w: not a regular file (%s)", ErrCorruptState, what)
 }
 
 // ParseStored decodes a state file's contents.

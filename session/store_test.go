@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,6 +56,59 @@ func TestStoreCorruptFileIsAnErrorNotAPanic(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, StateFileName), []byte(body), 0o600)
 			if _, err := NewStore(dir).Load(); !errors.Is(err, ErrCorruptState) {
 				t.Fatalf("got %v, want ErrCorruptState", err)
+			}
+		})
+	}
+}
+
+// TestStoreLoadDoesNotBlockOnAFIFO: a state file that is a FIFO (or a
+// symlink to one, or another file that is not regular) is a warning and a
+// fresh session; reading it would block Load, and the supervisor with it,
+// until something writes to the FIFO, for ever.
+func TestStoreLoadDoesNotBlockOnAFIFO(t *testing.T) {
+	for _, link := range []bool{false, true} {
+		name := "fifo"
+		if link {
+			name = "symlink to a fifo"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := NewStore(dir)
+			fifo := s.Path()
+			if link {
+				fifo = filepath.Join(dir, "fifo")
+				if err := os.Symlink(fifo, s.Path()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Load()
+				done <- err
+			}()
+			guard := time.NewTimer(5 * time.Second) // a failure guard
+			defer guard.Stop()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrCorruptState) || !strings.Contains(err.Error(), "not a regular file (a FIFO)") {
+					t.Fatalf("Load of a FIFO: %v, want ErrCorruptState: not a regular file", err)
+				}
+				// The fresh session's id replaces it.
+				if err := s.Save(Stored{SessionID: "fresh", ServerURL: "ws://x"}); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := s.Load(); err != nil || got.SessionID != "fresh" {
+					t.Fatalf("after a save: %+v, %v", got, err)
+				}
+			case <-guard.C:
+				// Let the blocked Load go, so the test binary can end.
+				if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+					f.Close()
+				}
+				t.Fatal("Load blocks on a FIFO")
 			}
 		})
 	}

@@ -67,6 +67,11 @@ type Supervisor struct {
 	progress atomic.Int64
 	backoff  Backoff
 	relays   relays
+
+	// Owned by Run's goroutine.
+	asked     string // the session the last attempt asked to resume ("": none)
+	immediate bool   // the last attempt was the immediate retry after noSessionToResume
+	ownMedia  bool   // the last attempt failed opening the kiosk's devices, before any call
 }
 
 // New checks cfg and builds a supervisor that reaches the server through
@@ -273,6 +278,8 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 	s.snap.SessionID = resume
 	s.resumed = false
 	s.mu.Unlock()
+	s.asked = resume
+	s.ownMedia = false
 
 	tracks, err := s.opts.Media.Tracks(ctx)
 	if err != nil {
@@ -283,6 +290,7 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 		if !errors.As(err, &ce) {
 			ce = contract.NewConnectError(contract.MediaStreamFailed, err)
 		}
+		s.ownMedia = true
 		return dialect.Result{Err: ce}
 	}
 	var kinds []webrtc.RTPCodecType
@@ -405,15 +413,32 @@ func (s *Supervisor) react(ctx context.Context, res dialect.Result, flaps *int) 
 		s.mu.Unlock()
 	}
 
+	immediate := s.immediate
+	s.immediate = false
 	if res.Err != nil { // failed before Connected (docs/BEHAVIOUR.md section 2)
 		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err})
 		switch res.Err.Name {
 		case contract.NoSessionToResume:
 			s.forget("the server can no longer resume it")
-			return 0, false // a fresh session at once, no backoff
+			if s.asked != "" && !immediate {
+				s.immediate = true
+				return 0, false // a fresh session at once, no backoff
+			}
+			// Nothing was resumed, or the fresh session dialled at once was
+			// refused too: no server message bypasses the backoff.
+			why := "the attempt resumed no session"
+			if s.asked != "" {
+				why = "the attempt dialled at once after the last refusal was refused too"
+			}
+			s.log.Warn("noSessionToResume cannot be answered at once again; backing off", "why", why)
 		case contract.NotSupported:
-			s.parkUntilDevicesChange(ctx, res.Err)
-			return 0, false
+			if s.ownMedia {
+				s.parkUntilDevicesChange(ctx, res.Err)
+				return 0, false
+			}
+			// Only the kiosk's own devices park it: a call that says
+			// notSupported (its server, whatever the dialect) is retried.
+			s.log.Warn("a call ended with notSupported; only the kiosk's own devices stop the retries, so backing off", "error", res.Err.Err)
 		case contract.MediaStreamFailed:
 			_ = s.opts.Media.Reset()
 		}

@@ -24,10 +24,6 @@ var (
 	ErrProtocol   = errors.New("session: protocol violation")
 )
 
-// maxPendingCandidates bounds candidates buffered before the answer, so a
-// hostile server cannot grow our memory.
-const maxPendingCandidates = 64
-
 // call is one control connection and its PeerConnection, from the dial
 // to the end. One goroutine owns all of its state; everything else talks to
 // it through channels, so the state machine is never raced.
@@ -51,13 +47,25 @@ type call struct {
 	peerUp       bool
 	offerSent    bool
 	haveAnswer   bool
+	remoteCands  int // the server's candidates so far (end marker not counted)
 	pendingCands []webrtc.ICECandidateInit
 	sinkCtx      context.Context
 	sinkCancel   context.CancelFunc
 	sinks        sync.WaitGroup
 	sinkMu       sync.Mutex // orders sinks.Add in pion's OnTrack before teardown's Wait
 	sinksClosed  bool
+
+	// Frames of unknown type (docs/PROTOCOL.md section 12.2), reported by
+	// the connection's read goroutine: each type logged once, up to
+	// maxUnknownTypesLogged types, and all of them counted.
+	unknownMu    sync.Mutex
+	unknownTypes map[string]bool
+	unknownCount int
 }
+
+// maxUnknownTypesLogged bounds the lines a server's frames of unknown type
+// get on one connection, however many types it invents.
+const maxUnknownTypesLogged = 8
 
 // abort is the supervisor's request to end the call before Connected.
 type abort struct {
@@ -170,6 +178,7 @@ func (c *call) dial(ctx context.Context) (Conn, bool) {
 		conn, err := c.d.ws.Dial(dialCtx, DialConfig{
 			URL: c.d.cfg.URL, Token: c.d.cfg.Token, TLS: c.d.cfg.TLS,
 			Heartbeat: c.d.cfg.Heartbeat, UserAgent: c.d.cfg.UserAgent,
+			OnIgnored: c.ignored,
 		})
 		ch <- dialed{conn, err}
 	}()
@@ -289,11 +298,16 @@ func (c *call) handle(m dpwire.Message) bool {
 		if v.End {
 			return true // pion needs no end marker; gathering ends by itself
 		}
+		// At most dpwire.MaxCandidates per connection, buffered before the
+		// answer or applied after it: each one applied costs pion a
+		// goroutine and a candidate pair per local candidate, so a flood
+		// would grow our memory and goroutines without bound.
+		c.remoteCands++
+		if c.remoteCands > dpwire.MaxCandidates {
+			return c.violation(fmt.Errorf("%w: more than %d candidates from the server", ErrProtocol, dpwire.MaxCandidates))
+		}
 		cand := webrtc.ICECandidateInit{Candidate: v.Candidate, SDPMid: v.SDPMid, SDPMLineIndex: v.SDPMLineIndex}
 		if !c.haveAnswer {
-			if len(c.pendingCands) >= maxPendingCandidates {
-				return c.violation(fmt.Errorf("%w: more than %d candidates before the answer", ErrProtocol, maxPendingCandidates))
-			}
 			c.pendingCands = append(c.pendingCands, cand)
 			return true
 		}
@@ -308,6 +322,42 @@ func (c *call) handle(m dpwire.Message) bool {
 		return c.serverClosed(v)
 	default:
 		return c.violation(fmt.Errorf("%w: %s is not a server message", ErrProtocol, m.MessageType()))
+	}
+}
+
+// ignored hears a frame the connection ignored: a message of a type this
+// version does not define, which a newer server may send (docs/PROTOCOL.md
+// sections 2.2 and 12.2). The first of each type is logged; teardown
+// counts them all.
+func (c *call) ignored(err error) {
+	typ := "?"
+	var ut *dpwire.UnknownTypeError
+	if errors.As(err, &ut) {
+		typ = ut.Type
+	}
+	c.unknownMu.Lock()
+	c.unknownCount++
+	first := !c.unknownTypes[typ] && len(c.unknownTypes) < maxUnknownTypesLogged
+	if first {
+		if c.unknownTypes == nil {
+			c.unknownTypes = map[string]bool{}
+		}
+		c.unknownTypes[typ] = true
+	}
+	c.unknownMu.Unlock()
+	if first {
+		c.log.Info("ignoring a server message of unknown type (logged once per type)", "type", typ)
+	}
+}
+
+// logUnknown says how many frames of unknown type the connection ignored,
+// when the lines of ignored logged fewer.
+func (c *call) logUnknown() {
+	c.unknownMu.Lock()
+	n, types := c.unknownCount, len(c.unknownTypes)
+	c.unknownMu.Unlock()
+	if n > types {
+		c.log.Info("server messages of unknown type ignored on this connection", "frames", n, "types_logged", types)
 	}
 }
 
@@ -332,6 +382,14 @@ func (c *call) serverClosed(v dpwire.Close) bool {
 		if v.Message != "" {
 			msg += ": " + v.Message
 		}
+		if why := c.forbiddenClose(name); why != "" {
+			// The server broke the protocol (docs/PROTOCOL.md section
+			// 10.1): serverConnectionFailed, retried with backoff, whatever
+			// reaction the name would have had.
+			c.log.Warn("server closed with a reason it may not send here; treating it as serverConnectionFailed",
+				"reason", v.Reason, "why", why, "message", v.Message)
+			return c.fail(contract.ServerConnectionFailed, fmt.Errorf("%w: %s (%s)", ErrProtocol, msg, why))
+		}
 		return c.fail(name, errors.New(msg))
 	}
 	if v.Reason == contract.NoSessionToResume.String() {
@@ -349,6 +407,24 @@ func (c *call) serverClosed(v dpwire.Close) bool {
 	}
 	c.result.Reason = reason
 	return false
+}
+
+// forbiddenClose says why a server may not close with name before
+// Connected ("" if it may). noUserMedia and notSupported are the kiosk's
+// own errors, about its own devices: taken from a server, notSupported
+// would park the kiosk until its devices change, and noUserMedia would
+// blame them on its LEDs. noSessionToResume refuses a resume, so it
+// answers only a hello that asked for one; a server that refuses a fresh
+// hello with it would make the kiosk drop nothing and dial again at once,
+// for ever.
+func (c *call) forbiddenClose(name contract.ErrorName) string {
+	switch {
+	case name == contract.NoUserMedia, name == contract.NotSupported:
+		return "only the client may send this reason"
+	case name == contract.NoSessionToResume && c.a.Resume == "":
+		return "the hello resumed no session"
+	}
+	return ""
 }
 
 func (c *call) handlePeer(ev pcEvent) bool {
@@ -524,7 +600,8 @@ func (c *call) teardown() {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}
 	if c.conn != nil {
-		_ = c.conn.Close()
+		_ = c.conn.Close() // the read goroutine has ended: no more ignored frames
+		c.logUnknown()
 	}
 	c.sinkCancel()
 	c.sinkMu.Lock()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,4 +200,45 @@ func TestAbortDuringTheDial(t *testing.T) {
 	if res.Err == nil || res.Err.Name != contract.ServerConnectionFailed || !errors.Is(res.Err, cause) {
 		t.Fatalf("result %+v, want serverConnectionFailed with the cause", res)
 	}
+}
+
+// TestCandidateFloodEndsTheCall: a server that sends 20,000 candidates
+// after its answer breaks the protocol (at most dpwire.MaxCandidates per
+// connection, docs/PROTOCOL.md section 3.1). The call ends with
+// serverConnectionFailed once the server is past the limit, instead of
+// handing every candidate to its ICE agent (a goroutine or more each).
+func TestCandidateFloodEndsTheCall(t *testing.T) {
+	ctx := testCtx(t)
+	sc := dpsim.DefaultScenario()
+	sc.Hostile = dpsim.Always
+	sc.HostileModes = []dpsim.HostileMode{dpsim.HostileCandidateFlood}
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: sc})
+	base := runtime.NumGoroutine()
+	c, r := start(t, ctx, newDialect(t, dp.URL, dp.Token))
+	for done := false; !done; {
+		select {
+		case <-c.Done():
+			done = true
+		case s := <-r:
+			if s == "state:Connected" {
+				t.Fatalf("Connected through a flood of %d candidates, with %d goroutines (%d before the call)",
+					dpsim.FloodCandidates, runtime.NumGoroutine(), base)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the call goes on through a flood of %d candidates, with %d goroutines (%d before the call)",
+				dpsim.FloodCandidates, runtime.NumGoroutine(), base)
+		}
+	}
+	n := runtime.NumGoroutine()
+	res := c.Result()
+	if res.Err == nil || res.Err.Name != contract.ServerConnectionFailed || !errors.Is(res.Err, dpv1.ErrProtocol) ||
+		!strings.Contains(res.Err.Error(), "candidates") {
+		t.Fatalf("result %+v, want serverConnectionFailed: too many candidates", res)
+	}
+	// The call has released everything; what is left is the server's and
+	// the runtime's, nowhere near a goroutine per candidate.
+	if n > base+dpwire.MaxCandidates {
+		t.Fatalf("%d goroutines when the call ended, %d before it", n, base)
+	}
+	waitClose(t, ctx, dp, contract.ServerConnectionFailed.String())
 }

@@ -17,11 +17,17 @@ type DialConfig struct {
 	TLS       *tls.Config
 	Heartbeat time.Duration // ping interval until the server names one; 0: dpwire.DefaultHeartbeat
 	UserAgent string
+	// OnIgnored, if set, hears about every frame of this connection that
+	// was ignored (an unknown type: the error is a *dpwire.UnknownTypeError),
+	// on the connection's read goroutine.
+	OnIgnored func(err error)
 }
 
 // Conn is an open control channel.
 type Conn interface {
-	// Send queues one message. Safe for concurrent use.
+	// Send queues one message. Safe for concurrent use. It waits at most
+	// a second for room in the queue: a full queue means a peer that reads
+	// nothing, and Send then ends the channel (ErrPeerGone).
 	Send(m dpwire.Message) error
 	// Incoming delivers the peer's messages in order (heartbeats are handled
 	// inside and never delivered). It is closed when the channel ends; Err

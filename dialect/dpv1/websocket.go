@@ -21,8 +21,6 @@ import (
 // carrying kioskd.dp.v1's JSON messages, with heartbeats handled inside.
 type WebSocket struct {
 	Clock clock.Clock // nil: the wall clock
-	// OnIgnored, if set, hears about frames that were ignored (unknown type).
-	OnIgnored func(err error)
 }
 
 // Dial opens the control channel. The returned error wraps ErrDial,
@@ -30,7 +28,7 @@ type WebSocket struct {
 func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	dialer := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
-		HandshakeTimeout: 10 * time.Second,
+		HandshakeTimeout: handshakeTimeout,
 		Subprotocols:     []string{dpwire.Subprotocol},
 		TLSClientConfig:  cfg.TLS,
 		ReadBufferSize:   8 << 10,
@@ -63,6 +61,11 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 		resp.Body.Close()
 	}
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			// Cut short (a shutdown, an abort): say so, whatever the
+			// closed socket said.
+			return nil, fmt.Errorf("%w: %s: %w", ErrDial, redactURL(cfg.URL), ctxErr)
+		}
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			return nil, fmt.Errorf("%w: HTTP %d", ErrUnauthorized, resp.StatusCode)
 		}
@@ -77,7 +80,7 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 		// the token included.
 		return nil, fmt.Errorf("%w (it chose another, %d bytes long)", ErrVersion, len(ws.Subprotocol()))
 	}
-	return newWSConn(ws, d.Clock, cfg.Heartbeat, d.OnIgnored), nil
+	return newWSConn(ws, d.Clock, cfg.Heartbeat, cfg.OnIgnored), nil
 }
 
 // redactURL drops user info, query and fragment (they may carry secrets)
@@ -88,6 +91,28 @@ func redactURL(u string) string {
 	}
 	return "the server URL"
 }
+
+// The control channel's time limits. A shutdown (docs/BEHAVIOUR.md
+// section 10: exit within 5 s of SIGTERM; daemon.ShutdownGrace gives the
+// supervisor 4 s) costs the channel at most sendTimeout (the close
+// message, when the peer reads nothing) plus flushTimeout and
+// closeFrameTimeout (Close): 2 s, whatever the peer does.
+const (
+	// handshakeTimeout bounds the dial's upgrade; cancelling the dial's
+	// context ends it at once.
+	handshakeTimeout = 10 * time.Second
+	// writeTimeout bounds the write of one frame on the socket.
+	writeTimeout = 10 * time.Second
+	// sendTimeout bounds how long Send waits for room in the queue. The
+	// queue is full only when the writer is stuck on a peer that reads
+	// nothing; the channel is then as good as lost.
+	sendTimeout = time.Second
+	// flushTimeout is how long Close lets queued frames (a close message)
+	// reach the wire.
+	flushTimeout = 500 * time.Millisecond
+	// closeFrameTimeout bounds the close frame.
+	closeFrameTimeout = 500 * time.Millisecond
+)
 
 // outItem is a frame to write, or (ack set) a flush marker: the writer
 // closes ack once everything queued before it is on the wire.
@@ -105,7 +130,6 @@ type wsConn struct {
 	out      chan outItem
 	done     chan struct{} // closed by Close or a failure
 	beat     chan time.Duration
-	writeMu  sync.Mutex
 	errMu    sync.Mutex
 	err      error
 	once     sync.Once
@@ -157,10 +181,11 @@ func (c *wsConn) fail(err error) {
 			code = websocket.CloseMessageTooBig
 		}
 		if !errors.Is(err, ErrPeerGone) {
-			c.writeMu.Lock()
-			_ = c.ws.SetWriteDeadline(time.Now().Add(time.Second))
-			_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""))
-			c.writeMu.Unlock()
+			// WriteControl may run beside the writer's WriteMessage, and
+			// waits for it at most until its deadline: a writer stuck on a
+			// peer that reads nothing cannot hold the close up. Closing the
+			// socket then ends that write too.
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(closeFrameTimeout))
 		}
 		c.ws.Close()
 	})
@@ -171,7 +196,7 @@ func (c *wsConn) Close() error {
 	// a flush marker goes through the same queue, so it is acknowledged only
 	// after every frame queued before it has been written.
 	ack := make(chan struct{})
-	t := time.NewTimer(500 * time.Millisecond)
+	t := time.NewTimer(flushTimeout)
 	select {
 	case c.out <- outItem{ack: ack}:
 		select {
@@ -209,13 +234,30 @@ func (c *wsConn) Send(m dpwire.Message) error {
 	}
 	select {
 	case <-c.done:
-		if e := c.Err(); e != nil {
-			return e
-		}
-		return ErrClosed
+		return c.closedErr()
 	case c.out <- outItem{frame: frame}:
 		return nil
+	default:
 	}
+	t := time.NewTimer(sendTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return c.closedErr()
+	case c.out <- outItem{frame: frame}:
+		return nil
+	case <-t.C:
+		c.fail(fmt.Errorf("%w: the peer reads nothing (%d frames waiting for %s)", ErrPeerGone, cap(c.out), sendTimeout))
+		return c.closedErr()
+	}
+}
+
+// closedErr is what Send returns once the channel has ended.
+func (c *wsConn) closedErr() error {
+	if e := c.Err(); e != nil {
+		return e
+	}
+	return ErrClosed
 }
 
 func (c *wsConn) readLoop() {
@@ -329,9 +371,8 @@ func (c *wsConn) write(m dpwire.Message) error {
 	return c.writeFrame(frame)
 }
 
+// writeFrame writes one frame; only writeLoop writes frames.
 func (c *wsConn) writeFrame(frame []byte) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return c.ws.WriteMessage(websocket.TextMessage, frame)
 }

@@ -1,10 +1,17 @@
 package dpv1_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/dpsim"
@@ -23,10 +30,10 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// open dials dp and says hello.
-func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *dpv1.WebSocket) dpv1.Conn {
+// open dials dp and says hello; onIgnored may be nil.
+func open(t *testing.T, ctx context.Context, dp *dptest.Server, d *dpv1.WebSocket, onIgnored func(error)) dpv1.Conn {
 	t.Helper()
-	conn, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: dp.Token})
+	conn, err := d.Dial(ctx, dpv1.DialConfig{URL: dp.URL, Token: dp.Token, OnIgnored: onIgnored})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -95,12 +102,12 @@ func TestHostileFrames(t *testing.T) {
 				HostileModes: []dpsim.HostileMode{c.mode}, ConnectingDelay: time.Hour}})
 			ctx := ctxFor(t, 10*time.Second)
 			ignored := make(chan error, 16)
-			conn := open(t, ctx, dp, &dpv1.WebSocket{OnIgnored: func(err error) {
+			conn := open(t, ctx, dp, &dpv1.WebSocket{}, func(err error) {
 				select {
 				case ignored <- err:
 				default:
 				}
-			}})
+			})
 			if c.wantErr != nil {
 				if _, err := until(t, ctx, conn, never); !errors.Is(err, c.wantErr) {
 					t.Fatalf("got %v, want %v", err, c.wantErr)
@@ -130,7 +137,7 @@ func TestHostileFrames(t *testing.T) {
 func TestSocketCutIsPeerGone(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &dpv1.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{}, nil)
 	if ok, err := until(t, ctx, conn, isType("session")); !ok {
 		t.Fatalf("no session: %v", err)
 	}
@@ -145,7 +152,7 @@ func TestSocketCutIsPeerGone(t *testing.T) {
 func TestServerCloseThenPeerGone(t *testing.T) {
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.Scenario{NoScene: dpsim.Always}})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &dpv1.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{}, nil)
 	var got dpwire.Close
 	if ok, err := until(t, ctx, conn, func(m dpwire.Message) bool {
 		c, ok := m.(dpwire.Close)
@@ -164,12 +171,121 @@ func TestServerCloseThenPeerGone(t *testing.T) {
 }
 
 func TestSilentServerIsPeerDead(t *testing.T) {
-	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: 50 * time.Millisecond, Scenario: dpsim.Scenario{
+	dp := dptest.NewServer(t, dpsim.Config{Heartbeat: dpwire.MinHeartbeat, Scenario: dpsim.Scenario{
 		Silence: dpsim.Always, SilenceAt: dpsim.StepSearching, ConnectTimeout: -1,
 	}})
 	ctx := ctxFor(t, 10*time.Second)
-	conn := open(t, ctx, dp, &dpv1.WebSocket{})
+	conn := open(t, ctx, dp, &dpv1.WebSocket{}, nil)
 	if _, err := until(t, ctx, conn, never); !errors.Is(err, dpv1.ErrPeerDead) {
 		t.Fatalf("silent server: %v, want ErrPeerDead", err)
+	}
+}
+
+// TestDialAbortsOnCancel: a server that accepts the TCP connection and
+// never answers the upgrade. Cancelling the dial's context ends the dial
+// at once with the context's error, not after the handshake timeout
+// (10 s): a SIGTERM must not wait for a silent server (docs/BEHAVIOUR.md
+// section 10).
+func TestDialAbortsOnCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			accepted <- conn
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type dialed struct {
+		conn dpv1.Conn
+		err  error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		conn, err := (&dpv1.WebSocket{}).Dial(ctx, dpv1.DialConfig{URL: "ws://" + ln.Addr().String() + "/v1/session", Token: "secret-token"})
+		done <- dialed{conn, err}
+	}()
+	guard := time.NewTimer(5 * time.Second) // a failure guard, half the handshake timeout
+	defer guard.Stop()
+	select {
+	case conn := <-accepted:
+		defer conn.Close()
+		// The upgrade request arrives: from now on the dial waits for the
+		// server's answer.
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+			t.Fatalf("no upgrade request: %v", err)
+		}
+	case <-guard.C:
+		t.Fatal("the dial did not connect")
+	}
+	cancel()
+	cancelled := time.Now()
+	select {
+	case d := <-done:
+		t.Logf("the dial returned %s after the cancel: %v", time.Since(cancelled), d.err)
+		if d.conn != nil || !errors.Is(d.err, context.Canceled) || !errors.Is(d.err, dpv1.ErrDial) {
+			t.Fatalf("dial: %v, %v; want an ErrDial wrapping context.Canceled", d.conn, d.err)
+		}
+		if strings.Contains(d.err.Error(), "secret-token") {
+			t.Fatalf("the error shows the token: %v", d.err)
+		}
+	case <-guard.C:
+		t.Fatal("the dial goes on after its context was cancelled")
+	}
+}
+
+// TestSendGivesUpOnAPeerThatReadsNothing: a server that upgrades and then
+// reads nothing. Once the socket's buffers and the send queue are full,
+// Send gives up within its deadline (a second) and ends the channel, and
+// Close returns at once: a shutdown (close normal, then Close) never
+// waits out the 10 s write timeout.
+func TestSendGivesUpOnAPeerThatReadsNothing(t *testing.T) {
+	up := websocket.Upgrader{Subprotocols: []string{dpwire.Subprotocol}}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		<-release // reads nothing
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx := ctxFor(t, 10*time.Second)
+	conn, err := (&dpv1.WebSocket{}).Dial(ctx, dpv1.DialConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/session"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := dpwire.Offer{SDP: strings.Repeat("a", dpwire.MaxFrameSize-100)}
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if err := conn.Send(big); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	guard := time.NewTimer(5 * time.Second) // a failure guard, half the write timeout
+	defer guard.Stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, dpv1.ErrPeerGone) {
+			t.Fatalf("Send: %v, want ErrPeerGone", err)
+		}
+	case <-guard.C:
+		t.Fatal("Send blocks on a peer that reads nothing")
+	}
+	closed := make(chan struct{})
+	go func() { _ = conn.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-guard.C:
+		t.Fatal("Close blocks on a peer that reads nothing")
 	}
 }
