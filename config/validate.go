@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/kioskd/kioskd/dpwire"
 )
 
 // Limits of what kioskd can do with media; values outside are typos or
@@ -20,8 +22,10 @@ const (
 	MinHeight, MaxHeight = 16, 2160
 	MinFPS, MaxFPS       = 1, 60
 
-	// MinHeartbeat: a shorter ping interval floods the server for nothing.
-	MinHeartbeat = 10 * time.Millisecond
+	// The kiosk's own ping interval (until the server names one) keeps
+	// to the range a server may name (docs/PROTOCOL.md section 4.2).
+	MinHeartbeat = dpwire.MinHeartbeat
+	MaxHeartbeat = dpwire.MaxHeartbeat
 
 	// MinTokenLength: a shorter token is guessable, and redacting every
 	// occurrence of a short string from the logs would corrupt them.
@@ -123,8 +127,8 @@ func (v *validator) server() {
 	if s.CAFile != "" && !filepath.IsAbs(s.CAFile) {
 		v.fail("server.ca_file", nil, "must be an absolute path") // not echoed: next to token_file, a pasted token lands here too
 	}
-	if s.Heartbeat < MinHeartbeat {
-		v.fail("server.heartbeat", nil, "must be at least %v (got %v)", MinHeartbeat, s.Heartbeat)
+	if s.Heartbeat < MinHeartbeat || s.Heartbeat > MaxHeartbeat {
+		v.fail("server.heartbeat", nil, "must be between %v and %v (got %v)", MinHeartbeat, MaxHeartbeat, s.Heartbeat)
 	}
 }
 
