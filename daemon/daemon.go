@@ -17,8 +17,11 @@
 //
 // LEDs, the status socket and metrics help staff; when one of them fails
 // the kiosk still serves visitors, so the failure is logged and Run goes
-// on. Every goroutine Run starts is stopped and waited for before it
-// returns, and the LEDs are off on every way out, a panic included.
+// on. Every goroutine Run starts runs on a context derived from Run's, with
+// its own subscription, and is stopped and waited for before Run returns;
+// only a supervisor or a device that overruns the shutdown deadline is left
+// behind, so that kioskd exits in time. The LEDs are off on every way out
+// of New and Run, a panic in Run included.
 //
 // The command line (package cli) only parses flags, loads the config,
 // builds the logger and calls New and Run.
