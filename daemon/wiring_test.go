@@ -262,12 +262,10 @@ func TestRunWiresReportingAndTearsItDown(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	msgs, _ = sd.snapshot()
-	if count(msgs, is("STOPPING=1")) != 1 {
-		t.Errorf("notifications %q: want one STOPPING=1", msgs)
-	}
-	if s, _ := dp.Session(id); s.LastCloseReason != "normal" {
-		t.Errorf("dpsim: session closed with %q, want normal", s.LastCloseReason)
+	// The datagram and the close are on their way when Run returns.
+	sd.waitFor(t, ctx, "STOPPING=1", func(m []string) bool { return count(m, is("STOPPING=1")) == 1 })
+	if _, err := dp.WaitForSession(ctx, id, func(s dpsim.SessionInfo) bool { return s.LastCloseReason == "normal" }); err != nil {
+		t.Errorf("dpsim did not record close normal: %+v", dp.Sessions())
 	}
 	for _, n := range []string{"red", "amber", "green"} {
 		if s := backend.State(n); s != (ledstest.State{}) {
