@@ -286,7 +286,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// kioskd, as `kioskd run` builds it, minus the LEDs and the status socket.
+	// kioskd, as `kioskd run` builds it (no LEDs, the status socket in dir).
 	dir := t.TempDir()
 	token := filepath.Join(dir, "token")
 	if err := os.WriteFile(token, []byte(dp.Token), 0o600); err != nil {
@@ -307,7 +307,9 @@ media:
   fps: 10
   microphone: test
   speaker: none
-`, proxy.Addr(), dpsim.ControlPath, token, filepath.Join(dir, "state"))
+status:
+  socket: %s
+`, proxy.Addr(), dpsim.ControlPath, token, filepath.Join(dir, "state"), filepath.Join(dir, "status.sock"))
 	cfg, err := config.Parse([]byte(yaml), "chaos.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,30 @@
-// Package daemon wires kioskd's parts together: config in, then media, the
-// session supervisor, and everything that shows or reports its state
-// (logs, LEDs, systemd, the status socket, metrics) subscribed to its
-// events. cmd/kioskd only parses flags and calls it.
+// Package daemon is kioskd's composition root, the one place that wires
+// its parts together. New takes the config and builds the signalling
+// dialect (dialect/dpv1), the media source and sink (media, with echo
+// cancellation from audio/aec when kioskd drives both microphone and
+// speaker), the session supervisor (session) and the status LEDs (leds:
+// the backend leds.backend names, or none if it cannot be opened). Run
+// then subscribes everything that shows or reports the session's state to
+// its events and runs the supervisor until its context ends:
+//
+//   - the LED controller;
+//   - systemd (systemd): READY=1 once started, STATUS= on every change,
+//     STOPPING=1 on shutdown, and the watchdog when WATCHDOG_USEC asks for it;
+//   - the status socket for `kioskd status` (status.socket);
+//   - Prometheus metrics on status.metrics_listen, if set, with the media
+//     counters fed every 5 s;
+//   - the device watcher (hotplug) and the caller's observers (Options).
+//
+// LEDs, the status socket and metrics help staff; when one of them fails
+// the kiosk still serves visitors, so the failure is logged and Run goes
+// on. Every goroutine Run starts runs on a context derived from Run's, with
+// its own subscription, and is stopped and waited for before Run returns;
+// only a supervisor or a device that overruns the shutdown deadline is left
+// behind, so that kioskd exits in time. The LEDs are off on every way out
+// of New and Run, a panic in Run included.
+//
+// The command line (package cli) only parses flags, loads the config,
+// builds the logger and calls New and Run.
 package daemon
 
 import (
@@ -9,10 +32,10 @@ import (
 
 	"github.com/kioskd/kioskd/contract"
 
-	"context"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/kioskd/kioskd/audio"
@@ -22,6 +45,7 @@ import (
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/internal/clock"
 	"github.com/kioskd/kioskd/internal/version"
+	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/media"
 	"github.com/kioskd/kioskd/session"
 )
@@ -31,21 +55,29 @@ import (
 // server does.
 const ShutdownGrace = 4 * time.Second
 
-// Options are what the caller (the CLI, a test) provides besides the config.
+// Options are what the caller (the CLI, the demo, a test) provides besides
+// the config. The zero value is what `kioskd run` needs but a logger.
 type Options struct {
 	Log *slog.Logger
 	// OnSessionID hears the session id whenever it changes ("" when none),
 	// so the log handler can put it on every line.
 	OnSessionID func(id string)
-	Clock       clock.Clock
-	// Observers get every session event (LEDs, systemd, status, demo UI).
+	// Clock drives the supervisor, the dialect, the LEDs and the watchdog;
+	// nil: the wall clock.
+	Clock clock.Clock
+	// Observers get every session event besides the daemon's own (the
+	// demo's progress lines, a test's recorder). Each gets its own
+	// subscription, ended when Run returns.
 	Observers []func(<-chan contract.Event)
-	// Media overrides the media source built from the config (tests, demo).
+	// Console is where `leds.backend: console` prints (nil: os.Stdout).
+	Console io.Writer
+	// LEDs, if set, is driven instead of the backend cfg.LEDs names
+	// (cfg.LEDs still gives the profile); the daemon closes it (tests).
+	LEDs leds.Backend
+	// Media overrides the media source built from the config (tests).
 	Media session.MediaSource
 	// Sink overrides the media sink (tests).
 	Sink session.MediaSink
-	// Ready is called once config is loaded and devices probed (READY=1).
-	Ready func(*session.Supervisor)
 	// Cameras is where the media source built from the config finds
 	// cameras; nil: the real /dev (tests: hwtest.New).
 	Cameras hw.System
@@ -55,19 +87,23 @@ type Options struct {
 	DeviceWatchInterval time.Duration
 }
 
-// Daemon is a configured kioskd.
+// Daemon is a configured kioskd. New builds it, Run runs it once, Close
+// releases what New acquired (Run does that on its way out).
 type Daemon struct {
 	cfg  *config.Config
 	opts Options
 	sup  *session.Supervisor
 	src  session.MediaSource
 	sink *media.Sink // nil when the caller provided its own
+	leds *leds.Controller
 
 	deviceChanges chan struct{}
+	closeOnce     sync.Once
 }
 
-// New builds the daemon from cfg. The token is read here, once, and only
-// handed to the dialer.
+// New builds the daemon from cfg. The LEDs are opened first, so that they
+// are off again whatever happens next (New failing included). The token is
+// read here, once, and only handed to the dialer.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -75,6 +111,39 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real
 	}
+	ledCtl := openLEDs(cfg.LEDs, opts)
+	d, err := build(cfg, opts)
+	if err != nil {
+		_ = ledCtl.Close()
+		return nil, err
+	}
+	d.leds = ledCtl
+	return d, nil
+}
+
+// openLEDs returns the LED controller for cfg (the leds section), falling
+// back to no LEDs: they help staff, but a kiosk without them still serves
+// visitors.
+func openLEDs(cfg config.LEDs, opts Options) *leds.Controller {
+	backend := opts.LEDs
+	if backend == nil {
+		var err error
+		if backend, err = leds.Open(cfg, opts.Console); err != nil {
+			opts.Log.Error("status LEDs unavailable; running without them", "error", err)
+			backend = leds.None{}
+		}
+	}
+	ctl, err := leds.New(cfg, backend, opts.Clock, opts.Log)
+	if err != nil {
+		opts.Log.Error("status LEDs unavailable; running without them", "error", err)
+		_ = backend.Close()
+		ctl, _ = leds.New(config.Default().LEDs, leds.None{}, opts.Clock, opts.Log)
+	}
+	return ctl
+}
+
+// build makes the session supervisor with its dialect and media.
+func build(cfg *config.Config, opts Options) (*Daemon, error) {
 	if cfg.Server.URL == "" {
 		return nil, fmt.Errorf("%w: server.url is not set", config.ErrInvalid)
 	}
@@ -152,82 +221,27 @@ func (d *Daemon) Sink() *media.Sink { return d.sink }
 // Supervisor is the session supervisor (Snapshot, Subscribe).
 func (d *Daemon) Supervisor() *session.Supervisor { return d.sup }
 
-// Run runs until ctx is cancelled (SIGTERM), then closes the session with
-// reason normal and releases the devices, within ShutdownGrace.
-func (d *Daemon) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	var observers []chan struct{}
-	start := func(f func(<-chan contract.Event)) {
-		ch, _ := d.sup.Subscribe()
-		fin := make(chan struct{})
-		observers = append(observers, fin)
-		go func() { defer close(fin); f(ch) }()
-	}
-	if d.opts.OnSessionID != nil {
-		start(func(events <-chan contract.Event) {
-			last := ""
-			for e := range events {
-				if e.SessionID != last {
-					last = e.SessionID
-					d.opts.OnSessionID(last)
-				}
-			}
-		})
-	}
-	for _, o := range d.opts.Observers {
-		start(o)
-	}
-	if d.opts.Ready != nil {
-		d.opts.Ready(d.sup)
-	}
-
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	defer stopWatch()
-	// A device change wakes a supervisor parked after notSupported, and
-	// makes an optional device that was missing and has appeared join the
-	// session at once (session.Supervisor.hotplug).
-	dirs, every := d.opts.DeviceDirs, d.opts.DeviceWatchInterval
-	if dirs == nil {
-		dirs = DeviceDirs
-	}
-	if every <= 0 {
-		every = 5 * time.Second
-	}
-	go watchDevices(watchCtx, d.opts.Clock, every, dirs, d.deviceChanges)
-
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.sup.Run(ctx); close(done) }()
+// Close releases the media devices (waiting at most a second for them) and
+// turns every LED off. Run calls it on its way out; call it yourself only
+// if Run is never called. It is safe to call more than once.
+func (d *Daemon) Close() error {
 	var err error
-	select {
-	case err = <-runErr:
-	case <-ctx.Done():
-		t := time.NewTimer(ShutdownGrace)
+	d.closeOnce.Do(func() {
+		// The LEDs go off last but in any case, even if closing the media panics.
+		defer func() { err = d.leds.Close() }()
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			d.src.Close()
+			if d.sink != nil {
+				d.sink.Close()
+			}
+		}()
 		select {
-		case err = <-runErr:
-		case <-t.C:
-			err = errors.New("shutdown took longer than " + ShutdownGrace.String())
-		}
-		t.Stop()
-	}
-	// Observers drain the bus the supervisor closed on its way out.
-	for _, fin := range observers {
-		select {
-		case <-fin:
+		case <-closed:
 		case <-time.After(time.Second):
+			d.opts.Log.Warn("media devices did not close in time")
 		}
-	}
-	closed := make(chan struct{})
-	go func() {
-		d.src.Close()
-		if d.sink != nil {
-			d.sink.Close()
-		}
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(time.Second):
-		d.opts.Log.Warn("media devices did not close in time")
-	}
+	})
 	return err
 }

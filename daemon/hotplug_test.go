@@ -61,6 +61,7 @@ func TestOptionalCameraPluggedInWhileConnected(t *testing.T) {
 	cfg.Media.Width, cfg.Media.Height, cfg.Media.FPS = 640, 480, 15
 	cfg.Media.Microphone = "test"
 	cfg.Media.Speaker = "none"
+	cfg.Status.Socket = filepath.Join(t.TempDir(), "status.sock")
 
 	rec := sessiontest.NewRecorder()
 	d, err := daemon.New(cfg, daemon.Options{

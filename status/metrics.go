@@ -58,7 +58,7 @@ type Metrics struct {
 //	kioskd_media_frames_received_total{kind}   VP8 frames / Opus packets received from the DP
 //	kioskd_media_bitrate_bits_per_second{direction="send"|"receive",kind}
 //
-// kioskd (internal/cli) feeds them every 5 s: the sent side from
+// kioskd (package daemon) feeds them every 5 s: the sent side from
 // session.Supervisor.SendStats (counted where the session's relays hand RTP
 // to a bound call, so nothing while no call is bound), with the send
 // bitrate as the RTP payload bytes sent over those 5 s; the received side

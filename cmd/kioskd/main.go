@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/kioskd/kioskd/internal/cli"
+	"github.com/kioskd/kioskd/cli"
 	_ "github.com/kioskd/kioskd/internal/timerslack" // sysmon: see the package
 )
 

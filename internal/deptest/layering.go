@@ -65,7 +65,7 @@ var Layers = []Layer{
 		"daemon", // wires devices, session and every reporter
 	}},
 	{"command line", []string{
-		"internal/cli", // parses flags and calls daemon
+		"cli", // parses flags and calls daemon
 	}},
 	{"binaries", []string{
 		"cmd/kioskd", "cmd/dpsim",
@@ -122,6 +122,8 @@ var Rules = []Rule{
 		Why: "the boundary is below the supervisor"},
 	{Package: "dialect/dpv1", Forbid: []string{Module + "/session", Module + "/media", Module + "/dpsim"},
 		Why: "a dialect knows its protocol, not the supervisor, the devices or the reference server"},
+	{Package: "daemon", Forbid: []string{Module + "/dpsim"},
+		Why: "kioskd run never reaches the reference server's scenarios and admin API: only `kioskd demo` (cli) starts dpsim"},
 	{Package: "dpsim", Forbid: client,
 		Why: "dpsim is a second, independent implementation of docs/PROTOCOL.md"},
 	{Package: "cmd/dpsim", Forbid: client,

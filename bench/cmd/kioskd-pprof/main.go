@@ -10,7 +10,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 
-	"github.com/kioskd/kioskd/internal/cli"
+	"github.com/kioskd/kioskd/cli"
 	_ "github.com/kioskd/kioskd/internal/timerslack" // sysmon: see the package
 )
 

@@ -1,5 +1,10 @@
-// Package cli is kioskd's command line (docs/BEHAVIOUR.md section 11): it parses flags,
-// loads the config and hands over to package daemon.
+// Package cli is kioskd's command line (docs/BEHAVIOUR.md section 11), the
+// top layer: cmd/kioskd's main only calls Main. Each command parses its
+// flags; `run` loads the config, builds the logger and hands over to
+// package daemon, which wires and runs everything else. `demo` does the
+// same with a config of its own and console LEDs, against the reference
+// server (dpsim) run in this process on loopback; `devices`,
+// `check-config`, `status` and `version` stand alone.
 package cli
 
 import (

@@ -18,7 +18,6 @@ import (
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/daemon"
 	"github.com/kioskd/kioskd/dpsim"
-	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/logging"
 	"github.com/kioskd/kioskd/status"
 )
@@ -121,23 +120,13 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "kioskd demo: camera %s, microphone %s, speaker %s; Ctrl-C ends it\n\n", o.Camera, o.Microphone, o.Speaker)
 
 	ui := &demoUI{out: stdout, dp: dp}
-	ledCfg := config.Default().LEDs
-	ledCfg.Backend = config.BackendConsole
-	backend, _ := leds.Open(ledCfg, &prefixWriter{w: stdout, prefix: "          "})
-	ledCtl, err := leds.New(ledCfg, backend, nil, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "kioskd demo:", err)
-		return exitFail
-	}
-	defer ledCtl.Close()
-
+	// Console LEDs, printed under the progress lines.
+	cfg.LEDs.Backend = config.BackendConsole
 	d, err := daemon.New(cfg, daemon.Options{
 		Log:         log,
 		OnSessionID: tracker.Set, // "" clears it
-		Observers: []func(<-chan contract.Event){
-			ledObserver(ledCtl),
-			ui.follow,
-		},
+		Console:     &prefixWriter{w: stdout, prefix: "          "},
+		Observers:   []func(<-chan contract.Event){ui.follow},
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)

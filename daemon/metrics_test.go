@@ -1,48 +1,20 @@
-package cli
+package daemon_test
 
 import (
-	"bufio"
 	"context"
-	"net"
-	"net/http"
-	"strconv"
-	"strings"
-	"syscall"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/daemon"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
+	"github.com/kioskd/kioskd/internal/testlog"
+	"github.com/kioskd/kioskd/session/sessiontest"
 )
 
-// scrapeMetrics reads the kioskd_media_* samples from a /metrics page,
-// keyed by name and labels as printed ("kioskd_media_frames_sent_total{kind=\"video\"}").
-func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "kioskd_media_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, sc.Err()
-}
-
-// TestSendMetricsMatchServer: the kioskd process with status.metrics_listen
+// TestSendMetricsMatchServer: the daemon with status.metrics_listen
 // against dpsim. While Connected, kioskd_media_frames_sent_total for video
 // (VP8 frames) and audio (Opus packets) grows from one metrics update to
 // the next, agrees with what dpsim received (its video.frames and
@@ -51,16 +23,17 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 func TestSendMetricsMatchServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	cfg := labConfig(t, dp)
+	cfg.Status.MetricsListen = freeAddr(t)
+	addr := cfg.Status.MetricsListen
+	rec := sessiontest.NewRecorder()
+	d, err := daemon.New(cfg, daemon.Options{Log: testlog.New(t, slog.LevelInfo), Observers: []func(<-chan contract.Event){rec.Observe}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
-	lab := writeLab(t, dp, "  metrics_listen: "+addr+"\n")
-	p := startKioskd(t, nil, "run", "--config", lab.config, "--log-format", "json")
-	id := connectedIDs(p.waitRecords(t, ctx, "Connected", nConnected(1)))[0]
+	stop := run(t, d)
+	id := connectedIDs(rec.WaitFor(t, ctx, "Connected", func(evs []contract.Event) bool { return len(connectedIDs(evs)) > 0 }))[0]
 
 	const (
 		video = `kioskd_media_frames_sent_total{kind="video"}`
@@ -76,7 +49,7 @@ func TestSendMetricsMatchServer(t *testing.T) {
 	var server []dpsim.SessionInfo
 	var prev map[string]float64
 	for len(updates) < 2 {
-		m, err := scrapeMetrics(ctx, "http://"+addr+"/metrics")
+		m, err := scrape(ctx, "http://"+addr+"/metrics")
 		if ctx.Err() != nil {
 			t.Fatalf("metrics updates with media sent seen: %v; last scrape: %v", updates, prev)
 		}
@@ -122,10 +95,7 @@ func TestSendMetricsMatchServer(t *testing.T) {
 	if !(updates[1][video] > updates[0][video] && updates[1][audio] > updates[0][audio]) {
 		t.Fatalf("frames sent did not grow while Connected: %v then %v", updates[0], updates[1])
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-p.exited; err != nil {
-		t.Fatalf("exit: %v", err)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }

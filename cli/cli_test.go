@@ -380,7 +380,7 @@ func TestCheckConfigNamesUnknownKeyAndLine(t *testing.T) {
 
 func TestCheckConfigAcceptsTheExample(t *testing.T) {
 	dir := t.TempDir()
-	data, err := os.ReadFile("../../configs/kioskd.yaml")
+	data, err := os.ReadFile("../configs/kioskd.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
