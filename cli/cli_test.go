@@ -386,7 +386,7 @@ func TestCheckConfigAcceptsTheExample(t *testing.T) {
 	}
 	path := filepath.Join(dir, "k.yaml")
 	os.WriteFile(path, data, 0o600)
-	t.Setenv("KIOSKD_TOKEN", "example-token")
+	t.Setenv("KIOSKD_TOKEN", "example-token-0123456789")
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"check-config", "--config", path}, &out, &errOut); code != 0 {
 		t.Fatalf("example config refused (%d): %s", code, errOut.String())

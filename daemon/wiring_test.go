@@ -363,7 +363,7 @@ func TestReportingFailuresDoNotStopTheKiosk(t *testing.T) {
 func TestNewFailingTurnsTheLEDsOff(t *testing.T) {
 	cfg := config.Default()
 	cfg.Server.URL = "wss://dp.example/v1/session"
-	t.Setenv(config.EnvToken, "t")
+	t.Setenv(config.EnvToken, "token-for-the-test-0123")
 	cfg.Server.CAFile = filepath.Join(t.TempDir(), "missing.pem")
 	backend := ledstest.New(clock.Real)
 	if _, err := daemon.New(cfg, daemon.Options{LEDs: backend}); !errors.Is(err, config.ErrCAFile) {
