@@ -426,3 +426,142 @@ func TestVersionAndUsage(t *testing.T) {
 		t.Fatal("unknown command accepted")
 	}
 }
+
+// waitNotify waits for want on the fake notify socket, failing after a
+// generous guard.
+func waitNotify(t *testing.T, n *notifySocket, want string) {
+	t.Helper()
+	guard := time.After(60 * time.Second)
+	for {
+		select {
+		case m := <-n.msgs:
+			if m == want {
+				return
+			}
+		case <-guard:
+			t.Fatalf("no %s on the notify socket", want)
+		}
+	}
+}
+
+// waitLEDs reads the LED-class files until ok holds (polling: the files
+// give no notice of a change), failing after a generous guard.
+func waitLEDs(t *testing.T, root, when string, ok func(map[string]string) bool) {
+	t.Helper()
+	guard := time.Now().Add(30 * time.Second)
+	for {
+		b := brightness(t, root)
+		if ok(b) {
+			return
+		}
+		if time.Now().After(guard) {
+			t.Fatalf("LEDs %s: %v", when, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func hasMsg(msg string) func([]map[string]any) bool {
+	return func(recs []map[string]any) bool {
+		for _, r := range recs {
+			if s, _ := r["msg"].(string); strings.Contains(s, msg) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func countMsg(recs []map[string]any, msg string) int {
+	n := 0
+	for _, r := range recs {
+		if s, _ := r["msg"].(string); strings.Contains(s, msg) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReloadOnSIGHUP: SIGHUP reloads the configuration (systemctl reload:
+// RELOADING=1, then READY=1) instead of killing the process. An unchanged
+// file changes nothing, a broken one is refused with the running
+// configuration kept (still Connected, LEDs green), a changed one starts
+// the session again with it; SIGTERM still stops within 5 s.
+func TestReloadOnSIGHUP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	lab := writeLab(t, dp, "")
+	notifyPath, notify := newNotifySocket(t)
+	p := startKioskd(t, []string{"NOTIFY_SOCKET=" + notifyPath}, "run", "--config", lab.config, "--log-format", "json")
+	p.waitRecords(t, ctx, "Connected", nConnected(1))
+	waitNotify(t, notify, "READY=1")
+	hup := func() {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// 1. Unchanged.
+	hup()
+	waitNotify(t, notify, "RELOADING=1")
+	waitNotify(t, notify, "READY=1")
+	recs := p.waitRecords(t, ctx, "an unchanged reload", hasMsg("configuration is unchanged"))
+	if n := len(connectedIDs(recs)); n != 1 {
+		t.Fatalf("an unchanged reload reconnected (%d Connected)", n)
+	}
+
+	// 2. Broken: refused, the running configuration kept.
+	good, err := os.ReadFile(lab.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lab.config, append(append([]byte{}, good...), "  fps: 0\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	waitNotify(t, notify, "RELOADING=1")
+	waitNotify(t, notify, "READY=1")
+	recs = p.waitRecords(t, ctx, "a refused reload", hasMsg("reload failed: keeping the running configuration"))
+	if n := len(connectedIDs(recs)); n != 1 {
+		t.Fatalf("a refused reload reconnected (%d Connected)", n)
+	}
+	if st, err := status.Query(ctx, lab.socket); err != nil || st.State != "Connected" {
+		t.Fatalf("after a refused reload: %+v, %v", st, err)
+	}
+	waitLEDs(t, lab.leds, "after a refused reload", func(b map[string]string) bool { return b["green"] == "255" })
+
+	// 3. Changed: the session starts again with the new configuration.
+	changed := strings.Replace(string(good), "fps: 10", "fps: 12", 1)
+	if err := os.WriteFile(lab.config, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	waitNotify(t, notify, "RELOADING=1")
+	recs = p.waitRecords(t, ctx, "Connected after a changed reload", nConnected(2))
+	waitNotify(t, notify, "READY=1")
+	if countMsg(recs, "kioskd started") != 2 {
+		t.Fatalf("want a second generation after a changed reload")
+	}
+	// The LEDs follow the events on their own goroutine (and a sysfs
+	// write is a truncate, then a write): read until they settle.
+	waitLEDs(t, lab.leds, "after a changed reload", func(b map[string]string) bool { return b["green"] == "255" && b["red"] == "0" })
+
+	// 4. SIGTERM still stops, in time, with exit 0.
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil || time.Since(sent) > 5*time.Second {
+			t.Fatalf("exit after SIGTERM: %v after %v", err, time.Since(sent))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit 10 s after SIGTERM")
+	}
+	if b := brightness(t, lab.leds); b["green"] != "0" || b["red"] != "0" || b["amber"] != "0" {
+		t.Fatalf("LEDs after SIGTERM: %v, want all off", b)
+	}
+}

@@ -1,15 +1,26 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/daemon"
 	"github.com/kioskd/kioskd/logging"
+	"github.com/kioskd/kioskd/systemd"
 )
 
-// cmdRun is the daemon: the config, the logger, then package daemon.
+// cmdRun is the daemon: the config, the logger, then package daemon, one
+// generation per configuration. SIGHUP (systemctl reload kioskd) reloads
+// the file: a file that cannot be used is logged and the running
+// configuration kept; an unchanged one changes nothing; a changed one
+// stops this generation (session closed, devices released) and starts the
+// next with it, the token read again. SIGTERM or SIGINT stops.
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
 	path := fs.String("config", config.DefaultPath, "config file")
@@ -17,38 +28,110 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
+	// From here on a SIGHUP is a reload, never the end of the process
+	// (Go's default for SIGHUP is to exit, leaving the LEDs as they were).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := signalContext()
+	defer stop()
+
 	// Until the config is read, errors go to stderr as plain text.
-	cfg, err := config.Load(*path)
+	cfg, token, err := loadForRun(*path)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "kioskd:", err)
 		return exitConfig
+	}
+	secrets := []string{token}
+	for {
+		// Every token this process has used stays redacted.
+		log, tracker, err := logging.New(*format, stderr, logging.Options{Secrets: secrets})
+		if err != nil {
+			fmt.Fprintln(stderr, "kioskd:", err)
+			return exitUsage
+		}
+		d, err := daemon.New(cfg, daemon.Options{
+			Log:         log,
+			OnSessionID: tracker.Set, // "" clears it
+			Console:     stderr,      // leds.backend: console
+		})
+		if err != nil {
+			log.Error("cannot start", "error", err)
+			return exitConfig
+		}
+		next := make(chan *config.Config, 1)
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		go func() {
+			if c, t := awaitReload(watchCtx, hup, *path, cfg, token, log); c != nil {
+				token = t
+				next <- c
+				d.Reload()
+			}
+		}()
+		err = d.Run(ctx)
+		stopWatch()
+		select {
+		case c := <-next:
+			if ctx.Err() == nil {
+				cfg = c
+				secrets = append(secrets, token)
+				log.Info("configuration reloaded: starting again with it", "config", *path)
+				continue
+			}
+		default:
+		}
+		if err != nil {
+			log.Error("stopped with an error", "error", err)
+			return exitFail
+		}
+		log.Info("kioskd stopped")
+		return exitOK
+	}
+}
+
+// loadForRun reads and checks the config file and its token as run needs
+// them.
+func loadForRun(path string) (*config.Config, string, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cfg.ValidateForRun(); err != nil {
+		return nil, "", err
 	}
 	token, err := cfg.Token()
 	if err != nil {
-		fmt.Fprintln(stderr, "kioskd:", err)
-		return exitConfig
+		return nil, "", err
 	}
-	log, tracker, err := logging.New(*format, stderr, logging.Options{Secrets: []string{token}})
-	if err != nil {
-		fmt.Fprintln(stderr, "kioskd:", err)
-		return exitUsage
+	if _, err := cfg.TLSConfig(); err != nil {
+		return nil, "", err
 	}
+	return cfg, token, nil
+}
 
-	ctx, stop := signalContext()
-	defer stop()
-	d, err := daemon.New(cfg, daemon.Options{
-		Log:         log,
-		OnSessionID: tracker.Set, // "" clears it
-		Console:     stderr,      // leds.backend: console
-	})
-	if err != nil {
-		log.Error("cannot start", "error", err)
-		return exitConfig
+// awaitReload waits for a SIGHUP that brings a usable, changed
+// configuration and returns it with its token; nil when ctx ends first.
+// systemd hears RELOADING=1 and then READY=1 around each reload, whatever
+// its outcome; a changed configuration's READY=1 comes from the next
+// generation's daemon, once it has started.
+func awaitReload(ctx context.Context, hup <-chan os.Signal, path string, running *config.Config, token string, log *slog.Logger) (*config.Config, string) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ""
+		case <-hup:
+		}
+		systemd.Reloading()
+		cfg, t, err := loadForRun(path)
+		switch {
+		case err != nil:
+			log.Error("reload failed: keeping the running configuration", "config", path, "error", err)
+		case cfg.Same(running) && t == token:
+			log.Info("reload: the configuration is unchanged; nothing to do", "config", path)
+		default:
+			log.Info("reload: the configuration changed; restarting the session with it", "config", path)
+			return cfg, t
+		}
+		systemd.Ready()
 	}
-	if err := d.Run(ctx); err != nil {
-		log.Error("stopped with an error", "error", err)
-		return exitFail
-	}
-	log.Info("kioskd stopped")
-	return exitOK
 }

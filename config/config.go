@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -365,4 +366,12 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, errTooBig
 	}
 	return data, nil
+}
+
+// Same reports whether c and o configure the same kiosk: every value
+// equal, wherever in the file it was written.
+func (c *Config) Same(o *Config) bool {
+	a, b := *c, *o
+	a.src, b.src = nil, nil
+	return reflect.DeepEqual(a, b)
 }

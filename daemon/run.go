@@ -6,20 +6,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/contract"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/status"
 	"github.com/kioskd/kioskd/systemd"
 )
-
-// drainGrace is how long the observers get, once the supervisor has
-// stopped, to show its last events (the LEDs' Disconnected, STATUS=).
-const drainGrace = time.Second
-
-// stopGrace bounds the wait for the daemon's goroutines once they are
-// told to stop. They stop at once unless something hangs (a metrics scrape
-// that never ends); exiting in time matters more than waiting for them.
-const stopGrace = time.Second
 
 // Run runs until ctx is cancelled (SIGTERM), then closes the session with
 // reason normal and releases the devices, within ShutdownGrace. It wires
@@ -40,8 +32,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer g.shutdown()
 
 	d.wire(g)
-	d.opts.Log.Info("kioskd started", "config_server", d.cfg.Server.URL, "camera", d.cfg.Media.Camera,
+	d.opts.Log.Info("kioskd started", "config_server", config.PublicURL(d.cfg.Server.URL), "camera", d.cfg.Media.Camera,
 		"microphone", d.cfg.Media.Microphone, "speaker", d.cfg.Media.Speaker, "leds", d.cfg.LEDs.Backend)
+	for _, w := range d.cfg.Warnings() {
+		d.opts.Log.Warn(w)
+	}
 	// READY=1 once config is loaded and devices probed, not waiting for
 	// Connected (docs/BEHAVIOUR.md section 10).
 	systemd.Ready()
@@ -59,30 +54,42 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	g.spawn(func(ctx context.Context) { watchDevices(ctx, d.opts.Clock, every, dirs, d.deviceChanges) })
 
-	// The supervisor runs on ctx itself. If it overruns ShutdownGrace it is
-	// left behind: exiting in time matters more (systemd would kill us).
+	// The supervisor runs on ctx, or until Reload. If it overruns
+	// ShutdownGrace it is left behind: exiting in time matters more
+	// (systemd would kill us).
+	sctx, stopSup := context.WithCancel(ctx)
+	defer stopSup()
 	runErr := make(chan error, 1)
-	go func() { runErr <- d.sup.Run(ctx) }()
+	go func() { runErr <- d.sup.Run(sctx) }()
 	var err error
 	select {
 	case err = <-runErr:
 		if ctx.Err() != nil {
 			systemd.Stopping()
 		}
+	case <-d.reload:
+		stopSup()
+		err = waitSupervisor(runErr)
 	case <-ctx.Done():
 		systemd.Stopping()
-		t := time.NewTimer(ShutdownGrace)
-		select {
-		case err = <-runErr:
-		case <-t.C:
-			err = errors.New("shutdown took longer than " + ShutdownGrace.String())
-		}
-		t.Stop()
+		err = waitSupervisor(runErr)
 	}
 	// The supervisor closed the bus on its way out: the observers show its
 	// last events and end.
 	g.drain(drainGrace)
 	return err
+}
+
+// waitSupervisor waits ShutdownGrace at most for the supervisor to stop.
+func waitSupervisor(runErr <-chan error) error {
+	t := time.NewTimer(ShutdownGrace)
+	defer t.Stop()
+	select {
+	case err := <-runErr:
+		return err
+	case <-t.C:
+		return errors.New("shutdown took longer than " + ShutdownGrace.String())
+	}
 }
 
 // wire subscribes the LEDs, systemd's STATUS=, the status socket, metrics,

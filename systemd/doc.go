@@ -1,5 +1,5 @@
 // Package systemd is kioskd's small window onto systemd: sd_notify
-// (READY=1, STATUS=, STOPPING=1, WATCHDOG=1), the watchdog interval systemd
+// (READY=1, RELOADING=1, STATUS=, STOPPING=1, WATCHDOG=1), the watchdog interval systemd
 // asks for, and a Watchdog that pings only while the session supervisor
 // makes progress (docs/BEHAVIOUR.md sections 5 and 10).
 //
@@ -12,7 +12,10 @@
 // first message and silently drop every later watchdog ping.
 package systemd
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Notifier sends one sd_notify state string such as "WATCHDOG=1".
 // sent is false (and err nil) when there is no service manager to notify.
@@ -37,6 +40,17 @@ func Ready() { _, _ = Notify("READY=1") }
 // Status sets the one-line status text shown by `systemctl status kioskd`.
 // Line breaks are flattened so the text cannot inject another assignment.
 func Status(s string) { _, _ = Notify("STATUS=" + oneLine(s)) }
+
+// Reloading tells systemd that a configuration reload has begun
+// (RELOADING=1); Ready ends it, whether the reload worked or not. The
+// timestamp is CLOCK_MONOTONIC, as systemd 253's Type=notify-reload
+// wants; systemd 252 (ExecReload=) ignores it.
+func Reloading() {
+	_, _ = Notify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(monotonicMicros(), 10))
+}
+
+// monotonicMicros is CLOCK_MONOTONIC in microseconds.
+func monotonicMicros() int64 { return monotonicNow().Microseconds() }
 
 // Stopping tells systemd that the service is shutting down (STOPPING=1).
 func Stopping() { _, _ = Notify("STOPPING=1") }

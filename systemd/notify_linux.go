@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 )
 
 // Notify sends state to the service manager named by $NOTIFY_SOCKET.
@@ -25,4 +26,13 @@ func WatchdogInterval() (time.Duration, bool) {
 		return 0, false
 	}
 	return d, true
+}
+
+// monotonicNow reads CLOCK_MONOTONIC.
+func monotonicNow() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }

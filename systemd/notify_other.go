@@ -9,3 +9,5 @@ func Notify(state string) (sent bool, err error) { return false, nil }
 
 // WatchdogInterval reports no watchdog outside Linux.
 func WatchdogInterval() (time.Duration, bool) { return 0, false }
+
+func monotonicNow() time.Duration { return 0 }
