@@ -14,8 +14,8 @@ import (
 )
 
 // Processing is what is done to the microphone before it is encoded
-// (docs/BEHAVIOUR.md section 7): echo cancellation against what the speaker plays, noise
-// suppression, automatic gain.
+// (docs/BEHAVIOUR.md section 7): echo cancellation against what the
+// speaker plays, noise suppression, automatic gain.
 type Processing struct {
 	// EchoCancellation needs EchoReference: the Sink's
 	// SinkConfig.EchoReference, fed by the speaker.
@@ -146,7 +146,7 @@ func (m *processedMic) Close() error {
 		m.mu.Unlock()
 		if st.Frames > 0 {
 			m.log.Info("microphone processing stopped", "audio_s", st.Audio.Seconds(), "delay_ms", st.DelayMS,
-				"delay_estimated", st.Estimated, "realigns", st.Realigns, "timeline_jumps", st.Resyncs, "far_end_late_ms", st.LateMS,
+				"delay_estimated", st.Estimated, "filter_from_ms", st.FilterMS, "realigns", st.Realigns, "timeline_jumps", st.Resyncs, "far_end_late_ms", st.LateMS,
 				"mic_dropped_ms", float64(st.Skipped)*1000/audio.SampleRate, "cpu_per_s_ms", cpuPerSecond(st))
 		}
 	})

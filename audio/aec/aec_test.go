@@ -124,6 +124,90 @@ func TestLatePlayerCallbacksDoNotRestartTheFilter(t *testing.T) {
 	}
 }
 
+// kioskd opens the speaker when the DP's first audio packet arrives, after
+// the microphone: until then the Reference has nothing, not even silence
+// (or, in a later session after the speaker failed, only what a player
+// handed over long before). That is no lateness of the far end. Taken for
+// some (up to 100 ms), it kept the filter that far back for good, past an
+// echo that comes sooner: speech at 20 and 60 ms was not cancelled at all
+// (ERLE 1 dB), and a tone only by the filter's luck with a periodic
+// signal, lost at every break of the voice. With an old reference the
+// timelines also "jumped" 47 times. The filter must sit where the echo
+// is, moved by nothing but the delay estimate.
+func TestSpeakerOpenedAfterTheMicrophone(t *testing.T) {
+	for _, reused := range []bool{false, true} {
+		for _, far := range []string{aectest.FarTone, aectest.FarSpeech} {
+			for _, delay := range []time.Duration{20 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond} {
+				if reused && delay == 120*time.Millisecond {
+					continue
+				}
+				t.Run(fmt.Sprintf("reused=%v/%s/%v", reused, far, delay), func(t *testing.T) {
+					r, _, err := aectest.Run(aectest.Scenario{Far: far, Delay: delay, FarFrom: 300 * time.Millisecond, Reused: reused,
+						Options: aec.Options{EchoCancellation: true}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("%v; %+v", r, r.Stats)
+					if r.Stats.LateMS != 0 || r.Stats.Holes != 0 {
+						t.Errorf("far end %.0f ms late, %d samples fed as silence: nothing was late, the speaker had not started", r.Stats.LateMS, r.Stats.Holes)
+					}
+					if r.Stats.Realigns > 1 || r.Stats.Resyncs != 0 {
+						t.Errorf("filter moved %d times, timelines jumped %d times; want one move (to the first estimate), no jump", r.Stats.Realigns, r.Stats.Resyncs)
+					}
+					checkFilterOnEcho(t, far, r.Stats)
+					if r.ERLE < 20 || r.ERLEAfterDT < 20 || r.Convergence < 0 || r.Convergence > 2*time.Second {
+						t.Errorf("ERLE %.1f dB, %.1f dB after double talk, converged after %v; want >= 20 dB within 2 s", r.ERLE, r.ERLEAfterDT, r.Convergence)
+					}
+				})
+			}
+		}
+	}
+}
+
+// checkFilterOnEcho: speech gives a delay estimate, and the filter covers
+// an estimated delay.
+func checkFilterOnEcho(t *testing.T, far string, st aec.Stats) {
+	t.Helper()
+	const tail = 64 // ms, the default
+	if far == aectest.FarSpeech && !st.Estimated {
+		t.Errorf("speech gave no delay estimate")
+	}
+	if st.Estimated && (st.DelayMS <= st.FilterMS || st.DelayMS > st.FilterMS+tail) {
+		t.Errorf("delay %.1f ms estimated, but the filter covers %.1f to %.1f ms", st.DelayMS, st.FilterMS, st.FilterMS+tail)
+	}
+}
+
+// A speaker that fails while the DP talks, and is opened again later (the
+// Sink retries): for its first 100 ms gone it looks like a late player
+// (the far end stops growing), and the filter is moved back for it; once
+// the Reference says no player runs, that was no lateness and the filter
+// goes back to the echo. It stayed moved for good: after a 150 ms or 2 s
+// outage at 2.5 s, speech was no longer cancelled (ERLE after the double
+// talk 1.4 to 2.6 dB, far end "90 ms late"), and a 2 s outage made the
+// timelines "jump" 27 times.
+func TestSpeakerThatFailsIsNotLate(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, off := range []time.Duration{ms(150), ms(2000)} {
+		for _, delay := range []time.Duration{ms(20), ms(60)} {
+			t.Run(fmt.Sprintf("off %v/%v", off, delay), func(t *testing.T) {
+				r, _, err := aectest.Run(aectest.Scenario{Far: aectest.FarSpeech, Delay: delay, SpeakerOff: []aectest.Stall{{At: ms(2500), For: off}},
+					Options: aec.Options{EchoCancellation: true}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%v; %+v", r, r.Stats)
+				if r.Stats.LateMS != 0 || r.Stats.Resyncs != 0 {
+					t.Errorf("far end %.0f ms late, timelines jumped %d times: the speaker was gone, nothing was late or jumped", r.Stats.LateMS, r.Stats.Resyncs)
+				}
+				checkFilterOnEcho(t, aectest.FarSpeech, r.Stats)
+				if r.ERLEAfterDT < 20 {
+					t.Errorf("ERLE %.1f dB after double talk, want >= 20: %v", r.ERLEAfterDT, r)
+				}
+			})
+		}
+	}
+}
+
 // A longer device latency (a USB card with big buffers, 60 ms) and the
 // longest acoustic delay: 190 ms in all, within the search range.
 func TestEchoCancelledWithLongDeviceLatency(t *testing.T) {

@@ -79,6 +79,7 @@ type Stats struct {
 	Frames    int64         // 10 ms frames processed
 	DelayMS   float64       // playback-to-capture delay: the latest estimate, or InitialDelay
 	Estimated bool          // DelayMS comes from the signals, not the default
+	FilterMS  float64       // where the adaptive filter starts: it models the echo from FilterMS to FilterMS+Tail
 	Realigns  int64         // times the reference was shifted to a new delay estimate
 	Resyncs   int64         // times the timelines jumped (a device restarted)
 	Holes     int64         // far-end samples the filter got as silence because they were not played yet
@@ -104,30 +105,43 @@ type Processor struct {
 	eng   *engine
 	est   *delayEstimator
 
-	capPos      int64   // capture index of the next sample
-	s0          int64   // reference position of capture index 0 (minus the bias)
-	sAvg        float64 // the same, measured and smoothed
-	s0set       bool
-	hist        []int16 // reference aligned to the capture index (ring)
-	histEnd     int64   // capture index after the newest sample in hist
-	micHist     []int16 // the microphone before processing, same indices
-	align       int     // the reference is delayed by this many samples before the filter
-	lastLag     int
-	delay       int // the accepted estimate
-	holes       int64
-	late        int // the most the far end was late (see track)
-	floor       int // the filter never starts before this lag: the far end is not known sooner
-	lastRefEnd  int64
-	lastAdvance int64 // capture index when the far end last grew
-	agree       int
-	refBuf      []int16
-	chunk       []int16
-	micChunk    []int16
-	outBuf      []int16
-	locked      bool
+	capPos     int64   // capture index of the next sample
+	s0         int64   // reference position of capture index 0 (minus the bias)
+	sAvg       float64 // the same, measured and smoothed
+	s0set      bool
+	hist       []int16 // reference aligned to the capture index (ring)
+	histEnd    int64   // capture index after the newest sample in hist
+	micHist    []int16 // the microphone before processing, same indices
+	align      int     // the reference is delayed by this many samples before the filter
+	lastLag    int
+	delay      int // the accepted estimate
+	holes      int64
+	late       int   // the most the far end was late (see track)
+	floor      int   // the filter never starts before this lag: the far end is not known sooner
+	lastRefEnd int64 // the known far end's end after the previous chunk
+	ep         lateEpisode
+	agree      int
+	refBuf     []int16
+	chunk      []int16
+	micChunk   []int16
+	outBuf     []int16
+	locked     bool
 
 	mu sync.Mutex
 	st Stats
+}
+
+// lateEpisode is a far end that stopped growing while chunks came past
+// it. Either a player's callbacks are late (the far end then comes, and
+// the episode counts) or the speaker stopped (a failed device, reopened
+// later): then nothing was late, and what the episode did to the filter
+// is undone once the Reference says no player runs.
+type lateEpisode struct {
+	active bool
+	floor  int  // p.floor before it
+	late   int  // p.late before it
+	align  int  // p.align before it
+	moved  bool // it moved the filter (and no delay estimate did since)
 }
 
 // NewProcessor returns a processor at rate Hz (ref's rate when ref is not
@@ -197,7 +211,9 @@ func NewProcessor(rate int, ref *Reference, opt Options) (*Processor, error) {
 		p.hist = make([]int16, samples(opt.MaxDelay)+p.tail+rate/2)
 		p.micHist = make([]int16, len(p.hist))
 		p.align = max(0, samples(opt.InitialDelay)-p.pre)
+		p.lastRefEnd = math.MinInt64 / 2
 		p.st.DelayMS = ms(p.align+p.pre, rate)
+		p.st.FilterMS = ms(p.align, rate)
 	}
 	p.outBuf = make([]int16, p.frame)
 	p.refBuf = make([]int16, p.frame)
@@ -276,6 +292,9 @@ func (p *Processor) Process(mic []int16, end time.Duration) {
 		p.st.DelayMS = ms(p.delay, p.rate)
 	}
 	p.st.Estimated = p.locked
+	if p.opt.EchoCancellation {
+		p.st.FilterMS = ms(p.align, p.rate)
+	}
 	p.st.Holes = p.holes
 	p.st.LateMS = ms(p.late, p.rate)
 	p.mu.Unlock()
@@ -295,12 +314,9 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 	for i, v := range mic {
 		p.micHist[(p.capPos+int64(i))%h] = v
 	}
-	// Where the far end is now on its timeline: by the clock, but never
-	// beyond what was written (an extrapolation past a late callback).
-	pos := p.ref.posAt(end)
-	if e := p.ref.end(); e > math.MinInt64/4 {
-		pos = min(pos, e)
-	}
+	// Where the far end is now on its timeline, and how much of it is
+	// known (Reference.at).
+	pos, refEnd, playing := p.ref.at(end)
 	s := pos - capEnd - p.bias
 	if !p.s0set {
 		p.s0, p.sAvg, p.s0set = s, float64(s), true
@@ -319,10 +335,8 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 			p.histEnd = p.capPos // what is stored was placed with the old offset
 		}
 	}
-	refEnd := p.ref.end()
-	if refEnd > p.lastRefEnd {
-		p.lastRefEnd, p.lastAdvance = refEnd, capEnd
-	}
+	advanced := refEnd > p.lastRefEnd
+	p.lastRefEnd = refEnd
 	upTo := min(capEnd, refEnd-p.s0)
 	if upTo-p.histEnd > h-n {
 		p.histEnd = upTo - (h - n) // a long stall: older history is of no use
@@ -331,13 +345,27 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 	// callback comes in its own rhythm. An echo cannot precede what it
 	// echoes, so the filter loses nothing by never reaching that far:
 	// keep the reference it sees at least that old, else it would learn
-	// from silence that was never played. (Only while the speaker plays:
-	// a stopped one leaves nothing to cancel.)
+	// from silence that was never played. Only while a player runs: with
+	// none, or none yet, the far end is silence up to the clock and
+	// nothing is late, and what looked late since it last grew was the
+	// speaker stopping (lateEpisode). kioskd opens the speaker on the DP's
+	// first packet, after the microphone: taken for lateness, that wait
+	// (or a speaker that failed) put the filter up to 100 ms past an echo
+	// that comes sooner, for good, and speech was not cancelled at all.
 	defer func() {
-		if capEnd-p.lastAdvance > int64(p.rate/10) {
+		if !playing {
+			if p.withdrawLate(capEnd) {
+				realigned = true
+			}
 			return
 		}
+		if advanced {
+			p.ep.active = false // the far end came: it was late, and counts
+		}
 		late := int(capEnd - max(p.histEnd, upTo))
+		if late > 0 && !advanced && !p.ep.active {
+			p.ep = lateEpisode{active: true, floor: p.floor, late: p.late, align: p.align}
+		}
 		p.late = max(p.late, late)
 		if late > p.floor {
 			p.floor = late
@@ -354,6 +382,7 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 			}
 			p.eng.reset() // the taps do not move with the reference
 			realigned = true
+			p.ep.moved = p.ep.active
 			p.log.Debug("echo canceller: far end arrives late; filter moved", "filter_from_ms", ms(p.align, p.rate), "audio_s", float64(capEnd)/float64(p.rate),
 				"previous_from_ms", ms(old, p.rate))
 		}
@@ -402,6 +431,7 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 				p.align = want
 				p.eng.reset() // the taps do not move with the reference
 				realigned = true
+				p.ep.moved = false
 			}
 			if first || shift {
 				args := []any{"delay_ms", ms(lag, p.rate), "filter_from_ms", ms(p.align, p.rate), "previous_from_ms", ms(old, p.rate),
@@ -415,6 +445,36 @@ func (p *Processor) track(mic []int16, end time.Duration) (realigned, resynced b
 		}
 	}
 	return realigned, resynced
+}
+
+// withdrawLate undoes a lateness episode that ended with no player: the
+// speaker stopped, nothing was late. The floor and the lateness are what
+// they were before it, and the filter goes back if the episode moved it
+// (with no far end there is nothing to cancel meanwhile). It reports
+// whether the filter moved.
+func (p *Processor) withdrawLate(capEnd int64) bool {
+	if !p.ep.active {
+		return false
+	}
+	ep := p.ep
+	p.ep = lateEpisode{}
+	p.floor, p.late = ep.floor, ep.late
+	if !ep.moved {
+		return false
+	}
+	want := ep.align
+	if p.locked {
+		want = max(0, p.delay-p.pre, p.floor+p.rate/1000)
+	}
+	if want == p.align {
+		return false
+	}
+	old := p.align
+	p.align = want
+	p.eng.reset()
+	p.log.Debug("echo canceller: the speaker stopped, the far end was not late; filter back", "filter_from_ms", ms(p.align, p.rate),
+		"audio_s", float64(capEnd)/float64(p.rate), "previous_from_ms", ms(old, p.rate))
+	return true
 }
 
 // aligned copies the history from capture index from into dst: silence

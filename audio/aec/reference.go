@@ -1,7 +1,6 @@
 package aec
 
 import (
-	"math"
 	"sync"
 	"time"
 )
@@ -121,24 +120,29 @@ func (r *Reference) Write(samples []int16) {
 	}
 }
 
-// posAt is the timeline position being handed to the card at time t.
-func (r *Reference) posAt(t time.Duration) int64 {
+// at reports, for time t, the timeline position being handed to the card
+// (pos), where the far end known so far ends (known), and whether a
+// player runs. While one runs, pos follows the clock from its newest
+// block but never beyond what was written (an extrapolation past a late
+// callback), and known is what was written: the rest may still come.
+// With no player (none yet, or none for longer than a break), both are
+// where the clock is: the next block will be placed there (Write), and
+// everything before it reads as silence, which is what was played. A
+// microphone opened first (kioskd opens the speaker on the DP's first
+// packet) is then neither ahead of the far end nor on a timeline that
+// jumps when the player starts; nor is one that outlives a player.
+func (r *Reference) at(t time.Duration) (pos, known int64, playing bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.started {
-		return r.toSamples(t)
+		c := r.toSamples(t)
+		return c, c, false
 	}
-	return r.anchorPos + r.toSamples(t-r.anchorT)
-}
-
-// end is the timeline position after the newest sample written.
-func (r *Reference) end() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.started {
-		return math.MinInt64 / 2
+	c := r.anchorPos + r.toSamples(t-r.anchorT)
+	if c-r.count > r.gap {
+		return c, c, false
 	}
-	return r.count
+	return min(c, r.count), r.count, true
 }
 
 // read copies the timeline from pos into dst: silence where nothing was

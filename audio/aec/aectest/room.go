@@ -24,10 +24,13 @@ type RoomConfig struct {
 	// starting at capture index captured: a test feeding the speaker
 	// holds the microphone back to its own pace with it (and calls
 	// Notify when it moved), so the speaker never runs dry by accident.
+	// It is called with the room locked: it must not call the Room.
 	Gate func(captured int) bool
 	// Pace makes the microphone deliver no faster than real time, for
 	// end-to-end runs in which the far end arrives in real time (over
-	// WebRTC from dpsim). Measurements still count samples.
+	// WebRTC from dpsim). Measurements still count samples. A far end
+	// that can fall behind the wall clock (a DP on the same loaded
+	// machine) needs a Gate as well, or the speaker runs dry.
 	Pace bool
 	// Wait bounds how long a side waits for the other on the wall clock
 	// before giving up (a stuck test, never a measurement). 0: 5 s.
@@ -134,6 +137,15 @@ func (r *Room) WaitPlayed(n int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.waitFor(func() bool { return len(r.played) >= n })
+}
+
+// WaitCaptured waits until the microphone delivered n samples: a test
+// that feeds the speaker holds its feed back to the microphone's pace with
+// it. It reports false when the room closed or Wait passed first.
+func (r *Room) WaitCaptured(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waitFor(func() bool { return r.captured >= n })
 }
 
 // Lead is how far the speaker may run ahead of the microphone, in samples.

@@ -57,8 +57,26 @@ type Scenario struct {
 	// onset to estimate the delay from. What came before goes out as it
 	// was captured. 0: at the start.
 	MicFrom time.Duration
+	// FarFrom starts the player this far into the run, after the
+	// microphone (kioskd opens the speaker when the DP's first audio
+	// packet arrives, the microphone with the session): before it the
+	// Reference has received nothing, not even silence. 0: at the start.
+	FarFrom time.Duration
+	// Reused makes the Reference one that served an earlier speaker
+	// (kioskd keeps one for its lifetime, across sessions): it holds a
+	// second of the far end that a player handed over 10 s before the run
+	// and then stopped.
+	Reused bool
 	// Stalls hold the player back, as a loaded board does.
 	Stalls []Stall
+	// SpeakerOff are times the speaker is gone (it failed; kioskd opens
+	// it again later): no callbacks, nothing heard. Whole periods.
+	SpeakerOff []Stall
+	// Underruns are breaks in the DP's voice: the player's jitter buffer
+	// ran dry in [At, At+For) and it played silence instead (the far end
+	// and its echo alike), then went on where the voice was. A loaded
+	// board, or a network that holds packets back, does this.
+	Underruns []Stall
 	// MicDrops lose the microphone's chunks that end in [At, At+For): the
 	// reader fell behind and the microphone dropped its oldest audio.
 	// They reach nobody (zeros in Signals.Out). The processor is told how
@@ -140,6 +158,24 @@ func Run(sc Scenario) (Result, Signals, error) {
 			far[i] = 0
 		}
 	}
+	samples := func(d time.Duration) int { return int(d.Seconds()*Rate + 0.5) }
+	farFrom := samples(sc.FarFrom) / (Rate / 100) * (Rate / 100) // a whole period
+	for i := range min(farFrom, n) {
+		far[i] = 0
+	}
+	for _, u := range append(sc.Underruns, sc.SpeakerOff...) {
+		for i := samples(u.At); i < min(samples(u.At+u.For), n); i++ {
+			far[i] = 0
+		}
+	}
+	off := func(i int) bool {
+		for _, o := range sc.SpeakerOff {
+			if i >= samples(o.At) && i < samples(o.At+o.For) {
+				return true
+			}
+		}
+		return false
+	}
 	farPCM := ToInt16(far)
 	period := Rate / 100
 	lat := int(sc.OutputLatency.Seconds() * Rate)
@@ -160,6 +196,14 @@ func Run(sc Scenario) (Result, Signals, error) {
 
 	var now time.Duration
 	ref := aec.NewReference(Rate, aec.WithClock(func() time.Duration { return now }))
+	var epoch time.Duration // the run's start on the Reference's clock
+	if sc.Reused {
+		for k := range 100 {
+			now = time.Duration(k) * 10 * time.Millisecond
+			ref.Write(farPCM[k*period : (k+1)*period])
+		}
+		epoch = 11 * time.Second
+	}
 	p, err := aec.NewProcessor(Rate, ref, sc.Options)
 	if err != nil {
 		return Result{}, sig, err
@@ -171,7 +215,6 @@ func Run(sc Scenario) (Result, Signals, error) {
 	}
 	at := func(samples int) time.Duration { return time.Duration(int64(samples) * int64(time.Second) / Rate) }
 	chunk := 2 * period
-	samples := func(d time.Duration) int { return int(d.Seconds()*Rate + 0.5) }
 	for _, s := range sc.Stalls {
 		if s.For > sc.OutputLatency {
 			return Result{}, sig, fmt.Errorf("aectest: a stall of %v empties the sound card's queue of %v", s.For, sc.OutputLatency)
@@ -187,7 +230,7 @@ func Run(sc Scenario) (Result, Signals, error) {
 		}
 		return i
 	}
-	written := 0 // periods handed to the Reference
+	written := farFrom / period // periods handed to the Reference (none before FarFrom)
 	micFrom := samples(sc.MicFrom)
 	dropped := func(end int) bool {
 		for _, d := range sc.MicDrops {
@@ -202,7 +245,10 @@ func Run(sc Scenario) (Result, Signals, error) {
 		// The player's callbacks due by the start of period k (its own,
 		// and a burst of held-back ones), each handed over at its start.
 		for ; written <= k && due(written*period) <= k*period; written++ {
-			now = at(k*period) + jitter()
+			if off(written * period) {
+				continue
+			}
+			now = epoch + at(k*period) + jitter()
 			ref.Write(farPCM[written*period : (written+1)*period])
 		}
 		// The capture callback delivers the period that just ended; the
@@ -218,7 +264,7 @@ func Run(sc Scenario) (Result, Signals, error) {
 				p.Skip(lost)
 			}
 			lost = 0
-			now = at(end) + jitter()
+			now = epoch + at(end) + jitter()
 			p.Process(sig.Out[end-chunk:end], now)
 		}
 	}
