@@ -366,17 +366,21 @@ if [ -n "$SID" ]; then
   # started after kioskd has opened its devices, and stopped before kioskd
   # restarts: snd-aloop ties the two ends of a loopback to one format, and
   # a room left running across kioskd's restarts had its streams stopped
-  # (EIO) in some runs.
+  # (EIO) in some runs. On a busy host the room's pipeline can still end (a
+  # stream stopped under TCG): systemd starts it again at once, so the
+  # echo path comes back (the canceller relearns, as after any xrun) rather
+  # than the microphone going silent for the rest of the check.
   systemctl stop tone 2>/dev/null
   install -m 0755 "$VT_IN/tools/room" /usr/local/bin/vmtest-room
   raw="-t raw -f S16_LE -r 48000 -c 1 --buffer-time=200000 --period-time=40000"
   start_room() {
     systemctl reset-failed room 2>/dev/null
-    systemd-run --quiet --unit=room -p StandardError=journal -p StandardOutput=journal /bin/sh -c \
+    systemd-run --quiet --unit=room -p Restart=always -p RestartSec=1s \
+      -p StandardError=journal -p StandardOutput=journal /bin/sh -c \
       "arecord $raw -D plughw:Loopback,1,2 | /usr/local/bin/vmtest-room -echo-db -6 -visitor-hz 440 -visitor-dbfs -30 | aplay $raw -D plughw:Loopback,0,3"
   }
   room_xruns() { journalctl -u room -o cat --no-pager 2>/dev/null | grep -ci 'run!!!'; }
-  room_state() { echo "room $(systemctl is-active room)$(systemctl is-failed -q room && echo ": $(journalctl -u room -o cat --no-pager | grep -i error | tail -2 | tr '\n' ' ')")"; }
+  room_state() { echo "room $(systemctl is-active room), restarted $(systemctl show room -p NRestarts --value 2>/dev/null || echo ?) times$(systemctl is-failed -q room && echo ": $(journalctl -u room -o cat --no-pager | grep -i error | tail -2 | tr '\n' ' ')")"; }
   # echo_reading: "echo_dbfs dominant_hz level_dbfs packets" as dpsim
   # measures the kiosk's audio now (its last 1 s, updated every 0.5 s).
   echo_reading() { dp_session "$SID" | jq -r '.audio | [(.echo_dbfs, .dominant_hz, .level_dbfs) * 10 | round / 10] + [.packets] | map(tostring) | join(" ")'; }
