@@ -4,7 +4,7 @@
 // package daemon, which wires and runs everything else. `demo` does the
 // same with a config of its own and console LEDs, against the reference
 // server (dpsim) run in this process on loopback; `devices`,
-// `check-config`, `status` and `version` stand alone.
+// `check-config`, `status`, `leds-off` and `version` stand alone.
 package cli
 
 import (
@@ -37,6 +37,7 @@ Usage:
   kioskd devices                                                    cameras, microphones, speakers, LEDs
   kioskd check-config --config FILE                                 validate a config file
   kioskd status [--json] [--watch] [--socket PATH]                  ask the running daemon
+  kioskd leds-off --config FILE                                     turn the status LEDs off (after a kill)
   kioskd version
 `
 
@@ -58,6 +59,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "leds-off":
+		return cmdLEDsOff(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "kioskd %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

@@ -565,3 +565,30 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("LEDs after SIGTERM: %v, want all off", b)
 	}
 }
+
+// TestLEDsOffAfterAKill: a kioskd killed with SIGKILL leaves its LEDs as
+// they were (green: "ready for visitors" on a dead kiosk); `kioskd
+// leds-off`, which the unit runs as ExecStopPost, turns them off.
+func TestLEDsOffAfterAKill(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dp := dptest.NewServer(t, dpsim.Config{})
+	lab := writeLab(t, dp, "")
+	p := startKioskd(t, nil, "run", "--config", lab.config, "--log-format", "json")
+	p.waitRecords(t, ctx, "Connected", nConnected(1))
+	waitLEDs(t, lab.leds, "at Connected", func(b map[string]string) bool { return b["green"] == "255" })
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	if b := brightness(t, lab.leds); b["green"] != "255" {
+		t.Fatalf("after SIGKILL the LEDs are %v; this test expects them left lit", b)
+	}
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"leds-off", "--config", lab.config}, &out, &errOut); code != 0 {
+		t.Fatalf("leds-off: %d %s", code, errOut.String())
+	}
+	if b := brightness(t, lab.leds); b["green"] != "0" || b["red"] != "0" || b["amber"] != "0" {
+		t.Fatalf("after leds-off: %v, want all off", b)
+	}
+}
