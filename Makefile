@@ -11,6 +11,12 @@ FUZZ_DECODE ?= 200000x
 FUZZ_STORED ?= 100000x
 FUZZ_CONFIG ?= 20000x
 export CGO_ENABLED := 1
+# mediadevices' Opus codec links a bundled static libopus unless built with
+# the tag dynamic; that archive uses AVX unconditionally (SIGILL on a CPU
+# without it, as in the VM test's qemu64) and, depending on link order,
+# takes the place of Debian's libopus for av/opus too. With the tag, both
+# link Debian's libopus (pkg-config), which picks its SIMD at run time.
+export GOFLAGS := -tags=dynamic
 
 .PHONY: all deps build demo test vet fuzz fuzz-long bench clean
 

@@ -56,8 +56,10 @@ ldflags+=" -extldflags '-Wl,-z,relro,-z,now'"
 export CGO_CFLAGS="-O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2"
 export CGO_CPPFLAGS="-D_FORTIFY_SOURCE=2"
 echo "build.sh: building kioskd and dpsim $DEB_UPSTREAM_VERSION for $arch"
-"$GO" build -trimpath -buildmode=pie -ldflags "$ldflags" -o "$stage/kioskd" ./cmd/kioskd
-"$GO" build -trimpath -buildmode=pie -ldflags "$ldflags" -o "$stage/dpsim" ./cmd/dpsim
+# -tags dynamic: Debian's libopus, not mediadevices' bundled static one
+# (see the Makefile).
+"$GO" build -trimpath -buildmode=pie -tags dynamic -ldflags "$ldflags" -o "$stage/kioskd" ./cmd/kioskd
+"$GO" build -trimpath -buildmode=pie -tags dynamic -ldflags "$ldflags" -o "$stage/dpsim" ./cmd/dpsim
 # The compilers' .comment section, as dh_strip removes it.
 objcopy=${triplet}-objcopy; command -v "$objcopy" >/dev/null || objcopy=objcopy
 "$objcopy" --remove-section=.comment "$stage/kioskd"
