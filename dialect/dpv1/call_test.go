@@ -240,5 +240,17 @@ func TestCandidateFloodEndsTheCall(t *testing.T) {
 	if n > base+dpwire.MaxCandidates {
 		t.Fatalf("%d goroutines when the call ended, %d before it", n, base)
 	}
-	waitClose(t, ctx, dp, contract.ServerConnectionFailed.String())
+	// The kiosk sends close serverConnectionFailed before it hangs up, but
+	// a server busy writing its flood may not read it before the socket
+	// goes: the session ends either way, with that reason or as a lost
+	// socket, and never stays open.
+	ss, err := dp.WaitFor(ctx, func(ss []dpsim.SessionInfo) bool {
+		return len(ss) == 1 && ss[0].State == dpsim.StateEnded
+	})
+	if err != nil {
+		t.Fatalf("the session did not end at the server: %+v", dp.Sessions())
+	}
+	if r := ss[0].LastCloseReason; r != contract.ServerConnectionFailed.String() && !(r == "" && ss[0].EndReason == dpsim.EndSocketLost) {
+		t.Fatalf("the server saw close %q, end %q; want serverConnectionFailed, or a lost socket while it flooded", r, ss[0].EndReason)
+	}
 }
