@@ -75,6 +75,31 @@ type Server struct {
 	// sending the token and the session in clear: for a lab only, and
 	// logged as a warning at every start.
 	AllowInsecure bool `yaml:"allow_insecure"`
+	// Dialect is the signalling dialect (docs/BEHAVIOUR.md section 6):
+	// DialectKioskd (kioskd.dp.v1) or DialectLiveKit (a LiveKit room,
+	// docs/LIVEKIT.md). With livekit, URL is the LiveKit server's and the
+	// token file holds a LiveKit access token (a JWT).
+	Dialect string  `yaml:"dialect"`
+	LiveKit LiveKit `yaml:"livekit"`
+}
+
+// Signalling dialects (server.dialect).
+const (
+	DialectKioskd  = "kioskd"
+	DialectLiveKit = "livekit"
+)
+
+// LiveKit is how the livekit dialect joins a room (docs/LIVEKIT.md).
+type LiveKit struct {
+	// Room to join; "" means the access token's room, or kiosk-<hostname>-<random>
+	// when the token names none. When the token names a room, Room must be
+	// "" or equal to it.
+	Room string `yaml:"room"`
+	// Identity is the kiosk's participant identity; "": the hostname.
+	Identity string `yaml:"identity"`
+	// DPIdentity is the Digital Person's identity; "": the first agent
+	// participant (kind AGENT, or publishing on an agent's behalf).
+	DPIdentity string `yaml:"dp_identity"`
 }
 
 // Session is how the session is kept and resumed.
@@ -174,6 +199,7 @@ func Default() *Config {
 		Server: Server{
 			TokenFile: "/etc/kioskd/token",
 			Heartbeat: 5 * time.Second,
+			Dialect:   DialectKioskd,
 		},
 		Session: Session{
 			Resume:         true,

@@ -59,7 +59,7 @@ func messages(t *testing.T, err error) []string {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
-		Server: Server{URL: "", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second},
+		Server: Server{URL: "", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd"},
 		Session: Session{Resume: true, StateDir: "/var/lib/kioskd", ConnectTimeout: 60 * time.Second, StepTimeout: 20 * time.Second,
 			Reconnect: Reconnect{InitialDelay: time.Second, MaxDelay: 30 * time.Second, ResetAfter: 30 * time.Second}},
 		Media: Media{Camera: "auto", CameraRequired: false, Width: 640, Height: 480, FPS: 15,
@@ -851,5 +851,39 @@ media: {camera: *i}
 				t.Fatalf("error is %d bytes long", len(err.Error()))
 			}
 		})
+	}
+}
+
+// server.dialect picks the signalling dialect; the livekit section is
+// strict like every key, and used only with the livekit dialect.
+func TestDialect(t *testing.T) {
+	c, err := Parse([]byte("server:\n  url: ws://127.0.0.1:7880\n  dialect: livekit\n  livekit:\n    room: lobby-1\n    identity: kiosk-7\n    dp_identity: dp\n"), "k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (LiveKit{Room: "lobby-1", Identity: "kiosk-7", DPIdentity: "dp"}); c.Server.Dialect != DialectLiveKit || c.Server.LiveKit != want {
+		t.Fatalf("server = %+v", c.Server)
+	}
+	if c, err := Parse([]byte("server:\n  dialect: livekit\n"), "k.yaml"); err != nil || c.Server.LiveKit != (LiveKit{}) {
+		t.Fatalf("livekit defaults: %+v, %v", c, err)
+	}
+	bad := []struct{ yaml, want string }{
+		{"server:\n  dialect: webrtc\n", `k.yaml:2: server.dialect: must be kioskd or livekit (got "webrtc")`},
+		{"server:\n  dialect: \"\"\n", `k.yaml:2: server.dialect: must be kioskd or livekit (got "")`},
+		{"server:\n  livekit:\n    room: lobby\n", "k.yaml:3: server.livekit.room: is only used with server.dialect: livekit"},
+		{"server:\n  dialect: livekit\n  livekit:\n    identity: \"kiosk 7\"\n", "k.yaml:4: server.livekit.identity: may hold only letters, digits, '.', '_' and '-'"},
+		{"server:\n  dialect: livekit\n  livekit:\n    dp_identity: " + strings.Repeat("d", 129) + "\n", "k.yaml:4: server.livekit.dp_identity: must be at most 128 characters (got 129)"},
+		{"server:\n  dialect: livekit\n  livekit:\n    rooom: x\n", `k.yaml:4: server.livekit.rooom: unknown key (did you mean "room"?)`},
+		{"server:\n  dialect: livekit\n  livekit: 3\n", ""},
+	}
+	for _, b := range bad {
+		_, err := Parse([]byte(b.yaml), "k.yaml")
+		if err == nil {
+			t.Errorf("%q: no error", b.yaml)
+			continue
+		}
+		if b.want != "" && err.Error() != b.want {
+			t.Errorf("%q:\n got %s\nwant %s", b.yaml, err, b.want)
+		}
 	}
 }

@@ -130,6 +130,50 @@ func (v *validator) server() {
 	if s.Heartbeat < MinHeartbeat || s.Heartbeat > MaxHeartbeat {
 		v.fail("server.heartbeat", nil, "must be between %v and %v (got %v)", MinHeartbeat, MaxHeartbeat, s.Heartbeat)
 	}
+	switch s.Dialect {
+	case DialectKioskd:
+		for _, k := range []struct{ key, val string }{
+			{"server.livekit.room", s.LiveKit.Room},
+			{"server.livekit.identity", s.LiveKit.Identity},
+			{"server.livekit.dp_identity", s.LiveKit.DPIdentity},
+		} {
+			if k.val != "" {
+				v.fail(k.key, nil, "is only used with server.dialect: %s", DialectLiveKit)
+			}
+		}
+	case DialectLiveKit:
+		for _, k := range []struct{ key, val string }{
+			{"server.livekit.room", s.LiveKit.Room},
+			{"server.livekit.identity", s.LiveKit.Identity},
+			{"server.livekit.dp_identity", s.LiveKit.DPIdentity},
+		} {
+			if msg := checkLiveKitName(k.val); msg != "" {
+				v.fail(k.key, nil, "%s", msg)
+			}
+		}
+	default:
+		v.fail("server.dialect", nil, "must be %s or %s (got %s)", DialectKioskd, DialectLiveKit, quote(s.Dialect))
+	}
+}
+
+// MaxLiveKitName bounds room and identity names: LiveKit takes any
+// string, but a kiosk's are short and printable, so anything else is a
+// typo (or a pasted secret).
+const MaxLiveKitName = 128
+
+// checkLiveKitName returns what is wrong with a room or identity name
+// ("" is fine: the default). Letters, digits and . _ - only, so a name
+// is safe in a log line, a file name and a URL.
+func checkLiveKitName(s string) string {
+	if len(s) > MaxLiveKitName {
+		return fmt.Sprintf("must be at most %d characters (got %d)", MaxLiveKitName, len(s))
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return "may hold only letters, digits, '.', '_' and '-'"
+		}
+	}
+	return ""
 }
 
 // checkURL returns what is wrong with a server URL, or "". The URL itself

@@ -1,6 +1,6 @@
 // Package daemon is kioskd's composition root, the one place that wires
 // its parts together. New takes the config and builds the signalling
-// dialect (dialect/dpv1), the media source and sink (media, with echo
+// dialect server.dialect names (dialect/dpv1 or dialect/livekit), the media source and sink (media, with echo
 // cancellation from audio/aec when kioskd drives both microphone and
 // speaker), the session supervisor (session) and the status LEDs (leds:
 // the backend leds.backend names, or none if it cannot be opened). Run
@@ -32,6 +32,7 @@ import (
 
 	"github.com/kioskd/kioskd/contract"
 
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,7 +42,9 @@ import (
 	"github.com/kioskd/kioskd/audio"
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/dialect/dpv1"
+	"github.com/kioskd/kioskd/dialect/livekit"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/internal/clock"
 	"github.com/kioskd/kioskd/internal/version"
@@ -173,19 +176,7 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The signalling dialect: kioskd.dp.v1, the only one so far.
-	dia, err := dpv1.New(dpv1.Config{
-		URL:       cfg.Server.URL,
-		Token:     token,
-		TLS:       tlsCfg,
-		UserAgent: "kioskd/" + version.Version,
-		Heartbeat: cfg.Server.Heartbeat,
-		Client: dpwire.ClientInfo{
-			Name: "kioskd", Version: version.Version,
-			Video: cfg.Media.Camera != "none", Audio: cfg.Media.Microphone != "none",
-		},
-		Clock: opts.Clock,
-	})
+	dia, err := buildDialect(cfg, token, tlsCfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +222,40 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, deviceChanges: deviceChanges, reload: make(chan struct{})}, nil
+}
+
+// buildDialect builds the signalling dialect server.dialect names
+// (docs/BEHAVIOUR.md section 6): the supervisor, LEDs, logs and status
+// are the same whichever it is.
+func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, opts Options) (dialect.Dialect, error) {
+	switch cfg.Server.Dialect {
+	case config.DialectLiveKit:
+		if cfg.Server.CAFile != "" {
+			return nil, fmt.Errorf("%w: server.ca_file is not supported with server.dialect: livekit yet (the system roots are used)", config.ErrInvalid)
+		}
+		d, err := livekit.New(livekit.Config{
+			URL: cfg.Server.URL, Token: token,
+			Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
+			Clock: opts.Clock,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		}
+		return d, nil
+	default:
+		return dpv1.New(dpv1.Config{
+			URL:       cfg.Server.URL,
+			Token:     token,
+			TLS:       tlsCfg,
+			UserAgent: "kioskd/" + version.Version,
+			Heartbeat: cfg.Server.Heartbeat,
+			Client: dpwire.ClientInfo{
+				Name: "kioskd", Version: version.Version,
+				Video: cfg.Media.Camera != "none", Audio: cfg.Media.Microphone != "none",
+			},
+			Clock: opts.Clock,
+		})
+	}
 }
 
 // Sink is the media sink built from the config (nil if Options.Sink was given).

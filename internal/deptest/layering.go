@@ -51,6 +51,7 @@ var Layers = []Layer{
 	{"dialects and engines", []string{
 		"leds/ledstest",
 		"dialect/dpv1",        // the client of kioskd.dp.v1
+		"dialect/livekit",     // a LiveKit room through the LiveKit Go SDK
 		"dialect/dialecttest", // a dialect a test drives by hand
 		"session",             // the supervisor: reactions, backoff, persistence, deadlines
 		"media",               // camera and microphone to tracks, the DP's tracks back
@@ -60,6 +61,7 @@ var Layers = []Layer{
 		"session/sessiontest",
 		"media/mediatest",
 		"dpsim/dptest",
+		"dialect/livekit/livekittest", // livekit-server and a Digital Person participant
 	}},
 	{"composition root", []string{
 		"daemon", // wires devices, session and every reporter
@@ -104,24 +106,26 @@ var Rules = []Rule{
 		Why: "the contract is the vocabulary everything reads: the standard library only"},
 	{Package: "dpwire", StdOnly: true,
 		Why: "the wire format is shared by the client and dpsim: the standard library only"},
-	{Package: "leds", Forbid: []string{"github.com/pion/", Module + "/session", Module + "/dialect"},
+	{Package: "leds", Forbid: []string{"github.com/pion/", "github.com/livekit/", Module + "/session", Module + "/dialect"},
 		Why: "LEDs read the contract, never the WebRTC engine"},
-	{Package: "logging", Forbid: []string{"github.com/pion/", Module + "/session", Module + "/dialect"},
+	{Package: "logging", Forbid: []string{"github.com/pion/", "github.com/livekit/", Module + "/session", Module + "/dialect"},
 		Why: "logs read the contract, never the WebRTC engine"},
-	{Package: "systemd", Forbid: []string{"github.com/pion/", Module + "/session", Module + "/dialect"},
+	{Package: "systemd", Forbid: []string{"github.com/pion/", "github.com/livekit/", Module + "/session", Module + "/dialect"},
 		Why: "systemd reporting reads the contract, never the WebRTC engine"},
-	{Package: "status", Forbid: []string{"github.com/pion/", Module + "/session", Module + "/dialect"},
+	{Package: "status", Forbid: []string{"github.com/pion/", "github.com/livekit/", Module + "/session", Module + "/dialect"},
 		Why: "the status socket and metrics read the contract, never the WebRTC engine"},
 	{Package: "config", Forbid: []string{"github.com/pion/"},
 		Why: "config is read before anything else starts"},
 	{Package: "media", Forbid: []string{Module + "/session", Module + "/dialect"},
 		Why: "media serves any call through dialect-neutral interfaces the session declares; it does not drive sessions"},
-	{Package: "session", Forbid: []string{Module + "/dialect/dpv1", Module + "/media", Module + "/hw", Module + "/audio"},
+	{Package: "session", Forbid: []string{Module + "/dialect/dpv1", Module + "/dialect/livekit", "github.com/livekit/", Module + "/media", Module + "/hw", Module + "/audio"},
 		Why: "the supervisor drives any dialect and any media through interfaces"},
 	{Package: "dialect", Forbid: []string{Module + "/session"},
 		Why: "the boundary is below the supervisor"},
 	{Package: "dialect/dpv1", Forbid: []string{Module + "/session", Module + "/media", Module + "/dpsim"},
 		Why: "a dialect knows its protocol, not the supervisor, the devices or the reference server"},
+	{Package: "dialect/livekit", Forbid: []string{Module + "/session", Module + "/media", Module + "/dpsim", Module + "/dialect/dpv1"},
+		Why: "a dialect knows its protocol, not the supervisor, the devices, the reference server or another dialect"},
 	{Package: "daemon", Forbid: []string{Module + "/dpsim"},
 		Why: "kioskd run never reaches the reference server's scenarios and admin API: only `kioskd demo` (cli) starts dpsim"},
 	{Package: "dpsim", Forbid: client,

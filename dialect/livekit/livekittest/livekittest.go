@@ -1,0 +1,370 @@
+// Package livekittest runs a real livekit-server for tests and joins a
+// Digital Person participant to its rooms: a synthetic face (VP8) and an
+// 880 Hz voice (Opus), encoded with the encoders kioskd uses, that records
+// what the kiosk sends it.
+//
+// The server binary is the one scripts/livekit-server.sh builds: the path
+// in KIOSKD_LIVEKIT_SERVER, else the cache directory it builds into. A test
+// without it fails, saying how to get it: CI builds it, and a skipped test
+// proves nothing.
+package livekittest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	protologger "github.com/livekit/protocol/logger"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/mediadevices"
+	"github.com/pion/mediadevices/pkg/codec"
+	"github.com/pion/mediadevices/pkg/codec/opus"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/kioskd/kioskd/av/synthetic"
+	"github.com/kioskd/kioskd/av/vp8enc"
+)
+
+// The dev server's key and secret (livekit-server --dev).
+const (
+	APIKey    = "devkey"
+	APISecret = "secret"
+	// Version is the livekit-server the tests run (newer ones do not
+	// build with the Go of this repository).
+	Version = "v1.13.5"
+	// EnvServer names the variable that holds the server binary's path.
+	EnvServer = "KIOSKD_LIVEKIT_SERVER"
+)
+
+// BinaryPath is where the server binary is: $KIOSKD_LIVEKIT_SERVER, else
+// $HOME/.cache/kioskd/livekit-server-<Version>/server.
+func BinaryPath() string {
+	if p := os.Getenv(EnvServer); p != "" {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kioskd", "livekit-server-"+Version, "server")
+}
+
+// Server is a livekit-server on loopback.
+type Server struct {
+	URL     string // ws://127.0.0.1:port
+	HTTPURL string
+	Port    int
+	Rooms   *lksdk.RoomServiceClient
+
+	cmd  *exec.Cmd
+	exit chan struct{}
+}
+
+// Start runs livekit-server --dev on free loopback ports until the test
+// ends. It fails the test when the binary is missing.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := BinaryPath()
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("livekit-server %s not found at %s (%v): run scripts/livekit-server.sh, or set %s to its path", Version, bin, err, EnvServer)
+	}
+	port, tcp, udp := freeTCP(t), freeTCP(t), freeUDP(t)
+	body := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nlogging:\n  level: warn\n", port, tcp, udp)
+	cmd := exec.Command(bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", body)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "livekit-server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start livekit-server: %v", err)
+	}
+	s := &Server{
+		URL: fmt.Sprintf("ws://127.0.0.1:%d", port), HTTPURL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port,
+		cmd: cmd, exit: make(chan struct{}),
+	}
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(s.exit) }()
+	t.Cleanup(func() { s.Kill() })
+	s.Rooms = lksdk.NewRoomServiceClient(s.HTTPURL, APIKey, APISecret)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.HTTPURL + "/")
+		if err == nil {
+			_ = resp.Body.Close()
+			break
+		}
+		select {
+		case <-s.exit:
+			log, _ := os.ReadFile(logf.Name())
+			t.Fatalf("livekit-server exited at start:\n%s", log)
+		case <-time.After(50 * time.Millisecond): // polling: the server signals nothing when it listens
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("livekit-server did not listen on %d within 30 s", port)
+		}
+	}
+	return s
+}
+
+// Kill stops the server at once (SIGKILL) and waits for it.
+func (s *Server) Kill() {
+	if s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+	}
+	<-s.exit
+}
+
+func freeTCP(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func freeUDP(t testing.TB) int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// Token is an access token to join room as identity; agent makes the
+// participant an AGENT (a Digital Person).
+func Token(t testing.TB, room, identity string, agent bool) string {
+	t.Helper()
+	at := auth.NewAccessToken(APIKey, APISecret).
+		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: room}).
+		SetIdentity(identity).SetValidFor(time.Hour)
+	if agent {
+		at.SetKind(livekit.ParticipantInfo_AGENT)
+	}
+	jwt, err := at.ToJWT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jwt
+}
+
+// DeleteRoom closes room: everyone in it is disconnected with ROOM_DELETED.
+func (s *Server) DeleteRoom(t testing.TB, room string) {
+	t.Helper()
+	if _, err := s.Rooms.DeleteRoom(context.Background(), &livekit.DeleteRoomRequest{Room: room}); err != nil {
+		t.Fatalf("delete room %s: %v", room, err)
+	}
+}
+
+// Participants lists the identities in room.
+func (s *Server) Participants(t testing.TB, room string) []string {
+	t.Helper()
+	res, err := s.Rooms.ListParticipants(context.Background(), &livekit.ListParticipantsRequest{Room: room})
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, p := range res.Participants {
+		ids = append(ids, p.Identity)
+	}
+	return ids
+}
+
+// Received is what the Digital Person got from the kiosk.
+type Received struct {
+	AudioPackets uint64
+	VideoFrames  uint64 // VP8 frames (RTP packets with the marker bit)
+}
+
+// DP is a Digital Person in a room.
+type DP struct {
+	Identity string
+	room     *lksdk.Room
+
+	audio, video atomic.Uint64
+	changed      chan struct{}
+	mu           sync.Mutex
+
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	srcs  []mediadevices.Track
+	once  sync.Once
+	sinks sync.WaitGroup
+}
+
+// JoinDP joins room as an AGENT participant named identity, publishing a
+// synthetic face (160x120 at 10 fps) and an 880 Hz voice, until Leave or
+// the end of the test.
+func (s *Server) JoinDP(t testing.TB, room, identity string) *DP {
+	t.Helper()
+	dp := &DP{Identity: identity, stop: make(chan struct{}), changed: make(chan struct{})}
+	cb := lksdk.NewRoomCallback()
+	cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
+		dp.sinks.Add(1)
+		go func() {
+			defer dp.sinks.Done()
+			dp.count(tr)
+		}()
+	}
+	r, err := lksdk.ConnectToRoomWithToken(s.URL, Token(t, room, identity, true), cb,
+		lksdk.WithDisableRegionDiscovery(), lksdk.WithLogger(protologger.GetDiscardLogger()))
+	if err != nil {
+		t.Fatalf("DP join %s: %v", room, err)
+	}
+	dp.room = r
+	t.Cleanup(dp.Leave)
+	if err := dp.publish(); err != nil {
+		dp.Leave()
+		t.Fatalf("DP publish: %v", err)
+	}
+	return dp
+}
+
+func (dp *DP) publish() error {
+	vp8, err := vp8enc.NewParams()
+	if err != nil {
+		return err
+	}
+	vp8.OwnThread = true
+	vp8.BitRate = 200_000
+	op, err := opus.NewParams()
+	if err != nil {
+		return err
+	}
+	op.BitRate = 32000
+	sel := mediadevices.NewCodecSelector(mediadevices.WithVideoEncoders(&vp8), mediadevices.WithAudioEncoders(&op))
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		var src mediadevices.Track
+		var capab webrtc.RTPCodecCapability
+		var rate time.Duration
+		var opts *lksdk.TrackPublicationOptions
+		if kind == webrtc.RTPCodecTypeVideo {
+			src = mediadevices.NewVideoTrack(synthetic.NewVideo(160, 120, 10), sel)
+			capab, rate = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, 90000
+			opts = &lksdk.TrackPublicationOptions{Name: "face", Source: livekit.TrackSource_CAMERA, VideoWidth: 160, VideoHeight: 120}
+		} else {
+			src = mediadevices.NewAudioTrack(synthetic.NewTone(880, 48000), sel)
+			capab, rate = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, 48000
+			opts = &lksdk.TrackPublicationOptions{Name: "voice", Source: livekit.TrackSource_MICROPHONE}
+		}
+		dp.srcs = append(dp.srcs, src)
+		key := &atomic.Bool{}
+		lt, err := lksdk.NewLocalTrack(capab, lksdk.WithRTCPHandler(func(p rtcp.Packet) {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				key.Store(true)
+			}
+		}))
+		if err != nil {
+			return err
+		}
+		if _, err := dp.room.LocalParticipant.PublishTrack(lt, opts); err != nil {
+			return err
+		}
+		mime := capab.MimeType
+		dp.wg.Add(1)
+		go func() {
+			defer dp.wg.Done()
+			dp.send(src, lt, mime, rate, key)
+		}()
+	}
+	return nil
+}
+
+func (dp *DP) send(src mediadevices.Track, lt *lksdk.LocalTrack, mime string, rate time.Duration, key *atomic.Bool) {
+	rd, err := src.NewEncodedReader(mime)
+	if err != nil {
+		return
+	}
+	defer rd.Close()
+	kc, _ := rd.Controller().(codec.KeyFrameController)
+	for {
+		if key.Swap(false) && kc != nil {
+			_ = kc.ForceKeyFrame()
+		}
+		buf, release, err := rd.Read()
+		if err != nil {
+			return
+		}
+		_ = lt.WriteSample(pionmedia.Sample{Data: buf.Data, Duration: time.Duration(buf.Samples) * time.Second / rate}, nil)
+		release()
+		select {
+		case <-dp.stop:
+			return
+		default:
+		}
+	}
+}
+
+func (dp *DP) count(tr *webrtc.TrackRemote) {
+	video := tr.Kind() == webrtc.RTPCodecTypeVideo
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		switch {
+		case video && pkt.Marker:
+			dp.video.Add(1)
+		case !video:
+			dp.audio.Add(1)
+		default:
+			continue
+		}
+		dp.mu.Lock()
+		close(dp.changed)
+		dp.changed = make(chan struct{})
+		dp.mu.Unlock()
+	}
+}
+
+// Received is what the DP got from the kiosk so far.
+func (dp *DP) Received() Received {
+	return Received{AudioPackets: dp.audio.Load(), VideoFrames: dp.video.Load()}
+}
+
+// WaitReceived waits until cond holds of what the DP received, or ctx ends.
+func (dp *DP) WaitReceived(ctx context.Context, cond func(Received) bool) (Received, bool) {
+	for {
+		dp.mu.Lock()
+		ch := dp.changed
+		dp.mu.Unlock()
+		r := dp.Received()
+		if cond(r) {
+			return r, true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return r, false
+		}
+	}
+}
+
+// Leave leaves the room (a DP that ends the conversation) and stops its
+// media. It is safe to call more than once.
+func (dp *DP) Leave() {
+	dp.once.Do(func() {
+		close(dp.stop)
+		dp.room.Disconnect()
+		for _, s := range dp.srcs {
+			_ = s.Close()
+		}
+		dp.wg.Wait()
+		dp.sinks.Wait()
+	})
+}
+
+// Env is the environment entry that points a child process (a kioskd
+// under test) at the server binary.
+func Env() string { return EnvServer + "=" + BinaryPath() }
