@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/daemon"
 	"github.com/kioskd/kioskd/logging"
+	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/systemd"
 )
 
@@ -55,6 +57,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			OnSessionID: tracker.Set, // "" clears it
 			Console:     stderr,      // leds.backend: console
 		})
+		if errors.Is(err, session.ErrLocked) {
+			log.Error("cannot start: another kioskd is running", "error", err)
+			return exitFail
+		}
 		if err != nil {
 			log.Error("cannot start", "error", err)
 			return exitConfig

@@ -114,6 +114,7 @@ type Daemon struct {
 
 	reload     chan struct{} // closed by Reload
 	reloadOnce sync.Once
+	unlock     func() error // gives the state directory back (Close)
 }
 
 // Reload ends Run as the cancellation of its context does (the session
@@ -122,9 +123,12 @@ type Daemon struct {
 // goes on with the next generation, whose Run sends READY=1.
 func (d *Daemon) Reload() { d.reloadOnce.Do(func() { close(d.reload) }) }
 
-// New builds the daemon from cfg. The LEDs are opened first, so that they
-// are off again whatever happens next (New failing included). The token is
-// read here, once, and only handed to the dialer.
+// New builds the daemon from cfg. The state directory is taken first
+// (session.LockStateDir: one kioskd per state directory; a second one
+// fails here with session.ErrLocked, before it touches LEDs, socket or
+// session). Then the LEDs are opened, so that they are off again whatever
+// happens next (New failing included). The token is read here, once, and
+// only handed to the dialer.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -132,13 +136,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real
 	}
+	unlock, err := session.LockStateDir(cfg.Session.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	ledCtl := openLEDs(cfg.LEDs, opts)
 	d, err := build(cfg, opts)
 	if err != nil {
 		_ = ledCtl.Close()
+		_ = unlock()
 		return nil, err
 	}
 	d.leds = ledCtl
+	d.unlock = unlock
 	return d, nil
 }
 
@@ -270,8 +280,14 @@ func (d *Daemon) Supervisor() *session.Supervisor { return d.sup }
 func (d *Daemon) Close() error {
 	var err error
 	d.closeOnce.Do(func() {
-		// The LEDs go off last but in any case, even if closing the media panics.
-		defer func() { err = d.leds.Close() }()
+		// The LEDs go off last but in any case, even if closing the media
+		// panics; then the state directory is free for a next generation.
+		defer func() {
+			err = d.leds.Close()
+			if d.unlock != nil {
+				_ = d.unlock()
+			}
+		}()
 		closed := make(chan struct{})
 		go func() {
 			defer close(closed)

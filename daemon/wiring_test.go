@@ -27,6 +27,7 @@ import (
 	"github.com/kioskd/kioskd/internal/clock"
 	"github.com/kioskd/kioskd/internal/testlog"
 	"github.com/kioskd/kioskd/leds/ledstest"
+	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
 	"github.com/kioskd/kioskd/status"
 )
@@ -365,6 +366,7 @@ func TestNewFailingTurnsTheLEDsOff(t *testing.T) {
 	cfg.Server.URL = "wss://dp.example/v1/session"
 	t.Setenv(config.EnvToken, "token-for-the-test-0123")
 	cfg.Server.CAFile = filepath.Join(t.TempDir(), "missing.pem")
+	cfg.Session.StateDir = t.TempDir()
 	backend := ledstest.New(clock.Real)
 	if _, err := daemon.New(cfg, daemon.Options{LEDs: backend}); !errors.Is(err, config.ErrCAFile) {
 		t.Fatalf("New = %v, want ErrCAFile", err)
@@ -380,4 +382,37 @@ func TestNewFailingTurnsTheLEDsOff(t *testing.T) {
 	if n := len(backend.Ops()); n < 4 {
 		t.Errorf("LED ops %v: want each LED set off, then Close", backend.Ops())
 	}
+}
+
+// TestSecondDaemonIsRefused: one kioskd per state directory. A second one
+// fails with session.ErrLocked naming the holder, before it touches the
+// LEDs (which belong to the first); once the first is closed, the state
+// directory is free again.
+func TestSecondDaemonIsRefused(t *testing.T) {
+	cfg := config.Default()
+	cfg.Server.URL = "ws://127.0.0.1:1/v1/session"
+	t.Setenv(config.EnvToken, "")
+	cfg.Server.TokenFile = ""
+	cfg.Session.StateDir = t.TempDir()
+	cfg.Media.Camera, cfg.Media.Microphone, cfg.Media.Speaker = "none", "none", "none"
+	first, err := daemon.New(cfg, daemon.Options{LEDs: ledstest.New(clock.Real)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := ledstest.New(clock.Real)
+	_, err = daemon.New(cfg, daemon.Options{LEDs: second})
+	if !errors.Is(err, session.ErrLocked) || !strings.Contains(err.Error(), "PID ") {
+		t.Fatalf("second daemon: %v, want session.ErrLocked naming a PID", err)
+	}
+	if ops := second.Ops(); len(ops) != 0 {
+		t.Fatalf("the refused daemon drove the LEDs: %v", ops)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := daemon.New(cfg, daemon.Options{LEDs: ledstest.New(clock.Real)})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	third.Close()
 }
