@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/contract"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/dptest"
 	"github.com/kioskd/kioskd/leds/ledstest"
@@ -590,5 +592,53 @@ func TestLEDsOffAfterAKill(t *testing.T) {
 	}
 	if b := brightness(t, lab.leds); b["green"] != "0" || b["red"] != "0" || b["amber"] != "0" {
 		t.Fatalf("after leds-off: %v, want all off", b)
+	}
+}
+
+// TestStatusExitCodes: `kioskd status` says the kiosk's condition in its
+// exit code (0 Connected, 1 connecting, 2 failing, 3 not running), and
+// --check in one line for a monitoring system.
+func TestStatusExitCodes(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "status.sock")
+	var mu sync.Mutex
+	snap := contract.Snapshot{}
+	srv, err := status.NewServer(config.Status{Socket: sock}, status.ServerOptions{Snapshot: func() contract.Snapshot {
+		mu.Lock()
+		defer mu.Unlock()
+		return snap
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		snap  contract.Snapshot
+		code  int
+		check string
+	}{
+		{contract.Snapshot{State: contract.Connected, SessionID: "s-1"}, 0, "KIOSKD OK: Connected session s-1"},
+		{contract.Snapshot{State: contract.DownloadingAssets, SessionID: "s-1"}, 1, "KIOSKD WARNING: DownloadingAssets session s-1"},
+		{contract.Snapshot{State: contract.SearchingForDigitalPerson, LastError: contract.NoScene}, 1, "KIOSKD WARNING: SearchingForDigitalPerson (last error noScene)"},
+		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed}, 2, "KIOSKD CRITICAL: Disconnected (last error serverConnectionFailed)"},
+	} {
+		mu.Lock()
+		snap = tc.snap
+		mu.Unlock()
+		var out, errOut bytes.Buffer
+		if code := Main([]string{"status", "--socket", sock}, &out, &errOut); code != tc.code {
+			t.Errorf("%s: exit %d, want %d (%s)", tc.snap.State, code, tc.code, errOut.String())
+		}
+		out.Reset()
+		if code := Main([]string{"status", "--check", "--socket", sock}, &out, &errOut); code != tc.code || strings.TrimSpace(out.String()) != tc.check {
+			t.Errorf("%s --check: exit %d %q, want %d %q", tc.snap.State, code, out.String(), tc.code, tc.check)
+		}
+	}
+	srv.Close()
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"status", "--socket", sock}, &out, &errOut); code != 3 {
+		t.Errorf("no daemon: exit %d, want 3", code)
+	}
+	out.Reset()
+	if code := Main([]string{"status", "--check", "--socket", sock}, &out, &errOut); code != 2 || !strings.HasPrefix(out.String(), "KIOSKD CRITICAL: not running") {
+		t.Errorf("no daemon --check: exit %d %q, want 2 CRITICAL", code, out.String())
 	}
 }

@@ -12,9 +12,46 @@ import (
 	"github.com/kioskd/kioskd/status"
 )
 
+// Exit codes of `kioskd status` (without --watch), like `systemctl
+// is-active` and the LSB's status action: scripts can tell the kiosk's
+// condition from the code alone. With --check they are also the
+// monitoring plugin convention's OK, WARNING, CRITICAL and UNKNOWN, with
+// "not running" counted as CRITICAL there.
+const (
+	statusConnected  = 0 // Connected
+	statusConnecting = 1 // a connection step in progress
+	statusFailing    = 2 // Disconnected: between attempts, or waiting for devices
+	statusNotRunning = 3 // no daemon answers on the socket
+)
+
+// statusCode is the exit code for st.
+func statusCode(st status.Status) int {
+	switch st.State {
+	case "Connected":
+		return statusConnected
+	case "Disconnected":
+		return statusFailing
+	}
+	return statusConnecting
+}
+
+// checkLine is --check's one line for a monitoring system.
+func checkLine(st status.Status, code int) string {
+	word := map[int]string{statusConnected: "OK", statusConnecting: "WARNING", statusFailing: "CRITICAL"}[code]
+	line := fmt.Sprintf("KIOSKD %s: %s", word, st.State)
+	if st.SessionID != "" {
+		line += " session " + st.SessionID
+	}
+	if st.LastError != "" && code != statusConnected {
+		line += " (last error " + st.LastError + ")"
+	}
+	return line
+}
+
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	check := fs.Bool("check", false, "one line for monitoring; exit 0 OK (Connected), 1 WARNING (connecting), 2 CRITICAL (failing or not running)")
 	watch := fs.Bool("watch", false, "keep showing a live line until Ctrl-C")
 	socket := fs.String("socket", "", "the daemon's status socket (default: status.socket of --config)")
 	cfgPath := fs.String("config", config.DefaultPath, "config file, to find the status socket")
@@ -51,15 +88,23 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	st, err := status.Query(ctx, path)
 	if err != nil {
+		if *check {
+			fmt.Fprintf(stdout, "KIOSKD CRITICAL: not running (%v)\n", err)
+			return statusFailing
+		}
 		fmt.Fprintln(stderr, "kioskd status:", err)
-		return exitFail
+		return statusNotRunning
 	}
-	if *asJSON {
+	code := statusCode(st)
+	switch {
+	case *check:
+		fmt.Fprintln(stdout, checkLine(st, code))
+	case *asJSON:
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(st)
-		return exitOK
+	default:
+		fmt.Fprint(stdout, status.FormatText(st, time.Now()))
 	}
-	fmt.Fprint(stdout, status.FormatText(st, time.Now()))
-	return exitOK
+	return code
 }
