@@ -4,15 +4,20 @@
 #   make bench          the full run (~7 min): writes bench/results.json and the table in bench/README.md, then bench-aec
 #   make bench-quick    CI smoke (~1 min): fewer runs, a 10 s steady state; writes bin/bench-quick.json
 #   make bench-profile  CPU and heap profiles of a steady call into bench/profiles/ (kioskd-pprof)
-#   make chaos          the long chaos run (CHAOS_CUTS=250 random cuts after the 36-cut sweep, -race)
+#   make chaos          the long chaos runs, -race (~15 min): CHAOS_CUTS=250 random cuts after the
+#                       36-cut sweep; the hostile-server table CHAOS_TABLE_ROUNDS=3 times in a random
+#                       order with random timing; CHAOS_SHUTDOWN_RUNS=60 SIGTERMs at random moments
+#                       of random hostile scenarios
 #
 # BENCH_FLAGS passes flags to kioskbench (e.g. BENCH_FLAGS='-only steady');
-# CHAOS_SEED=N replays a chaos run.
+# CHAOS_SEED=N replays a chaos run (each test logs its seed).
 
 .PHONY: bench bench-quick bench-bins bench-profile chaos
 
 BENCH_FLAGS ?=
 CHAOS_CUTS  ?= 250
+CHAOS_TABLE_ROUNDS  ?= 3
+CHAOS_SHUTDOWN_RUNS ?= 60
 
 # kioskd as `make build` makes it (no -race), and the harness.
 bench-bins:
@@ -33,7 +38,9 @@ bench-profile: bench-bins
 		-profile bench/profiles -profile-for 60s -out "" $(BENCH_FLAGS)
 	$(GO) tool pprof -top -cum -nodecount 40 bin/kioskd-pprof bench/profiles/cpu.pprof
 
-# The test binary is run directly so its summary shows on success too.
+# The test binary is run directly so its summary shows on success too; it
+# is also the kioskd the shutdown property starts (KIOSKD_TEST_MAIN).
 chaos:
 	$(GO) test -race -c -o bin/chaos.test ./chaos/
-	cd chaos && CHAOS_CUTS=$(CHAOS_CUTS) ../bin/chaos.test -test.run '^TestChaos$$' -test.timeout 30m
+	cd chaos && CHAOS_CUTS=$(CHAOS_CUTS) CHAOS_TABLE_ROUNDS=$(CHAOS_TABLE_ROUNDS) CHAOS_SHUTDOWN_RUNS=$(CHAOS_SHUTDOWN_RUNS) \
+		../bin/chaos.test -test.run '^(TestChaos|TestHostileTable|TestShutdownProperty)$$' -test.timeout 60m

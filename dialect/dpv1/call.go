@@ -49,11 +49,19 @@ type call struct {
 	haveAnswer   bool
 	remoteCands  int // the server's candidates so far (end marker not counted)
 	pendingCands []webrtc.ICECandidateInit
-	sinkCtx      context.Context
-	sinkCancel   context.CancelFunc
-	sinks        sync.WaitGroup
-	sinkMu       sync.Mutex // orders sinks.Add in pion's OnTrack before teardown's Wait
-	sinksClosed  bool
+	queuePos     int // the queue position last reported; -1: none yet
+
+	// Out-of-order server events (docs/PROTOCOL.md section 12.3), ignored:
+	// the first of each kind logged, all of them counted, so that a server
+	// repeating one cannot flood the log.
+	outOfOrder      map[string]bool
+	outOfOrderCount int
+
+	sinkCtx     context.Context
+	sinkCancel  context.CancelFunc
+	sinks       sync.WaitGroup
+	sinkMu      sync.Mutex // orders sinks.Add in pion's OnTrack before teardown's Wait
+	sinksClosed bool
 
 	// Frames of unknown type (docs/PROTOCOL.md section 12.2), reported by
 	// the connection's read goroutine: each type logged once, up to
@@ -85,6 +93,7 @@ func newCall(d *Dialect, a dialect.Attempt) *call {
 		done:     make(chan struct{}),
 		aborts:   make(chan abort, 1),
 		pcEvents: make(chan pcEvent, 64),
+		queuePos: -1,
 	}
 	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
 	return c
@@ -211,7 +220,7 @@ func (c *call) apply(in input) bool {
 	t, err := step(c.state, in)
 	if err != nil {
 		// Out of order: ignored (see transitions); the deadlines still run.
-		c.log.Warn("ignoring an out-of-order server event", "error", err)
+		c.ignoreOutOfOrder(err.Error(), "ignoring an out-of-order server event", err)
 		return true
 	}
 	switch t.act {
@@ -275,13 +284,17 @@ func (c *call) handle(m dpwire.Message) bool {
 			contract.DownloadingAssets:         inAssets,
 			contract.ConnectingToDigitalPerson: inStarting,
 		}[st]
-		if in == inSearching {
+		if in == inSearching && c.state == contract.SearchingForDigitalPerson && v.QueuePosition != c.queuePos {
+			// A new position while searching (docs/PROTOCOL.md section 7);
+			// a late progress naming an earlier step is not acted upon
+			// (section 12.3), and the same position again is no news.
+			c.queuePos = v.QueuePosition
 			c.a.Report.Queue(v.QueuePosition)
 		}
 		return c.apply(in)
 	case dpwire.Answer:
 		if !c.offerSent || c.haveAnswer {
-			c.log.Warn("ignoring an answer without an offer pending", "error", ErrOutOfOrder)
+			c.ignoreOutOfOrder("answer", "ignoring an answer without an offer pending", ErrOutOfOrder)
 			return true
 		}
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
@@ -348,6 +361,21 @@ func (c *call) ignored(err error) {
 	if first {
 		c.log.Info("ignoring a server message of unknown type (logged once per type)", "type", typ)
 	}
+}
+
+// ignoreOutOfOrder logs an ignored out-of-order event the first time its
+// kind comes on this connection, and counts it; teardown says how many
+// there were in all.
+func (c *call) ignoreOutOfOrder(kind, msg string, err error) {
+	c.outOfOrderCount++
+	if c.outOfOrder[kind] {
+		return
+	}
+	if c.outOfOrder == nil {
+		c.outOfOrder = map[string]bool{}
+	}
+	c.outOfOrder[kind] = true
+	c.log.Warn(msg+" (logged once per kind)", "error", err)
 }
 
 // logUnknown says how many frames of unknown type the connection ignored,
@@ -602,6 +630,9 @@ func (c *call) teardown() {
 	if c.conn != nil {
 		_ = c.conn.Close() // the read goroutine has ended: no more ignored frames
 		c.logUnknown()
+	}
+	if c.outOfOrderCount > len(c.outOfOrder) {
+		c.log.Info("out-of-order server events ignored on this connection", "events", c.outOfOrderCount, "kinds_logged", len(c.outOfOrder))
 	}
 	c.sinkCancel()
 	c.sinkMu.Lock()

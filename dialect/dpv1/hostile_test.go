@@ -171,3 +171,73 @@ func send(ws *websocket.Conn, m dpwire.Message) {
 	frame, _ := dpwire.Encode(m)
 	_ = ws.WriteMessage(websocket.TextMessage, frame)
 }
+
+// TestOutOfOrderEventsAreLoggedOncePerKind: a server that repeats an
+// out-of-order event (docs/PROTOCOL.md section 12.3: ignored, "once per
+// kind is enough") a thousand times gets one log line per kind, and one
+// line counting them all when the connection ends, not a line each. A
+// late progress SearchingForDigitalPerson is not acted upon: its queue
+// position is not reported.
+func TestOutOfOrderEventsAreLoggedOncePerKind(t *testing.T) {
+	ctx := testCtx(t)
+	url := hostile(t, func(ws *websocket.Conn) {
+		send(ws, dpwire.Session{SessionID: "dp-1"})
+		send(ws, dpwire.Progress{State: "SearchingForDigitalPerson"})
+		send(ws, dpwire.Progress{State: "DownloadingAssets"})
+		for i := 0; i < 1000; i++ {
+			send(ws, dpwire.Progress{State: "SearchingForDigitalPerson", QueuePosition: 4})
+		}
+		for i := 0; i < 500; i++ {
+			send(ws, dpwire.Answer{SDP: "v=0\r\n"})
+		}
+		send(ws, dpwire.Close{Reason: contract.NoScene.String()})
+	})
+	logs := &lines{}
+	r := make(reports, 2048) // room for a report per frame: the call never waits on the test
+	c := newDialect(t, url, "").Start(ctx, dialect.Attempt{Media: noMedia{}, Report: r, Log: slog.New(logs)})
+	if res := c.Result(); res.Err == nil || res.Err.Name != contract.NoScene {
+		t.Fatalf("result %+v, want noScene", res)
+	}
+	close(r)
+	for s := range r {
+		if s == "queue:4" {
+			t.Fatal("the queue position of a late progress was reported")
+		}
+	}
+	if n := len(logs.with("ignoring an out-of-order server event")); n != 1 {
+		t.Fatalf("%d lines for a thousand late progress events, want 1", n)
+	}
+	if n := len(logs.with("ignoring an answer without an offer pending")); n != 1 {
+		t.Fatalf("%d lines for 500 answers without an offer, want 1", n)
+	}
+	all := logs.with("out-of-order server events ignored on this connection")
+	if len(all) != 1 || attr(all[0], "events") != "1500" {
+		t.Fatalf("want one line counting 1500 events: %v", all)
+	}
+}
+
+// TestQueuePositionReportedOncePerChange: docs/PROTOCOL.md section 7, the
+// client reports each new position; the same position again is no news.
+func TestQueuePositionReportedOncePerChange(t *testing.T) {
+	ctx := testCtx(t)
+	url := hostile(t, func(ws *websocket.Conn) {
+		send(ws, dpwire.Session{SessionID: "dp-1"})
+		for _, pos := range []int{3, 3, 3, 2, 2, 1, 1} {
+			send(ws, dpwire.Progress{State: "SearchingForDigitalPerson", QueuePosition: pos})
+		}
+		send(ws, dpwire.Close{Reason: contract.NoScene.String()})
+	})
+	r := make(reports, 64)
+	c := newDialect(t, url, "").Start(ctx, dialect.Attempt{Media: noMedia{}, Report: r, Log: slog.New(&lines{})})
+	c.Result()
+	close(r)
+	var queue []string
+	for s := range r {
+		if strings.HasPrefix(s, "queue:") {
+			queue = append(queue, s)
+		}
+	}
+	if got := strings.Join(queue, " "); got != "queue:3 queue:2 queue:1" {
+		t.Fatalf("queue reports %q, want each position once", got)
+	}
+}
