@@ -288,12 +288,17 @@ status:
 		t.Fatalf("%s, SIGTERM %v after start: exit %v after the signal, want within 5 s\n%s", sc.name, wait, res.exit, p.tail(30))
 	}
 
-	// The state directory: nothing but a valid session.json, if anything.
+	// The state directory: nothing but a valid session.json, if anything,
+	// and the lock that keeps it to one kioskd (free again: the process
+	// is gone).
 	entries, err := os.ReadDir(state)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
+		if e.Name() == session.LockFileName {
+			continue
+		}
 		if e.Name() != session.StateFileName {
 			t.Errorf("state directory holds %s after the shutdown", e.Name())
 			continue
