@@ -17,6 +17,9 @@ export CGO_ENABLED := 1
 # takes the place of Debian's libopus for av/opus too. With the tag, both
 # link Debian's libopus (pkg-config), which picks its SIMD at run time.
 export GOFLAGS := -tags=dynamic
+# The livekit dialect is built only with the tag livekit (daemon/livekit_off.go
+# says why); vet, staticcheck and the tests cover it all the same.
+ALLTAGS := dynamic,livekit
 
 .PHONY: all deps build demo test vet fuzz fuzz-long bench clean
 
@@ -38,16 +41,16 @@ demo: build
 # exactly as `go mod tidy` leaves them.
 vet: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) vet ./...
+	$(GO) vet -tags=$(ALLTAGS) ./...
 	$(GO) mod tidy -diff
 	$(GO) -C tools mod tidy -diff
 	$(GO) build -C tools -o $(CURDIR)/bin/staticcheck honnef.co/go/tools/cmd/staticcheck
-	bin/staticcheck ./...
+	bin/staticcheck -tags=$(ALLTAGS) ./...
 
 # Every test, with the race detector, over real WebSocket, real WebRTC and
 # the real ALSA userspace on loopback; then each fuzz target briefly.
 test: vet
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m -tags=$(ALLTAGS) ./...
 	$(MAKE) --no-print-directory fuzz
 
 fuzz: deps

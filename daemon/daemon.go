@@ -44,7 +44,6 @@ import (
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/dialect/dpv1"
-	"github.com/kioskd/kioskd/dialect/livekit"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/internal/clock"
 	"github.com/kioskd/kioskd/internal/version"
@@ -243,15 +242,7 @@ func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, opts Opt
 		if cfg.Server.CAFile != "" {
 			return nil, fmt.Errorf("%w: server.ca_file is not supported with server.dialect: livekit yet (the system roots are used)", config.ErrInvalid)
 		}
-		d, err := livekit.New(livekit.Config{
-			URL: cfg.Server.URL, Token: token,
-			Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
-			Clock: opts.Clock,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-		}
-		return d, nil
+		return newLiveKit(cfg, token, opts)
 	default:
 		return dpv1.New(dpv1.Config{
 			URL:       cfg.Server.URL,

@@ -1,3 +1,5 @@
+//go:build livekit
+
 package livekit
 
 import (

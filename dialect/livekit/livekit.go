@@ -1,3 +1,5 @@
+//go:build livekit
+
 // Package livekit is a dialect.Dialect that reaches a Digital Person in a
 // LiveKit room (docs/LIVEKIT.md): the kiosk joins the room with an access
 // token, waits for the Digital Person's participant, publishes its camera

@@ -11,12 +11,18 @@ import (
 	"testing"
 )
 
+// allTags are the build tags of the module's optional parts: dynamic
+// (Debian's libopus), livekit (the livekit dialect).
+const allTags = "dynamic,livekit"
+
 // moduleGraph lists every package of the module and everything it
 // depends on, as the build sees them (cgo on, this GOOS/GOARCH).
 func moduleGraph(t *testing.T) Graph {
 	t.Helper()
 	root := moduleRoot(t)
-	cmd := exec.Command("go", "list", "-e", "-deps", "-json=ImportPath,Standard,Imports,Error", "./...")
+	// With every optional part built in (allTags), so the layering holds
+	// for each build of the module, not only the default one.
+	cmd := exec.Command("go", "list", "-e", "-deps", "-tags="+allTags, "-json=ImportPath,Standard,Imports,Error", "./...")
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -146,5 +152,29 @@ func TestCheckCatchesViolations(t *testing.T) {
 	}
 	if bad := Check(clean, layers, rules); len(bad) != 0 {
 		t.Errorf("a clean graph: %q", bad)
+	}
+}
+
+// TestShippedBinaryLinksNoLiveKit: the kioskd that is built and shipped
+// without extra tags (make build, the .deb) links no LiveKit code, whose
+// SDK would raise every kiosk's memory past the target of
+// docs/BEHAVIOUR.md section 14 (daemon/livekit_off.go); with the tag
+// livekit it does.
+func TestShippedBinaryLinksNoLiveKit(t *testing.T) {
+	root := moduleRoot(t)
+	deps := func(tags string) string {
+		cmd := exec.Command("go", "list", "-deps", "-tags="+tags, "./cmd/kioskd")
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -tags=%s: %v", tags, err)
+		}
+		return string(out)
+	}
+	if d := deps("dynamic"); strings.Contains(d, "github.com/livekit/") {
+		t.Error("cmd/kioskd links LiveKit code without the tag livekit")
+	}
+	if d := deps(allTags); !strings.Contains(d, Module+"/dialect/livekit\n") {
+		t.Error("cmd/kioskd does not link the livekit dialect with the tag livekit")
 	}
 }

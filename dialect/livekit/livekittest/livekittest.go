@@ -1,3 +1,5 @@
+//go:build livekit
+
 // Package livekittest runs a real livekit-server for tests and joins a
 // Digital Person participant to its rooms: a synthetic face (VP8) and an
 // 880 Hz voice (Opus), encoded with the encoders kioskd uses, that records

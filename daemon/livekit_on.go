@@ -1,0 +1,25 @@
+//go:build livekit
+
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/dialect/livekit"
+)
+
+// newLiveKit builds the livekit dialect (built with the tag livekit; see
+// livekit_off.go).
+func newLiveKit(cfg *config.Config, token string, opts Options) (dialect.Dialect, error) {
+	d, err := livekit.New(livekit.Config{
+		URL: cfg.Server.URL, Token: token,
+		Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
+		Clock: opts.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	return d, nil
+}
