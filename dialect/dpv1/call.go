@@ -54,8 +54,7 @@ type call struct {
 	// Out-of-order server events (docs/PROTOCOL.md section 12.3), ignored:
 	// the first of each kind logged, all of them counted, so that a server
 	// repeating one cannot flood the log.
-	outOfOrder      map[string]bool
-	outOfOrderCount int
+	outOfOrder kindLog
 
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
@@ -66,9 +65,7 @@ type call struct {
 	// Frames of unknown type (docs/PROTOCOL.md section 12.2), reported by
 	// the connection's read goroutine: each type logged once, up to
 	// maxUnknownTypesLogged types, and all of them counted.
-	unknownMu    sync.Mutex
-	unknownTypes map[string]bool
-	unknownCount int
+	unknown kindLog
 }
 
 // maxUnknownTypesLogged bounds the lines a server's frames of unknown type
@@ -94,6 +91,7 @@ func newCall(d *Dialect, a dialect.Attempt) *call {
 		aborts:   make(chan abort, 1),
 		pcEvents: make(chan pcEvent, 64),
 		queuePos: -1,
+		unknown:  kindLog{max: maxUnknownTypesLogged},
 	}
 	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
 	return c
@@ -348,17 +346,7 @@ func (c *call) ignored(err error) {
 	if errors.As(err, &ut) {
 		typ = ut.Type
 	}
-	c.unknownMu.Lock()
-	c.unknownCount++
-	first := !c.unknownTypes[typ] && len(c.unknownTypes) < maxUnknownTypesLogged
-	if first {
-		if c.unknownTypes == nil {
-			c.unknownTypes = map[string]bool{}
-		}
-		c.unknownTypes[typ] = true
-	}
-	c.unknownMu.Unlock()
-	if first {
+	if c.unknown.first(typ) {
 		c.log.Info("ignoring a server message of unknown type (logged once per type)", "type", typ)
 	}
 }
@@ -367,25 +355,8 @@ func (c *call) ignored(err error) {
 // kind comes on this connection, and counts it; teardown says how many
 // there were in all.
 func (c *call) ignoreOutOfOrder(kind, msg string, err error) {
-	c.outOfOrderCount++
-	if c.outOfOrder[kind] {
-		return
-	}
-	if c.outOfOrder == nil {
-		c.outOfOrder = map[string]bool{}
-	}
-	c.outOfOrder[kind] = true
-	c.log.Warn(msg+" (logged once per kind)", "error", err)
-}
-
-// logUnknown says how many frames of unknown type the connection ignored,
-// when the lines of ignored logged fewer.
-func (c *call) logUnknown() {
-	c.unknownMu.Lock()
-	n, types := c.unknownCount, len(c.unknownTypes)
-	c.unknownMu.Unlock()
-	if n > types {
-		c.log.Info("server messages of unknown type ignored on this connection", "frames", n, "types_logged", types)
+	if c.outOfOrder.first(kind) {
+		c.log.Warn(msg+" (logged once per kind)", "error", err)
 	}
 }
 
@@ -629,10 +600,12 @@ func (c *call) teardown() {
 	}
 	if c.conn != nil {
 		_ = c.conn.Close() // the read goroutine has ended: no more ignored frames
-		c.logUnknown()
+		if n, kinds, some := c.unknown.unlogged(); some {
+			c.log.Info("server messages of unknown type ignored on this connection", "frames", n, "types_logged", kinds)
+		}
 	}
-	if c.outOfOrderCount > len(c.outOfOrder) {
-		c.log.Info("out-of-order server events ignored on this connection", "events", c.outOfOrderCount, "kinds_logged", len(c.outOfOrder))
+	if n, kinds, some := c.outOfOrder.unlogged(); some {
+		c.log.Info("out-of-order server events ignored on this connection", "events", n, "kinds_logged", kinds)
 	}
 	c.sinkCancel()
 	c.sinkMu.Lock()
