@@ -355,9 +355,10 @@ func TestServerCapsClients(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
-			t.Fatal(err)
-		}
+		// A refused client may be hung up on before its command lands, so
+		// the write can fail with EPIPE; the refusal is still there to read,
+		// and what the client reads is what this test judges.
+		c.Write([]byte(cmd + "\n"))
 		return c
 	}
 	var watchers []net.Conn
