@@ -107,6 +107,8 @@ CGO_ENABLED=0 "$go" build -trimpath -o "$OUT/share/in/tools/room" ./vmtest/room 
 cp "$script" "$OUT/share/in/guest-main.sh"
 chmod +x "$OUT/share/in/guest-main.sh"
 cp "$here/tests/lib.sh" "$OUT/share/in/" 2>/dev/null || true
+# The fleet checks (issue 16), sourced by system.sh with kioskd Connected.
+cp "$here"/tests/fleet-*.sh "$OUT/share/in/" 2>/dev/null || true
 echo "$FROM" >"$OUT/share/in/mode"
 
 # The image (cached).

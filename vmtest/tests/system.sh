@@ -481,6 +481,14 @@ else
   done
 fi
 
+# ---- 7b. fleet: one file a concern (vmtest/tests/fleet-*.sh) ----------------
+# Each is sourced here, in name order, with kioskd running (Connected as $SID
+# when first_connected found it). Each leaves kioskd running and Connected
+# with the same SESSION_ID, for section 8.
+for f in "$(dirname "$0")"/fleet-*.sh; do
+  [ -e "$f" ] && . "$f"
+done
+
 # ---- 8. stop: LEDs off, close reason normal, clean exit ---------------------
 
 p0=$(mainpid)
