@@ -93,8 +93,9 @@ func waitSupervisor(runErr <-chan error) error {
 }
 
 // wire subscribes the LEDs, systemd's STATUS=, the status socket, metrics
-// and the caller's observers to the supervisor's
-// events. What fails is logged; the kiosk goes on.
+// and the caller's observers to the supervisor's events (the session id
+// reaches the log tracker synchronously instead: session.Options.
+// OnSessionID). What fails is logged; the kiosk goes on.
 func (d *Daemon) wire(g *group) {
 	sup, log := d.sup, d.opts.Log
 	g.follow(sup, func(ctx context.Context, events <-chan contract.Event) { _ = d.leds.Run(ctx, events) })
