@@ -10,8 +10,8 @@
 
 # ls_status [ARGS...]: kioskd status's exit code, its output in LS_OUT.
 ls_status() { LS_OUT=$(kioskd status "$@" 2>&1); return $?; }
-ls_code() { ls_status "$@"; echo $?; }
-ls_code_is() { local want=$1; shift; [ "$(ls_code "$@")" = "$want" ]; }
+ls_code() { ls_status "$@"; echo $?; } # in $(...): LS_OUT stays in the subshell
+ls_code_is() { local want=$1 code; shift; ls_status "$@"; code=$?; [ "$code" = "$want" ]; }
 
 if [ -z "${SID:-}" ]; then
   for c in connected failing stopped watch sessionid restored; do
@@ -68,7 +68,7 @@ else
 
   # ---- stopped: 3, --check CRITICAL 2 ---------------------------------------
   systemctl stop kioskd
-  ls_code3=$(ls_code)
+  ls_status; ls_code3=$?
   ls_check=$(kioskd status --check | tr -d '\n'; echo " exit ${PIPESTATUS[0]}")
   if [ "$ls_code3" = 3 ] && [ "${ls_check##* }" = 2 ] && echo "$ls_check" | grep -q '^KIOSKD CRITICAL: not running'; then
     pass fleet-status-stopped "systemctl stop kioskd: kioskd status exits 3 ($(echo "$LS_OUT" | head -1)); --check: $ls_check"
