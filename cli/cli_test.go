@@ -617,8 +617,8 @@ func TestStatusExitCodes(t *testing.T) {
 	}{
 		{contract.Snapshot{State: contract.Connected, SessionID: "s-1"}, 0, "KIOSKD OK: Connected session s-1"},
 		{contract.Snapshot{State: contract.DownloadingAssets, SessionID: "s-1"}, 1, "KIOSKD WARNING: DownloadingAssets session s-1"},
-		{contract.Snapshot{State: contract.SearchingForDigitalPerson, LastError: contract.NoScene}, 1, "KIOSKD WARNING: SearchingForDigitalPerson (last error noScene)"},
-		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed}, 2, "KIOSKD CRITICAL: Disconnected (last error serverConnectionFailed)"},
+		{contract.Snapshot{State: contract.SearchingForDigitalPerson, LastError: contract.NoScene}, 1, "KIOSKD WARNING: SearchingForDigitalPerson (last error noScene, LED code 2)"},
+		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed}, 2, "KIOSKD CRITICAL: Disconnected (last error serverConnectionFailed, LED code 3)"},
 	} {
 		mu.Lock()
 		snap = tc.snap

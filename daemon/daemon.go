@@ -71,7 +71,9 @@ const (
 type Options struct {
 	Log *slog.Logger
 	// OnSessionID hears the session id whenever it changes ("" when none),
-	// so the log handler can put it on every line.
+	// so the log handler can put it on every line. The supervisor calls it
+	// synchronously (session.Options.OnSessionID), so a line never carries
+	// the id of an earlier attempt.
 	OnSessionID func(id string)
 	// Clock drives the supervisor, the dialect, the LEDs and the watchdog;
 	// nil: the wall clock.
@@ -221,7 +223,7 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 		ResetAfter:     cfg.Session.Reconnect.ResetAfter,
 	}, dia, session.Options{
 		Media: src, Sink: opts.Sink, Store: store, Clock: opts.Clock, Log: opts.Log,
-		DeviceChanges: deviceChanges,
+		DeviceChanges: deviceChanges, OnSessionID: opts.OnSessionID,
 	})
 	if err != nil {
 		src.Close()

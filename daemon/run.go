@@ -92,22 +92,12 @@ func waitSupervisor(runErr <-chan error) error {
 	}
 }
 
-// wire subscribes the LEDs, systemd's STATUS=, the status socket, metrics,
-// the session id tracker and the caller's observers to the supervisor's
-// events. What fails is logged; the kiosk goes on.
+// wire subscribes the LEDs, systemd's STATUS=, the status socket, metrics
+// and the caller's observers to the supervisor's events (the session id
+// reaches the log tracker synchronously instead: session.Options.
+// OnSessionID). What fails is logged; the kiosk goes on.
 func (d *Daemon) wire(g *group) {
 	sup, log := d.sup, d.opts.Log
-	if f := d.opts.OnSessionID; f != nil {
-		g.follow(sup, func(_ context.Context, events <-chan contract.Event) {
-			last := ""
-			for e := range events {
-				if e.SessionID != last {
-					last = e.SessionID
-					f(last)
-				}
-			}
-		})
-	}
 	g.follow(sup, func(ctx context.Context, events <-chan contract.Event) { _ = d.leds.Run(ctx, events) })
 	for _, o := range d.opts.Observers {
 		g.follow(sup, func(_ context.Context, events <-chan contract.Event) { o(events) })

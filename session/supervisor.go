@@ -46,6 +46,14 @@ type Options struct {
 	// optional device that was missing and has appeared join the call
 	// (see Supervisor.hotplug). May be nil.
 	DeviceChanges <-chan struct{}
+	// OnSessionID hears the session id of what follows whenever it changes
+	// ("" when none): at each attempt's start (the id it asks to resume, or
+	// none) and when the server names the session. It is called
+	// synchronously, with the supervisor's lock held, before anything of
+	// the attempt is logged or published: a log handler stamping the id
+	// is never an attempt behind, as an observer of the bus would be. It
+	// must not call back into the supervisor. May be nil.
+	OnSessionID func(id string)
 }
 
 // Supervisor keeps a kiosk connected: it runs calls through its dialect,
@@ -67,6 +75,8 @@ type Supervisor struct {
 	progress atomic.Int64
 	backoff  Backoff
 	relays   relays
+
+	heardID string // the id OnSessionID heard last; under mu
 
 	// Owned by Run's goroutine.
 	asked     string // the session the last attempt asked to resume ("": none)
@@ -224,8 +234,19 @@ func (s *Supervisor) publish(e contract.Event) {
 
 func (s *Supervisor) setSessionID(id string) {
 	s.mu.Lock()
-	s.snap.SessionID = id
+	s.setSessionIDLocked(id)
 	s.mu.Unlock()
+}
+
+// setSessionIDLocked makes id the current session id and tells
+// OnSessionID at once, in the same critical section, so the two never
+// disagree. s.mu is held.
+func (s *Supervisor) setSessionIDLocked(id string) {
+	s.snap.SessionID = id
+	if f := s.opts.OnSessionID; f != nil && id != s.heardID {
+		s.heardID = id
+		f(id)
+	}
 }
 
 // Run keeps the kiosk connected until ctx is cancelled, then closes the
@@ -274,8 +295,9 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 	if s.cfg.Resume && s.stored.SessionID != "" && s.stored.ServerURL == s.dialect.Server() {
 		resume = s.stored.SessionID
 	}
-	// Until the server names the session, lines carry the one being resumed (or none).
-	s.snap.SessionID = resume
+	// Until the server names the session, lines carry the one being
+	// resumed, or none: never the last attempt's.
+	s.setSessionIDLocked(resume)
 	s.resumed = false
 	s.mu.Unlock()
 	s.asked = resume

@@ -29,6 +29,7 @@ type Status struct {
 	Since            *time.Time `json:"since"`      // when State was entered; null if unknown
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
 	Connects         int        `json:"connects"`
+	LastErrorCode    int        `json:"last_error_code"` // LastError's LED code (flashes), 0 if none
 }
 
 // FromSnapshot converts the session's snapshot.
@@ -47,6 +48,7 @@ func FromSnapshot(s contract.Snapshot) Status {
 		Since:            timePtr(s.Since),
 		NextRetry:        timePtr(s.NextRetry),
 		Connects:         s.Connects,
+		LastErrorCode:    s.LastError.Code(),
 	}
 }
 
