@@ -116,9 +116,10 @@ func (d *Daemon) wire(g *group) {
 		systemd.ReportStatus(ctx, events, sup.Snapshot)
 	})
 
-	// The local status socket for `kioskd status`.
+	// The local status socket for `kioskd status`, and `kioskd leds
+	// identify` and `leds test` while the daemon owns the LEDs.
 	events, cancel := sup.Subscribe()
-	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log})
+	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log, LEDs: d.leds})
 	if err != nil {
 		cancel()
 		log.Error("status socket unavailable", "path", d.cfg.Status.Socket, "error", err)
