@@ -175,23 +175,29 @@ func (c *Controller) showStepLocked(now time.Time) (map[string]Pattern, time.Tim
 	return nil, time.Time{}, nil
 }
 
-// Play plays steps (Start), calls progress with each step as it begins,
-// and returns when the show ends: nil if it played through, ctx's error if
-// ctx ended it, ErrShowReplaced or ErrClosed if something else did. The
-// LEDs then show the session's condition again.
-func (c *Controller) Play(ctx context.Context, steps []Step, progress func(i int, s Step)) error {
+// Play plays steps (Start) and follows the show (Follow).
+func (c *Controller) Play(ctx context.Context, steps []Step, progress func(string)) error {
 	sh, err := c.Start(steps)
 	if err != nil {
 		return err
 	}
+	return c.Follow(ctx, sh, progress)
+}
+
+// Follow calls progress with the line of each step of sh (Show.Line) as
+// the LEDs begin to show it, and returns when the show ends: nil if it
+// played through, ctx's error if ctx ended it (ctx cancels the show),
+// ErrShowReplaced or ErrClosed if something else did. The LEDs then show
+// the session's condition again.
+func (c *Controller) Follow(ctx context.Context, sh *Show, progress func(string)) error {
 	stop := context.AfterFunc(ctx, func() { c.Cancel(sh) })
 	defer stop()
 	for i := range sh.Progress() {
 		if progress != nil {
-			progress(i, steps[i])
+			progress(sh.Line(i))
 		}
 	}
-	err = sh.Err()
+	err := sh.Err()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -204,26 +210,21 @@ func (c *Controller) Identify(ctx context.Context, d time.Duration, progress fun
 	if d <= 0 || d > MaxIdentify {
 		return ErrBadIdentify
 	}
-	steps := []Step{c.profile.IdentifyStep(d)}
-	return c.Play(ctx, steps, c.lines(steps, progress))
+	return c.Play(ctx, []Step{c.profile.IdentifyStep(d)}, progress)
 }
 
 // LampTest shows every LED alone, all together, every state's pattern and
 // every error code in turn (Profile.LampTest), then the condition again.
 // progress hears one line per step, saying what the LEDs should show.
 func (c *Controller) LampTest(ctx context.Context, progress func(string)) error {
-	steps := c.profile.LampTest()
-	return c.Play(ctx, steps, c.lines(steps, progress))
+	return c.Play(ctx, c.profile.LampTest(), progress)
 }
 
-// lines turns each step into the line a technician reads beside the LEDs.
-func (c *Controller) lines(steps []Step, progress func(string)) func(int, Step) {
-	if progress == nil {
-		return nil
-	}
-	return func(i int, s Step) {
-		progress(fmt.Sprintf("%2d/%d  %-44s %-5s %s", i+1, len(steps), s.Label, s.For, s.Describe(c.roles)))
-	}
+// Line is step i as a technician reads it beside the LEDs: its number, what
+// it is, how long it lasts and what each LED does.
+func (s *Show) Line(i int) string {
+	st := s.steps[i]
+	return fmt.Sprintf("%2d/%d  %-36s %-5s %s", i+1, len(s.steps), st.Label, st.For, st.Describe(s.roles))
 }
 
 // IdentifyStep is identify's look for d: every LED at IdentifyHz, in phase.
