@@ -60,9 +60,13 @@ var helps = map[string]cmdHelp{
 func usage() string {
 	var b strings.Builder
 	b.WriteString("kioskd connects a kiosk's camera and microphone to a Digital Person server.\n\nUsage:\n")
+	width := 0
+	for _, name := range commands {
+		width = max(width, len(strings.TrimSpace("kioskd "+name+" "+helps[name].args)))
+	}
 	for _, name := range commands {
 		h := helps[name]
-		fmt.Fprintf(&b, "  %-66s %s\n", strings.TrimSpace("kioskd "+name+" "+h.args), h.summary)
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, strings.TrimSpace("kioskd "+name+" "+h.args), h.summary)
 	}
 	b.WriteString("\nRun 'kioskd COMMAND --help' for a command's flags.\n")
 	return b.String()

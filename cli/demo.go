@@ -143,7 +143,7 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	if !connected {
 		// A demo that never connects failed, whatever ended it: say why
 		// (the last error) and give a non-zero exit to scripts.
-		fmt.Fprintf(stderr, "kioskd demo: never reached Connected in %s; %s\n", time.Since(ui.start).Round(100*time.Millisecond), ui.lastError())
+		fmt.Fprintf(stderr, "kioskd demo: never reached Connected in %s; %s\n", time.Since(ui.start).Round(time.Second), ui.lastError())
 		return exitFail
 	}
 	return exitOK

@@ -89,6 +89,12 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		}
 	}
 
+	// SIGINT and SIGTERM are caught from here on, before "dpsim ready": a
+	// script that stops dpsim as soon as it is ready gets exit 0, not a
+	// death by signal.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
 	srv, err := dpsim.New(cfg, log)
 	if err != nil {
 		log.Error("configuration", "err", err)
@@ -131,8 +137,6 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		"video", fmt.Sprintf("%dx%d@%d", c.VideoWidth, c.VideoHeight, c.VideoFPS),
 		"resume_window", c.Scenario.ResumeWindow.String())...)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
