@@ -93,8 +93,11 @@ func TestIdentifyFlashesEveryLEDTogether(t *testing.T) {
 		t.Fatalf("Identify: %v", err)
 	}
 	waitOps(t, fake, "Connected again", func(o []ledstest.Op) bool {
-		return ledstest.StateOf(o, "green").On && !ledstest.StateOf(o, "red").On && !ledstest.StateOf(o, "amber").On
+		return len(o) >= mark+3 // red off, amber off, green on: each LED written at the end
 	})
+	if s := ops(fake.Ops()[mark:]); !strings.HasPrefix(s, "red off@2s, amber off@2s, green on@2s") {
+		t.Errorf("at the end of the identify: %s", s)
+	}
 	if l := got.get(); len(l) != 1 || !strings.Contains(l[0], "identify") || !strings.Contains(l[0], "red blinks 2.5/s, amber blinks 2.5/s, green blinks 2.5/s") {
 		t.Errorf("progress lines: %q", l)
 	}
