@@ -32,7 +32,7 @@ const (
 )
 
 // ErrNoLEDs: the daemon serves the socket without an LED controller.
-var ErrNoLEDs = errors.New("this kioskd drives no LEDs")
+var ErrNoLEDs = errors.New("this kioskd drives no LEDs (leds.backend: none)")
 
 // IdentifyCommand is the socket command for an identify of d.
 func IdentifyCommand(d time.Duration) string { return cmdIdentify + " " + d.String() }
