@@ -33,7 +33,7 @@ func cmdLEDs(args []string, stdout, stderr io.Writer) int {
 	if isHelpFlag(args[0]) {
 		fs := newFlags("leds", stdout)
 		fs.Usage()
-		fmt.Fprint(stdout, "\nSubcommands:\n  test       the lamp test\n  identify   flash every LED together for a while (--for, default 30s)\n\nRun 'kioskd leds test --help' or 'kioskd leds identify --help' for their flags.\n")
+		fmt.Fprint(stdout, "\nSubcommands:\n  test       the lamp test\n  identify   flash every LED together for a while (--for, default 30s)\n  off        turn the LEDs off (the same as kioskd leds-off)\n\nRun 'kioskd leds test --help' or 'kioskd leds identify --help' for their flags.\n")
 		return exitOK
 	}
 	return usageError(stderr, "kioskd leds", fmt.Sprintf("unknown subcommand %q: want test or identify", args[0]), "kioskd leds")
