@@ -46,7 +46,7 @@ _kioskd()
             return ;;
         leds)
             if [[ $COMP_CWORD -eq 2 ]]; then
-                COMPREPLY=($(compgen -W "test identify" -- "$cur"))
+                COMPREPLY=($(compgen -W "test identify off" -- "$cur"))
                 return
             fi
             sub=${COMP_WORDS[2]} ;;
