@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func (p Pattern) Describe() string {
 	case KindOn:
 		return "on"
 	case KindBlink:
-		return "blinks " + strings.TrimSuffix(p.String(), "Hz")[len("blink "):] + "/s"
+		return "blinks " + strconv.FormatFloat(p.hz, 'f', -1, 64) + "/s"
 	case KindCode:
 		return fmt.Sprintf("flashes %d×, pause", p.n)
 	}
