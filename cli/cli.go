@@ -82,11 +82,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "help", "--help", "-h", "-help":
-		if len(rest) == 0 || cmd != "help" {
+		if len(rest) == 0 || cmd != "help" || rest[0] == "help" {
 			fmt.Fprint(stdout, usage())
 			return exitOK
 		}
-		if _, ok := helps[rest[0]]; !ok {
+		if dispatch(rest[0]) == nil {
 			return usageError(stderr, "kioskd help", fmt.Sprintf("unknown command %q", rest[0]), "kioskd")
 		}
 		return Main(append(append([]string(nil), rest...), "--help"), stdout, stderr)
