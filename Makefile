@@ -21,7 +21,7 @@ export GOFLAGS := -tags=dynamic
 # says why); vet, staticcheck and the tests cover it all the same.
 ALLTAGS := dynamic,livekit
 
-.PHONY: all deps build demo test vet fuzz fuzz-long bench clean
+.PHONY: all deps build demo test vet fuzz fuzz-long bench clean readme-check
 
 all: build
 
@@ -48,10 +48,17 @@ vet: deps
 	bin/staticcheck -tags=$(ALLTAGS) ./...
 
 # Every test, with the race detector, over real WebSocket, real WebRTC and
-# the real ALSA userspace on loopback; then each fuzz target briefly.
+# the real ALSA userspace on loopback; the README's commands
+# (scripts/readme-check.sh); then each fuzz target briefly.
 test: vet
 	$(GO) test -race -count=1 -timeout 30m -tags=$(ALLTAGS) ./...
+	scripts/readme-check.sh
 	$(MAKE) --no-print-directory fuzz
+
+# Runs the commands README.md shows and compares the shape of their output
+# with the README's (about 20 s; no hardware needed).
+readme-check: deps
+	scripts/readme-check.sh
 
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_DECODE) ./dpwire/

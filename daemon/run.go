@@ -106,9 +106,16 @@ func (d *Daemon) wire(g *group) {
 		systemd.ReportStatus(ctx, events, sup.Snapshot)
 	})
 
-	// The local status socket for `kioskd status`.
+	// The local status socket for `kioskd status`, and `kioskd leds
+	// identify` and `leds test` while the daemon owns the LEDs.
+	// A kiosk without LEDs (leds.backend: none) answers the LED commands
+	// with status.ErrNoLEDs rather than play a show nobody can see.
+	var ledCmds status.LEDs
+	if d.cfg.LEDs.Backend != config.BackendNone || d.opts.LEDs != nil {
+		ledCmds = d.leds
+	}
 	events, cancel := sup.Subscribe()
-	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log})
+	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log, LEDs: ledCmds})
 	if err != nil {
 		cancel()
 		log.Error("status socket unavailable", "path", d.cfg.Status.Socket, "error", err)

@@ -34,12 +34,14 @@ type Controller struct {
 
 	running chan struct{} // closed when Run starts; guards a second Run
 	done    chan struct{} // closed by Close
+	wake    chan struct{} // a show started or ended (capacity 1)
 
 	mu     sync.Mutex
 	closed bool
 	cond   Condition
 	leds   []*ledState // in role order
 	failed map[string]bool
+	show   *Show // playing in place of cond, or nil
 }
 
 // ledState is one LED as the controller last drove it.
@@ -79,6 +81,7 @@ func New(cfg config.LEDs, backend Backend, clk clock.Clock, log *slog.Logger) (*
 		log:     log.With("component", "leds"),
 		running: make(chan struct{}),
 		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 		cond:    Condition{State: contract.Disconnected},
 		failed:  map[string]bool{},
 	}
@@ -181,6 +184,18 @@ func (c *Controller) Run(ctx context.Context, events <-chan contract.Event) erro
 			next := c.refreshLocked(c.clk.Now(), true)
 			c.mu.Unlock()
 			arm(next)
+		case <-c.wake:
+			if timer != nil {
+				stopTimer(timer)
+			}
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				return ErrClosed
+			}
+			next := c.refreshLocked(c.clk.Now(), true)
+			c.mu.Unlock()
+			arm(next)
 		case <-tick():
 			c.mu.Lock()
 			if c.closed {
@@ -212,10 +227,24 @@ func stopTimer(t clock.Timer) {
 // a tick, keeps the timing right when a tick and an event arrive together
 // and the event's stopTimer swallowed the tick.
 func (c *Controller) refreshLocked(now time.Time, apply bool) time.Time {
+	// A show (identify, lamp test) takes the place of the condition; its
+	// steps change on the same timer as the software blinking. A new step
+	// is announced once its calls are made.
+	had := c.show
+	showPats, showEnd, announce := c.showStepLocked(now)
+	if announce != nil {
+		defer announce()
+	}
 	c.begin()
 	defer c.end()
+	if c.show != had || showPats != nil {
+		apply = true // a show began, moved on or ended (unchanged patterns are skipped below)
+	}
 	if apply {
 		pats := c.profile.Patterns(c.cond)
+		if showPats != nil {
+			pats = showPats
+		}
 		for _, l := range c.leds {
 			p := pats[l.name]
 			if l.set && p == l.pat {
@@ -240,7 +269,11 @@ func (c *Controller) refreshLocked(now time.Time, apply bool) time.Time {
 		}
 		l.due = now.Add(next)
 	}
-	return c.nextDue()
+	next := c.nextDue()
+	if !showEnd.IsZero() && (next.IsZero() || showEnd.Before(next)) {
+		next = showEnd
+	}
+	return next
 }
 
 // start shows l.pat from now: a steady level, a blink or code the backend
@@ -340,6 +373,9 @@ func (c *Controller) Close() error {
 		return nil
 	}
 	c.closed = true
+	if c.show != nil {
+		c.endShowLocked(ErrClosed)
+	}
 	var errs []error
 	c.begin()
 	for _, l := range c.leds {

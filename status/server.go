@@ -46,6 +46,9 @@ type ServerOptions struct {
 	Clock clock.Clock
 	// Logger gets connection errors at debug level; nil discards them.
 	Logger *slog.Logger
+	// LEDs, if set, serves the staff commands identify and lamp-test
+	// (status/leds.go); nil answers them with ErrNoLEDs.
+	LEDs LEDs
 }
 
 // ioTimeout bounds a client's command line and each write, so a stuck
@@ -306,7 +309,11 @@ func (s *Server) serve(c net.Conn) {
 	case "watch":
 		s.watch(c)
 	default:
-		s.writeError(c, fmt.Sprintf("unknown command %q: want status or watch", cmd))
+		if isLEDCommand(cmd) {
+			s.serveLEDs(c, cmd)
+			return
+		}
+		s.writeError(c, fmt.Sprintf("unknown command %q: want status, watch, identify [DURATION] or lamp-test", cmd))
 	}
 }
 

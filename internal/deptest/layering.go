@@ -72,6 +72,7 @@ var Layers = []Layer{
 	{"binaries", []string{
 		"cmd/kioskd", "cmd/dpsim",
 		"bench/cmd/kioskbench", "bench/cmd/kioskd-pprof",
+		"scripts/readmecheck", // runs README.md's commands (scripts/readme-check.sh)
 	}},
 }
 
