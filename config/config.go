@@ -227,7 +227,7 @@ func ProfileLines(profile string) []string {
 func Default() *Config {
 	return &Config{
 		Server: Server{
-			TokenFile: "/etc/kioskd/token",
+			TokenFile:          "/etc/kioskd/token",
 			Heartbeat:          5 * time.Second,
 			Dialect:            DialectKioskd,
 			ICETransportPolicy: ICEPolicyAll,
