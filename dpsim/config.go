@@ -342,7 +342,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	for _, u := range cfg.TURNURLs {
 		if !dpwire.IsTURN(u) {
-			return cfg, fmt.Errorf("TURN URL: want turn: or turns:")
+			return cfg, errors.New("TURN URL: the scheme must be turn or turns")
 		}
 		if err := dpwire.CheckICEURL(u); err != nil {
 			return cfg, fmt.Errorf("TURN URL: %w", err)

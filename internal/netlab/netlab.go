@@ -163,13 +163,18 @@ func (ns *NS) BlockUDP(dev string) {
 `, dev, dev))
 }
 
-// Loss drops percent (0-100) of the packets leaving dev, at random
+// Loss drops percent (1-100) of the packets leaving dev, at random
 // (nftables numgen random; the host has no netem).
 func (ns *NS) Loss(dev string, percent int) {
+	ns.lab.tb.Helper()
+	if percent < 1 || percent > 100 {
+		ns.lab.tb.Fatalf("netlab: loss %d %%: want 1 to 100", percent)
+	}
+	// numgen's values are 0..99, and nft refuses "< 100" as out of range.
 	ns.Nft(fmt.Sprintf(`table inet netlab_loss_%s {
-	chain out { type filter hook output priority 0; oifname %q numgen random mod 100 < %d drop; }
+	chain out { type filter hook output priority 0; oifname %q numgen random mod 100 <= %d drop; }
 }
-`, dev, dev, percent))
+`, dev, dev, percent-1))
 }
 
 // Rate limits what leaves dev to kbit kbit/s with tbf (a queue of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,4 +99,35 @@ func udpEcho(t *testing.T, ns *NS, addr string) bool {
 	buf := make([]byte, 8)
 	n, err := c.Read(buf)
 	return err == nil && string(buf[:n]) == "ping"
+}
+
+// Loss at 100 % drops every datagram leaving the link, and Rate puts a
+// tbf qdisc on it: the building blocks of the lossy and slow scenarios.
+func TestLossAndRate(t *testing.T) {
+	l := New(t)
+	a, b := l.Namespace("a"), l.Namespace("b")
+	ifA, _ := l.Link(a, "10.98.0.1/24", b, "10.98.0.2/24")
+	pc := listenPacketIn(t, b, "10.98.0.2:7002")
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+	if !udpEcho(t, a, "10.98.0.2:7002") {
+		t.Fatal("UDP does not pass before Loss")
+	}
+	a.Loss(ifA, 100)
+	if udpEcho(t, a, "10.98.0.2:7002") {
+		t.Fatal("UDP passes with 100 % loss")
+	}
+	a.Rate(ifA, 120)
+	out, err := a.Command("tc", "qdisc", "show", "dev", ifA).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "tbf") || !strings.Contains(string(out), "120Kbit") {
+		t.Fatalf("tc qdisc show: %v: %s", err, out)
+	}
 }
