@@ -24,6 +24,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian enables and starts coturn.service on install: the network lab
+  # runs its own turnserver inside a namespace, and a TURN server open on a
+  # build machine serves nobody, so the one just installed is switched off.
+  if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now coturn.service >/dev/null 2>&1 || true
+  fi
 fi
 
 scripts/go.sh install
