@@ -84,7 +84,9 @@ func listenPacketIn(t *testing.T, ns *NS, addr string) net.PacketConn {
 	return pc
 }
 
-// udpEcho says whether a datagram to addr comes back within 300 ms.
+// udpEcho says whether a datagram to addr comes back: up to 8 tries, each
+// given 300 ms (a fresh veth may drop the first while its carrier and
+// neighbour settle, and a loaded machine may be slow to echo).
 func udpEcho(t *testing.T, ns *NS, addr string) bool {
 	t.Helper()
 	c, err := ns.DialContext(context.Background(), "udp", addr)
@@ -92,13 +94,17 @@ func udpEcho(t *testing.T, ns *NS, addr string) bool {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write([]byte("ping")); err != nil {
-		return false // a local drop may refuse the send
-	}
-	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	buf := make([]byte, 8)
-	n, err := c.Read(buf)
-	return err == nil && string(buf[:n]) == "ping"
+	for range 8 {
+		if _, err := c.Write([]byte("ping")); err != nil {
+			continue // a local drop may refuse the send
+		}
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, err := c.Read(buf); err == nil && string(buf[:n]) == "ping" {
+			return true
+		}
+	}
+	return false
 }
 
 // Loss at 100 % drops every datagram leaving the link, and Rate puts a
