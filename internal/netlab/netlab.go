@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -69,9 +70,26 @@ func New(tb testing.TB) *Lab {
 	if why := Skip(); why != "" {
 		tb.Skip(why)
 	}
-	l := &Lab{tb: tb, prefix: fmt.Sprintf("nl%d-%d-", os.Getpid()%100000, labs.Add(1))}
+	reapStale()
+	l := &Lab{tb: tb, prefix: fmt.Sprintf("nl%d-%d-", os.Getpid(), labs.Add(1))}
 	tb.Cleanup(l.Close)
 	return l
+}
+
+// reapStale deletes the namespaces of labs whose test process is gone
+// without its cleanups (killed, or a timeout's panic): their names start
+// with "nl<pid>-".
+func reapStale() {
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		pid, rest, ok := strings.Cut(strings.TrimPrefix(e.Name(), "nl"), "-")
+		if !strings.HasPrefix(e.Name(), "nl") || !ok || rest == "" || strings.Trim(pid, "0123456789") != "" {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); errors.Is(err, fs.ErrNotExist) {
+			_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+		}
+	}
 }
 
 // NS is one network namespace of a lab.

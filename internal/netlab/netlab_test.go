@@ -2,8 +2,11 @@ package netlab
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +62,30 @@ func TestLabLinkAndBlockUDP(t *testing.T) {
 		if err := ns.Command("true").Run(); err == nil {
 			t.Errorf("namespace %s still exists after Close", ns.Name)
 		}
+	}
+}
+
+// A namespace left by a test process that is gone is deleted by the next
+// lab; one of a live process is not.
+func TestStaleNamespacesAreReaped(t *testing.T) {
+	if why := Skip(); why != "" {
+		t.Skip(why)
+	}
+	// A pid that is not running: past the kernel's pid_max.
+	stale, live := "nl4194999-1-x", fmt.Sprintf("nl%d-999-x", os.Getpid())
+	for _, n := range []string{stale, live} {
+		if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	defer exec.Command("ip", "netns", "del", live).Run()
+	defer exec.Command("ip", "netns", "del", stale).Run()
+	New(t)
+	if _, err := os.Stat("/run/netns/" + stale); err == nil {
+		t.Error("the stale namespace is still there")
+	}
+	if _, err := os.Stat("/run/netns/" + live); err != nil {
+		t.Errorf("the live process's namespace is gone: %v", err)
 	}
 }
 
