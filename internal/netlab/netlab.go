@@ -5,7 +5,9 @@
 // tools; Skip says when they are missing and the test skips with why.
 //
 // Every namespace a Lab makes is deleted by Close (t.Cleanup calls it),
-// taking its veths, rules and qdiscs with it, whatever the test's outcome.
+// taking its veths, rules and qdiscs with it, whatever the test's outcome;
+// those of a test process killed before its cleanups are deleted by the
+// next New.
 // Processes are started with Command (ip netns exec, so a real kioskd,
 // dpsim or turnserver runs there as it would on a machine of its own);
 // the test process itself reaches into a namespace with DialContext,
