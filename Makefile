@@ -21,7 +21,7 @@ export GOFLAGS := -tags=dynamic
 # says why); vet, staticcheck and the tests cover it all the same.
 ALLTAGS := dynamic,livekit
 
-.PHONY: all deps build demo test vet fuzz fuzz-long bench clean readme-check
+.PHONY: all deps build demo test vet fuzz fuzz-long bench clean readme-check netlab
 
 all: build
 
@@ -68,6 +68,14 @@ fuzz: deps
 # About 10 minutes each.
 fuzz-long:
 	$(MAKE) fuzz FUZZ_DECODE=12000000x FUZZ_STORED=6000000x FUZZ_CONFIG=1200000x
+
+# The network lab (internal/netlab, root only): real kioskd, dpsim and
+# coturn in network namespaces, scripted networks; one row per scenario.
+netlab: deps
+	@$(GO) test -count=1 -v -timeout 10m -run '^TestTURNWithUDPBlocked$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
+	@printf '%-36s %-6s %-20s %s\n' scenario result "time to Connected" "selected pair"
+	@grep -o 'NETLAB|.*' bin/netlab.out | awk -F'|' '{printf "%-36s %-6s %-20s %s\n", $$2, $$3, $$4, $$5}'
+	@grep -q -- '--- SKIP' bin/netlab.out && grep -A1 -- '--- SKIP' bin/netlab.out || true
 
 clean:
 	rm -rf bin dist

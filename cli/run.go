@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/kioskd/kioskd/config"
@@ -39,12 +40,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	// Until the config is read, errors go to stderr as plain text.
-	cfg, token, err := loadForRun(*path)
+	cfg, keys, err := loadForRun(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd:", err)
 		return exitConfig
 	}
-	secrets := []string{token}
+	secrets := slices.Clone(keys)
 	for {
 		// Every token this process has used stays redacted.
 		log, tracker, err := logging.New(*format, stderr, logging.Options{Secrets: secrets})
@@ -68,8 +69,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		next := make(chan *config.Config, 1)
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		go func() {
-			if c, t := awaitReload(watchCtx, hup, *path, cfg, token, log); c != nil {
-				token = t
+			if c, t := awaitReload(watchCtx, hup, *path, cfg, keys, log); c != nil {
+				keys = t
 				next <- c
 				d.Reload()
 			}
@@ -80,7 +81,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		case c := <-next:
 			if ctx.Err() == nil {
 				cfg = c
-				secrets = append(secrets, token)
+				secrets = append(secrets, keys...)
 				log.Info("configuration reloaded: starting again with it", "config", *path)
 				continue
 			}
@@ -95,24 +96,36 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// loadForRun reads and checks the config file and its token as run needs
-// them.
-func loadForRun(path string) (*config.Config, string, error) {
+// loadForRun reads and checks the config file and its secrets as run
+// needs them: the token first, then the ICE servers' credentials (every
+// one of them redacted from the log; a change in any is a changed
+// configuration for a reload).
+func loadForRun(path string) (*config.Config, []string, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if err := cfg.ValidateForRun(); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	token, err := cfg.Token()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if _, err := cfg.TLSConfig(); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	return cfg, token, nil
+	ice, err := cfg.ResolvedICEServers()
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := []string{token}
+	for _, s := range ice {
+		if s.Credential != "" {
+			keys = append(keys, s.Credential)
+		}
+	}
+	return cfg, keys, nil
 }
 
 // awaitReload waits for a SIGHUP that brings a usable, changed
@@ -120,11 +133,11 @@ func loadForRun(path string) (*config.Config, string, error) {
 // systemd hears RELOADING=1 and then READY=1 around each reload, whatever
 // its outcome; a changed configuration's READY=1 comes from the next
 // generation's daemon, once it has started.
-func awaitReload(ctx context.Context, hup <-chan os.Signal, path string, running *config.Config, token string, log *slog.Logger) (*config.Config, string) {
+func awaitReload(ctx context.Context, hup <-chan os.Signal, path string, running *config.Config, keys []string, log *slog.Logger) (*config.Config, []string) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, ""
+			return nil, nil
 		case <-hup:
 		}
 		systemd.Reloading()
@@ -132,7 +145,7 @@ func awaitReload(ctx context.Context, hup <-chan os.Signal, path string, running
 		switch {
 		case err != nil:
 			log.Error("reload failed: keeping the running configuration", "config", path, "error", err)
-		case cfg.Same(running) && t == token:
+		case cfg.Same(running) && slices.Equal(t, keys):
 			log.Info("reload: the configuration is unchanged; nothing to do", "config", path)
 		default:
 			log.Info("reload: the configuration changed; restarting the session with it", "config", path)

@@ -59,7 +59,7 @@ func messages(t *testing.T, err error) []string {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
-		Server: Server{URL: "", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd"},
+		Server: Server{URL: "", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd", ICETransportPolicy: "all"},
 		Session: Session{Resume: true, StateDir: "/var/lib/kioskd", ConnectTimeout: 60 * time.Second, StepTimeout: 20 * time.Second,
 			Reconnect: Reconnect{InitialDelay: time.Second, MaxDelay: 30 * time.Second, ResetAfter: 30 * time.Second}},
 		Media: Media{Camera: "auto", CameraRequired: false, Width: 640, Height: 480, FPS: 15,
@@ -171,6 +171,9 @@ func TestSchemaKinds(t *testing.T) {
 			case f.Type.Kind() == reflect.Struct:
 				check(key, f.Type)
 			case f.Type == reflect.TypeFor[map[string]string]():
+			case f.Type == reflect.TypeFor[[]string]():
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				check(key+"[]", f.Type.Elem())
 			case slices.Contains([]reflect.Kind{reflect.Bool, reflect.Int, reflect.String}, f.Type.Kind()):
 			default:
 				t.Errorf("%s has type %s, which the decoder does not handle", key, f.Type)

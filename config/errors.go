@@ -31,6 +31,10 @@ var ErrBadToken = errors.New("bad server token")
 // PEM certificate.
 var ErrCAFile = errors.New("bad server.ca_file")
 
+// ErrICECredential matches a server.ice_servers credential_file that
+// cannot be read or holds no usable credential.
+var ErrICECredential = errors.New("bad ICE server credential")
+
 // ErrNoURL matches a config without server.url where one is needed
 // (kioskd run; the demo brings its own server).
 var ErrNoURL = errors.New("no server.url")

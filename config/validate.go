@@ -154,6 +154,58 @@ func (v *validator) server() {
 	default:
 		v.fail("server.dialect", nil, "must be %s or %s (got %s)", DialectKioskd, DialectLiveKit, quote(s.Dialect))
 	}
+	v.ice()
+}
+
+// ice checks server.ice_servers and server.ice_transport_policy with the
+// rules and limits the protocol puts on a server's ice_servers
+// (dpwire.ICEServer.Check), so a URL is refused in the same words
+// wherever it comes from. Credentials are never echoed.
+func (v *validator) ice() {
+	s := v.c.Server
+	switch s.ICETransportPolicy {
+	case ICEPolicyAll, ICEPolicyRelay:
+	default:
+		v.fail("server.ice_transport_policy", nil, "must be %s or %s (got %s)", ICEPolicyAll, ICEPolicyRelay, quote(s.ICETransportPolicy))
+	}
+	if len(s.ICEServers) > 0 && s.Dialect == DialectLiveKit {
+		v.fail("server.ice_servers", nil, "is only used with server.dialect: %s (a LiveKit server hands its own)", DialectKioskd)
+	}
+	if len(s.ICEServers) > dpwire.MaxICEServers {
+		v.fail("server.ice_servers", nil, "at most %d servers (got %d)", dpwire.MaxICEServers, len(s.ICEServers))
+		return
+	}
+	for i, is := range s.ICEServers {
+		key := fmt.Sprintf("server.ice_servers[%d]", i)
+		at := []string{key, "server.ice_servers"}
+		if is.Credential != "" && is.CredentialFile != "" {
+			v.fail(key+".credential_file", at, "credential and credential_file are exclusive: keep one")
+			continue
+		}
+		if is.CredentialFile != "" && !filepath.IsAbs(is.CredentialFile) {
+			v.fail(key+".credential_file", at, "must be an absolute path to a file holding the credential")
+			continue
+		}
+		cred := is.Credential
+		if is.CredentialFile != "" {
+			cred = "(read at start)" // stands in for the file's content, checked when read
+		}
+		if len(is.URLs) == 0 {
+			v.fail(key+".urls", at, "required: one or more stun:, stuns:, turn: or turns: URLs")
+			continue
+		}
+		err := dpwire.ICEServer{URLs: is.URLs, Username: is.Username, Credential: cred}.Check()
+		var turn bool
+		for _, u := range is.URLs {
+			turn = turn || dpwire.IsTURN(u)
+		}
+		switch {
+		case err != nil:
+			v.fail(key, at, "%v", err)
+		case !turn && (is.Username != "" || cred != ""):
+			v.fail(key, at, "username and credential are for turn: and turns: URLs; a STUN server takes none")
+		}
+	}
 }
 
 // MaxLiveKitName bounds room and identity names: LiveKit takes any

@@ -39,6 +39,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/kioskd/kioskd/audio"
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/config"
@@ -49,6 +51,7 @@ import (
 	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/media"
+	"github.com/kioskd/kioskd/rtc"
 	"github.com/kioskd/kioskd/session"
 )
 
@@ -246,7 +249,12 @@ func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, opts Opt
 		}
 		return newLiveKit(cfg, token, opts)
 	default:
+		peer, err := peerOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
 		return dpv1.New(dpv1.Config{
+			Peer:      peer,
 			URL:       cfg.Server.URL,
 			Token:     token,
 			TLS:       tlsCfg,
@@ -259,6 +267,25 @@ func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, opts Opt
 			Clock: opts.Clock,
 		})
 	}
+}
+
+// peerOptions are the WebRTC settings of server.ice_servers (credential
+// files read now: a SIGHUP reload reads them again) and
+// server.ice_transport_policy.
+func peerOptions(cfg *config.Config) (rtc.PeerOptions, error) {
+	servers, err := cfg.ResolvedICEServers()
+	if err != nil {
+		return rtc.PeerOptions{}, err
+	}
+	o := rtc.PeerOptions{RelayOnly: cfg.Server.ICETransportPolicy == config.ICEPolicyRelay}
+	for _, s := range servers {
+		ws := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			ws.Credential, ws.CredentialType = s.Credential, webrtc.ICECredentialTypePassword
+		}
+		o.ICEServers = append(o.ICEServers, ws)
+	}
+	return o, nil
 }
 
 // Sink is the media sink built from the config (nil if Options.Sink was given).

@@ -53,6 +53,16 @@ type Config struct {
 	// any ephemeral port.
 	ICEPortMin, ICEPortMax uint16
 
+	// TURNURLs, with TURNSecret, make dpsim hand every connection a TURN
+	// server in an ice_servers message right after session
+	// (docs/PROTOCOL.md section 4.11), with a credential minted per
+	// session as coturn's REST API (use-auth-secret) expects it: username
+	// "EXPIRY:SESSION_ID", credential base64(HMAC-SHA1(TURNSecret,
+	// username)), valid TURNTTL (0: 1 h).
+	TURNURLs   []string
+	TURNSecret string
+	TURNTTL    time.Duration
+
 	// HistoryLimit is how many ended sessions /sessions keeps listing
 	// (oldest forgotten first); 0 means 1000.
 	HistoryLimit int
@@ -321,6 +331,23 @@ func endsSession(reason string) bool {
 
 // withDefaults fills the zeros that mean a default and checks the rest.
 func (cfg Config) withDefaults() (Config, error) {
+	if (len(cfg.TURNURLs) == 0) != (cfg.TURNSecret == "") {
+		return cfg, errors.New("TURN URLs and the TURN secret go together")
+	}
+	if cfg.TURNTTL == 0 {
+		cfg.TURNTTL = time.Hour
+	}
+	if len(cfg.TURNURLs) > dpwire.MaxICEURLs {
+		return cfg, fmt.Errorf("at most %d TURN URLs", dpwire.MaxICEURLs)
+	}
+	for _, u := range cfg.TURNURLs {
+		if !dpwire.IsTURN(u) {
+			return cfg, errors.New("TURN URL: the scheme must be turn or turns")
+		}
+		if err := dpwire.CheckICEURL(u); err != nil {
+			return cfg, fmt.Errorf("TURN URL: %w", err)
+		}
+	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = dpwire.DefaultHeartbeat
 	}

@@ -488,6 +488,10 @@ func (c *conn) attach(h dpwire.Hello) event {
 func (c *conn) startSession() {
 	sc := &c.srv.cfg.Scenario
 	c.send(dpwire.Session{SessionID: c.sess.id, Resumed: c.plan.resumed, HeartbeatMS: c.srv.heartbeatMS()})
+	if cfg := c.srv.cfg; len(cfg.TURNURLs) > 0 {
+		user, cred := TURNCredential(cfg.TURNSecret, c.sess.id, time.Now().Add(cfg.TURNTTL))
+		c.send(dpwire.ICEServers{Servers: []dpwire.ICEServer{{URLs: cfg.TURNURLs, Username: user, Credential: cred}}})
+	}
 	if c.plan.hostile[HostileMalformed] {
 		_ = c.cc.SendRaw([]byte(`{"type":"progress","state":"DownloadingAssets"`))
 	}

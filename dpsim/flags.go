@@ -24,6 +24,8 @@ func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&cfg.ICEPublicIPs}, "ice-public-ip", "public IP to announce instead of the host's (1:1 NAT); repeatable or comma-separated")
 	fs.Var(portRangeFlag{&cfg.ICEPortMin, &cfg.ICEPortMax}, "ice-ports", "UDP port range for media, MIN-MAX (default: any)")
 	fs.Var(listFlag{&cfg.AllowedOrigins}, "allow-origin", "web origin (https://host[:port]) whose pages may connect from a browser; repeatable or comma-separated (default: none)")
+	fs.Var(listFlag{&cfg.TURNURLs}, "turn-url", "turn: or turns: URL handed to every connection in ice_servers with a per-session credential (needs --turn-secret-file); repeatable or comma-separated")
+	fs.DurationVar(&cfg.TURNTTL, "turn-ttl", cfg.TURNTTL, "validity of the minted TURN credentials (0: 1h)")
 	fs.IntVar(&cfg.HistoryLimit, "history", cfg.HistoryLimit, "ended sessions kept in /sessions (0: 1000)")
 
 	fs.IntVar(&sc.QueuePosition, "queue-position", sc.QueuePosition, "queue fresh sessions at this position, counting down to 1")

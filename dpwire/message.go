@@ -22,7 +22,7 @@ import (
 const Subprotocol = "kioskd.dp.v1"
 
 // ProtocolVersion is the version documented in docs/PROTOCOL.md.
-const ProtocolVersion = "1.1"
+const ProtocolVersion = "1.2"
 
 // MaxFrameSize is the largest text frame either side accepts (64 KiB).
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
@@ -237,6 +237,8 @@ func Decode(frame []byte) (Message, error) {
 		m = &Pong{}
 	case TypeClose:
 		m = &Close{}
+	case TypeICEServers:
+		m = &ICEServers{}
 	default:
 		return nil, &UnknownTypeError{Type: shown(*env.Type)}
 	}
@@ -367,6 +369,8 @@ func validate(m Message) error {
 		if len(v.Resume) > 256 {
 			return errors.New("resume longer than 256 bytes")
 		}
+	case *ICEServers:
+		return v.check()
 	}
 	return nil
 }
@@ -393,6 +397,8 @@ func deref(m Message) Message {
 	case *Pong:
 		return *v
 	case *Close:
+		return *v
+	case *ICEServers:
 		return *v
 	}
 	return m

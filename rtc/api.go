@@ -13,11 +13,24 @@ import (
 
 // PeerOptions tune the WebRTC side.
 type PeerOptions struct {
+	// ICEServers are the configured STUN and TURN servers
+	// (server.ice_servers), with their credentials.
 	ICEServers []webrtc.ICEServer
+	// RelayOnly gathers relay candidates only
+	// (server.ice_transport_policy: relay).
+	RelayOnly bool
 	// ICEDisconnectedTimeout and ICEFailedTimeout shorten pion's defaults
 	// (5 s, 25 s) so a dead path is noticed while a visitor still waits.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
+}
+
+// TransportPolicy is the PeerConnection's ICE transport policy.
+func (o PeerOptions) TransportPolicy() webrtc.ICETransportPolicy {
+	if o.RelayOnly {
+		return webrtc.ICETransportPolicyRelay
+	}
+	return webrtc.ICETransportPolicyAll
 }
 
 // NewWebRTCAPI builds the pion API of every kioskd call: VP8 and Opus

@@ -39,6 +39,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	tlsCert := fs.String("tls-cert", "", "certificate file: serve wss:// instead of ws://")
 	tlsKey := fs.String("tls-key", "", "key file for --tls-cert")
 	tokenFile := fs.String("token-file", "", "file holding the bearer token (default: $DPSIM_TOKEN; none: no authentication)")
+	turnSecretFile := fs.String("turn-secret-file", "", "file holding coturn's static-auth-secret, to mint TURN credentials for --turn-url")
 	logFormat := fs.String("log-format", "text", "text or json")
 	verbose := fs.Bool("v", false, "debug logging")
 	cfg.RegisterFlags(fs)
@@ -81,6 +82,14 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 			return 1
 		}
 		cfg.Token = strings.TrimSpace(string(b))
+	}
+	if *turnSecretFile != "" {
+		b, err := os.ReadFile(*turnSecretFile)
+		if err != nil {
+			log.Error("TURN secret file", "err", err)
+			return 1
+		}
+		cfg.TURNSecret = strings.TrimSpace(string(b))
 	}
 	if *admin != "" {
 		if err := dpsim.CheckLoopbackAddr(*admin); err != nil {

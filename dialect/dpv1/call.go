@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,9 @@ type call struct {
 	remoteCands  int // the server's candidates so far (end marker not counted)
 	pendingCands []webrtc.ICECandidateInit
 	queuePos     int // the queue position last reported; -1: none yet
+	// serverICE are the ICE servers the server handed in ice_servers
+	// (docs/PROTOCOL.md section 4.11), used with the configured ones.
+	serverICE []dpwire.ICEServer
 
 	// Out-of-order server events (docs/PROTOCOL.md section 12.3), ignored:
 	// the first of each kind logged, all of them counted, so that a server
@@ -254,6 +258,9 @@ func (c *call) apply(in input) bool {
 	if c.state == contract.ConnectingToDigitalPerson && c.ready && c.peerUp {
 		c.result.Connected = c.d.cfg.Clock.Now()
 		c.setState(contract.Connected)
+		if pair := selectedPair(c.pc); pair != "" {
+			c.log.Info("media path", "ice_candidate_pair", pair)
+		}
 	}
 	return true
 }
@@ -329,6 +336,21 @@ func (c *call) handle(m dpwire.Message) bool {
 			return c.violation(fmt.Errorf("%w: ready before the session id", ErrOutOfOrder))
 		}
 		return c.apply(inReady)
+	case dpwire.ICEServers:
+		switch {
+		case c.sessionID == "":
+			return c.violation(fmt.Errorf("%w: ice_servers before the session id", ErrOutOfOrder))
+		case c.pc != nil || c.serverICE != nil:
+			c.ignoreOutOfOrder("ice_servers", "ignoring ice_servers after the offer or a second one", ErrOutOfOrder)
+			return true
+		}
+		c.serverICE = v.Servers
+		var urls []string
+		for _, s := range v.Servers {
+			urls = append(urls, s.URLs...)
+		}
+		c.log.Info("the server handed ICE servers", "ice_urls", strings.Join(urls, " "))
+		return true
 	case dpwire.Close:
 		return c.serverClosed(v)
 	default:
@@ -455,7 +477,10 @@ func (c *call) handlePeer(ev pcEvent) bool {
 
 // offer builds the PeerConnection and returns the offer to send.
 func (c *call) offer() (string, error) {
-	pc, err := c.d.api.NewPeerConnection(webrtc.Configuration{ICEServers: c.d.cfg.Peer.ICEServers})
+	pc, err := c.d.api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:         iceServers(c.d.cfg.Peer.ICEServers, c.serverICE),
+		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
+	})
 	if err != nil {
 		return "", err
 	}

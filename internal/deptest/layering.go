@@ -29,6 +29,7 @@ var Layers = []Layer{
 		"bench",               // benchmark reports
 		"vmtest/room",         // the VM test's acoustic room
 		"internal/deptest",    // this table and its test
+		"internal/netlab",     // network namespaces, veths, nftables for tests
 	}},
 	{"building blocks", []string{
 		"config",                   // the YAML file, its names and defaults
