@@ -15,6 +15,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -45,6 +46,8 @@ type Config struct {
 	Peer rtc.PeerOptions
 	// Clock drives the heartbeats and stamps the results; nil: the wall clock.
 	Clock clock.Clock
+	// ICERestartTimeout bounds an ICE restart; 0: DefaultICERestartTimeout.
+	ICERestartTimeout time.Duration
 }
 
 // Dialect speaks kioskd.dp.v1. It implements dialect.Dialect.
@@ -52,6 +55,9 @@ type Dialect struct {
 	cfg Config
 	ws  *WebSocket
 	api *webrtc.API
+
+	mu    sync.Mutex
+	calls map[*call]struct{} // the running calls, for NetworkChanged
 }
 
 var _ dialect.Dialect = (*Dialect)(nil)
