@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -70,6 +71,15 @@ func New(cfg Config) (*Dialect, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real
+	}
+	if cfg.Peer.Net == nil {
+		// A network of the dialect's own, so that an ICE restart gathers
+		// on the interfaces as they are now (restart.go).
+		n, err := rtc.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("dpv1: network interfaces: %w", err)
+		}
+		cfg.Peer.Net = n
 	}
 	api, err := rtc.NewWebRTCAPI(cfg.Peer)
 	if err != nil {

@@ -97,6 +97,11 @@ func (c *call) restartICE(why string) bool {
 		c.restartAgain = true
 		return true
 	}
+	// The interfaces as they are now: pion read them when the
+	// PeerConnection was made (rtc.Net).
+	if err := c.d.cfg.Peer.Net.Refresh(); err != nil {
+		c.log.Warn("reading the network interfaces failed; restarting ICE on the old list", "error", err)
+	}
 	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 	if err == nil {
 		err = c.pc.SetLocalDescription(offer)
