@@ -15,41 +15,88 @@ import (
 
 // TestSwitchInterface is issue 15's "switch from one veth to another with
 // a new address" scenario (item 2): a Wi-Fi to Ethernet move, a DHCP lease
-// on a new network. The kiosk's namespace has three links to the Digital
-// Person's:
+// on a new network. In the lab of mediaLab, the kiosk loses link A (its
+// address removed, the link down) and gets 10.82.0.5 on B. kioskd's
+// netlink watcher sees the change, the call restarts ICE over the
+// signalling channel, and media flows over B: dpsim's video frames and
+// audio packets grow again within 3 s, with the same session id, one
+// session at dpsim that never resumed, and no Disconnected in kioskd's
+// log.
+func TestSwitchInterface(t *testing.T) {
+	m := newMediaLab(t, scenario{name: "switch A->B, new address"})
+	// The switch: A gone, B with a new address.
+	m.kiosk.MustRun("ip", "addr", "del", "10.81.0.1/24", "dev", m.aK)
+	m.kiosk.MustRun("ip", "link", "set", m.aK, "down")
+	m.kiosk.MustRun("ip", "addr", "add", "10.82.0.5/24", "dev", m.bK)
+	m.mediaBack(3*time.Second, "network changed", "")
+}
+
+// TestMediaOutageWithSignalling: the media link drops every packet for
+// 4 s while the signalling link stays (a radio fade on the media path,
+// a firewall's state lost): no netlink event, so it is pion's ICE
+// disconnected timeout (3 s) that makes the call restart ICE while the
+// control socket is alive (the second trigger of docs/BEHAVIOUR.md
+// section 3b). Media flows again within 3 s of the link's return, same
+// session, no Disconnected.
+func TestMediaOutageWithSignalling(t *testing.T) {
+	m := newMediaLab(t, scenario{name: "media link out 4 s, signalling up"})
+	m.kiosk.Nft(fmt.Sprintf(`table inet netlab_outage {
+	chain in { type filter hook input priority 0; iifname %q drop; }
+	chain out { type filter hook output priority 0; oifname %q drop; }
+}
+`, m.aK, m.aK))
+	select {
+	case <-time.After(4 * time.Second): // the outage's length: what the scenario is
+	case <-m.ctx.Done():
+		t.Fatal("the lab ran out of time")
+	}
+	m.kiosk.MustRun("nft", "delete", "table", "inet", "netlab_outage")
+	m.mediaBack(3*time.Second, "", "ICE disconnected")
+}
+
+// mediaLab is the lab of the two tests above: the kiosk's namespace has
+// three links to the Digital Person's,
 //
 //	sig  10.80.0.1 ── 10.80.0.2   signalling (TCP); UDP blocked on it, so
 //	                              no media path uses it
 //	A    10.81.0.1 ── 10.81.0.2   the media path at first
 //	B    (none)    ── 10.82.0.2   up, no kiosk address yet
 //
-// Signalling runs over its own link, which the switch does not touch: the
+// Signalling runs over its own link, which the scenarios do not touch: the
 // control socket survives, as it does when a kiosk's WebSocket rides a
 // path that stays (a wired uplink while Wi-Fi media moves, or a server
-// reached over both). Then the kiosk loses A (its address removed, the
-// link down) and gets 10.82.0.5 on B. kioskd's netlink watcher sees the
-// change, the call restarts ICE over the signalling channel, and media
-// flows over B: dpsim's video frames and audio packets grow again within
-// 3 s, with the same session id, one session at dpsim that never
-// resumed, and no Disconnected in kioskd's log.
-func TestSwitchInterface(t *testing.T) {
+// reached over both).
+type mediaLab struct {
+	t           *testing.T
+	sc          scenario
+	ctx         context.Context
+	kiosk, dp   *netlab.NS
+	aK, bK      string
+	sid         string
+	lines       chan map[string]any
+	seen        []map[string]any
+	kLog, dpLog func() string
+}
+
+func newMediaLab(t *testing.T, sc scenario) *mediaLab {
 	bins := buildBinaries(t)
-	sc := scenario{name: "switch A->B, new address"}
 	dir := t.TempDir()
 	lab := netlab.New(t)
-	kiosk, dp := lab.Namespace("kiosk"), lab.Namespace("dp")
-	sigK, _ := lab.Link(kiosk, "10.80.0.1/24", dp, "10.80.0.2/24")
-	kiosk.BlockUDP(sigK)
-	aK, _ := lab.Link(kiosk, "10.81.0.1/24", dp, "10.81.0.2/24")
-	bK, _ := lab.Link(kiosk, "10.82.0.1/24", dp, "10.82.0.2/24")
-	kiosk.MustRun("ip", "addr", "del", "10.82.0.1/24", "dev", bK)
+	m := &mediaLab{t: t, sc: sc, lines: make(chan map[string]any, 1024)}
+	m.kiosk, m.dp = lab.Namespace("kiosk"), lab.Namespace("dp")
+	sigK, _ := lab.Link(m.kiosk, "10.80.0.1/24", m.dp, "10.80.0.2/24")
+	m.kiosk.BlockUDP(sigK)
+	m.aK, _ = lab.Link(m.kiosk, "10.81.0.1/24", m.dp, "10.81.0.2/24")
+	m.bK, _ = lab.Link(m.kiosk, "10.82.0.1/24", m.dp, "10.82.0.2/24")
+	m.kiosk.MustRun("ip", "addr", "del", "10.82.0.1/24", "dev", m.bK)
 
-	dpLog := startProcess(t, dp, filepath.Join(dir, "dpsim.log"), nil, bins.dpsim,
+	m.dpLog = startProcess(t, m.dp, filepath.Join(dir, "dpsim.log"), nil, bins.dpsim,
 		"--listen", "10.80.0.2:8765", "--admin", "127.0.0.1:8766", "--log-format", "json")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := kiosk.WaitTCP(ctx, "10.80.0.2:8765"); err != nil {
-		t.Fatalf("dpsim: %v\n%s", err, dpLog())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	m.ctx = ctx
+	if err := m.kiosk.WaitTCP(ctx, "10.80.0.2:8765"); err != nil {
+		t.Fatalf("dpsim: %v\n%s", err, m.dpLog())
 	}
 	cfg := fmt.Sprintf(`server:
   url: ws://10.80.0.2:8765/v1/session
@@ -68,112 +115,116 @@ media:
 status:
   socket: %s
 `, filepath.Join(dir, "state"), filepath.Join(dir, "status.sock"))
-	lines := make(chan map[string]any, 1024)
-	kLog := startProcessLines(t, kiosk, filepath.Join(dir, "kioskd.log"), nil, lines,
+	m.kLog = startProcessLines(t, m.kiosk, filepath.Join(dir, "kioskd.log"), nil, m.lines,
 		bins.kioskd, "run", "--config", writeFile(t, dir, "kioskd.yaml", cfg), "--log-format", "json")
-
-	// Everything kioskd logs is kept; the test waits for lines by message.
-	var seen []map[string]any
-	waitLine := func(what string, match func(map[string]any) bool, within time.Duration) map[string]any {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("kioskd exited waiting for %s\n%s", what, kLog())
-				}
-				seen = append(seen, l)
-				if match(l) {
-					return l
-				}
-			case <-deadline:
-				result(t, sc, "FAIL", 0, "no "+what)
-				t.Fatalf("no %s within %v\nkioskd:\n%s\ndpsim:\n%s", what, within, kLog(), dpLog())
-			}
-		}
-	}
-	msg := func(m string) func(map[string]any) bool {
-		return func(l map[string]any) bool { return l["msg"] == m }
-	}
-	waitLine("media path", msg("media path"), 30*time.Second)
-	sid := dpSessions(t, dp)[0].ID
+	m.waitLine("media path", 30*time.Second)
+	m.sid = dpSessions(t, m.dp)[0].ID
 	// Media over A first.
-	before := dpSessions(t, dp)[0]
-	for s := before; s.Video.Frames < before.Video.Frames+10; s = dpSessions(t, dp)[0] {
+	before := dpSessions(t, m.dp)[0]
+	for s := before; s.Video.Frames < before.Video.Frames+10; s = dpSessions(t, m.dp)[0] {
 		pollPause(t, ctx)
 	}
+	return m
+}
 
-	// The switch: A gone, B with a new address.
-	kiosk.MustRun("ip", "addr", "del", "10.81.0.1/24", "dev", aK)
-	kiosk.MustRun("ip", "link", "set", aK, "down")
-	kiosk.MustRun("ip", "addr", "add", "10.82.0.5/24", "dev", bK)
-	switched := time.Now()
-	base := dpSessions(t, dp)[0]
+// waitLine reads kioskd's lines (keeping them all) until one with message msg.
+func (m *mediaLab) waitLine(msg string, within time.Duration) map[string]any {
+	m.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case l, ok := <-m.lines:
+			if !ok {
+				m.t.Fatalf("kioskd exited waiting for %q\n%s", msg, m.kLog())
+			}
+			m.seen = append(m.seen, l)
+			if l["msg"] == msg {
+				return l
+			}
+		case <-deadline:
+			result(m.t, m.sc, "FAIL", 0, "no "+msg)
+			m.t.Fatalf("no %q within %v\nkioskd:\n%s\ndpsim:\n%s", msg, within, m.kLog(), m.dpLog())
+		}
+	}
+}
 
-	// Media again: both counters grow past what came before the switch
-	// (nothing can come over A any more: its address is gone).
+// mediaBack checks what follows the scenario's event (just done): dpsim's
+// video frames and audio packets grow again within bound, the restart's
+// end is logged (and why it began, if want says), one session at dpsim,
+// Connected once and never resumed, the same session id on every kioskd
+// line, no Disconnected; and kioskd logged wantLine, if set.
+func (m *mediaLab) mediaBack(bound time.Duration, wantLine, wantWhy string) {
+	t := m.t
+	t.Helper()
+	event := time.Now()
+	base := dpSessions(t, m.dp)[0]
 	var back time.Duration
 	for {
-		s := dpSessions(t, dp)[0]
+		s := dpSessions(t, m.dp)[0]
 		if s.Video.Frames >= base.Video.Frames+5 && s.Audio.Packets >= base.Audio.Packets+25 {
-			back = time.Since(switched)
+			back = time.Since(event)
 			break
 		}
-		if time.Since(switched) > 10*time.Second {
-			result(t, sc, "FAIL", time.Since(switched), "media not back")
-			t.Fatalf("media not back 10 s after the switch: %+v (at the switch %+v)\nkioskd:\n%s\ndpsim:\n%s", s, base, kLog(), dpLog())
+		if time.Since(event) > 10*time.Second {
+			result(t, m.sc, "FAIL", time.Since(event), "media not back")
+			t.Fatalf("media not back 10 s after the event: %+v (then %+v)\nkioskd:\n%s\ndpsim:\n%s", s, base, m.kLog(), m.dpLog())
 		}
-		pollPause(t, ctx)
+		pollPause(t, m.ctx)
 	}
-	done := waitLine("the restart's end", msg("ICE restart: media path back"), 10*time.Second)
+	done := m.waitLine("ICE restart: media path back", 10*time.Second)
 	pair := fmt.Sprint(done["ice_candidate_pair"])
 
-	ss := dpSessions(t, dp)
-	stats := dpStats(t, dp)
+	ss := dpSessions(t, m.dp)
+	stats := dpStats(t, m.dp)
 	var problems []string
-	if back > 3*time.Second {
-		problems = append(problems, fmt.Sprintf("media back after %v, more than 3 s", back))
+	if back > bound {
+		problems = append(problems, fmt.Sprintf("media back after %v, more than %v", back, bound))
 	}
-	if len(ss) != 1 || ss[0].ID != sid || ss[0].Connects != 1 || ss[0].Resumes != 0 || !ss[0].Connected {
-		problems = append(problems, fmt.Sprintf("dpsim's sessions %+v: want %s only, Connected once, never resumed", ss, sid))
+	if len(ss) != 1 || ss[0].ID != m.sid || ss[0].Connects != 1 || ss[0].Resumes != 0 || !ss[0].Connected {
+		problems = append(problems, fmt.Sprintf("dpsim's sessions %+v: want %s only, Connected once, never resumed", ss, m.sid))
 	}
 	if stats.ICERestarts < 1 {
 		problems = append(problems, "dpsim answered no ICE restart")
 	}
-	// Drain what kioskd has logged so far, then look at all of it.
+	// What kioskd has logged so far, all of it.
 	for drained := false; !drained; {
 		select {
-		case l, ok := <-lines:
-			if !ok {
+		case l, ok := <-m.lines:
+			if ok {
+				m.seen = append(m.seen, l)
+			} else {
 				drained = true
-				break
 			}
-			seen = append(seen, l)
 		default:
 			drained = true
 		}
 	}
-	changed := false
-	for _, l := range seen {
+	gotLine, gotWhy := wantLine == "", wantWhy == ""
+	for _, l := range m.seen {
 		if st, _ := l["connection_state"].(string); st == "Disconnected" {
 			problems = append(problems, fmt.Sprintf("kioskd logged Disconnected: %v", l))
 		}
-		if id, ok := l["session_id"].(string); ok && id != "" && id != sid {
+		if id, ok := l["session_id"].(string); ok && id != "" && id != m.sid {
 			problems = append(problems, fmt.Sprintf("a line with another session id %s: %v", id, l))
 		}
-		if l["msg"] == "network changed" {
-			changed = true
+		if l["msg"] == wantLine {
+			gotLine = true
+		}
+		if l["msg"] == "restarting ICE" && l["why"] == wantWhy {
+			gotWhy = true
 		}
 	}
-	if !changed {
-		problems = append(problems, "kioskd logged no network change")
+	if !gotLine {
+		problems = append(problems, "kioskd logged no "+wantLine)
+	}
+	if !gotWhy {
+		problems = append(problems, "kioskd restarted ICE, but not for "+wantWhy)
 	}
 	if len(problems) > 0 {
-		result(t, sc, "FAIL", back, strings.Join(problems, "; "))
-		t.Fatalf("%s\nkioskd:\n%s\ndpsim:\n%s", strings.Join(problems, "\n"), kLog(), dpLog())
+		result(t, m.sc, "FAIL", back, strings.Join(problems, "; "))
+		t.Fatalf("%s\nkioskd:\n%s\ndpsim:\n%s", strings.Join(problems, "\n"), m.kLog(), m.dpLog())
 	}
-	result(t, sc, "PASS", back, fmt.Sprintf("media back; same session; restart took %vms; %s", done["took_ms"], pair))
+	result(t, m.sc, "PASS", back, fmt.Sprintf("media back; same session, never Disconnected; restart took %vms; %s", done["took_ms"], pair))
 }
 
 // pollPause waits a tenth of a second between two reads of dpsim's
