@@ -338,7 +338,7 @@ func (c *call) handle(m dpwire.Message) bool {
 		}
 		c.pendingCands = nil
 		if c.restarting {
-			return c.restartDone()
+			return c.restartAnswered()
 		}
 		return true
 	case dpwire.Candidate:

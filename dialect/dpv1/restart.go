@@ -90,13 +90,18 @@ func (c *call) restartICE(why string) bool {
 		c.log.Debug("network change ignored: not Connected", "why", why, "state", c.state.String())
 		return true
 	}
-	if c.restarting {
-		// A change during a restart: one more restart once this one has
-		// its answer, so the candidates gathered reflect the network as
-		// it is now.
+	if c.restarting && !c.haveAnswer {
+		// A change during a restart, before its answer: one more restart
+		// as soon as the answer is in (one offer at a time), so that the
+		// candidates reflect the network as it is now. An address lost
+		// and a new one seconds later (Wi-Fi to 4G) is two changes, and
+		// the first restart may have gathered on no usable address.
 		c.restartAgain = true
 		return true
 	}
+	// Idle, or a restart whose answer is in but which has not connected:
+	// restart now, with a fresh bound.
+	c.stopRestartTimer()
 	// The interfaces as they are now: pion read them when the
 	// PeerConnection was made (rtc.Net).
 	if err := c.d.cfg.Peer.Net.Refresh(); err != nil {
@@ -109,9 +114,11 @@ func (c *call) restartICE(why string) bool {
 	if err != nil {
 		return c.restartFailed(fmt.Errorf("%w: offer: %v", ErrICERestart, err))
 	}
-	c.restarting, c.restartAgain = true, false
+	if !c.restarting {
+		c.restartStart = c.d.cfg.Clock.Now() // took_ms counts from the first of a chain
+	}
+	c.restarting = true
 	c.restarts++
-	c.restartStart = c.d.cfg.Clock.Now()
 	c.restartTimer = c.d.cfg.Clock.NewTimer(c.restartTimeout())
 	// A new offer/answer exchange: the server's candidates wait for its
 	// answer again, and the limit of section 3.1 counts afresh.
@@ -138,10 +145,18 @@ func (c *call) restartDone() bool {
 	c.restarting = false
 	c.log.Info("ICE restart: media path back", "ice_candidate_pair", selectedPair(c.pc),
 		"took_ms", c.d.cfg.Clock.Now().Sub(c.restartStart).Milliseconds())
+	return true
+}
+
+// restartAnswered: the answer to a restart is applied. A change that came
+// while it was out is restarted on now; otherwise the restart is done if
+// ICE is already connected again.
+func (c *call) restartAnswered() bool {
 	if c.restartAgain {
+		c.restartAgain = false
 		return c.restartICE("network changed during the restart")
 	}
-	return true
+	return c.restartDone()
 }
 
 // restartFailed ends the call the way a lost control socket after

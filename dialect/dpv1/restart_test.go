@@ -235,3 +235,29 @@ func TestNetworkChangeBeforeConnectedIsIgnored(t *testing.T) {
 		t.Fatalf("result %+v, restarts %d; want a normal call without restarts", res, dp.Stats().ICERestarts)
 	}
 }
+
+// TestNetworkChangesDuringARestart: changes in a row (the second while the
+// first restart is out, or just after) end with the media back on one
+// connection, whichever way they interleave.
+func TestNetworkChangesDuringARestart(t *testing.T) {
+	ctx := testCtx(t)
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	d := restartDialect(t, dp.URL, dp.Token, 0)
+	media, logs, r := newCountingMedia(), &logWatch{}, make(reports, 64)
+	callCtx, stop := context.WithCancel(ctx)
+	c := d.Start(callCtx, dialect.Attempt{Media: media, Report: r, Log: slog.New(logs)})
+	r.until(t, ctx, "state:Connected")
+	back := logs.expect("ICE restart: media path back")
+	for range 3 {
+		d.NetworkChanged("test")
+	}
+	wait(t, ctx, back, "ICE restart: media path back")
+	media.atLeast(t, ctx, media.n.Load()+20)
+	if n := dp.Stats().ICERestarts; n < 1 || n > 3 {
+		t.Fatalf("%d restarts answered, want 1 to 3", n)
+	}
+	stop()
+	if res := c.Result(); res.Err != nil || res.MediaErr != nil || res.Reason != contract.ReasonNormal {
+		t.Fatalf("result %+v, want a normal end", res)
+	}
+}
