@@ -67,7 +67,7 @@ fuzz-long:
 netlab: deps
 	@$(GO) test -count=1 -v -timeout 10m -run '^(TestTURNWithUDPBlocked|TestSwitchInterface|TestMediaOutageWithSignalling)$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
 	@printf '%-36s %-6s %-20s %s\n' scenario result "time" "detail"
-	@echo "(time: to Connected; for a switch, from the switch to media flowing again)"
+	@echo "(time: to Connected; for the switch and the outage, from the switch or the link's return to media flowing again)"
 	@grep -o 'NETLAB|.*' bin/netlab.out | awk -F'|' '{printf "%-36s %-6s %-20s %s\n", $$2, $$3, $$4, $$5}'
 	@grep -q -- '--- SKIP' bin/netlab.out && grep -A1 -- '--- SKIP' bin/netlab.out || true
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/contract"
@@ -259,5 +260,27 @@ func TestNetworkChangesDuringARestart(t *testing.T) {
 	stop()
 	if res := c.Result(); res.Err != nil || res.MediaErr != nil || res.Reason != contract.ReasonNormal {
 		t.Fatalf("result %+v, want a normal end", res)
+	}
+}
+
+// TestServerSendingICERestartIsAViolation: ice_restart is a client's
+// message (docs/PROTOCOL.md section 12.3); from a server it ends the call.
+func TestServerSendingICERestartIsAViolation(t *testing.T) {
+	ctx := testCtx(t)
+	url := hostile(t, func(ws *websocket.Conn) {
+		send(ws, dpwire.Session{SessionID: "dp-1"})
+		send(ws, dpwire.ICERestart{SDP: "v=0\r\n"})
+		_, _, _ = ws.ReadMessage() // until the client goes
+	})
+	call := newDialect(t, url, "").Start(ctx, dialect.Attempt{Media: noMedia{}, Report: make(reports, 64), Log: slog.New(&lines{})})
+	guard := time.NewTimer(5 * time.Second) // a failure guard
+	defer guard.Stop()
+	select {
+	case <-call.Done():
+	case <-guard.C:
+		t.Fatal("the call goes on after a server's ice_restart")
+	}
+	if res := call.Result(); res.Err == nil || res.Err.Name != contract.ServerConnectionFailed {
+		t.Fatalf("result %+v, want serverConnectionFailed", res)
 	}
 }
