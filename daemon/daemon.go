@@ -112,6 +112,7 @@ type Daemon struct {
 	src  session.MediaSource
 	sink *media.Sink // nil when the caller provided its own
 	leds *leds.Controller
+	dia  dialect.Dialect // for network changes (netchange.go)
 
 	deviceChanges chan struct{}
 	closeOnce     sync.Once
@@ -235,7 +236,7 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, deviceChanges: deviceChanges, reload: make(chan struct{})}, nil
+	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, dia: dia, deviceChanges: deviceChanges, reload: make(chan struct{})}, nil
 }
 
 // buildDialect builds the signalling dialect server.dialect names

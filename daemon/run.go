@@ -53,6 +53,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		every = 5 * time.Second
 	}
 	g.spawn(func(ctx context.Context) { watchDevices(ctx, d.opts.Clock, every, dirs, d.deviceChanges) })
+	d.watchNetwork(g)
 
 	// The supervisor runs on ctx, or until Reload. If it overruns
 	// ShutdownGrace it is left behind: exiting in time matters more

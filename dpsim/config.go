@@ -258,12 +258,25 @@ const (
 	HostileCandidateFlood HostileMode = "candidate-flood"
 )
 
+// Hostile answers to an ICE restart (docs/PROTOCOL.md section 4.12); the
+// connection itself is normal.
+const (
+	// HostileRestartGarbage: an answer whose SDP is not an answer to the
+	// ice_restart. The client cannot apply it and resumes the session.
+	HostileRestartGarbage HostileMode = "restart-garbage"
+	// HostileRestartIgnored: no answer at all, as a 1.2 server that does
+	// not know ice_restart. The client's restart deadline runs out and it
+	// resumes the session.
+	HostileRestartIgnored HostileMode = "restart-ignored"
+)
+
 // FloodCandidates is how many candidates HostileCandidateFlood sends.
 const FloodCandidates = 20000
 
 // AllHostileModes lists the hostile modes.
 var AllHostileModes = []HostileMode{HostileMalformed, HostileUnknownType, HostileOversized,
-	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly, HostileCandidateFlood}
+	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly, HostileCandidateFlood,
+	HostileRestartGarbage, HostileRestartIgnored}
 
 // ParseHostileModes parses a comma-separated list of modes.
 func ParseHostileModes(s string) ([]HostileMode, error) {

@@ -236,6 +236,8 @@ func fromClient(m dpwire.Message) event {
 		in = inHello
 	case dpwire.Offer:
 		in = inOffer
+	case dpwire.ICERestart:
+		in = inICERestart
 	case dpwire.Candidate:
 		in = inCandidate
 	case dpwire.Close:
@@ -369,6 +371,10 @@ func (c *conn) act(tr transition, ev event) (event, bool) {
 		}
 	case actAddCandidate:
 		c.addCandidate(ev.msg.(dpwire.Candidate))
+	case actRestartICE:
+		if err := c.restartICE(ev.msg.(dpwire.ICERestart)); err != nil {
+			return event{in: inRestartUnusable, detail: err.Error()}, true
+		}
 	case actTrickle:
 		c.trickle(ev.cand)
 	case actMediaUp:

@@ -495,3 +495,41 @@ func (c *conn) accountAudio(tr *webrtc.TrackRemote) {
 		first = false
 	}
 }
+
+// restartICE answers the client's ICE restart (docs/PROTOCOL.md section
+// 4.12) on the connection's PeerConnection: pion sees new remote
+// credentials in the offer and restarts its ICE agent, then gathers the
+// candidates of the new generation, trickled as the first ones were. The
+// tracks, the DTLS session and the counters of the media stay as they were.
+func (c *conn) restartICE(o dpwire.ICERestart) error {
+	s := c.srv
+	switch {
+	case c.plan.hostile[HostileRestartIgnored]:
+		c.log.Warn("hostile: ignoring the client's ice_restart, as a 1.2 server")
+		return nil
+	case c.plan.hostile[HostileRestartGarbage]:
+		c.log.Warn("hostile: answering the client's ice_restart with garbage")
+		c.send(dpwire.Answer{SDP: "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=dpsim-not-an-answer\r\nt=0 0\r\n"})
+		return nil
+	}
+	pc := c.pc
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
+		return fmt.Errorf("ice_restart offer: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("ice_restart answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("ice_restart answer: %w", err)
+	}
+	// A new exchange: the limit of section 3.1 counts afresh.
+	c.clientCands = 0
+	c.send(dpwire.Answer{SDP: answer.SDP})
+	s.mu.Lock()
+	s.stats.ICERestarts++
+	s.notifyLocked()
+	s.mu.Unlock()
+	c.log.Info("ICE restarted by the client")
+	return nil
+}

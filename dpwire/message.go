@@ -22,7 +22,7 @@ import (
 const Subprotocol = "kioskd.dp.v1"
 
 // ProtocolVersion is the version documented in docs/PROTOCOL.md.
-const ProtocolVersion = "1.2"
+const ProtocolVersion = "1.3"
 
 // MaxFrameSize is the largest text frame either side accepts (64 KiB).
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
@@ -239,6 +239,8 @@ func Decode(frame []byte) (Message, error) {
 		m = &Close{}
 	case TypeICEServers:
 		m = &ICEServers{}
+	case TypeICERestart:
+		m = &ICERestart{}
 	default:
 		return nil, &UnknownTypeError{Type: shown(*env.Type)}
 	}
@@ -341,6 +343,10 @@ func validate(m Message) error {
 		if v.SDP == "" {
 			return errors.New("empty sdp")
 		}
+	case *ICERestart:
+		if v.SDP == "" {
+			return errors.New("empty sdp")
+		}
 	case *Candidate:
 		switch {
 		case v.End && (v.Candidate != "" || v.SDPMid != nil || v.SDPMLineIndex != nil):
@@ -399,6 +405,8 @@ func deref(m Message) Message {
 	case *Close:
 		return *v
 	case *ICEServers:
+		return *v
+	case *ICERestart:
 		return *v
 	}
 	return m

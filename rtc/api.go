@@ -23,6 +23,9 @@ type PeerOptions struct {
 	// (5 s, 25 s) so a dead path is noticed while a visitor still waits.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
+	// Net, if set, is the network ICE gathers on, refreshed before an ICE
+	// restart (see Net); nil: pion's own, read once per PeerConnection.
+	Net *Net
 }
 
 // TransportPolicy is the PeerConnection's ICE transport policy.
@@ -59,6 +62,9 @@ func NewWebRTCAPI(o PeerOptions) (*webrtc.API, error) {
 		ft = 10 * time.Second
 	}
 	se.SetICETimeouts(dt, ft, time.Second)
+	if o.Net != nil {
+		se.SetNet(o.Net)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 

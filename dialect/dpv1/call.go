@@ -16,6 +16,7 @@ import (
 	"github.com/kioskd/kioskd/contract"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/dpwire"
+	"github.com/kioskd/kioskd/internal/clock"
 )
 
 // Protocol errors (the cause inside a ConnectError). Their text is what it
@@ -55,6 +56,15 @@ type call struct {
 	// (docs/PROTOCOL.md section 4.11), used with the configured ones.
 	serverICE []dpwire.ICEServer
 
+	// ICE restarts (restart.go). restartReq is fed by
+	// Dialect.NetworkChanged and read by run; the rest is run's.
+	restartReq   chan string
+	restarting   bool // an ice_restart is out; the media not back yet
+	restartAgain bool // the network changed again during it
+	restarts     int  // restarts on this connection, for the log
+	restartStart time.Time
+	restartTimer clock.Timer // the running restart's deadline; nil: none
+
 	// Out-of-order server events (docs/PROTOCOL.md section 12.3), ignored:
 	// the first of each kind logged, all of them counted, so that a server
 	// repeating one cannot flood the log.
@@ -84,6 +94,8 @@ type abort struct {
 
 type pcEvent struct {
 	state     webrtc.PeerConnectionState
+	ice       webrtc.ICEConnectionState // isICE: pion's ICE connection state
+	isICE     bool
 	candidate *webrtc.ICECandidate
 	isCand    bool
 }
@@ -91,11 +103,12 @@ type pcEvent struct {
 func newCall(d *Dialect, a dialect.Attempt) *call {
 	c := &call{
 		d: d, a: a, log: a.Log,
-		done:     make(chan struct{}),
-		aborts:   make(chan abort, 1),
-		pcEvents: make(chan pcEvent, 64),
-		queuePos: -1,
-		unknown:  kindLog{max: maxUnknownTypesLogged},
+		done:       make(chan struct{}),
+		aborts:     make(chan abort, 1),
+		pcEvents:   make(chan pcEvent, 64),
+		restartReq: make(chan string, 1),
+		queuePos:   -1,
+		unknown:    kindLog{max: maxUnknownTypesLogged},
 	}
 	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
 	return c
@@ -132,6 +145,8 @@ func (c *call) setState(st contract.ConnectionState) {
 func (c *call) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.teardown()
+	c.d.addCall(c)
+	defer c.d.removeCall(c)
 
 	conn, ok := c.dial(ctx)
 	if !ok {
@@ -169,6 +184,14 @@ func (c *call) run(ctx context.Context) {
 			}
 		case err := <-c.a.Media.Failed():
 			c.mediaFailed(err)
+			return
+		case why := <-c.restartReq:
+			if !c.restartICE(why) {
+				return
+			}
+		case <-c.restartDeadline():
+			c.restartTimer = nil
+			c.restartFailed(fmt.Errorf("%w: media not back within %s", ErrICERestart, c.restartTimeout()))
 			return
 		}
 	}
@@ -303,6 +326,9 @@ func (c *call) handle(m dpwire.Message) bool {
 			return true
 		}
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
+			if c.restarting {
+				return c.restartFailed(fmt.Errorf("%w: the server's answer: %v", ErrICERestart, err))
+			}
 			c.sendClose(contract.MediaStreamFailed.String())
 			return c.fail(contract.MediaStreamFailed, fmt.Errorf("server's answer: %w", err))
 		}
@@ -311,6 +337,9 @@ func (c *call) handle(m dpwire.Message) bool {
 			c.addCandidate(cand)
 		}
 		c.pendingCands = nil
+		if c.restarting {
+			return c.restartAnswered()
+		}
 		return true
 	case dpwire.Candidate:
 		if v.End {
@@ -449,6 +478,14 @@ func (c *call) forbiddenClose(name contract.ErrorName) string {
 }
 
 func (c *call) handlePeer(ev pcEvent) bool {
+	if ev.isICE {
+		// Only an ICE restart waits on it: pion may keep the
+		// PeerConnection's state at connected throughout one.
+		if c.restarting && ev.ice == webrtc.ICEConnectionStateConnected {
+			return c.restartDone()
+		}
+		return true
+	}
 	if ev.isCand {
 		if ev.candidate == nil {
 			_ = c.conn.Send(dpwire.Candidate{End: true})
@@ -460,10 +497,24 @@ func (c *call) handlePeer(ev pcEvent) bool {
 	}
 	switch ev.state {
 	case webrtc.PeerConnectionStateConnected:
+		if c.restarting {
+			return c.restartDone()
+		}
 		if c.state == contract.ConnectingToDigitalPerson || c.state == contract.Connected {
 			return c.apply(inPeerConnected)
 		}
+	case webrtc.PeerConnectionStateDisconnected:
+		// The media path went quiet while the control socket is alive
+		// (pion's ICE disconnected timeout): an outage, or a network
+		// change the watcher did not see. A restart finds a path that
+		// works, if there is one, sooner than pion's failed timeout.
+		if c.state == contract.Connected && !c.restarting && c.pc.ConnectionState() == webrtc.PeerConnectionStateDisconnected {
+			return c.restartICE("ICE disconnected")
+		}
 	case webrtc.PeerConnectionStateFailed:
+		if c.restarting {
+			return c.restartFailed(fmt.Errorf("%w: the PeerConnection failed", ErrICERestart))
+		}
 		err := errors.New("WebRTC (ICE/DTLS) failed")
 		c.sendClose(contract.MediaStreamFailed.String())
 		if c.state == contract.Connected {
@@ -487,6 +538,7 @@ func (c *call) offer() (string, error) {
 	c.pc = pc
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.peerEvent(pcEvent{candidate: cand, isCand: true}) })
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { c.peerEvent(pcEvent{state: st}) })
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) { c.peerEvent(pcEvent{ice: st, isICE: true}) })
 	pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		// pion may call this from its own goroutine after teardown has
 		// closed the PeerConnection and is waiting for the sinks: an Add
@@ -620,6 +672,7 @@ func (c *call) sendClose(reason string) {
 }
 
 func (c *call) teardown() {
+	c.stopRestartTimer()
 	if c.pc != nil {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}

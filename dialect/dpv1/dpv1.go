@@ -14,7 +14,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -45,6 +47,8 @@ type Config struct {
 	Peer rtc.PeerOptions
 	// Clock drives the heartbeats and stamps the results; nil: the wall clock.
 	Clock clock.Clock
+	// ICERestartTimeout bounds an ICE restart; 0: DefaultICERestartTimeout.
+	ICERestartTimeout time.Duration
 }
 
 // Dialect speaks kioskd.dp.v1. It implements dialect.Dialect.
@@ -52,6 +56,9 @@ type Dialect struct {
 	cfg Config
 	ws  *WebSocket
 	api *webrtc.API
+
+	mu    sync.Mutex
+	calls map[*call]struct{} // the running calls, for NetworkChanged
 }
 
 var _ dialect.Dialect = (*Dialect)(nil)
@@ -64,6 +71,15 @@ func New(cfg Config) (*Dialect, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real
+	}
+	if cfg.Peer.Net == nil {
+		// A network of the dialect's own, so that an ICE restart gathers
+		// on the interfaces as they are now (restart.go).
+		n, err := rtc.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("dpv1: network interfaces: %w", err)
+		}
+		cfg.Peer.Net = n
 	}
 	api, err := rtc.NewWebRTCAPI(cfg.Peer)
 	if err != nil {

@@ -44,6 +44,16 @@ func selectedPair(pc *webrtc.PeerConnection) string {
 			}
 		}
 	}
+	if pair == nil { // a call that sends nothing: its receivers share the transport
+		for _, r := range pc.GetReceivers() {
+			if t := r.Transport(); t != nil && t.ICETransport() != nil {
+				if p, err := t.ICETransport().GetSelectedCandidatePair(); err == nil && p != nil {
+					pair = p
+					break
+				}
+			}
+		}
+	}
 	if pair == nil || pair.Local == nil || pair.Remote == nil {
 		return ""
 	}

@@ -37,6 +37,7 @@ var Layers = []Layer{
 		"av/opus", "av/vp8", "av/vp8enc", "av/synthetic",
 		"audio/aec", // echo cancellation
 		"hw",        // V4L2 cameras
+		"netwatch",  // rtnetlink: the host's network changes, debounced
 		"rtc",       // the pion API every call uses
 	}},
 	{"devices and reporters", []string{
