@@ -43,7 +43,7 @@ func checkLine(st status.Status, code int) string {
 		line += " session " + st.SessionID
 	}
 	if st.LastError != "" && code != statusConnected {
-		line += " (last error " + st.LastError + ")"
+		line += " (last error " + st.LastErrorText() + ")"
 	}
 	return line
 }

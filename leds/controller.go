@@ -261,7 +261,7 @@ func (c *Controller) start(l *ledState, now time.Time) {
 		}
 	case KindCode:
 		if b, ok := c.backend.(CodeBlinker); ok {
-			if err = b.BlinkCode(l.name, l.pat.N(), CodeOn, CodeOff, CodePause); err == nil {
+			if err = b.BlinkCode(l.name, l.pat.N(), l.pat.FlashOn(), CodeOff, CodePause); err == nil {
 				c.recovered(l.name)
 				return
 			}

@@ -28,7 +28,7 @@ func FormatLine(st Status) string {
 	}
 	if st.NextRetry != nil {
 		if st.LastError != "" {
-			fmt.Fprintf(&b, "  retrying after %s (attempt %d)", st.LastError, st.Attempt)
+			fmt.Fprintf(&b, "  retrying after %s (attempt %d)", st.LastErrorText(), st.Attempt)
 		} else {
 			fmt.Fprintf(&b, "  retrying (attempt %d)", st.Attempt)
 		}
@@ -75,7 +75,7 @@ func FormatText(st Status, now time.Time) string {
 		row("Queue", fmt.Sprint(st.QueuePosition))
 	}
 	if st.LastError != "" {
-		row("Last error", st.LastError)
+		row("Last error", st.LastErrorText())
 	}
 	if st.LastReason != "" {
 		row("Last reason", st.LastReason)

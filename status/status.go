@@ -29,6 +29,10 @@ type Status struct {
 	Since            *time.Time `json:"since"`      // when State was entered; null if unknown
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
 	Connects         int        `json:"connects"`
+
+	// LastErrorDetail narrows LastError down ("unauthorized"), "" if
+	// nothing does (contract.ErrorDetail).
+	LastErrorDetail string `json:"last_error_detail"`
 }
 
 // FromSnapshot converts the session's snapshot.
@@ -42,12 +46,23 @@ func FromSnapshot(s contract.Snapshot) Status {
 		SessionID:        s.SessionID,
 		QueuePosition:    s.QueuePosition,
 		LastError:        s.LastError.String(),
+		LastErrorDetail:  s.LastDetail.String(),
 		LastReason:       s.LastReason.String(),
 		Attempt:          s.Attempt,
 		Since:            timePtr(s.Since),
 		NextRetry:        timePtr(s.NextRetry),
 		Connects:         s.Connects,
 	}
+}
+
+// LastErrorText is the last error as people read it: the name, with its
+// detail in parentheses when it has one ("serverConnectionFailed
+// (unauthorized)"); "" when there was none.
+func (st Status) LastErrorText() string {
+	if st.LastError == "" || st.LastErrorDetail == "" {
+		return st.LastError
+	}
+	return st.LastError + " (" + clean(st.LastErrorDetail) + ")"
 }
 
 func timePtr(t time.Time) *time.Time {
