@@ -112,6 +112,9 @@ func loadForRun(path string) (*config.Config, string, error) {
 	if _, err := cfg.TLSConfig(); err != nil {
 		return nil, "", err
 	}
+	if err := checkMetricsWebConfig(cfg); err != nil {
+		return nil, "", err
+	}
 	return cfg, token, nil
 }
 
