@@ -11,8 +11,9 @@ import (
 
 // newBuildInfo is kioskd_build_info{version,commit,goversion}, always 1:
 // which build a kiosk runs, for a fleet upgraded in waves. The commit is
-// the one the Go toolchain stamped (vcs.revision, with "-dirty" for a
-// modified tree), "unknown" for a build outside a git checkout.
+// version.Commit, set at link time, or the one the Go toolchain stamped
+// (vcs.revision, with "-dirty" for a modified tree); "unknown" without
+// either.
 func newBuildInfo() prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kioskd_build_info",
 		Help:        "kioskd's version, the commit it was built from and the Go version, as labels; always 1.",
@@ -21,8 +22,12 @@ func newBuildInfo() prometheus.Collector {
 	return g
 }
 
-// commit is the VCS revision stamped into the binary.
+// commit is the commit set at link time, else the VCS revision the Go
+// toolchain stamped (not with -buildvcs=false), else "unknown".
 func commit() string {
+	if version.Commit != "" {
+		return version.Commit
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
