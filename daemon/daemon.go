@@ -11,8 +11,9 @@
 //   - systemd (systemd): READY=1 once started, STATUS= on every change,
 //     STOPPING=1 on shutdown, and the watchdog when WATCHDOG_USEC asks for it;
 //   - the status socket for `kioskd status` (status.socket);
-//   - Prometheus metrics on status.metrics_listen, if set, with the media
-//     counters fed every 5 s;
+//   - Prometheus metrics on status.metrics_listen, if set (TLS and basic
+//     auth as status.metrics_web_config says), with the media counters fed
+//     every 5 s and the devices' and LEDs' health read at each scrape;
 //   - the device watcher (hotplug) and the caller's observers (Options).
 //
 // LEDs, the status socket and metrics help staff; when one of them fails
