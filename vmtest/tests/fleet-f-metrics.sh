@@ -117,20 +117,34 @@ else
   else
     fail fleet-unauthorized-metric "no kioskd_connect_errors_total with detail unauthorized: $(grep '^kioskd_connect_errors_total{detail="unauthorized"' /tmp/fm-body)"
   fi
-  # The red line for 6 s, every 50 ms: the lit stretches of code 3 long
-  # are about 750 ms (short flashes: 250 ms), amber and green dark.
-  runs="" cur=0 others=""
-  for _ in $(seq 120); do
-    s=$(led_state)
-    if [ "${s%% *}" = 1 ]; then cur=$((cur + 1)); elif [ "$cur" -gt 0 ]; then runs+="$((cur * 50)) "; cur=0; fi
-    [ "${s#* }" = "0 0" ] || others+="[$s]"
-    sleep 0.05
+  # The red line for 10 s of wall time, read as fast as the shell can
+  # (builtins only: under TCG a fork costs tens of ms), each change stamped
+  # with $EPOCHREALTIME: the lit stretches of code 3 long are about 750 ms
+  # (short flashes: 250 ms); amber and green stay dark.
+  fm_lit="" fm_others="" fm_n=0
+  fm_red=$GPIOSIM_SYSFS/sim_gpio0/value fm_amber=$GPIOSIM_SYSFS/sim_gpio1/value fm_green=$GPIOSIM_SYSFS/sim_gpio2/value
+  fm_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
+  read -r fm_prev <"$fm_red" # a stretch counts from its start: the first one seen whole
+  fm_end=$(( $(fm_us) + 10000000 )) fm_on_at=0
+  while :; do
+    fm_now=${EPOCHREALTIME/./}; fm_now=$((10#$fm_now))
+    [ "$fm_now" -lt "$fm_end" ] || break
+    read -r r <"$fm_red"; read -r a <"$fm_amber"; read -r g <"$fm_green"
+    case $r in 0 | 1) ;; *) continue ;; esac
+    fm_n=$((fm_n + 1))
+    [ "$a$g" = 00 ] || fm_others+="[$r $a $g]"
+    if [ "$r" = 1 ] && [ "$fm_prev" = 0 ]; then fm_on_at=$fm_now; fi
+    if [ "$r" = 0 ] && [ "$fm_prev" = 1 ] && [ "$fm_on_at" -gt 0 ]; then fm_lit+="$(( (fm_now - fm_on_at) / 1000 )) "; fi
+    fm_prev=$r
   done
-  long=$(for r in $runs; do [ "$r" -ge 500 ] && echo "$r"; done | wc -l)
-  if [ "$long" -ge 2 ] && [ -z "$others" ]; then
-    pass fleet-unauthorized-leds "red lit for about ${runs}ms (loop time, TCG) in 6 s: long flashes of code 3; amber and green dark"
+  long=0 short=0
+  for d in $fm_lit; do
+    if [ "$d" -ge 550 ] && [ "$d" -le 1100 ]; then long=$((long + 1)); elif [ "$d" -lt 450 ]; then short=$((short + 1)); fi
+  done
+  if [ "$long" -ge 3 ] && [ "$short" -eq 0 ] && [ -z "$fm_others" ]; then
+    pass fleet-unauthorized-leds "red lit for ${fm_lit}ms in 10 s ($fm_n samples): long flashes of code 3 (short ones are 250 ms); amber and green dark"
   else
-    fail fleet-unauthorized-leds "red lit stretches ${runs:-none}ms in 6 s (want at least 2 of >= 500 ms); amber/green seen ${others:-dark}"
+    fail fleet-unauthorized-leds "red lit for ${fm_lit:-no }ms in 10 s ($fm_n samples; want at least 3 flashes of 550-1100 ms and none under 450 ms); amber/green ${fm_others:-dark}"
   fi
 
   # The right token back: the same session.
