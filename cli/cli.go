@@ -224,6 +224,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if _, err := cfg.ResolvedICEServers(); err != nil {
 		problems = append(problems, err.Error())
 	}
+	if err := checkMetricsWebConfig(cfg); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		for _, p := range problems {
 			fmt.Fprintln(stderr, p)

@@ -115,6 +115,9 @@ func loadForRun(path string) (*config.Config, []string, error) {
 	if _, err := cfg.TLSConfig(); err != nil {
 		return nil, nil, err
 	}
+	if err := checkMetricsWebConfig(cfg); err != nil {
+		return nil, nil, err
+	}
 	ice, err := cfg.ResolvedICEServers()
 	if err != nil {
 		return nil, nil, err

@@ -43,8 +43,8 @@ func checkLine(st status.Status, code int) string {
 		line += " session " + st.SessionID
 	}
 	if st.LastError != "" && code != statusConnected {
-		line += " (last error " + st.LastError
-		if h, ok := status.HintFor(st.LastError, ""); ok {
+		line += " (last error " + st.LastErrorText()
+		if h, ok := status.HintFor(st.LastError, st.LastErrorDetail); ok {
 			line += fmt.Sprintf(", LED code %d", h.Code)
 		}
 		line += ")"

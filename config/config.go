@@ -192,8 +192,13 @@ type LEDs struct {
 type Status struct {
 	// Socket is the unix socket kioskd status talks to.
 	Socket string `yaml:"socket"`
-	// MetricsListen, if set, serves Prometheus metrics; loopback only.
+	// MetricsListen, if set, serves Prometheus metrics: on a loopback
+	// address, or on any other only with MetricsWebConfig.
 	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsWebConfig is an exporter-toolkit web config file (TLS, basic
+	// auth), the format every Prometheus exporter reads; "" serves plain
+	// HTTP, which only a loopback MetricsListen may.
+	MetricsWebConfig string `yaml:"metrics_web_config"`
 }
 
 // LED backends (leds.backend) and profiles (leds.profile). These names,

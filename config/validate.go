@@ -444,29 +444,35 @@ func (v *validator) status() {
 		v.fail("status.socket", nil, "is %d bytes long; a unix socket path can have at most %d", len(s.Socket), MaxSocketPath)
 	}
 	if s.MetricsListen != "" {
-		if msg := checkLoopback(s.MetricsListen); msg != "" {
+		if msg := checkMetricsListen(s.MetricsListen, s.MetricsWebConfig != ""); msg != "" {
 			v.fail("status.metrics_listen", nil, "%s", msg)
 		}
 	}
+	if s.MetricsWebConfig != "" && !filepath.IsAbs(s.MetricsWebConfig) {
+		v.fail("status.metrics_web_config", nil, "must be an absolute path (got %s)", quote(s.MetricsWebConfig))
+	}
 }
 
-// checkLoopback wants host:port with a loopback host: metrics name the
-// kiosk's sessions and state, and must not be reachable from the network
-// without a proxy the operator chose.
-func checkLoopback(addr string) string {
+// checkMetricsListen wants host:port, with a loopback host unless a web
+// config file (TLS and basic auth) protects it: metrics name the kiosk's
+// sessions and state, and must not reach the network in clear or to
+// anyone who asks. What the web config file holds is checked where it is
+// read (status.CheckWebConfig, by check-config and run).
+func checkMetricsListen(addr string, webConfig bool) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Sprintf("want a loopback host:port like 127.0.0.1:9120 (got %s)", quote(addr))
+		return fmt.Sprintf("want a host:port like 127.0.0.1:9120 (got %s)", quote(addr))
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Sprintf("port must be between 1 and 65535 (got %s)", quote(port))
 	}
-	if host == "localhost" {
+	if host == "localhost" || webConfig {
 		return ""
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Sprintf("must be a loopback address like 127.0.0.1:9120 or [::1]:9120, as metrics expose the kiosk's state (got %s)", quote(addr))
+		return fmt.Sprintf("%s is not a loopback address: metrics expose the kiosk's state, so beyond this machine they are served only with TLS and basic auth; "+
+			"set status.metrics_web_config to a web config file that has both (README, \"Metrics\"), or listen on 127.0.0.1:9120", quote(addr))
 	}
 	return ""
 }

@@ -53,6 +53,10 @@ type Event struct {
 	Reason    DisconnectReason // EventDisconnected
 	ByUs      bool             // EventDisconnected with ReasonNormal: kioskd closed it itself
 
+	// ErrorDetail goes with ErrorName: what narrows it down (detail.go),
+	// NoDetail mostly.
+	ErrorDetail ErrorDetail
+
 	QueuePosition int           // EventQueue
 	Delay         time.Duration // EventRetry
 	Attempt       int           // connect attempts since the last Connected
@@ -64,6 +68,7 @@ type Snapshot struct {
 	SessionID     string
 	QueuePosition int
 	LastError     ErrorName
+	LastDetail    ErrorDetail // the detail of LastError, if any
 	LastReason    DisconnectReason
 	Attempt       int
 	Since         time.Time // when State was entered

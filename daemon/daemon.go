@@ -11,8 +11,9 @@
 //   - systemd (systemd): READY=1 once started, STATUS= on every change,
 //     STOPPING=1 on shutdown, and the watchdog when WATCHDOG_USEC asks for it;
 //   - the status socket for `kioskd status` (status.socket);
-//   - Prometheus metrics on status.metrics_listen, if set, with the media
-//     counters fed every 5 s;
+//   - Prometheus metrics on status.metrics_listen, if set (TLS and basic
+//     auth as status.metrics_web_config says), with the media counters fed
+//     every 5 s and the devices' and LEDs' health read at each scrape;
 //   - the device watcher (hotplug) and the caller's observers (Options).
 //
 // LEDs, the status socket and metrics help staff; when one of them fails
@@ -113,6 +114,9 @@ type Daemon struct {
 	sink *media.Sink // nil when the caller provided its own
 	leds *leds.Controller
 	dia  dialect.Dialect // for network changes (netchange.go)
+	// ledsOpen: the backend of leds.backend opened (else kioskd runs
+	// without LEDs); with the controller's Healthy, kioskd_leds_up.
+	ledsOpen bool
 
 	deviceChanges chan struct{}
 	closeOnce     sync.Once
@@ -145,28 +149,28 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	ledCtl := openLEDs(cfg.LEDs, opts)
+	ledCtl, ledsOpen := openLEDs(cfg.LEDs, opts)
 	d, err := build(cfg, opts)
 	if err != nil {
 		_ = ledCtl.Close()
 		_ = unlock()
 		return nil, err
 	}
-	d.leds = ledCtl
+	d.leds, d.ledsOpen = ledCtl, ledsOpen
 	d.unlock = unlock
 	return d, nil
 }
 
 // openLEDs returns the LED controller for cfg (the leds section), falling
 // back to no LEDs: they help staff, but a kiosk without them still serves
-// visitors.
-func openLEDs(cfg config.LEDs, opts Options) *leds.Controller {
-	backend := opts.LEDs
+// visitors. ok says whether the configured backend opened.
+func openLEDs(cfg config.LEDs, opts Options) (ctl *leds.Controller, ok bool) {
+	backend, ok := opts.LEDs, true
 	if backend == nil {
 		var err error
 		if backend, err = leds.Open(cfg, opts.Console); err != nil {
 			opts.Log.Error("status LEDs unavailable; running without them", "error", err)
-			backend = leds.None{}
+			backend, ok = leds.None{}, false
 		}
 	}
 	ctl, err := leds.New(cfg, backend, opts.Clock, opts.Log)
@@ -174,8 +178,9 @@ func openLEDs(cfg config.LEDs, opts Options) *leds.Controller {
 		opts.Log.Error("status LEDs unavailable; running without them", "error", err)
 		_ = backend.Close()
 		ctl, _ = leds.New(config.Default().LEDs, leds.None{}, opts.Clock, opts.Log)
+		ok = false
 	}
-	return ctl
+	return ctl, ok
 }
 
 // build makes the session supervisor with its dialect and media.

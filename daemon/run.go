@@ -130,9 +130,11 @@ func (d *Daemon) wire(g *group) {
 			log.Error("metrics unavailable", "error", err)
 		} else {
 			g.follow(sup, m.Follow)
+			d.watchHealth(m.Health)
 			g.spawn(func(ctx context.Context) { feedMediaMetrics(ctx, metricsInterval, d.sink, sup.SendStats, m.Media) })
+			web := d.cfg.Status.MetricsWebConfig
 			g.spawn(func(ctx context.Context) {
-				if err := status.ServeMetrics(ctx, addr, reg); err != nil {
+				if err := status.ServeMetrics(ctx, addr, web, log.With("component", "metrics"), reg); err != nil {
 					log.Error("metrics endpoint stopped", "listen", addr, "error", err)
 				}
 			})

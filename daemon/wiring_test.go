@@ -144,7 +144,7 @@ func count(msgs []string, match func(string) bool) int {
 func is(s string) func(string) bool { return func(m string) bool { return m == s } }
 
 // scrape reads the kioskd_* samples of a /metrics page, keyed by name and
-// labels as printed ("kioskd_media_frames_sent_total{kind=\"video\"}").
+// labels as printed ("kioskd_media_sent_bytes_total{kind=\"video\"}").
 func scrape(ctx context.Context, url string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -91,6 +91,15 @@ func New(cfg config.LEDs, backend Backend, clk clock.Clock, log *slog.Logger) (*
 	return c, nil
 }
 
+// Healthy reports whether the last write of every LED worked (the
+// metrics' kioskd_leds_up): false from a failed write or batch until that
+// LED is written successfully again.
+func (c *Controller) Healthy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.failed) == 0
+}
+
 // Condition is what the LEDs show now.
 func (c *Controller) Condition() Condition {
 	c.mu.Lock()
@@ -294,7 +303,7 @@ func (c *Controller) start(l *ledState, now time.Time) {
 		}
 	case KindCode:
 		if b, ok := c.backend.(CodeBlinker); ok {
-			if err = b.BlinkCode(l.name, l.pat.N(), CodeOn, CodeOff, CodePause); err == nil {
+			if err = b.BlinkCode(l.name, l.pat.N(), l.pat.FlashOn(), CodeOff, CodePause); err == nil {
 				c.recovered(l.name)
 				return
 			}

@@ -52,6 +52,8 @@ fi
 # PIE, full RELRO and BIND_NOW (Debian's hardening defaults, which lintian
 # checks); -s -w: no symbol table or DWARF in the shipped binary.
 ldflags="-s -w -X github.com/kioskd/kioskd/internal/version.Version=${DEB_UPSTREAM_VERSION}"
+# The commit, for the metrics' kioskd_build_info.
+ldflags+=" -X github.com/kioskd/kioskd/internal/version.Commit=$(git rev-parse HEAD 2>/dev/null || true)"
 ldflags+=" -extldflags '-Wl,-z,relro,-z,now'"
 export CGO_CFLAGS="-O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2"
 export CGO_CPPFLAGS="-D_FORTIFY_SOURCE=2"

@@ -219,7 +219,7 @@ func (s *Supervisor) publish(e contract.Event) {
 	case contract.EventQueue:
 		s.snap.QueuePosition = e.QueuePosition
 	case contract.EventConnectFailed, contract.EventMediaFailed:
-		s.snap.LastError = e.ErrorName
+		s.snap.LastError, s.snap.LastDetail = e.ErrorName, e.ErrorDetail
 	case contract.EventDisconnected:
 		s.snap.LastReason = e.Reason
 	case contract.EventRetry:
@@ -438,7 +438,7 @@ func (s *Supervisor) react(ctx context.Context, res dialect.Result, flaps *int) 
 	immediate := s.immediate
 	s.immediate = false
 	if res.Err != nil { // failed before Connected (docs/BEHAVIOUR.md section 2)
-		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err})
+		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, ErrorDetail: res.Err.Detail, Cause: res.Err.Err})
 		switch res.Err.Name {
 		case contract.NoSessionToResume:
 			s.forget("the server can no longer resume it")
@@ -514,7 +514,7 @@ func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res dialect
 	defer t.Stop()
 	ev := contract.Event{Kind: contract.EventRetry, Delay: delay}
 	if res.Err != nil {
-		ev.ErrorName = res.Err.Name
+		ev.ErrorName, ev.ErrorDetail = res.Err.Name, res.Err.Detail
 	}
 	s.publish(ev)
 	var devices <-chan struct{}
@@ -606,10 +606,11 @@ func (s *Supervisor) logEvent(e contract.Event) {
 		s.log.Info("waiting in the server's queue", attrs...)
 	case contract.EventConnectFailed:
 		attrs = append(attrs, "error_name", e.ErrorName.String())
+		attrs = appendDetail(attrs, e.ErrorDetail)
 		if e.Cause != nil {
 			attrs = append(attrs, "error", e.Cause.Error())
 		}
-		s.log.Warn("connect failed: "+e.ErrorName.String(), attrs...)
+		s.log.Warn("connect failed: "+contract.DescribeError(e.ErrorName, e.ErrorDetail), attrs...)
 	case contract.EventMediaFailed:
 		attrs = append(attrs, "error_name", e.ErrorName.String())
 		if e.Cause != nil {
@@ -623,11 +624,21 @@ func (s *Supervisor) logEvent(e contract.Event) {
 		attrs = append(attrs, "retry_in", e.Delay.Round(time.Millisecond).String())
 		if e.ErrorName != contract.NoError {
 			attrs = append(attrs, "error_name", e.ErrorName.String())
+			attrs = appendDetail(attrs, e.ErrorDetail)
 		}
 		s.log.Info("retrying", attrs...)
 	case contract.EventStopped:
 		s.log.Info("session supervisor stopped", attrs...)
 	}
+}
+
+// appendDetail adds error_detail (ERROR_DETAIL in the journal,
+// docs/BEHAVIOUR.md section 9) when the error name has one.
+func appendDetail(attrs []any, d contract.ErrorDetail) []any {
+	if d == contract.NoDetail {
+		return attrs
+	}
+	return append(attrs, "error_detail", d.String())
 }
 
 // Connect waits until the supervisor (running in Run) is Connected and
@@ -652,7 +663,7 @@ func (s *Supervisor) Connect(ctx context.Context) (string, error) {
 					return e.SessionID, nil
 				}
 			case contract.EventConnectFailed:
-				return "", contract.NewConnectError(e.ErrorName, e.Cause)
+				return "", contract.NewConnectErrorDetail(e.ErrorName, e.ErrorDetail, e.Cause)
 			}
 		case <-ctx.Done():
 			return "", ctx.Err()

@@ -24,9 +24,11 @@ var staffHints = map[contract.ErrorName]StaffHint{
 }
 
 // detailHints are the hints of an error name that carries a detail,
-// keyed "name/detail"; they win over the name's own hint. Empty until a
-// detail needs its own advice.
-var detailHints = map[string]StaffHint{}
+// keyed "name/detail"; they win over the name's own hint (the README's
+// row of the detail's LED rhythm).
+var detailHints = map[string]StaffHint{
+	"serverConnectionFailed/unauthorized": {Meaning: "the server refused the kiosk's credential (its token)", Check: "nothing on site: call support: the kiosk's credential was refused"},
+}
 
 // HintFor returns the staff hint of an error name as the status carries
 // it ("serverConnectionFailed") with its detail ("" if none); false for a

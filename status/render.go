@@ -32,7 +32,7 @@ func formatLine(st Status, wholeID bool) string {
 	}
 	if st.NextRetry != nil {
 		if st.LastError != "" {
-			fmt.Fprintf(&b, "  retrying after %s (attempt %d)", st.LastError, st.Attempt)
+			fmt.Fprintf(&b, "  retrying after %s (attempt %d)", st.LastErrorText(), st.Attempt)
 		} else {
 			fmt.Fprintf(&b, "  retrying (attempt %d)", st.Attempt)
 		}
@@ -83,7 +83,7 @@ func FormatText(st Status, now time.Time) string {
 		row("Queue", fmt.Sprint(st.QueuePosition))
 	}
 	if st.LastError != "" {
-		lastError(row, st.LastError, "")
+		lastError(row, st.LastError, st.LastErrorDetail)
 	}
 	if st.LastReason != "" {
 		row("Last reason", st.LastReason)

@@ -22,6 +22,7 @@ func TestFormatLine(t *testing.T) {
 		{contract.Snapshot{State: contract.SearchingForDigitalPerson, QueuePosition: 3}, "[#···] 25% SearchingForDigitalPerson  queue 3"},
 		{contract.Snapshot{State: contract.DownloadingAssets}, "[##··] 50% DownloadingAssets"},
 		{contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene, Attempt: 2, NextRetry: retry}, "[····] 0% Disconnected  retrying after noScene (attempt 2)"},
+		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed, LastDetail: contract.DetailUnauthorized, Attempt: 3, NextRetry: retry}, "[····] 0% Disconnected  retrying after serverConnectionFailed (unauthorized) (attempt 3)"},
 		{contract.Snapshot{State: contract.Connected, SessionID: "a\x1b[2Jb"}, "[####] 100% Connected  session a[2Jb"},
 	} {
 		if got := FormatLine(FromSnapshot(tc.s)); got != tc.want {

@@ -102,7 +102,7 @@ func TestServerQuery(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"attempt", "connects", "current_step", "last_error", "last_error_code", "last_reason", "next_retry",
+	wantKeys := []string{"attempt", "connects", "current_step", "last_error", "last_error_code", "last_error_detail", "last_reason", "next_retry",
 		"percentage_loaded", "queue_position", "session_id", "since", "state", "total_steps"}
 	if !slices.Equal(keys, wantKeys) {
 		t.Fatalf("keys = %v\nwant   %v", keys, wantKeys)

@@ -30,6 +30,10 @@ type Status struct {
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
 	Connects         int        `json:"connects"`
 	LastErrorCode    int        `json:"last_error_code"` // LastError's LED code (flashes), 0 if none
+
+	// LastErrorDetail narrows LastError down ("unauthorized"), "" if
+	// nothing does (contract.ErrorDetail).
+	LastErrorDetail string `json:"last_error_detail"`
 }
 
 // FromSnapshot converts the session's snapshot.
@@ -43,6 +47,7 @@ func FromSnapshot(s contract.Snapshot) Status {
 		SessionID:        s.SessionID,
 		QueuePosition:    s.QueuePosition,
 		LastError:        s.LastError.String(),
+		LastErrorDetail:  s.LastDetail.String(),
 		LastReason:       s.LastReason.String(),
 		Attempt:          s.Attempt,
 		Since:            timePtr(s.Since),
@@ -50,6 +55,16 @@ func FromSnapshot(s contract.Snapshot) Status {
 		Connects:         s.Connects,
 		LastErrorCode:    s.LastError.Code(),
 	}
+}
+
+// LastErrorText is the last error as people read it: the name, with its
+// detail in parentheses when it has one ("serverConnectionFailed
+// (unauthorized)"); "" when there was none.
+func (st Status) LastErrorText() string {
+	if st.LastError == "" || st.LastErrorDetail == "" {
+		return st.LastError
+	}
+	return st.LastError + " (" + clean(st.LastErrorDetail) + ")"
 }
 
 func timePtr(t time.Time) *time.Time {

@@ -652,8 +652,18 @@ func (c *call) fail(name contract.ErrorName, cause error) bool {
 		c.result.MediaErr = cause
 		return false
 	}
-	c.result.Err = contract.NewConnectError(name, cause)
+	c.result.Err = contract.NewConnectErrorDetail(name, detailOf(name, cause), cause)
 	return false
+}
+
+// detailOf narrows a failure down (contract.ErrorDetail): a token refused
+// at the upgrade (HTTP 401 or 403) is serverConnectionFailed like any
+// failed dial, but staff must call support, not check the cable.
+func detailOf(name contract.ErrorName, cause error) contract.ErrorDetail {
+	if name == contract.ServerConnectionFailed && errors.Is(cause, ErrUnauthorized) {
+		return contract.DetailUnauthorized
+	}
+	return contract.NoDetail
 }
 
 func (c *call) endByUs() {

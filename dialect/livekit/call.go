@@ -413,7 +413,12 @@ func (c *call) findDP() *lksdk.RemoteParticipant {
 }
 
 func (c *call) fail(name contract.ErrorName, cause error) bool {
-	c.result.Err = contract.NewConnectError(name, cause)
+	detail := contract.NoDetail
+	if name == contract.ServerConnectionFailed && errors.Is(cause, ErrTokenRefused) {
+		// The access token was refused: staff call support (contract.ErrorDetail).
+		detail = contract.DetailUnauthorized
+	}
+	c.result.Err = contract.NewConnectErrorDetail(name, detail, cause)
 	return false
 }
 

@@ -303,8 +303,8 @@ func TestRefusedTokenBacksOff(t *testing.T) {
 	for _, e := range evs {
 		switch e.Kind {
 		case contract.EventConnectFailed:
-			if e.ErrorName != contract.ServerConnectionFailed || !errors.Is(e.Cause, livekit.ErrTokenRefused) {
-				t.Fatalf("refused token: %v (%v), want serverConnectionFailed saying the token was refused\n%s", e.ErrorName, e.Cause, sessiontest.Describe(evs))
+			if e.ErrorName != contract.ServerConnectionFailed || e.ErrorDetail != contract.DetailUnauthorized || !errors.Is(e.Cause, livekit.ErrTokenRefused) {
+				t.Fatalf("refused token: %v (%v, %v), want serverConnectionFailed (unauthorized) saying the token was refused\n%s", e.ErrorName, e.ErrorDetail, e.Cause, sessiontest.Describe(evs))
 			}
 		case contract.EventRetry:
 			delays = append(delays, e.Delay)

@@ -4,3 +4,9 @@ package version
 
 // Version is the release version; "dev" for a plain go build.
 var Version = "dev"
+
+// Commit is the git commit the binary was built from, set at link time
+// like Version (-X …/internal/version.Commit=$(git rev-parse HEAD)) by
+// the Makefile and the .deb build; "" otherwise, when the metrics'
+// kioskd_build_info falls back to what the Go toolchain stamped.
+var Commit = ""

@@ -1,0 +1,87 @@
+package session_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/session/sessiontest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the supervisor's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(s.b.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("bad log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestErrorDetailReachesEventsSnapshotAndLog: a call that ends with
+// serverConnectionFailed and the detail unauthorized (a refused token)
+// keeps the name, and the detail rides along: on the connect-failed and
+// retry events, in the snapshot (LastDetail), and as error_detail on both
+// log lines (ERROR_DETAIL in the journal). A later failure without a
+// detail clears it.
+func TestErrorDetailReachesEventsSnapshotAndLog(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	var logs syncBuffer
+	k := startFake(t, ctx, t.TempDir(), func(_ *session.Config, o *session.Options) {
+		o.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	c := k.d.Next(t, ctx)
+	refused := errors.New("signalling: token refused: HTTP 401")
+	c.End(dialect.Result{Err: contract.NewConnectErrorDetail(contract.ServerConnectionFailed, contract.DetailUnauthorized, refused)})
+	evs := k.rec.WaitFor(t, ctx, "a retry", hasKind(contract.EventRetry))
+	failed, _ := lastOf(evs, contract.EventConnectFailed)
+	retry, _ := lastOf(evs, contract.EventRetry)
+	if failed.ErrorName != contract.ServerConnectionFailed || failed.ErrorDetail != contract.DetailUnauthorized ||
+		retry.ErrorName != contract.ServerConnectionFailed || retry.ErrorDetail != contract.DetailUnauthorized {
+		t.Fatalf("want serverConnectionFailed (unauthorized) on the failure and the retry\n%s", sessiontest.Describe(evs))
+	}
+	if snap := k.sup.Snapshot(); snap.LastError != contract.ServerConnectionFailed || snap.LastDetail != contract.DetailUnauthorized {
+		t.Fatalf("snapshot %+v, want LastError serverConnectionFailed, LastDetail unauthorized", snap)
+	}
+	var withDetail []string
+	for _, l := range logs.lines(t) {
+		if l["error_detail"] == "unauthorized" && l["error_name"] == "serverConnectionFailed" {
+			withDetail = append(withDetail, l["msg"].(string))
+		}
+	}
+	if len(withDetail) != 2 || withDetail[0] != "connect failed: serverConnectionFailed (unauthorized)" || withDetail[1] != "retrying" {
+		t.Fatalf("log lines with error_detail=unauthorized: %q, want the failure and the retry", withDetail)
+	}
+
+	// The next attempt fails for another reason: the detail goes.
+	k.clk.Advance(500 * time.Millisecond)
+	c = k.d.Next(t, ctx)
+	c.Fail(contract.NoScene, errors.New("busy"))
+	k.rec.WaitFor(t, ctx, "a second retry", func(evs []contract.Event) bool { return countKind(evs, contract.EventRetry) >= 2 })
+	if snap := k.sup.Snapshot(); snap.LastError != contract.NoScene || snap.LastDetail != contract.NoDetail {
+		t.Fatalf("snapshot %+v, want noScene without a detail", snap)
+	}
+}

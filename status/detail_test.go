@@ -1,0 +1,37 @@
+package status
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/contract"
+)
+
+// TestErrorDetailInStatus: a refused token shows as its name with the
+// detail, in the JSON (last_error_detail) and in `kioskd status`'s text
+// ("Last error:  serverConnectionFailed (unauthorized)"); without a
+// detail the name stands alone.
+func TestErrorDetailInStatus(t *testing.T) {
+	now := since.Add(10 * time.Second)
+	st := FromSnapshot(contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed,
+		LastDetail: contract.DetailUnauthorized, Attempt: 4, Since: since, NextRetry: now.Add(time.Second)})
+	if st.LastError != "serverConnectionFailed" || st.LastErrorDetail != "unauthorized" {
+		t.Fatalf("status %+v", st)
+	}
+	b, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(b), `"last_error":"serverConnectionFailed"`) || !strings.Contains(string(b), `"last_error_detail":"unauthorized"`) {
+		t.Fatalf("JSON %s, %v", b, err)
+	}
+	if out := FormatText(st, now); !strings.Contains(out, "Last error:  serverConnectionFailed (unauthorized)\n") {
+		t.Errorf("FormatText lacks the detail:\n%s", out)
+	}
+	plain := FromSnapshot(contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene})
+	if plain.LastErrorDetail != "" || plain.LastErrorText() != "noScene" {
+		t.Errorf("no detail: %q / %q", plain.LastErrorDetail, plain.LastErrorText())
+	}
+	if none := FromSnapshot(contract.Snapshot{}); none.LastErrorText() != "" {
+		t.Errorf("no error: %q", none.LastErrorText())
+	}
+}
