@@ -213,12 +213,12 @@ func TestRefusedTokenEverywhere(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	code := Main([]string{"status", "--socket", lab.socket}, &out, &errOut)
-	if !strings.Contains(out.String(), "Last error:  serverConnectionFailed (unauthorized)\n") || code == 0 {
+	if !strings.Contains(out.String(), "Last error:  serverConnectionFailed (unauthorized), LED code 3") || code == 0 {
 		t.Errorf("kioskd status (exit %d):\n%s%s", code, out.String(), errOut.String())
 	}
 	out.Reset()
 	Main([]string{"status", "--check", "--socket", lab.socket}, &out, &errOut)
-	if !strings.Contains(out.String(), "(last error serverConnectionFailed (unauthorized))") {
+	if !strings.Contains(out.String(), "(last error serverConnectionFailed (unauthorized), LED code 3)") {
 		t.Errorf("kioskd status --check: %q", out.String())
 	}
 	waitScrape(t, ctx, addr, "the refusals counted with their detail", func(m map[string]float64) bool {

@@ -24,7 +24,7 @@ func TestErrorDetailInStatus(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), `"last_error":"serverConnectionFailed"`) || !strings.Contains(string(b), `"last_error_detail":"unauthorized"`) {
 		t.Fatalf("JSON %s, %v", b, err)
 	}
-	if out := FormatText(st, now); !strings.Contains(out, "Last error:  serverConnectionFailed (unauthorized)\n") {
+	if out := FormatText(st, now); !strings.Contains(out, "Last error:  serverConnectionFailed (unauthorized), LED code 3: ") || !strings.Contains(out, "call support: the kiosk's credential was refused") {
 		t.Errorf("FormatText lacks the detail:\n%s", out)
 	}
 	plain := FromSnapshot(contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene})
