@@ -477,7 +477,7 @@ func (c *call) handlePeer(ev pcEvent) bool {
 
 // offer builds the PeerConnection and returns the offer to send.
 func (c *call) offer() (string, error) {
-	pc, err := c.d.api.NewPeerConnection(webrtc.Configuration{
+	pc, est, err := c.d.api.NewPeerConnection(webrtc.Configuration{
 		ICEServers:         iceServers(c.d.cfg.Peer.ICEServers, c.serverICE),
 		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
 	})
@@ -511,6 +511,8 @@ func (c *call) offer() (string, error) {
 		c.sinks.Add(1)
 		go c.readRTCP(tr.Sender(), t)
 	}
+	c.sinks.Add(1)
+	go c.controlRate(pc, est, c.a.Media.Send())
 	// Receive the DP's voice and face even when we send nothing of a kind.
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if !kinds[k] {

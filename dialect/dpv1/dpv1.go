@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
@@ -51,7 +50,7 @@ type Config struct {
 type Dialect struct {
 	cfg Config
 	ws  *WebSocket
-	api *webrtc.API
+	api *rtc.API
 }
 
 var _ dialect.Dialect = (*Dialect)(nil)
