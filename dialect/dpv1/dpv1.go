@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"time"
 
-
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/dpwire"
