@@ -108,7 +108,8 @@ func (d *Daemon) wire(g *group) {
 
 	// The local status socket for `kioskd status`.
 	events, cancel := sup.Subscribe()
-	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log})
+	network := func() *status.Network { return currentNetwork(sup.NetworkStats, time.Now()) }
+	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log, Network: network})
 	if err != nil {
 		cancel()
 		log.Error("status socket unavailable", "path", d.cfg.Status.Socket, "error", err)
@@ -123,6 +124,11 @@ func (d *Daemon) wire(g *group) {
 		} else {
 			g.follow(sup, m.Follow)
 			g.spawn(func(ctx context.Context) { feedMediaMetrics(ctx, metricsInterval, d.sink, sup.SendStats, m.Media) })
+			if nm, err := status.NewNetworkMetrics(reg); err != nil {
+				log.Error("network metrics unavailable", "error", err)
+			} else {
+				g.spawn(func(ctx context.Context) { feedNetworkMetrics(ctx, metricsInterval, sup.NetworkStats, nm) })
+			}
 			g.spawn(func(ctx context.Context) {
 				if err := status.ServeMetrics(ctx, addr, reg); err != nil {
 					log.Error("metrics endpoint stopped", "listen", addr, "error", err)

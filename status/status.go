@@ -30,6 +30,7 @@ type Status struct {
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
 	Connects         int        `json:"connects"`
 	LastErrorCode    int        `json:"last_error_code"` // LastError's LED code (flashes), 0 if none
+	Network          *Network   `json:"network,omitempty"` // while Connected, in the one-shot reply (see Network)
 }
 
 // FromSnapshot converts the session's snapshot.

@@ -7,12 +7,14 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kioskd/kioskd/internal/netlab"
+	"github.com/kioskd/kioskd/rtc"
 )
 
 // The congestion scenarios of issue 15 (items 1, 4): a real kioskd sends
@@ -93,6 +95,18 @@ func TestThinUplink(t *testing.T) {
 		fails = append(fails, fmt.Sprintf("RTT %v on the idle link, %v under kioskd's media: +%v > 100 ms", idle, busy, r.inflation))
 	}
 	r.rate = lastRate(lc.log())
+	if other == "" {
+		// kioskd status shows the call's figures, the estimate below the link.
+		st := lc.status(t)
+		t.Logf("kioskd status:\n%s", st)
+		var est, video int
+		i := strings.Index(st, "Network:")
+		if i < 0 {
+			fails = append(fails, "kioskd status has no Network row:\n"+st)
+		} else if _, err := fmt.Sscanf(st[i:], "Network: estimate %d kbit/s, video %d kbit/s", &est, &video); err != nil || est > uplinkKbit || video+rtc.AudioReserve/1000 > est {
+			fails = append(fails, fmt.Sprintf("kioskd status's Network row (%v): estimate %d, video %d kbit/s; want the estimate within the link's %d kbit/s, video within it after audio:\n%s", err, est, video, uplinkKbit, st))
+		}
+	}
 	t.Logf("idle RTT %v, busy RTT %v; dpsim before %+v after %+v; kioskd's last send rate %s", idle, busy, s0, s1, r.rate)
 	r.report(t, fails, other != "")
 	if len(fails) > 0 && other == "" {
@@ -194,7 +208,21 @@ func (r row) report(t *testing.T, fails []string, reportOnly bool) {
 }
 
 // call is a running kioskd, Connected to a running dpsim.
-type call struct{ log func() string }
+type call struct {
+	log    func() string
+	config string // its configuration file (for kioskd status)
+	bin    string
+}
+
+// status is `kioskd status`'s text.
+func (c call) status(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(c.bin, "status", "--config", c.config).CombinedOutput()
+	if err != nil {
+		t.Errorf("kioskd status: %v\n%s", err, out)
+	}
+	return string(out)
+}
 
 // startCall starts dpsim in dp and kioskd (test camera and microphone)
 // in kiosk, and returns once kioskd logs its selected candidate pair
@@ -226,9 +254,10 @@ media:
 status:
   socket: %s
 `, dpAddr, filepath.Join(dir, "state"), filepath.Join(dir, "status.sock"))
+	cfgPath := writeFile(t, dir, "kioskd.yaml", cfg)
 	lines := make(chan map[string]any, 256)
 	kLog := startProcessLines(t, kiosk, filepath.Join(dir, "kioskd.log"), nil, lines, bins.kioskd,
-		"run", "--config", writeFile(t, dir, "kioskd.yaml", cfg), "--log-format", "json")
+		"run", "--config", cfgPath, "--log-format", "json")
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
@@ -241,7 +270,7 @@ status:
 					for range lines {
 					}
 				}()
-				return call{log: kLog}
+				return call{log: kLog, config: cfgPath, bin: bins.kioskd}
 			}
 		case <-deadline:
 			t.Fatalf("not Connected within 30 s\nkioskd:\n%s\ndpsim:\n%s", kLog(), dpLog())
