@@ -14,7 +14,7 @@ import (
 // its Network row while Connected; the one-shot reply only, so that
 // watchers are not woken by every new estimate.
 type Network struct {
-	EstimateBPS int     `json:"estimate_bps"`
+	EstimateBPS int     `json:"estimate_bps"` // 0: none (no transport-cc feedback)
 	VideoBPS    int     `json:"video_bps"`
 	MaxFPS      int     `json:"max_fps"` // 0: the camera's rate
 	RTTSeconds  float64 `json:"rtt_seconds"`
@@ -28,8 +28,12 @@ func (n Network) String() string {
 	if n.MaxFPS > 0 {
 		fps = fmt.Sprintf(" at ≤%d fps", n.MaxFPS)
 	}
-	return fmt.Sprintf("estimate %d kbit/s, video %d kbit/s%s, RTT %.0f ms, loss %.1f %%",
-		n.EstimateBPS/1000, n.VideoBPS/1000, fps, n.RTTSeconds*1000, n.Loss*100)
+	est := "none (the server sends no transport-cc feedback)"
+	if n.EstimateBPS > 0 {
+		est = fmt.Sprintf("%d kbit/s", n.EstimateBPS/1000)
+	}
+	return fmt.Sprintf("estimate %s, video %d kbit/s%s, RTT %.0f ms, loss %.1f %%",
+		est, n.VideoBPS/1000, fps, n.RTTSeconds*1000, n.Loss*100)
 }
 
 // NetworkMetrics are Network's gauges:

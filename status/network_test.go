@@ -77,3 +77,12 @@ func TestNetworkMetrics(t *testing.T) {
 		t.Fatal("registering the gauges twice succeeded")
 	}
 }
+
+// TestNetworkNoEstimate: a server without transport-cc feedback leaves no
+// estimate, and the row says so rather than "0 kbit/s".
+func TestNetworkNoEstimate(t *testing.T) {
+	got := Network{VideoBPS: 500_000}.String()
+	if want := "estimate none (the server sends no transport-cc feedback), video 500 kbit/s, RTT 0 ms, loss 0.0 %"; got != want {
+		t.Fatalf("row %q, want %q", got, want)
+	}
+}

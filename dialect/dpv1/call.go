@@ -60,6 +60,10 @@ type call struct {
 	// repeating one cannot flood the log.
 	outOfOrder kindLog
 
+	// rateStop ends controlRate, which closes rateDone (nil before offer).
+	rateStop context.CancelFunc
+	rateDone chan struct{}
+
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
 	sinks       sync.WaitGroup
@@ -511,8 +515,9 @@ func (c *call) offer() (string, error) {
 		c.sinks.Add(1)
 		go c.readRTCP(tr.Sender(), t)
 	}
-	c.sinks.Add(1)
-	go c.controlRate(pc, est, c.a.Media.Send())
+	ctx, cancel := context.WithCancel(context.Background())
+	c.rateStop, c.rateDone = cancel, make(chan struct{})
+	go c.controlRate(ctx, pc, est, c.a.Media.Send())
 	// Receive the DP's voice and face even when we send nothing of a kind.
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if !kinds[k] {
@@ -622,6 +627,11 @@ func (c *call) sendClose(reason string) {
 }
 
 func (c *call) teardown() {
+	if c.rateStop != nil {
+		// Before Close: pion's GetStats races a closing PeerConnection.
+		c.rateStop()
+		<-c.rateDone
+	}
 	if c.pc != nil {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}

@@ -1,7 +1,9 @@
 package dpv1
 
 import (
+	"context"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
@@ -20,19 +22,26 @@ const rateInterval = 500 * time.Millisecond
 // maps the PeerConnection's GCC estimate to the send rate of rtc's ladder
 // (audio reserved first, the rest to the VP8 target and frame rate) and
 // hands it, with the loss and round-trip time measured on the path, to
-// every send track. It ends with the call (sinkCtx).
-func (c *call) controlRate(pc *webrtc.PeerConnection, est cc.BandwidthEstimator, tracks []dialect.SendTrack) {
-	defer c.sinks.Done()
+// every send track. A server that declines transport-cc gets the fixed
+// MaxVideoBitrate. It ends with ctx (teardown, before it closes the
+// PeerConnection), closing c.rateDone.
+func (c *call) controlRate(ctx context.Context, pc *webrtc.PeerConnection, est cc.BandwidthEstimator, tracks []dialect.SendTrack) {
+	defer close(c.rateDone)
 	t := time.NewTicker(rateInterval)
 	defer t.Stop()
 	var logged rtc.SendRate
 	for {
 		select {
-		case <-c.sinkCtx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		r := rtc.RateFor(est.GetTargetBitrate())
+		if d := pc.RemoteDescription(); d != nil && !strings.Contains(d.SDP, "transport-cc") {
+			// The server declined the feedback: nothing to estimate from,
+			// so the fixed rate kioskd always sent (Estimate 0: unknown).
+			r = rtc.SendRate{VideoBitrate: rtc.MaxVideoBitrate}
+		}
 		if loss, ok := est.GetStats()["averageLoss"].(float64); ok {
 			r.Loss = loss
 		}
