@@ -96,15 +96,19 @@ func TestThinUplink(t *testing.T) {
 	}
 	r.rate = lastRate(lc.log())
 	if other == "" {
-		// kioskd status shows the call's figures, the estimate below the link.
+		// kioskd status shows the call's figures: an estimate that came
+		// down from its 300 kbit/s start to about the link's rate (GCC
+		// probes above it now and then: up to 1.5 times is allowed; the
+		// RTT above judges what was actually sent), and a video target
+		// that leaves the audio its reserve within the estimate.
 		st := lc.status(t)
 		t.Logf("kioskd status:\n%s", st)
 		var est, video int
 		i := strings.Index(st, "Network:")
 		if i < 0 {
 			fails = append(fails, "kioskd status has no Network row:\n"+st)
-		} else if _, err := fmt.Sscanf(st[i:], "Network: estimate %d kbit/s, video %d kbit/s", &est, &video); err != nil || est > uplinkKbit || video+rtc.AudioReserve/1000 > est {
-			fails = append(fails, fmt.Sprintf("kioskd status's Network row (%v): estimate %d, video %d kbit/s; want the estimate within the link's %d kbit/s, video within it after audio:\n%s", err, est, video, uplinkKbit, st))
+		} else if _, err := fmt.Sscanf(st[i:], "Network: estimate %d kbit/s, video %d kbit/s", &est, &video); err != nil || est > uplinkKbit*3/2 || video+rtc.AudioReserve/1000 > est {
+			fails = append(fails, fmt.Sprintf("kioskd status's Network row (%v): estimate %d, video %d kbit/s; want the estimate within 1.5 times the link's %d kbit/s, video within it after audio:\n%s", err, est, video, uplinkKbit, st))
 		}
 	}
 	t.Logf("idle RTT %v, busy RTT %v; dpsim before %+v after %+v; kioskd's last send rate %s", idle, busy, s0, s1, r.rate)
