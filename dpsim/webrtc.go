@@ -42,8 +42,10 @@ func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
-	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
-		return nil, err
+	if !cfg.NoTWCC {
+		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
