@@ -22,7 +22,7 @@ export GOFLAGS := -tags=dynamic
 # says why); vet, staticcheck and the tests cover it all the same.
 ALLTAGS := dynamic,livekit
 
-.PHONY: all deps build demo test vet fuzz fuzz-long bench clean readme-check netlab
+.PHONY: all deps build demo test vet fuzz fuzz-long bench clean readme-check netlab netlab-rate-table
 
 all: build
 
@@ -73,11 +73,22 @@ fuzz-long:
 # The network lab (internal/netlab, root only): real kioskd, dpsim and
 # coturn in network namespaces, scripted networks; one row per scenario.
 netlab: deps
-	@$(GO) test -count=1 -v -timeout 10m -run '^(TestTURNWithUDPBlocked|TestSwitchInterface|TestMediaOutageWithSignalling)$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
+	@$(GO) test -count=1 -v -timeout 10m -run '^(TestTURNWithUDPBlocked|TestSwitchInterface|TestMediaOutageWithSignalling|TestThinUplink|TestOutage)$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
 	@printf '%-36s %-6s %-20s %s\n' scenario result "time" "detail"
 	@echo "(time: to Connected; for the switch and the outage, from the switch or the link's return to media flowing again)"
 	@grep -o 'NETLAB|.*' bin/netlab.out | awk -F'|' '{printf "%-36s %-6s %-20s %s\n", $$2, $$3, $$4, $$5}'
+	@$(MAKE) --no-print-directory netlab-rate-table
 	@grep -q -- '--- SKIP' bin/netlab.out && grep -A1 -- '--- SKIP' bin/netlab.out || true
+
+# The congestion rows of make netlab (internal/netlab/rate_test.go), from
+# bin/netlab.out: audio packets received, the dominant frequency, video
+# frames per second and the longest freeze at dpsim, the RTT through the
+# link over the idle link's, the time to audio after an outage, and
+# kioskd's last estimate/video target in kbit/s.
+netlab-rate-table:
+	@echo
+	@printf '%-38s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n' scenario audio tone fps "max gap" "RTT +" "audio back" "est/video" result
+	@grep -o 'NETRATE|.*' bin/netlab.out | awk -F'|' '{printf "%-38s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n", $$2, $$3, $$4, $$5, $$6, $$7, $$8, $$9, $$10}'
 
 clean:
 	rm -rf bin dist

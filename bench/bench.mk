@@ -2,6 +2,7 @@
 # profiling build (included by the top Makefile). See bench/README.md.
 #
 #   make bench          the full run (~7 min): writes bench/results.json and the table in bench/README.md, then bench-aec
+#                       and make netlab (one row per network-lab scenario, ~2 min, root only)
 #   make bench-quick    CI smoke (~1 min): fewer runs, a 10 s steady state; writes bin/bench-quick.json
 #   make bench-profile  CPU and heap profiles of a steady call into bench/profiles/ (kioskd-pprof)
 #   make chaos          the long chaos runs, -race (~15 min): CHAOS_CUTS=250 random cuts after the
@@ -28,6 +29,8 @@ bench: bench-bins
 	bin/kioskbench -kioskd bin/kioskd -out bench/results.json -readme bench/README.md $(BENCH_FLAGS)
 	@echo; echo "Echo cancellation (make bench-aec):"
 	@$(MAKE) --no-print-directory bench-aec
+	@echo; echo "Network lab (make netlab; root only):"
+	-@$(MAKE) --no-print-directory netlab
 
 bench-quick: bench-bins
 	bin/kioskbench -quick -kioskd bin/kioskd -out bin/bench-quick.json $(BENCH_FLAGS)

@@ -116,7 +116,8 @@ func (d *Daemon) wire(g *group) {
 		ledCmds = d.leds
 	}
 	events, cancel := sup.Subscribe()
-	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log, LEDs: ledCmds})
+	network := func() *status.Network { return currentNetwork(sup.NetworkStats, time.Now()) }
+	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log, LEDs: ledCmds, Network: network})
 	if err != nil {
 		cancel()
 		log.Error("status socket unavailable", "path", d.cfg.Status.Socket, "error", err)
@@ -132,6 +133,11 @@ func (d *Daemon) wire(g *group) {
 			g.follow(sup, m.Follow)
 			d.watchHealth(m.Health)
 			g.spawn(func(ctx context.Context) { feedMediaMetrics(ctx, metricsInterval, d.sink, sup.SendStats, m.Media) })
+			if nm, err := status.NewNetworkMetrics(reg); err != nil {
+				log.Error("network metrics unavailable", "error", err)
+			} else {
+				g.spawn(func(ctx context.Context) { feedNetworkMetrics(ctx, metricsInterval, sup.NetworkStats, nm) })
+			}
 			web := d.cfg.Status.MetricsWebConfig
 			g.spawn(func(ctx context.Context) {
 				if err := status.ServeMetrics(ctx, addr, web, log.With("component", "metrics"), reg); err != nil {

@@ -38,6 +38,10 @@ type Config struct {
 	// 320x240 at 15 fps and 150 kbit/s, cheap to encode.
 	VideoWidth, VideoHeight, VideoFPS int
 	VideoBitrate                      int
+	// NoTWCC declines transport-wide congestion control: the answer has
+	// no transport-cc, and no feedback is sent (a server that does not
+	// help the kiosk estimate its uplink).
+	NoTWCC bool
 	// AnalysisWindow is how much of the kiosk's most recent audio the
 	// analysis looks at (dominant_hz, echo_dbfs); 0 means 1 s.
 	AnalysisWindow time.Duration

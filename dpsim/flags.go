@@ -19,6 +19,7 @@ func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(sizeFlag{&cfg.VideoWidth, &cfg.VideoHeight}, "video-size", "DP video size WxH (default 320x240)")
 	fs.IntVar(&cfg.VideoFPS, "video-fps", cfg.VideoFPS, "DP video frame rate (0: 15)")
 	fs.IntVar(&cfg.VideoBitrate, "video-bitrate", cfg.VideoBitrate, "DP video bitrate in bit/s (0: 150000)")
+	fs.BoolVar(&cfg.NoTWCC, "no-twcc", cfg.NoTWCC, "decline transport-wide congestion control feedback (the kiosk then sends video at a fixed rate)")
 	fs.DurationVar(&cfg.AnalysisWindow, "analysis-window", cfg.AnalysisWindow, "window of the kiosk's audio analysed (0: 1s)")
 	fs.BoolVar(&cfg.ICELoopbackOnly, "ice-loopback", cfg.ICELoopbackOnly, "gather only 127.0.0.1 ICE candidates (server and kiosk on one machine)")
 	fs.Var(listFlag{&cfg.ICEPublicIPs}, "ice-public-ip", "public IP to announce instead of the host's (1:1 NAT); repeatable or comma-separated")

@@ -29,7 +29,9 @@ import (
 const unreachableCandidate = "candidate:1 1 udp 2130706431 203.0.113.1 9 typ host"
 
 // newAPI builds the pion API: VP8 and Opus (as the encoders of codecs
-// register them), NACK and RTCP reports, and the ICE settings of cfg.
+// register them), NACK, RTCP reports, transport-wide congestion control
+// feedback on what it receives (a browser's or an SFU's: what the kiosk's
+// bandwidth estimator reads), and the ICE settings of cfg.
 func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	sel.Populate(me)
@@ -39,6 +41,11 @@ func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
+	}
+	if !cfg.NoTWCC {
+		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -375,7 +382,7 @@ func (c *conn) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	s.mu.Unlock()
 	var asm vp8.Assembler
 	var dropped uint64
-	var lastPLI time.Time
+	var lastPLI, lastFrame time.Time
 	haveKey := false
 	for {
 		pkt, _, err := tr.ReadRTP()
@@ -394,6 +401,11 @@ func (c *conn) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 		dropped = asm.Dropped
 		if frame != nil {
 			v.Frames++
+			now := time.Now()
+			if !lastFrame.IsZero() {
+				v.MaxGapMS = max(v.MaxGapMS, now.Sub(lastFrame).Milliseconds())
+			}
+			lastFrame = now
 			if key {
 				v.Keyframes++
 				v.Width, v.Height = w, h

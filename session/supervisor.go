@@ -139,6 +139,10 @@ func (s *Supervisor) Snapshot() contract.Snapshot {
 // SendStats is what the calls sent so far (see SendStats); for metrics.
 func (s *Supervisor) SendStats() SendStats { return s.relays.sent() }
 
+// NetworkStats is what congestion control last allowed and measured on
+// the calls' path (see NetworkStats); for metrics and status.
+func (s *Supervisor) NetworkStats() NetworkStats { return s.relays.rate.get() }
+
 // LastProgress is when the supervisor last showed it is alive; the systemd
 // watchdog pings only while this is recent.
 func (s *Supervisor) LastProgress() time.Time { return time.Unix(0, s.progress.Load()) }

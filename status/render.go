@@ -99,6 +99,9 @@ func FormatText(st Status, now time.Time) string {
 		row("Next retry", "in "+ago(d))
 	}
 	row("Connects", fmt.Sprint(st.Connects))
+	if st.Network != nil {
+		row("Network", st.Network.String())
+	}
 	return b.String()
 }
 

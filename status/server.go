@@ -49,6 +49,9 @@ type ServerOptions struct {
 	// LEDs, if set, serves the staff commands identify and lamp-test
 	// (status/leds.go); nil answers them with ErrNoLEDs.
 	LEDs LEDs
+	// Network, if set, returns the call's congestion control figures
+	// (nil: none now) for the one-shot reply while Connected.
+	Network func() *Network
 }
 
 // ioTimeout bounds a client's command line and each write, so a stuck
@@ -272,6 +275,17 @@ func (s *Server) current() []byte {
 	return append(b, '\n')
 }
 
+// oneShot is current with the Network figures while Connected.
+func (s *Server) oneShot() []byte {
+	snap := s.cfg.Snapshot()
+	st := FromSnapshot(snap)
+	if s.cfg.Network != nil && snap.State == contract.Connected {
+		st.Network = s.cfg.Network()
+	}
+	b, _ := json.Marshal(st)
+	return append(b, '\n')
+}
+
 func (s *Server) publish() {
 	b := s.current()
 	s.mu.Lock()
@@ -305,7 +319,7 @@ func (s *Server) serve(c net.Conn) {
 	c.SetReadDeadline(time.Time{})
 	switch cmd := strings.TrimSpace(string(line)); cmd {
 	case "status":
-		s.write(c, s.current())
+		s.write(c, s.oneShot())
 	case "watch":
 		s.watch(c)
 	default:

@@ -29,7 +29,8 @@ type Status struct {
 	Since            *time.Time `json:"since"`      // when State was entered; null if unknown
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
 	Connects         int        `json:"connects"`
-	LastErrorCode    int        `json:"last_error_code"` // LastError's LED code (flashes), 0 if none
+	LastErrorCode    int        `json:"last_error_code"`   // LastError's LED code (flashes), 0 if none
+	Network          *Network   `json:"network,omitempty"` // while Connected, in the one-shot reply (see Network)
 
 	// LastErrorDetail narrows LastError down ("unauthorized"), "" if
 	// nothing does (contract.ErrorDetail).

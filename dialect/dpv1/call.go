@@ -70,6 +70,10 @@ type call struct {
 	// repeating one cannot flood the log.
 	outOfOrder kindLog
 
+	// rateStop ends controlRate, which closes rateDone (nil before offer).
+	rateStop context.CancelFunc
+	rateDone chan struct{}
+
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
 	sinks       sync.WaitGroup
@@ -528,7 +532,7 @@ func (c *call) handlePeer(ev pcEvent) bool {
 
 // offer builds the PeerConnection and returns the offer to send.
 func (c *call) offer() (string, error) {
-	pc, err := c.d.api.NewPeerConnection(webrtc.Configuration{
+	pc, est, err := c.d.api.NewPeerConnection(webrtc.Configuration{
 		ICEServers:         iceServers(c.d.cfg.Peer.ICEServers, c.serverICE),
 		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
 	})
@@ -563,6 +567,9 @@ func (c *call) offer() (string, error) {
 		c.sinks.Add(1)
 		go c.readRTCP(tr.Sender(), t)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.rateStop, c.rateDone = cancel, make(chan struct{})
+	go c.controlRate(ctx, pc, est, c.a.Media.Send())
 	// Receive the DP's voice and face even when we send nothing of a kind.
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if !kinds[k] {
@@ -683,6 +690,11 @@ func (c *call) sendClose(reason string) {
 
 func (c *call) teardown() {
 	c.stopRestartTimer()
+	if c.rateStop != nil {
+		// Before Close: pion's GetStats races a closing PeerConnection.
+		c.rateStop()
+		<-c.rateDone
+	}
 	if c.pc != nil {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}

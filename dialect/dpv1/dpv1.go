@@ -19,8 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/dpwire"
@@ -55,7 +53,7 @@ type Config struct {
 type Dialect struct {
 	cfg Config
 	ws  *WebSocket
-	api *webrtc.API
+	api *rtc.API
 
 	mu    sync.Mutex
 	calls map[*call]struct{} // the running calls, for NetworkChanged
