@@ -118,10 +118,10 @@ status:
 	m.kLog = startProcessLines(t, m.kiosk, filepath.Join(dir, "kioskd.log"), nil, m.lines,
 		bins.kioskd, "run", "--config", writeFile(t, dir, "kioskd.yaml", cfg), "--log-format", "json")
 	m.waitLine("media path", 30*time.Second)
-	m.sid = dpSessions(t, m.dp)[0].ID
+	m.sid = swSessions(t, m.dp)[0].ID
 	// Media over A first.
-	before := dpSessions(t, m.dp)[0]
-	for s := before; s.Video.Frames < before.Video.Frames+10; s = dpSessions(t, m.dp)[0] {
+	before := swSessions(t, m.dp)[0]
+	for s := before; s.Video.Frames < before.Video.Frames+10; s = swSessions(t, m.dp)[0] {
 		pollPause(t, ctx)
 	}
 	return m
@@ -157,10 +157,10 @@ func (m *mediaLab) mediaBack(bound time.Duration, wantLine, wantWhy string) {
 	t := m.t
 	t.Helper()
 	event := time.Now()
-	base := dpSessions(t, m.dp)[0]
+	base := swSessions(t, m.dp)[0]
 	var back time.Duration
 	for {
-		s := dpSessions(t, m.dp)[0]
+		s := swSessions(t, m.dp)[0]
 		if s.Video.Frames >= base.Video.Frames+5 && s.Audio.Packets >= base.Audio.Packets+25 {
 			back = time.Since(event)
 			break
@@ -174,8 +174,8 @@ func (m *mediaLab) mediaBack(bound time.Duration, wantLine, wantWhy string) {
 	done := m.waitLine("ICE restart: media path back", 10*time.Second)
 	pair := fmt.Sprint(done["ice_candidate_pair"])
 
-	ss := dpSessions(t, m.dp)
-	stats := dpStats(t, m.dp)
+	ss := swSessions(t, m.dp)
+	stats := dpsimStats(t, m.dp)
 	var problems []string
 	if back > bound {
 		problems = append(problems, fmt.Sprintf("media back after %v, more than %v", back, bound))
@@ -238,7 +238,7 @@ func pollPause(t *testing.T, ctx context.Context) {
 	}
 }
 
-type dpSession struct {
+type swSession struct {
 	ID        string `json:"id"`
 	Connected bool   `json:"connected"`
 	Connects  int    `json:"connects"`
@@ -268,9 +268,9 @@ func adminGet(t *testing.T, dp *netlab.NS, path string, into any) {
 	}
 }
 
-func dpSessions(t *testing.T, dp *netlab.NS) []dpSession {
+func swSessions(t *testing.T, dp *netlab.NS) []swSession {
 	t.Helper()
-	var ss []dpSession
+	var ss []swSession
 	adminGet(t, dp, "/sessions", &ss)
 	if len(ss) == 0 {
 		t.Fatal("dpsim has no session")
@@ -278,7 +278,7 @@ func dpSessions(t *testing.T, dp *netlab.NS) []dpSession {
 	return ss
 }
 
-func dpStats(t *testing.T, dp *netlab.NS) dpStatsDoc {
+func dpsimStats(t *testing.T, dp *netlab.NS) dpStatsDoc {
 	t.Helper()
 	var s dpStatsDoc
 	adminGet(t, dp, "/stats", &s)
