@@ -13,8 +13,12 @@ import (
 // newLiveKit builds the livekit dialect (built with the tag livekit; see
 // livekit_off.go).
 func newLiveKit(cfg *config.Config, token string, opts Options) (dialect.Dialect, error) {
+	peer, err := peerOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	d, err := livekit.New(livekit.Config{
-		URL: cfg.Server.URL, Token: token,
+		Peer: peer, URL: cfg.Server.URL, Token: token,
 		Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
 		Clock: opts.Clock,
 	})

@@ -52,7 +52,7 @@ var Layers = []Layer{
 	{"dialects and engines", []string{
 		"leds/ledstest",
 		"dialect/dpv1",        // the client of kioskd.dp.v1
-		"dialect/livekit",     // a LiveKit room through the LiveKit Go SDK
+		"dialect/livekit",     // a LiveKit room: its signalling by hand, kioskd's own rtc engine
 		"dialect/dialecttest", // a dialect a test drives by hand
 		"session",             // the supervisor: reactions, backoff, persistence, deadlines
 		"media",               // camera and microphone to tracks, the DP's tracks back
