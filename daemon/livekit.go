@@ -1,5 +1,3 @@
-//go:build livekit
-
 package daemon
 
 import (
@@ -10,8 +8,10 @@ import (
 	"github.com/kioskd/kioskd/dialect/livekit"
 )
 
-// newLiveKit builds the livekit dialect (built with the tag livekit; see
-// livekit_off.go).
+// newLiveKit builds the livekit dialect. It is in every build: its client
+// is kioskd's own (no LiveKit SDK or generated protobuf package), which
+// costs a Connected kiosk nothing measurable (docs/LIVEKIT.md,
+// "Measurements").
 func newLiveKit(cfg *config.Config, token string, opts Options) (dialect.Dialect, error) {
 	peer, err := peerOptions(cfg)
 	if err != nil {
