@@ -266,7 +266,13 @@ func (c *call) startPeers() error {
 		})
 	}
 	c.sub.OnTrack(c.onTrack)
-	for _, t := range c.a.Media.Send() {
+	tracks := c.a.Media.Send()
+	if len(tracks) == 0 {
+		// Nothing to send (camera and microphone both none): the kiosk
+		// only listens, and Connected waits for the DP's media alone.
+		c.offered, c.pubUp = true, true
+	}
+	for _, t := range tracks {
 		m := addTrackMsg{CID: t.ID(), Name: "microphone", Type: trackAudio, Source: sourceMicrophone}
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
 			m = addTrackMsg{CID: t.ID(), Name: "camera", Type: trackVideo, Source: sourceCamera}
