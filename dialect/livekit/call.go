@@ -212,7 +212,7 @@ func (c *call) dial(ctx context.Context) bool {
 	defer cancel()
 	ch := make(chan dialed, 1)
 	go func() {
-		s, j, err := dialSignal(dctx, c.d.cfg.URL, c.d.cfg.Token, c.d.cfg.ConnectTimeout)
+		s, j, err := dialSignal(dctx, c.d.cfg.URL, c.d.cfg.Token, c.d.cfg.TLS, c.d.cfg.ConnectTimeout)
 		ch <- dialed{s, j, err}
 	}()
 	var r dialed

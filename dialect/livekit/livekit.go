@@ -17,6 +17,7 @@ package livekit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -56,6 +57,8 @@ type Config struct {
 	// DPIdentity names the Digital Person's participant; "": the first
 	// agent participant (docs/LIVEKIT.md).
 	DPIdentity string
+	// TLS verifies a wss:// server (server.ca_file); nil: the system roots.
+	TLS *tls.Config
 	// Peer configures the WebRTC engine (configured ICE servers, relay
 	// policy, timeouts); the server's ICE servers are added per call.
 	Peer rtc.PeerOptions

@@ -2,6 +2,7 @@ package livekit
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -78,12 +79,12 @@ func rtcURL(server string) (string, error) {
 
 // dialSignal opens the signal channel and reads the join response; the
 // token goes in the Authorization header only. timeout bounds both.
-func dialSignal(ctx context.Context, server, token string, timeout time.Duration) (*signal, *joinResponse, error) {
+func dialSignal(ctx context.Context, server, token string, tlsCfg *tls.Config, timeout time.Duration) (*signal, *joinResponse, error) {
 	u, err := rtcURL(server)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: timeout}
+	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: timeout, TLSClientConfig: tlsCfg}
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)
 	dctx, cancel := context.WithTimeout(ctx, timeout)

@@ -2,6 +2,8 @@ package livekit
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +75,7 @@ func TestSignalTokenHeaderAndPingTimeout(t *testing.T) {
 		}
 	})
 	ctx := t.Context()
-	s, j, err := dialSignal(ctx, u, "secret-token", 5*time.Second)
+	s, j, err := dialSignal(ctx, u, "secret-token", nil, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +115,11 @@ func TestSignalRefusedAndNoJoin(t *testing.T) {
 	u := fakeServer(t, func(ws *websocket.Conn, _ *http.Request) {
 		_ = ws.WriteMessage(websocket.BinaryMessage, reqLeaveMsg(leaveMsg{Reason: JoinFailure})) // field 8 of a SignalResponse is leave too
 	})
-	_, _, err := dialSignal(context.Background(), u, "wrong-token", 5*time.Second)
+	_, _, err := dialSignal(context.Background(), u, "wrong-token", nil, 5*time.Second)
 	if !errors.Is(err, ErrTokenRefused) || strings.Contains(err.Error(), "wrong-token") {
 		t.Fatalf("refused: %v", err)
 	}
-	_, _, err = dialSignal(context.Background(), u, "secret-token", 5*time.Second)
+	_, _, err = dialSignal(context.Background(), u, "secret-token", nil, 5*time.Second)
 	if !errors.Is(err, ErrNoJoin) || !strings.Contains(err.Error(), "JOIN_FAILURE") {
 		t.Fatalf("a leave instead of the join: %v", err)
 	}
@@ -136,5 +138,36 @@ func TestRTCURL(t *testing.T) {
 	}
 	if _, err := rtcURL("ftp://x"); err == nil {
 		t.Error("ftp accepted")
+	}
+}
+
+// server.ca_file reaches the WebSocket: a wss:// server signed by a
+// private CA is refused with the system roots and joined with that CA.
+func TestSignalPrivateCA(t *testing.T) {
+	up := websocket.Upgrader{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		_ = ws.WriteMessage(websocket.BinaryMessage, joinMsg("tls-room", 0, 0))
+		_, _, _ = ws.ReadMessage()
+	}))
+	defer srv.Close()
+	u := "wss://" + strings.TrimPrefix(srv.URL, "https://")
+	if _, _, err := dialSignal(t.Context(), u, "t", nil, 5*time.Second); err == nil {
+		t.Fatal("joined a server of a private CA with the system roots")
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	s, j, err := dialSignal(t.Context(), u, "t", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.start(0, 0)
+	s.Close()
+	if j.RoomName != "tls-room" {
+		t.Fatalf("join %+v", j)
 	}
 }
