@@ -28,9 +28,9 @@ type LabConfig struct {
 	URL, Token string
 	// Dialect is server.dialect ("": the default, kioskd.dp.v1).
 	Dialect string
-	Width      int // 0: 640x480 at 15 fps
-	Height     int
-	FPS        int
+	Width   int // 0: 640x480 at 15 fps
+	Height  int
+	FPS     int
 	// InitialDelay and MaxDelay set session.reconnect; zero: the defaults (1 s, 30 s).
 	InitialDelay, MaxDelay time.Duration
 	// MetricsListen, if set, is status.metrics_listen.
