@@ -489,8 +489,10 @@ func (c *call) handleEvent(ev event) bool {
 			return c.peerFailed(fmt.Errorf("%w (%s)", ErrPeerFailed, which))
 		}
 	case evTrack:
-		pid, _, _ := strings.Cut(ev.streamID, "|")
-		if _, ok := c.peers[pid]; !ok {
+		// LiveKit's stream id names the publisher ("<participant SID>|<track
+		// SID>"), even when the track comes before its participant update.
+		pid, _, found := strings.Cut(ev.streamID, "|")
+		if !found || pid == "" {
 			pid = c.trackOwner(ev.trackID)
 		}
 		if pid != "" {
