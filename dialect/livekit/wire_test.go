@@ -1,6 +1,7 @@
 package livekit
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 
@@ -139,4 +140,29 @@ func TestMalformedResponse(t *testing.T) {
 			t.Errorf("%x decoded", b)
 		}
 	}
+}
+
+// Whatever the server sends, decoding returns a message or ErrWire: it
+// never panics (the signal channel is input from the network).
+func FuzzDecodeResponse(f *testing.F) {
+	for _, m := range []proto.Message{
+		&lkproto.SignalResponse{Message: &lkproto.SignalResponse_Join{Join: &lkproto.JoinResponse{
+			Room: &lkproto.Room{Sid: "RM", Name: "r"}, OtherParticipants: []*lkproto.ParticipantInfo{{Sid: "PA", Attributes: map[string]string{"a": "b"}, Tracks: []*lkproto.TrackInfo{{Sid: "TR"}}}},
+			IceServers: []*lkproto.ICEServer{{Urls: []string{"turn:x"}}}, PingInterval: 5,
+		}}},
+		&lkproto.SignalResponse{Message: &lkproto.SignalResponse_Update{Update: &lkproto.ParticipantUpdate{Participants: []*lkproto.ParticipantInfo{{Identity: "dp", State: lkproto.ParticipantInfo_DISCONNECTED}}}}},
+		&lkproto.SignalResponse{Message: &lkproto.SignalResponse_Leave{Leave: &lkproto.LeaveRequest{Reason: lkproto.DisconnectReason_ROOM_DELETED}}},
+		&lkproto.SignalResponse{Message: &lkproto.SignalResponse_Trickle{Trickle: &lkproto.TrickleRequest{CandidateInit: "{}"}}},
+	} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := decodeResponse(b); err != nil && !errors.Is(err, ErrWire) {
+			t.Fatalf("%v is not ErrWire", err)
+		}
+	})
 }
