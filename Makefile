@@ -18,8 +18,9 @@ export CGO_ENABLED := 1
 # takes the place of Debian's libopus for av/opus too. With the tag, both
 # link Debian's libopus (pkg-config), which picks its SIMD at run time.
 export GOFLAGS := -tags=dynamic
-# The livekit dialect is built only with the tag livekit (daemon/livekit_off.go
-# says why); vet, staticcheck and the tests cover it all the same.
+# The livekit dialect is in every build; only its tests carry the tag
+# livekit (their Digital Person participant uses LiveKit's Go SDK, which the
+# kiosk must not link: internal/deptest). vet, staticcheck and the tests use it.
 ALLTAGS := dynamic,livekit
 
 .PHONY: all deps build demo test vet fuzz fuzz-long bench clean readme-check netlab netlab-rate-table

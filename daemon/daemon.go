@@ -250,10 +250,7 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, opts Options) (dialect.Dialect, error) {
 	switch cfg.Server.Dialect {
 	case config.DialectLiveKit:
-		if cfg.Server.CAFile != "" {
-			return nil, fmt.Errorf("%w: server.ca_file is not supported with server.dialect: livekit yet (the system roots are used)", config.ErrInvalid)
-		}
-		return newLiveKit(cfg, token, opts)
+		return newLiveKit(cfg, token, tlsCfg, opts)
 	default:
 		peer, err := peerOptions(cfg)
 		if err != nil {

@@ -53,7 +53,7 @@ var Layers = []Layer{
 	{"dialects and engines", []string{
 		"leds/ledstest",
 		"dialect/dpv1",        // the client of kioskd.dp.v1
-		"dialect/livekit",     // a LiveKit room through the LiveKit Go SDK
+		"dialect/livekit",     // a LiveKit room: its signalling by hand, kioskd's own rtc engine
 		"dialect/dialecttest", // a dialect a test drives by hand
 		"session",             // the supervisor: reactions, backoff, persistence, deadlines
 		"media",               // camera and microphone to tracks, the DP's tracks back
@@ -127,8 +127,8 @@ var Rules = []Rule{
 		Why: "the boundary is below the supervisor"},
 	{Package: "dialect/dpv1", Forbid: []string{Module + "/session", Module + "/media", Module + "/dpsim"},
 		Why: "a dialect knows its protocol, not the supervisor, the devices or the reference server"},
-	{Package: "dialect/livekit", Forbid: []string{Module + "/session", Module + "/media", Module + "/dpsim", Module + "/dialect/dpv1"},
-		Why: "a dialect knows its protocol, not the supervisor, the devices, the reference server or another dialect"},
+	{Package: "dialect/livekit", Forbid: []string{Module + "/session", Module + "/media", Module + "/dpsim", Module + "/dialect/dpv1", "github.com/livekit/"},
+		Why: "a dialect knows its protocol, not the supervisor, the devices, the reference server or another dialect; and LiveKit's own modules (SDK, generated protobuf) cost every kiosk ~10 MB of PSS (docs/LIVEKIT.md)"},
 	{Package: "daemon", Forbid: []string{Module + "/dpsim"},
 		Why: "kioskd run never reaches the reference server's scenarios and admin API: only `kioskd demo` (cli) starts dpsim"},
 	{Package: "dpsim", Forbid: client,
