@@ -249,10 +249,10 @@ func (c *call) startPeers() error {
 		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
 	}
 	var err error
-	if c.pub, err = c.d.api.NewPeerConnection(cfg); err != nil {
+	if c.pub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
-	if c.sub, err = c.d.api.NewPeerConnection(cfg); err != nil {
+	if c.sub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
 	for target, pc := range map[int32]*webrtc.PeerConnection{targetPublisher: c.pub, targetSubscriber: c.sub} {

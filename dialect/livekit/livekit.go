@@ -29,8 +29,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/internal/clock"
@@ -72,7 +70,7 @@ type Config struct {
 // Dialect joins LiveKit rooms. It implements dialect.Dialect.
 type Dialect struct {
 	cfg Config
-	api *webrtc.API
+	api *rtc.API
 
 	mu      sync.Mutex
 	roomSID map[string]string // the last SID seen for each room name: a different one on resume is a new room
