@@ -16,7 +16,7 @@
 #                    such file: the most recently built ones there)
 #   VMTEST_SCRIPT    system (default) | smoke | a path to a guest script
 #   VMTEST_OUT       where the run's files go (default vmtest/.cache/run)
-#   VMTEST_TIMEOUT   seconds the VM may run (default 900)
+#   VMTEST_TIMEOUT   seconds the VM may run (default 1800: the system checks and the fleet checks take 12-20 min under TCG)
 #   VMTEST_CACHE, VMTEST_REBUILD, VMTEST_APT_SOURCES: see image/build.sh
 #   VMTEST_VERBOSE=1 show the whole serial console live
 #   VMTEST_UNIT_DROPIN=FILE  experiment: install FILE as a drop-in of
@@ -29,7 +29,7 @@ cd "$top"
 FROM=${VMTEST_FROM:-deb}
 SCRIPT=${VMTEST_SCRIPT:-system}
 OUT=${VMTEST_OUT:-$here/.cache/run}
-TIMEOUT=${VMTEST_TIMEOUT:-900}
+TIMEOUT=${VMTEST_TIMEOUT:-1800}
 t0=$SECONDS
 
 log() { echo "vmtest: $*" >&2; }
