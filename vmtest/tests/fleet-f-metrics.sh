@@ -84,7 +84,7 @@ else
       fi
       fm_scrape -u "prometheus:$fm_pass" >/dev/null
       fams="state=$(fm_sample 'kioskd_state{state="Connected"}') build_info=$(grep -c '^kioskd_build_info{commit="[0-9a-f]\{40\}",goversion="go[^"]*",version="[^"]*"} 1' /tmp/fm-body) camera_up=$(fm_sample 'kioskd_device_up{device="camera"}') microphone_up=$(fm_sample 'kioskd_device_up{device="microphone"}') speaker_up=$(fm_sample 'kioskd_device_up{device="speaker"}') leds_up=$(fm_sample 'kioskd_leds_up{backend="gpio"}') last_connected=$(fm_sample kioskd_last_connected_timestamp_seconds)"
-      if [[ "$fams" == "state=1 build_info=1 "*" microphone_up=1 speaker_up=1 leds_up=1 "* ]] && ! grep -q bitrate /tmp/fm-body; then
+      if [[ "$fams" == "state=1 build_info=1 "*" microphone_up=1 speaker_up=1 leds_up=1 "* ]] && ! grep -q kioskd_media_bitrate /tmp/fm-body; then
         pass fleet-metrics-families "$fams"
       else
         fail fleet-metrics-families "$fams (want Connected, build info, microphone, speaker and gpio LEDs up)"
