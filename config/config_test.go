@@ -939,7 +939,14 @@ func TestTokenEndpoint(t *testing.T) {
 			t.Errorf("%q: the error echoes the URL: %v", b.yaml, err)
 		}
 	}
-	// The kioskd dialect still needs server.url, endpoint or not.
+	c, err = Parse([]byte("server:\n  dialect: livekit\n  allow_insecure: true\n  token_endpoint: http://lab.example/t\n"), "k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 1 || w[0] != "k.yaml:4: server.token_endpoint: INSECURE: http:// to a host that is not loopback sends the credential and the token unencrypted (server.allow_insecure: true); use https://" {
+		t.Fatalf("warnings %q", w)
+	}
+	// Without an endpoint, livekit still needs server.url.
 	c, err = Parse([]byte("server:\n  dialect: livekit\n"), "k.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -500,10 +500,17 @@ func (c *Config) Warnings() []string {
 		}
 		w = append(w, e.Error())
 	}
+	if c.Server.Dialect == DialectLiveKit && InsecureHTTP(c.Server.TokenEndpoint) && c.Server.AllowInsecure {
+		e := &KeyError{Line: c.src.line("server.token_endpoint"), Key: "server.token_endpoint",
+			Msg: "INSECURE: http:// to a host that is not loopback sends the credential and the token unencrypted (server.allow_insecure: true); use https://"}
+		if c.src != nil {
+			e.File = c.src.file
+		}
+		w = append(w, e.Error())
+	}
 	return w
 }
 
-// insecure reports a ws:// URL to a host other than loopback.
 // CheckEndpointURL returns what is wrong with a token endpoint URL, or
 // "": https:// (http:// for a lab), a host, no user info, no fragment.
 // The URL is never in the message (it may carry a key in its query).
@@ -543,6 +550,7 @@ func InsecureHTTP(raw string) bool {
 	return u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback())
 }
 
+// insecure reports a ws:// URL to a host other than loopback.
 func insecure(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "ws" {
