@@ -240,33 +240,54 @@ func TestTokenEndpointRefused(t *testing.T) {
 }
 
 // An endpoint slower than the join's deadline is serverConnectionFailed
-// within it, not a kiosk stuck in the request.
+// within it, not a kiosk stuck in the request: the dialect's own timeout
+// of the request, or the supervisor's step deadline, which also cuts the
+// request (the endpoint sees it cancelled).
 func TestTokenEndpointSlow(t *testing.T) {
-	ctx := testCtx(t, 60*time.Second)
-	release := make(chan struct{})
-	ep := newTokenEndpoint(t, "ws://127.0.0.1:1", func(_ http.ResponseWriter, r *http.Request) bool {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-		return true
-	})
-	t.Cleanup(func() { close(release) }) // before ep's Close (cleanups run last first)
-	start := time.Now()
-	k := startKiosk(t, "", credential, withEndpoint(ep.srv.URL, func(_ *session.Config, lk *livekit.Config) {
-		lk.ConnectTimeout = time.Second
-	}))
-	evs := k.rec.WaitFor(t, ctx, "a failure", func(evs []contract.Event) bool {
-		return count(evs, func(e contract.Event) bool { return e.Kind == contract.EventConnectFailed }) >= 1
-	})
-	took := time.Since(start)
-	for _, e := range evs {
-		if e.Kind == contract.EventConnectFailed && (e.ErrorName != contract.ServerConnectionFailed || !errors.Is(e.Cause, livekit.ErrEndpoint) || !strings.Contains(e.Cause.Error(), "within 1s")) {
-			t.Fatalf("slow endpoint: %v (%v), want serverConnectionFailed, no answer within 1s\n%s", e.ErrorName, e.Cause, sessiontest.Describe(evs))
-		}
+	cases := []struct {
+		name string
+		set  func(*session.Config, *livekit.Config)
+		want string
+	}{
+		{"request timeout", func(_ *session.Config, lk *livekit.Config) { lk.ConnectTimeout = time.Second }, "no answer within 1s"},
+		{"step deadline", func(c *session.Config, lk *livekit.Config) {
+			c.StepTimeout, lk.ConnectTimeout = time.Second, 30*time.Second
+		}, "the server was not reached within 1s"},
 	}
-	if took > 5*time.Second {
-		t.Fatalf("the first failure took %v with a 1 s deadline", took)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := testCtx(t, 60*time.Second)
+			release := make(chan struct{})
+			cut := make(chan struct{}, 16)
+			ep := newTokenEndpoint(t, "ws://127.0.0.1:1", func(_ http.ResponseWriter, r *http.Request) bool {
+				select {
+				case <-r.Context().Done():
+					cut <- struct{}{}
+				case <-release:
+				}
+				return true
+			})
+			t.Cleanup(func() { close(release) }) // before ep's Close (cleanups run last first)
+			start := time.Now()
+			k := startKiosk(t, "", credential, withEndpoint(ep.srv.URL, c.set))
+			evs := k.rec.WaitFor(t, ctx, "a failure", func(evs []contract.Event) bool {
+				return count(evs, func(e contract.Event) bool { return e.Kind == contract.EventConnectFailed }) >= 1
+			})
+			took := time.Since(start)
+			for _, e := range evs {
+				if e.Kind == contract.EventConnectFailed && (e.ErrorName != contract.ServerConnectionFailed || !strings.Contains(e.Cause.Error(), c.want)) {
+					t.Fatalf("slow endpoint: %v (%v), want serverConnectionFailed, %q\n%s", e.ErrorName, e.Cause, c.want, sessiontest.Describe(evs))
+				}
+			}
+			if took > 5*time.Second {
+				t.Fatalf("the first failure took %v with a 1 s deadline", took)
+			}
+			select {
+			case <-cut:
+			case <-ctx.Done():
+				t.Fatal("the request to the endpoint was never cancelled")
+			}
+		})
 	}
 }
 
