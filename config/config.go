@@ -84,6 +84,12 @@ type Server struct {
 	// token file holds a LiveKit access token (a JWT).
 	Dialect string  `yaml:"dialect"`
 	LiveKit LiveKit `yaml:"livekit"`
+	// TokenEndpoint is a LiveKit standard token endpoint (https://…, or
+	// http:// to loopback), dialect livekit only: per attempt kioskd asks
+	// it for a room's server URL and access token, and the token file
+	// holds the endpoint's bearer credential instead of a JWT. URL is
+	// then optional (the endpoint's answer names the server).
+	TokenEndpoint string `yaml:"token_endpoint"`
 	// ICEServers are the STUN and TURN servers every call uses, besides
 	// those the server hands out (docs/PROTOCOL.md section 4.11). Empty:
 	// host candidates only, unless the server hands some.

@@ -893,3 +893,65 @@ func TestDialect(t *testing.T) {
 		}
 	}
 }
+
+// server.token_endpoint: https (http to loopback, or with allow_insecure),
+// livekit only, strict; with it server.url is optional for a run. The URL
+// is never echoed (a key may sit in its query).
+func TestTokenEndpoint(t *testing.T) {
+	c, err := Parse([]byte("server:\n  dialect: livekit\n  token_endpoint: https://tokens.example.com/api/token\n"), "k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.TokenEndpoint != "https://tokens.example.com/api/token" {
+		t.Fatalf("server = %+v", c.Server)
+	}
+	if err := c.ValidateForRun(); err != nil {
+		t.Fatalf("ValidateForRun with an endpoint and no url = %v", err)
+	}
+	for _, ok := range []string{
+		"server:\n  dialect: livekit\n  token_endpoint: http://127.0.0.1:8080/t\n",
+		"server:\n  dialect: livekit\n  token_endpoint: http://localhost/t\n",
+		"server:\n  dialect: livekit\n  allow_insecure: true\n  token_endpoint: http://lab.example/t\n",
+	} {
+		if _, err := Parse([]byte(ok), "k.yaml"); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	secret := "SeCrEtKeY"
+	bad := []struct{ yaml, want string }{
+		{"server:\n  token_endpoint: https://t.example/x\n", "k.yaml:2: server.token_endpoint: is only used with server.dialect: livekit"},
+		{"server:\n  dialect: livekit\n  token_endpoint: http://t.example/x?k=" + secret + "\n", "k.yaml:3: server.token_endpoint: http:// to a host that is not loopback would send the credential and the token unencrypted; use https:// (or, for a lab only, set server.allow_insecure: true)"},
+		{"server:\n  dialect: livekit\n  token_endpoint: wss://t.example/x\n", `k.yaml:3: server.token_endpoint: scheme must be https (or http for a lab), got "wss"`},
+		{"server:\n  dialect: livekit\n  token_endpoint: t.example/x\n", "k.yaml:3: server.token_endpoint: must start with https:// (or http:// to loopback)"},
+		{"server:\n  dialect: livekit\n  token_endpoint: https:///x\n", "k.yaml:3: server.token_endpoint: has no host; write it as https://host[:port]/path"},
+		{"server:\n  dialect: livekit\n  token_endpoint: https://u:" + secret + "@t.example/x\n", "k.yaml:3: server.token_endpoint: must not carry credentials (user:password@); the bearer credential is in server.token_file or KIOSKD_TOKEN"},
+		{"server:\n  dialect: livekit\n  token_endpoint: https://t.example/x#" + secret + "\n", "k.yaml:3: server.token_endpoint: must not have a #fragment"},
+		{"server:\n  dialect: livekit\n  token_endpoint: https://t.example:0/x\n", `k.yaml:3: server.token_endpoint: port must be between 1 and 65535 (got "0")`},
+		{"server:\n  dialect: livekit\n  token_endpoint: \"https://t.example/%zz" + secret + "\"\n", "k.yaml:3: server.token_endpoint: not a valid URL"},
+		{"server:\n  dialect: livekit\n  token_endpoint: https://t.example/x\n  token_endpont: 1\n", `k.yaml:4: server.token_endpont: unknown key (did you mean "token_endpoint"?)`},
+	}
+	for _, b := range bad {
+		_, err := Parse([]byte(b.yaml), "k.yaml")
+		if err == nil || err.Error() != b.want {
+			t.Errorf("%q:\n got %v\nwant %s", b.yaml, err, b.want)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("%q: the error echoes the URL: %v", b.yaml, err)
+		}
+	}
+	c, err = Parse([]byte("server:\n  dialect: livekit\n  allow_insecure: true\n  token_endpoint: http://lab.example/t\n"), "k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 1 || w[0] != "k.yaml:4: server.token_endpoint: INSECURE: http:// to a host that is not loopback sends the credential and the token unencrypted (server.allow_insecure: true); use https://" {
+		t.Fatalf("warnings %q", w)
+	}
+	// Without an endpoint, livekit still needs server.url.
+	c, err = Parse([]byte("server:\n  dialect: livekit\n"), "k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ValidateForRun(); !errors.Is(err, ErrNoURL) {
+		t.Fatalf("livekit without url nor endpoint: %v", err)
+	}
+}

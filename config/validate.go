@@ -60,7 +60,7 @@ func (c *Config) ValidateForRun() error {
 		errs.file = c.src.file
 	}
 	c.validate(errs)
-	if c.Server.URL == "" {
+	if c.Server.URL == "" && (c.Server.TokenEndpoint == "" || c.Server.Dialect != DialectLiveKit) {
 		errs.errs = append(errs.errs, &KeyError{
 			File:  errs.file,
 			Line:  c.src.line("server.url", "server"),
@@ -141,7 +141,17 @@ func (v *validator) server() {
 				v.fail(k.key, nil, "is only used with server.dialect: %s", DialectLiveKit)
 			}
 		}
+		if s.TokenEndpoint != "" {
+			v.fail("server.token_endpoint", nil, "is only used with server.dialect: %s", DialectLiveKit)
+		}
 	case DialectLiveKit:
+		if s.TokenEndpoint != "" {
+			if msg := CheckEndpointURL(s.TokenEndpoint); msg != "" {
+				v.fail("server.token_endpoint", nil, "%s", msg)
+			} else if InsecureHTTP(s.TokenEndpoint) && !s.AllowInsecure {
+				v.fail("server.token_endpoint", nil, "http:// to a host that is not loopback would send the credential and the token unencrypted; use https:// (or, for a lab only, set server.allow_insecure: true)")
+			}
+		}
 		for _, k := range []struct{ key, val string }{
 			{"server.livekit.room", s.LiveKit.Room},
 			{"server.livekit.identity", s.LiveKit.Identity},
@@ -490,7 +500,54 @@ func (c *Config) Warnings() []string {
 		}
 		w = append(w, e.Error())
 	}
+	if c.Server.Dialect == DialectLiveKit && InsecureHTTP(c.Server.TokenEndpoint) && c.Server.AllowInsecure {
+		e := &KeyError{Line: c.src.line("server.token_endpoint"), Key: "server.token_endpoint",
+			Msg: "INSECURE: http:// to a host that is not loopback sends the credential and the token unencrypted (server.allow_insecure: true); use https://"}
+		if c.src != nil {
+			e.File = c.src.file
+		}
+		w = append(w, e.Error())
+	}
 	return w
+}
+
+// CheckEndpointURL returns what is wrong with a token endpoint URL, or
+// "": https:// (http:// for a lab), a host, no user info, no fragment.
+// The URL is never in the message (it may carry a key in its query).
+func CheckEndpointURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "not a valid URL"
+	case u.Scheme != "https" && u.Scheme != "http":
+		if u.Scheme == "" {
+			return "must start with https:// (or http:// to loopback)"
+		}
+		return fmt.Sprintf("scheme must be https (or http for a lab), got %s", quote(u.Scheme))
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return "has no host; write it as https://host[:port]/path"
+	case u.User != nil:
+		return "must not carry credentials (user:password@); the bearer credential is in server.token_file or " + EnvToken
+	case u.Fragment != "" || strings.HasSuffix(raw, "#"):
+		return "must not have a #fragment"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port must be between 1 and 65535 (got %s)", quote(p))
+		}
+	}
+	return ""
+}
+
+// InsecureHTTP says whether raw is http:// (or ws://) to a host that is
+// not loopback: the credential would cross a network in clear.
+func InsecureHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "ws") {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback())
 }
 
 // insecure reports a ws:// URL to a host other than loopback.

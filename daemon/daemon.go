@@ -185,7 +185,8 @@ func openLEDs(cfg config.LEDs, opts Options) (ctl *leds.Controller, ok bool) {
 
 // build makes the session supervisor with its dialect and media.
 func build(cfg *config.Config, opts Options) (*Daemon, error) {
-	if cfg.Server.URL == "" {
+	if cfg.Server.URL == "" && (cfg.Server.TokenEndpoint == "" || cfg.Server.Dialect != config.DialectLiveKit) {
+		// A LiveKit token endpoint names the server in its answers.
 		return nil, fmt.Errorf("%w: server.url is not set", config.ErrInvalid)
 	}
 	token, err := cfg.Token()

@@ -20,6 +20,7 @@ func newLiveKit(cfg *config.Config, token string, tlsCfg *tls.Config, opts Optio
 	}
 	d, err := livekit.New(livekit.Config{
 		Peer: peer, URL: cfg.Server.URL, Token: token, TLS: tlsCfg,
+		TokenEndpoint: cfg.Server.TokenEndpoint, AllowInsecure: cfg.Server.AllowInsecure,
 		Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
 		Clock: opts.Clock,
 	})

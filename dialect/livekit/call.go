@@ -141,7 +141,7 @@ func (c *call) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.teardown()
 
-	if c.a.Resume != "" && c.a.Resume != c.d.cfg.Room {
+	if c.d.cfg.TokenEndpoint == "" && c.a.Resume != "" && c.a.Resume != c.d.cfg.Room {
 		c.fail(contract.NoSessionToResume, fmt.Errorf("%w (room %q)", ErrOtherRoom, c.a.Resume))
 		return
 	}
@@ -212,7 +212,17 @@ func (c *call) dial(ctx context.Context) bool {
 	defer cancel()
 	ch := make(chan dialed, 1)
 	go func() {
-		s, j, err := dialSignal(dctx, c.d.cfg.URL, c.d.cfg.Token, c.d.cfg.TLS, c.d.cfg.ConnectTimeout)
+		server, token := c.d.cfg.URL, c.d.cfg.Token
+		if c.d.cfg.TokenEndpoint != "" {
+			room := c.d.roomFor(c.a.Resume)
+			c.log.Info("asking the token endpoint for a room", "room", room, "identity", c.d.cfg.Identity)
+			var err error
+			if server, token, err = c.d.fetchToken(dctx, room, c.d.cfg.ConnectTimeout); err != nil {
+				ch <- dialed{err: err}
+				return
+			}
+		}
+		s, j, err := dialSignal(dctx, server, token, c.d.cfg.TLS, c.d.cfg.ConnectTimeout)
 		ch <- dialed{s, j, err}
 	}()
 	var r dialed
@@ -660,7 +670,7 @@ func (c *call) mediaFailed(err error) {
 
 func (c *call) fail(name contract.ErrorName, cause error) bool {
 	detail := contract.NoDetail
-	if name == contract.ServerConnectionFailed && errors.Is(cause, ErrTokenRefused) {
+	if name == contract.ServerConnectionFailed && (errors.Is(cause, ErrTokenRefused) || errors.Is(cause, ErrEndpointRefused)) {
 		// The access token was refused: staff call support (contract.ErrorDetail).
 		detail = contract.DetailUnauthorized
 	}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -41,16 +42,27 @@ const Name = config.DialectLiveKit
 
 // Config is what the dialect needs to join a room.
 type Config struct {
-	// URL is the LiveKit server's (wss://…, or ws:// to loopback).
+	// URL is the LiveKit server's (wss://…, or ws:// to loopback). With
+	// a TokenEndpoint it is optional: the endpoint's server_url wins.
 	URL string
-	// Token is a LiveKit access token (a JWT): secret, sent in the
-	// Authorization header only, never logged.
+	// Token is a LiveKit access token (a JWT), or with a TokenEndpoint
+	// the endpoint's bearer credential: secret, sent in an Authorization
+	// header only, never logged.
 	Token string
+	// TokenEndpoint is a LiveKit standard token endpoint (endpoint.go);
+	// "": Token is a static access token.
+	TokenEndpoint string
+	// AllowInsecure lets the endpoint's server_url be ws:// or http:// to
+	// a host that is not loopback (server.allow_insecure).
+	AllowInsecure bool
 	// Room to join: "" takes the token's. A token that names a room
-	// must name this one.
+	// must name this one. With a TokenEndpoint: the room a fresh session
+	// asks for; "": kiosk-<hostname>-<random>, a new one each time.
 	Room string
-	// Identity is the kiosk's participant identity, informational: the
-	// token's identity is the one the server uses ("": the token's).
+	// Identity is the kiosk's participant identity. With a static token
+	// it is informational: the token's identity is the one the server
+	// uses ("": the token's). With a TokenEndpoint it is the
+	// participant_identity asked for ("": the hostname).
 	Identity string
 	// DPIdentity names the Digital Person's participant; "": the first
 	// agent participant (docs/LIVEKIT.md).
@@ -69,8 +81,10 @@ type Config struct {
 
 // Dialect joins LiveKit rooms. It implements dialect.Dialect.
 type Dialect struct {
-	cfg Config
-	api *rtc.API
+	cfg  Config
+	api  *rtc.API
+	http *http.Client // of the token endpoint; nil without one
+	host string       // the hostname, for kiosk-<hostname>-<random> rooms
 
 	mu      sync.Mutex
 	roomSID map[string]string // the last SID seen for each room name: a different one on resume is a new room
@@ -80,21 +94,25 @@ var _ dialect.Dialect = (*Dialect)(nil)
 
 // Errors of New; none of them carries the token.
 var (
-	ErrNoURL      = errors.New("livekit: no server URL")
-	ErrNoToken    = errors.New("livekit: no access token (server.token_file or KIOSKD_TOKEN)")
-	ErrBadToken   = errors.New("livekit: the access token is not a JWT")
-	ErrNoRoom     = errors.New("livekit: the access token names no room (and server.livekit.room is empty)")
-	ErrRoomNeqJWT = errors.New("livekit: server.livekit.room is not the access token's room")
+	ErrNoURL       = errors.New("livekit: no server URL")
+	ErrNoToken     = errors.New("livekit: no access token (server.token_file or KIOSKD_TOKEN)")
+	ErrBadToken    = errors.New("livekit: the access token is not a JWT")
+	ErrNoRoom      = errors.New("livekit: the access token names no room (and server.livekit.room is empty)")
+	ErrRoomNeqJWT  = errors.New("livekit: server.livekit.room is not the access token's room")
+	ErrBadEndpoint = errors.New("livekit: server.token_endpoint is not usable")
 )
 
 // New checks cfg against its token and builds the dialect; nothing is
 // dialled until Start.
 func New(cfg Config) (*Dialect, error) {
-	if cfg.URL == "" {
+	if cfg.URL == "" && cfg.TokenEndpoint == "" {
 		return nil, ErrNoURL
 	}
 	if cfg.Token == "" {
 		return nil, ErrNoToken
+	}
+	if cfg.TokenEndpoint != "" {
+		return newWithEndpoint(cfg)
 	}
 	claims, err := ParseClaims(cfg.Token)
 	if err != nil {
@@ -117,6 +135,32 @@ func New(cfg Config) (*Dialect, error) {
 	if cfg.Identity == "" {
 		cfg.Identity, _ = os.Hostname()
 	}
+	return build(cfg)
+}
+
+// newWithEndpoint builds a dialect that asks cfg.TokenEndpoint for each
+// attempt's token: the credential is not a JWT, the room is chosen per
+// session.
+func newWithEndpoint(cfg Config) (*Dialect, error) {
+	if msg := config.CheckEndpointURL(cfg.TokenEndpoint); msg != "" {
+		return nil, fmt.Errorf("%w: %s", ErrBadEndpoint, msg)
+	}
+	if config.InsecureHTTP(cfg.TokenEndpoint) && !cfg.AllowInsecure {
+		return nil, fmt.Errorf("%w: http:// to a host that is not loopback", ErrBadEndpoint)
+	}
+	host, _ := os.Hostname()
+	if cfg.Identity == "" {
+		cfg.Identity = host
+	}
+	d, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.http, d.host = newEndpointClient(cfg.TLS), roomSafe(host)
+	return d, nil
+}
+
+func build(cfg Config) (*Dialect, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real
 	}
@@ -130,14 +174,52 @@ func New(cfg Config) (*Dialect, error) {
 	return &Dialect{cfg: cfg, api: api, roomSID: map[string]string{}}, nil
 }
 
+// roomSafe keeps a hostname to what a room name may hold (letters,
+// digits, '.', '_', '-'; others become '-'), at most 64 characters.
+func roomSafe(host string) string {
+	b := []byte(host)
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) == 0 {
+		return "host"
+	}
+	return string(b)
+}
+
+// roomFor is the room an attempt asks the token endpoint for: the stored
+// session's on a resume, else server.livekit.room, else a new
+// kiosk-<hostname>-<random>.
+func (d *Dialect) roomFor(resume string) string {
+	switch {
+	case resume != "":
+		return resume
+	case d.cfg.Room != "":
+		return d.cfg.Room
+	}
+	return RandomRoom(d.host)
+}
+
 // Name is "livekit".
 func (d *Dialect) Name() string { return Name }
 
 // Server is the server's URL without user info, query and fragment, and
 // the room: stored beside the session id, so never a secret.
-func (d *Dialect) Server() string { return config.PublicURL(d.cfg.URL) }
+// With a token endpoint it is the endpoint's: it decides the server.
+func (d *Dialect) Server() string {
+	if d.cfg.TokenEndpoint != "" {
+		return config.PublicURL(d.cfg.TokenEndpoint)
+	}
+	return config.PublicURL(d.cfg.URL)
+}
 
-// Room is the room the dialect joins.
+// Room is the room the dialect joins (with a token endpoint: the
+// configured room of a fresh session, "" for a random one).
 func (d *Dialect) Room() string { return d.cfg.Room }
 
 // Start joins the room and runs one call until it ends (see dialect.Call).

@@ -147,17 +147,23 @@ func freeUDP(t testing.TB) int {
 // participant an AGENT (a Digital Person).
 func Token(t testing.TB, room, identity string, agent bool) string {
 	t.Helper()
+	jwt, err := Mint(room, identity, agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jwt
+}
+
+// Mint is Token for goroutines that cannot fail a test (a token
+// endpoint's handler).
+func Mint(room, identity string, agent bool) (string, error) {
 	at := auth.NewAccessToken(APIKey, APISecret).
 		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: room}).
 		SetIdentity(identity).SetValidFor(time.Hour)
 	if agent {
 		at.SetKind(livekit.ParticipantInfo_AGENT)
 	}
-	jwt, err := at.ToJWT()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return jwt
+	return at.ToJWT()
 }
 
 // DeleteRoom closes room: everyone in it is disconnected with ROOM_DELETED.
