@@ -145,3 +145,36 @@ func ParseDisconnectReason(s string) (DisconnectReason, bool) {
 	}
 	return NoReason, false
 }
+
+// Detailed is a cause that refines its error name without being another
+// one (the eight names stay eight): the kiosk's clock behind a refused
+// certificate is still serverConnectionFailed, but staff must not be sent
+// to the network cable for it.
+type Detailed interface {
+	// ErrorDetail is a short, stable, lower-case token (for logs, status
+	// and metrics), e.g. DetailClock.
+	ErrorDetail() string
+}
+
+// DetailClock: the system clock is before the build's date, so the
+// server's certificate reads "not yet valid"; kioskd waits for time sync.
+const DetailClock = "clock"
+
+// DetailOf is the ErrorDetail of the first Detailed error in err's chain,
+// or "".
+func DetailOf(err error) string {
+	var d Detailed
+	if errors.As(err, &d) {
+		return d.ErrorDetail()
+	}
+	return ""
+}
+
+// DetailText says what a detail means, for people; "" for an unknown one.
+func DetailText(detail string) string {
+	switch detail {
+	case DetailClock:
+		return "the system clock is wrong; waiting for time sync"
+	}
+	return ""
+}

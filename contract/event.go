@@ -50,6 +50,7 @@ type Event struct {
 
 	ErrorName ErrorName        // EventConnectFailed, EventMediaFailed, and EventRetry after a failure
 	Cause     error            // detail of ErrorName, for the log
+	Detail    string           // EventConnectFailed: DetailOf(Cause), a refinement of ErrorName for staff and status; "" if none
 	Reason    DisconnectReason // EventDisconnected
 	ByUs      bool             // EventDisconnected with ReasonNormal: kioskd closed it itself
 
@@ -64,6 +65,7 @@ type Snapshot struct {
 	SessionID     string
 	QueuePosition int
 	LastError     ErrorName
+	ErrorDetail   string // the Detail of LastError's event; "" if none
 	LastReason    DisconnectReason
 	Attempt       int
 	Since         time.Time // when State was entered

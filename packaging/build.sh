@@ -51,7 +51,12 @@ fi
 # --- Binaries --------------------------------------------------------------
 # PIE, full RELRO and BIND_NOW (Debian's hardening defaults, which lintian
 # checks); -s -w: no symbol table or DWARF in the shipped binary.
+# The build date is the commit's (SOURCE_DATE_EPOCH): a kiosk whose clock
+# reads earlier knows its clock is wrong (a certificate "not yet valid").
+epoch=$(git log -1 --format=%ct HEAD 2>/dev/null || date +%s)
+build_date=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 ldflags="-s -w -X github.com/kioskd/kioskd/internal/version.Version=${DEB_UPSTREAM_VERSION}"
+ldflags+=" -X github.com/kioskd/kioskd/internal/version.BuildDate=${build_date}"
 ldflags+=" -extldflags '-Wl,-z,relro,-z,now'"
 export CGO_CFLAGS="-O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2"
 export CGO_CPPFLAGS="-D_FORTIFY_SOURCE=2"
@@ -98,7 +103,6 @@ awk '
   { echo "build.sh: no server.url line in configs/kioskd.yaml" >&2; exit 1; }
 
 # Reproducible timestamps: HEAD's commit time (nfpm and the changelog).
-epoch=$(git log -1 --format=%ct HEAD 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH=$epoch
 date_rfc=$(LC_ALL=C date -u -R -d "@$epoch")
 commit=$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)

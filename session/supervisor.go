@@ -210,6 +210,7 @@ func (s *Supervisor) publish(e contract.Event) {
 		s.snap.QueuePosition = e.QueuePosition
 	case contract.EventConnectFailed, contract.EventMediaFailed:
 		s.snap.LastError = e.ErrorName
+		s.snap.ErrorDetail = e.Detail
 	case contract.EventDisconnected:
 		s.snap.LastReason = e.Reason
 	case contract.EventRetry:
@@ -416,7 +417,7 @@ func (s *Supervisor) react(ctx context.Context, res dialect.Result, flaps *int) 
 	immediate := s.immediate
 	s.immediate = false
 	if res.Err != nil { // failed before Connected (docs/BEHAVIOUR.md section 2)
-		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err})
+		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err, Detail: contract.DetailOf(res.Err.Err)})
 		switch res.Err.Name {
 		case contract.NoSessionToResume:
 			s.forget("the server can no longer resume it")
@@ -584,10 +585,17 @@ func (s *Supervisor) logEvent(e contract.Event) {
 		s.log.Info("waiting in the server's queue", attrs...)
 	case contract.EventConnectFailed:
 		attrs = append(attrs, "error_name", e.ErrorName.String())
+		if e.Detail != "" {
+			attrs = append(attrs, "error_detail", e.Detail)
+		}
 		if e.Cause != nil {
 			attrs = append(attrs, "error", e.Cause.Error())
 		}
-		s.log.Warn("connect failed: "+e.ErrorName.String(), attrs...)
+		msg := "connect failed: " + e.ErrorName.String()
+		if t := contract.DetailText(e.Detail); t != "" {
+			msg += " (" + t + ")"
+		}
+		s.log.Warn(msg, attrs...)
 	case contract.EventMediaFailed:
 		attrs = append(attrs, "error_name", e.ErrorName.String())
 		if e.Cause != nil {

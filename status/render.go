@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kioskd/kioskd/contract"
 )
 
 // FormatLine is the one-line progress view used by `kioskd status --watch`
@@ -75,7 +77,11 @@ func FormatText(st Status, now time.Time) string {
 		row("Queue", fmt.Sprint(st.QueuePosition))
 	}
 	if st.LastError != "" {
-		row("Last error", st.LastError)
+		last := st.LastError
+		if t := contract.DetailText(st.ErrorDetail); t != "" {
+			last += " (" + t + ")"
+		}
+		row("Last error", last)
 	}
 	if st.LastReason != "" {
 		row("Last reason", st.LastReason)

@@ -23,8 +23,9 @@ type Status struct {
 	PercentageLoaded int        `json:"percentage_loaded"`
 	SessionID        string     `json:"session_id"`
 	QueuePosition    int        `json:"queue_position"`
-	LastError        string     `json:"last_error"`  // an error name of docs/BEHAVIOUR.md section 2, "" if none
-	LastReason       string     `json:"last_reason"` // a disconnect reason of docs/BEHAVIOUR.md section 3, "" if none
+	LastError        string     `json:"last_error"`             // an error name of docs/BEHAVIOUR.md section 2, "" if none
+	ErrorDetail      string     `json:"error_detail,omitempty"` // what refines LastError (contract.DetailOf), e.g. "clock"
+	LastReason       string     `json:"last_reason"`            // a disconnect reason of docs/BEHAVIOUR.md section 3, "" if none
 	Attempt          int        `json:"attempt"`
 	Since            *time.Time `json:"since"`      // when State was entered; null if unknown
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
@@ -42,6 +43,7 @@ func FromSnapshot(s contract.Snapshot) Status {
 		SessionID:        s.SessionID,
 		QueuePosition:    s.QueuePosition,
 		LastError:        s.LastError.String(),
+		ErrorDetail:      s.ErrorDetail,
 		LastReason:       s.LastReason.String(),
 		Attempt:          s.Attempt,
 		Since:            timePtr(s.Since),

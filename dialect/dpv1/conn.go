@@ -21,6 +21,8 @@ type DialConfig struct {
 	// was ignored (an unknown type: the error is a *dpwire.UnknownTypeError),
 	// on the connection's read goroutine.
 	OnIgnored func(err error)
+	// BuildTime is when kioskd was built; see Config.BuildTime.
+	BuildTime time.Time
 }
 
 // Conn is an open control channel.

@@ -72,6 +72,9 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 		if resp != nil {
 			return nil, fmt.Errorf("%w: %s: HTTP %d", ErrDial, redactURL(cfg.URL), resp.StatusCode)
 		}
+		if ce := clockProblem(err, tlsNow(cfg.TLS), cfg.BuildTime); ce != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrDial, redactURL(cfg.URL), ce)
+		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrDial, redactURL(cfg.URL), err)
 	}
 	if ws.Subprotocol() != dpwire.Subprotocol {
