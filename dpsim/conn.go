@@ -473,7 +473,8 @@ func (c *conn) attach(h dpwire.Hello) event {
 	s.mu.Unlock()
 
 	c.log = c.log.With("session_id", c.sess.id)
-	c.log.Info("session attached", "resumed", c.plan.resumed, "client", h.Client.Name, "client_version", h.Client.Version)
+	c.log.Info("session attached", "resumed", c.plan.resumed, "client", h.Client.Name, "client_version", h.Client.Version,
+		"kiosk_id", h.Client.KioskID)
 	if old != nil {
 		// The kiosk came back while its old socket still looks alive
 		// (a reboot, a half-open TCP connection): the new one wins.

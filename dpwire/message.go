@@ -70,7 +70,13 @@ type ClientInfo struct {
 	Version string `json:"version"`
 	Video   bool   `json:"video"`
 	Audio   bool   `json:"audio"`
+	// KioskID is a stable id of this kiosk (kioskd: a hash of its machine
+	// id), optional: MaxKioskID bytes of letters, digits, '.', '_', '-'.
+	KioskID string `json:"kiosk_id,omitempty"`
 }
+
+// MaxKioskID bounds client.kiosk_id.
+const MaxKioskID = 64
 
 // Session assigns the session id (server to client, answer to Hello).
 type Session struct {
@@ -366,6 +372,14 @@ func validate(m Message) error {
 	case *Hello:
 		if len(v.Resume) > 256 {
 			return errors.New("resume longer than 256 bytes")
+		}
+		if len(v.Client.KioskID) > MaxKioskID {
+			return fmt.Errorf("client.kiosk_id longer than %d bytes", MaxKioskID)
+		}
+		for _, r := range v.Client.KioskID {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+				return errors.New("client.kiosk_id holds a character other than letters, digits, '.', '_' and '-'")
+			}
 		}
 	}
 	return nil

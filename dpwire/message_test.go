@@ -11,6 +11,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	idx := uint16(0)
 	msgs := []Message{
 		Hello{Resume: "s1", Client: ClientInfo{Name: "kioskd", Version: "1", Video: true, Audio: true}},
+		Hello{Client: ClientInfo{Name: "kioskd", Version: "1", Video: true, KioskID: "k-0123456789abcdef0123"}},
 		Session{SessionID: "s1", Resumed: true, HeartbeatMS: 5000},
 		Progress{State: "SearchingForDigitalPerson", QueuePosition: 3},
 		Offer{SDP: "v=0"}, Answer{SDP: "v=0"},
@@ -52,6 +53,8 @@ func TestDecodeRejectsBadFrames(t *testing.T) {
 		"unknown field":   {`{"type":"ready","extra":1}`, ErrMalformed},
 		"wrong type":      {`{"type":"ping","seq":"x"}`, ErrMalformed},
 		"empty sdp":       {`{"type":"answer","sdp":""}`, ErrMalformed},
+		"kiosk_id odd":    {`{"type":"hello","client":{"name":"k","version":"1","video":true,"audio":true,"kiosk_id":"a b"}}`, ErrMalformed},
+		"kiosk_id long":   {`{"type":"hello","client":{"name":"k","version":"1","video":true,"audio":true,"kiosk_id":"` + strings.Repeat("a", MaxKioskID+1) + `"}}`, ErrMalformed},
 		"bad state":       {`{"type":"progress","state":"Flying"}`, ErrMalformed},
 		"negative queue":  {`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":-1}`, ErrMalformed},
 		"empty session":   {`{"type":"session","session_id":""}`, ErrMalformed},
