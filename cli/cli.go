@@ -35,7 +35,7 @@ Usage:
   kioskd run --config FILE [--log-format auto|journal|json|text]   the daemon
   kioskd demo [--for DURATION]                                      an in-process demo, no setup needed
   kioskd devices                                                    cameras, microphones, speakers, LEDs
-  kioskd check-config --config FILE                                 validate a config file
+  kioskd check-config --config FILE [--show]                        validate the config file and its drop-ins
   kioskd status [--json] [--watch] [--socket PATH]                  ask the running daemon
   kioskd leds-off --config FILE                                     turn the status LEDs off (after a kill)
   kioskd version
@@ -94,7 +94,8 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check-config", stderr)
-	path := fs.String("config", config.DefaultPath, "config file")
+	path := fs.String("config", config.DefaultPath, "config file (its drop-ins: FILE.d/*.yaml)")
+	show := fs.Bool("show", false, "print the effective configuration, each key with the file and line it comes from")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -107,11 +108,22 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if err := cfg.ValidateForRun(); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if _, err := cfg.Token(); err != nil {
+	tok, err := cfg.LoadToken()
+	if err != nil {
 		problems = append(problems, err.Error())
 	}
 	if _, err := cfg.TLSConfig(); err != nil {
 		problems = append(problems, err.Error())
+	}
+	if *show {
+		src := tok.Source
+		if src == "" && err == nil {
+			src = "none (server.token_file is empty)"
+		}
+		if err := cfg.Show(stdout, src); err != nil {
+			fmt.Fprintln(stderr, "kioskd:", err)
+			return exitFail
+		}
 	}
 	if len(problems) > 0 {
 		for _, p := range problems {
@@ -119,10 +131,14 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitConfig
 	}
-	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+	for _, w := range append(cfg.Warnings(), tok.Warning) {
+		if w != "" {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 	}
-	fmt.Fprintf(stdout, "%s: OK\n", *path)
+	if !*show {
+		fmt.Fprintf(stdout, "%s: OK\n", *path)
+	}
 	return exitOK
 }
 

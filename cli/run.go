@@ -19,13 +19,15 @@ import (
 
 // cmdRun is the daemon: the config, the logger, then package daemon, one
 // generation per configuration. SIGHUP (systemctl reload kioskd) reloads
-// the file: a file that cannot be used is logged and the running
-// configuration kept; an unchanged one changes nothing; a changed one
-// stops this generation (session closed, devices released) and starts the
-// next with it, the token read again. SIGTERM or SIGINT stops.
+// the file and its drop-ins: a configuration that cannot be used is logged
+// and the running one kept; an unchanged one changes nothing; one whose
+// only change is the leds section is applied to the running daemon (the
+// session goes on); any other change stops this generation (session
+// closed, devices released) and starts the next with it, the token read
+// again. SIGTERM or SIGINT stops.
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
-	path := fs.String("config", config.DefaultPath, "config file")
+	path := fs.String("config", config.DefaultPath, "config file (its drop-ins: FILE.d/*.yaml)")
 	format := fs.String("log-format", logging.FormatAuto, "auto|journal|json|text (auto: journald under systemd, else text)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -39,12 +41,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	// Until the config is read, errors go to stderr as plain text.
-	cfg, token, err := loadForRun(*path)
+	cfg, tok, err := loadForRun(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd:", err)
 		return exitConfig
 	}
-	secrets := []string{token}
+	secrets := []string{tok.Token}
+	warned := map[string]bool{}
 	for {
 		// Every token this process has used stays redacted.
 		log, tracker, err := logging.New(*format, stderr, logging.Options{Secrets: secrets})
@@ -52,10 +55,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "kioskd:", err)
 			return exitUsage
 		}
+		warnToken(log, tok, warned)
 		d, err := daemon.New(cfg, daemon.Options{
 			Log:         log,
 			OnSessionID: tracker.Set, // "" clears it
 			Console:     stderr,      // leds.backend: console
+			TokenSource: tok.Source,
 		})
 		if errors.Is(err, session.ErrLocked) {
 			log.Error("cannot start: another kioskd is running", "error", err)
@@ -65,22 +70,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			log.Error("cannot start", "error", err)
 			return exitConfig
 		}
-		next := make(chan *config.Config, 1)
+		next := make(chan loaded, 1)
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		go func() {
-			if c, t := awaitReload(watchCtx, hup, *path, cfg, token, log); c != nil {
-				token = t
-				next <- c
+			r := reloader{path: *path, running: cfg, token: tok.Token, log: log, hup: hup, applyLEDs: d.ApplyLEDs}
+			if c, t := r.await(watchCtx); c != nil {
+				warnToken(log, t, warned)
+				next <- loaded{c, t}
 				d.Reload()
 			}
 		}()
 		err = d.Run(ctx)
 		stopWatch()
 		select {
-		case c := <-next:
+		case n := <-next:
 			if ctx.Err() == nil {
-				cfg = c
-				secrets = append(secrets, token)
+				cfg, tok = n.cfg, n.tok
+				secrets = append(secrets, tok.Token)
 				log.Info("configuration reloaded: starting again with it", "config", *path)
 				continue
 			}
@@ -95,49 +101,90 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// loadForRun reads and checks the config file and its token as run needs
-// them.
-func loadForRun(path string) (*config.Config, string, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := cfg.ValidateForRun(); err != nil {
-		return nil, "", err
-	}
-	token, err := cfg.Token()
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := cfg.TLSConfig(); err != nil {
-		return nil, "", err
-	}
-	return cfg, token, nil
+type loaded struct {
+	cfg *config.Config
+	tok config.TokenInfo
 }
 
-// awaitReload waits for a SIGHUP that brings a usable, changed
-// configuration and returns it with its token; nil when ctx ends first.
-// systemd hears RELOADING=1 and then READY=1 around each reload, whatever
-// its outcome; a changed configuration's READY=1 comes from the next
-// generation's daemon, once it has started.
-func awaitReload(ctx context.Context, hup <-chan os.Signal, path string, running *config.Config, token string, log *slog.Logger) (*config.Config, string) {
+// warnToken logs the token's warning (a token file others may read) once
+// per process, whatever the number of reloads.
+func warnToken(log *slog.Logger, tok config.TokenInfo, warned map[string]bool) {
+	if tok.Warning != "" && !warned[tok.Warning] {
+		warned[tok.Warning] = true
+		log.Warn(tok.Warning)
+	}
+}
+
+// loadForRun reads and checks the config file, its drop-ins and the token
+// as run needs them.
+func loadForRun(path string) (*config.Config, config.TokenInfo, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, config.TokenInfo{}, err
+	}
+	if err := cfg.ValidateForRun(); err != nil {
+		return nil, config.TokenInfo{}, err
+	}
+	tok, err := cfg.LoadToken()
+	if err != nil {
+		return nil, config.TokenInfo{}, err
+	}
+	if _, err := cfg.TLSConfig(); err != nil {
+		return nil, config.TokenInfo{}, err
+	}
+	return cfg, tok, nil
+}
+
+// reloader waits for SIGHUPs on behalf of one generation.
+type reloader struct {
+	path      string
+	running   *config.Config
+	token     string
+	log       *slog.Logger
+	hup       <-chan os.Signal
+	applyLEDs func(config.LEDs) error // the running daemon's ApplyLEDs
+}
+
+// await waits for a SIGHUP that brings a usable configuration that needs
+// a new generation, and returns it with its token; nil when ctx ends
+// first. A change of the leds section alone is applied to the running
+// generation here and the wait goes on. systemd hears RELOADING=1 and then
+// READY=1 around each reload, whatever its outcome; a new generation's
+// READY=1 comes from its daemon, once it has started.
+func (r *reloader) await(ctx context.Context) (*config.Config, config.TokenInfo) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, ""
-		case <-hup:
+			return nil, config.TokenInfo{}
+		case <-r.hup:
 		}
 		systemd.Reloading()
-		cfg, t, err := loadForRun(path)
+		cfg, t, err := loadForRun(r.path)
 		switch {
 		case err != nil:
-			log.Error("reload failed: keeping the running configuration", "config", path, "error", err)
-		case cfg.Same(running) && t == token:
-			log.Info("reload: the configuration is unchanged; nothing to do", "config", path)
+			r.log.Error("reload failed: keeping the running configuration", "config", r.path, "error", err)
+		case cfg.Same(r.running) && t.Token == r.token:
+			r.log.Info("reload: the configuration is unchanged; nothing to do", "config", r.path)
+		case onlyLEDsChanged(r.running, cfg) && t.Token == r.token:
+			if err := r.applyLEDs(cfg.LEDs); err != nil {
+				r.log.Info("reload: the leds section changed; restarting the session with it", "config", r.path, "error", err)
+				return cfg, t
+			}
+			r.log.Info("reload: the leds section changed; applied, the session goes on", "config", r.path,
+				"leds", cfg.LEDs.Backend, "profile", cfg.LEDs.Profile)
+			r.running = cfg
 		default:
-			log.Info("reload: the configuration changed; restarting the session with it", "config", path)
+			r.log.Info("reload: the configuration changed; restarting the session with it", "config", r.path)
 			return cfg, t
 		}
 		systemd.Ready()
 	}
+}
+
+// onlyLEDsChanged reports whether next differs from running in the leds
+// section alone.
+func onlyLEDsChanged(running, next *config.Config) bool {
+	c := *next
+	c.LEDs = running.LEDs
+	return c.Same(running)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/status"
 	"github.com/kioskd/kioskd/systemd"
@@ -32,7 +33,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer g.shutdown()
 
 	d.wire(g)
-	d.opts.Log.Info("kioskd started", "config_server", config.PublicURL(d.cfg.Server.URL), "camera", d.cfg.Media.Camera,
+	// Who and what is starting, so a fleet's logs say which kiosk runs
+	// which build: the kiosk id is the hashed machine id (never the raw one).
+	machine := d.id.KioskID
+	if d.idErr != nil {
+		machine = "unknown (" + d.idErr.Error() + ")"
+	}
+	tokenSource := d.opts.TokenSource
+	if tokenSource == "" {
+		tokenSource = "none"
+	}
+	d.opts.Log.Info("kioskd started", "version", version.Version, "machine_id_hash", machine, "hostname", d.id.Hostname,
+		"config_server", config.PublicURL(d.cfg.Server.URL), "token_from", tokenSource, "camera", d.cfg.Media.Camera,
 		"microphone", d.cfg.Media.Microphone, "speaker", d.cfg.Media.Speaker, "leds", d.cfg.LEDs.Backend)
 	for _, w := range d.cfg.Warnings() {
 		d.opts.Log.Warn(w)
@@ -108,7 +120,10 @@ func (d *Daemon) wire(g *group) {
 			}
 		})
 	}
-	g.follow(sup, func(ctx context.Context, events <-chan contract.Event) { _ = d.leds.Run(ctx, events) })
+	d.ledsMu.Lock()
+	d.group = g
+	d.followLEDs(g, d.leds, false)
+	d.ledsMu.Unlock()
 	for _, o := range d.opts.Observers {
 		g.follow(sup, func(_ context.Context, events <-chan contract.Event) { o(events) })
 	}
