@@ -91,12 +91,14 @@ echo "build.sh: kioskd-dpsim Depends: $DPSIM_SHLIBS"
 
 # --- Generated files -------------------------------------------------------
 # The shipped config is configs/kioskd.yaml with server.url emptied: the
-# service starts only once the integrator sets it (see kioskd(8)).
+# service starts only once the integrator sets it, in a drop-in (see
+# kioskd(8)); the conffile itself is never edited.
 awk '
   /^server:/ { in_server = 1 }
   /^[a-z]/ && !/^server:/ { in_server = 0 }
   in_server && /^  url:/ && !done {
-    print "  # Empty as shipped: kioskd.service does not start until this is set."
+    print "  # Empty as shipped: kioskd.service does not start until it is set, in a"
+    print "  # drop-in such as /etc/kioskd/kioskd.yaml.d/50-site.yaml (not here)."
     print "  url: \"\""; done = 1; next }
   { print }
   END { if (!done) exit 1 }' configs/kioskd.yaml > "$stage/kioskd.yaml" ||
