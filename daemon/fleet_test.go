@@ -21,6 +21,7 @@ import (
 	"github.com/kioskd/kioskd/internal/identity"
 	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/leds/ledstest"
+	"github.com/kioskd/kioskd/logging"
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
 
@@ -88,8 +89,13 @@ func TestStartLineAndHelloCarryTheKioskIdentity(t *testing.T) {
 	cfg := labConfig(t, dp)
 	logs := newLines()
 	rec := sessiontest.NewRecorder()
+	// Through the redacting handler kioskd runs with, token as a secret.
+	log, _, err := logging.New(logging.FormatJSON, logs, logging.Options{Secrets: []string{dp.Token}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := daemon.New(cfg, daemon.Options{
-		Log:           slog.New(slog.NewJSONHandler(logs, nil)),
+		Log:           log,
 		LEDs:          ledstest.New(clock.Real),
 		Observers:     []func(<-chan contract.Event){rec.Observe},
 		TokenSource:   "server.token_file " + cfg.Server.TokenFile,
@@ -107,11 +113,11 @@ func TestStartLineAndHelloCarryTheKioskIdentity(t *testing.T) {
 		t.Fatalf("the server recorded client %+v, want kiosk_id %s", info.Client, want)
 	}
 	host, _ := os.Hostname()
-	start := logs.waitFor(t, ctx, "the start line", func(s string) bool { return strings.Contains(s, `"msg":"kioskd started"`) })
+	start := logs.waitFor(t, ctx, "the start lines", func(s string) bool { return strings.Contains(s, `"msg":"the server token comes from`) })
 	for _, w := range []string{`"version":"` + version.Version + `"`, `"machine_id_hash":"` + want + `"`, `"hostname":"` + host + `"`,
-		`"token_from":"server.token_file ` + cfg.Server.TokenFile + `"`} {
+		`"msg":"the server token comes from server.token_file ` + cfg.Server.TokenFile + `"`} {
 		if !strings.Contains(start, w) {
-			t.Errorf("the start line lacks %s:\n%s", w, start)
+			t.Errorf("the start lines lack %s:\n%s", w, start)
 		}
 	}
 	if strings.Contains(logs.String(), machineID) || strings.Contains(logs.String(), dp.Token) {

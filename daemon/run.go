@@ -39,13 +39,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.idErr != nil {
 		machine = "unknown (" + d.idErr.Error() + ")"
 	}
-	tokenSource := d.opts.TokenSource
-	if tokenSource == "" {
-		tokenSource = "none"
-	}
 	d.opts.Log.Info("kioskd started", "version", version.Version, "machine_id_hash", machine, "hostname", d.id.Hostname,
-		"config_server", config.PublicURL(d.cfg.Server.URL), "token_from", tokenSource, "camera", d.cfg.Media.Camera,
+		"config_server", config.PublicURL(d.cfg.Server.URL), "camera", d.cfg.Media.Camera,
 		"microphone", d.cfg.Media.Microphone, "speaker", d.cfg.Media.Speaker, "leds", d.cfg.LEDs.Backend)
+	// Where the token came from, in the message: an attribute named for a
+	// token would be redacted whole (logging.SecretKey).
+	if src := d.opts.TokenSource; src != "" {
+		d.opts.Log.Info("the server token comes from " + src)
+	}
 	for _, w := range d.cfg.Warnings() {
 		d.opts.Log.Warn(w)
 	}
