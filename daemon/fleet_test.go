@@ -150,7 +150,7 @@ func TestApplyLEDsKeepsTheSession(t *testing.T) {
 	if err := d.ApplyLEDs(cfg.LEDs); !errors.Is(err, daemon.ErrNotRunning) {
 		t.Fatalf("ApplyLEDs before Run: %v", err)
 	}
-	run(t, d)
+	stop := run(t, d)
 	id := connectedIDs(rec.WaitFor(t, ctx, "Connected", func(evs []contract.Event) bool { return len(connectedIDs(evs)) > 0 }))[0]
 	console.waitFor(t, ctx, "green at Connected", func(s string) bool { return strings.Contains(s, "LEDs: red ○ amber ○ green ●\n") })
 
@@ -189,5 +189,14 @@ func TestApplyLEDsKeepsTheSession(t *testing.T) {
 	}
 	if info, _ := dp.Session(id); info.Connects != 1 || info.Resumes != 0 {
 		t.Fatalf("the server saw %+v", info)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ApplyLEDs(bar); !errors.Is(err, daemon.ErrNotRunning) {
+		t.Fatalf("ApplyLEDs after Run: %v", err)
+	}
+	if !strings.HasSuffix(console.String(), "LEDs: step1 ○ step2 ○ step3 ○ step4 ○\n") {
+		t.Fatalf("the LEDs after Run:\n%s", console.String())
 	}
 }

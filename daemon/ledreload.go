@@ -9,7 +9,8 @@ import (
 	"github.com/kioskd/kioskd/leds"
 )
 
-// ErrNotRunning is returned by ApplyLEDs before Run has wired the LEDs.
+// ErrNotRunning is returned by ApplyLEDs before Run has wired the LEDs
+// or once its supervisor has stopped.
 var ErrNotRunning = errors.New("daemon: not running")
 
 // ErrOwnLEDs is returned by ApplyLEDs when Options.LEDs gave the backend:
@@ -28,7 +29,7 @@ func (d *Daemon) ApplyLEDs(cfg config.LEDs) error {
 	}
 	d.ledsMu.Lock()
 	defer d.ledsMu.Unlock()
-	if d.group == nil || d.group.ctx.Err() != nil {
+	if d.group == nil { // before Run has wired the LEDs, or once its supervisor has stopped
 		return ErrNotRunning
 	}
 	// The old lines first: a GPIO line is held by one request at a time,

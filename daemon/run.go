@@ -87,6 +87,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		systemd.Stopping()
 		err = waitSupervisor(runErr)
 	}
+	// No LED switch from here on (ApplyLEDs): the followers are draining.
+	d.ledsMu.Lock()
+	d.group = nil
+	d.ledsMu.Unlock()
 	// The supervisor closed the bus on its way out: the observers show its
 	// last events and end.
 	g.drain(drainGrace)

@@ -44,6 +44,16 @@ fc_run() {
     fail fleet-config-dropin "dpkg --verify: $(dpkg --verify kioskd 2>&1 | tr '\n' ' '); check-config --show: $(head -c 600 <<<"$out" | tr '\n' ' ')"
   fi
 
+  # A second gpio-sim chip with the four lines of the bar profile, for the
+  # reload below. Made now: kioskd finds GPIO chips once, at its first LED
+  # open (periph's host.Init), and the restarts below make it look again.
+  # The traffic light's chip (section 8's view of it) is kept aside.
+  local keep_chip=$GPIOSIM_CHIP keep_sysfs=$GPIOSIM_SYSFS keep_lines=("${GPIOSIM_LINES[@]}") bar_sysfs=""
+  if make_gpiosim bar bar-1 bar-2 bar-3 bar-4; then
+    bar_sysfs=$GPIOSIM_SYSFS
+  fi
+  GPIOSIM_CHIP=$keep_chip GPIOSIM_SYSFS=$keep_sysfs GPIOSIM_LINES=("${keep_lines[@]}")
+
   # ---- the token as a systemd credential ------------------------------------
   # The file becomes root:root 0600: kioskd cannot read it itself, only
   # through LoadCredential= (systemd reads it as root).
@@ -108,13 +118,7 @@ fc_run() {
   fi
 
   # ---- systemctl reload: a new LED profile in a drop-in ----------------------
-  # A second gpio-sim chip with the four lines of the bar profile (the
-  # traffic light's chip and section 8's view of it are kept aside).
-  local keep_chip=$GPIOSIM_CHIP keep_sysfs=$GPIOSIM_SYSFS keep_lines=("${GPIOSIM_LINES[@]}") bar_sysfs bar=""
-  if make_gpiosim bar bar-1 bar-2 bar-3 bar-4; then
-    bar_sysfs=$GPIOSIM_SYSFS
-  fi
-  GPIOSIM_CHIP=$keep_chip GPIOSIM_SYSFS=$keep_sysfs GPIOSIM_LINES=("${keep_lines[@]}")
+  # (on the second gpio-sim chip made above)
   bar_state() { local i s=""; for i in 0 1 2 3; do s+="$(cat "$bar_sysfs/sim_gpio$i/value") "; done; echo "${s% }"; }
   bar_on() { [ "$(bar_state)" = "1 1 1 1" ] && [ "$(led_state)" = "0 0 0" ]; }
   traffic_back() { [ "$(led_state)" = "0 0 1" ] && [ "$(bar_state)" = "0 0 0 0" ]; }
