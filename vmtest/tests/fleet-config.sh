@@ -111,8 +111,8 @@ fc_run() {
   fi
   if [ "$rc" = 0 ] && [ "$(dpkg-query -W -f='${Status} ${Version}' kioskd)" = "install ok installed $v1" ] &&
      grep -qx "# changed in $v1" "$CFG" && [ "$(sha256sum "$FC_SITE")" = "$site_sum" ] && ! ls /etc/kioskd/*.dpkg-* >/dev/null 2>&1 &&
-     [ -f "$FC_UNIT_DROPIN" ] && wait_for "$CONNECT_WAIT" fc_connected_again "$c"; then
-    pass fleet-config-upgrade "DEBIAN_FRONTEND=noninteractive apt-get install ./kioskd_$v1.deb </dev/null: $v0 -> $v1, the changed conffile installed without a prompt, $FC_SITE and $FC_UNIT_DROPIN kept; restarted by postinst, Connected again as $SID (MainPID $(mainpid))"
+     [ -f "$FC_UNIT_DROPIN" ] && ! grep -q 'enabled but not started' <<<"$out" && wait_for "$CONNECT_WAIT" fc_connected_again "$c"; then
+    pass fleet-config-upgrade "DEBIAN_FRONTEND=noninteractive apt-get install ./kioskd_$v1.deb </dev/null: $v0 -> $v1, the changed conffile installed without a prompt, $FC_SITE and $FC_UNIT_DROPIN kept, postinst's check-config content (the token a credential); restarted by postinst, Connected again as $SID (MainPID $(mainpid))"
   else
     fail fleet-config-upgrade "rc $rc, $(dpkg-query -W -f='${Status} ${Version}' kioskd); conffile $(tail -n 1 "$CFG"); drop-in $( [ "$(sha256sum "$FC_SITE")" = "$site_sum" ] && echo kept || echo changed); $(ls /etc/kioskd/ | tr '\n' ' '); $(tail -n 4 <<<"$out" | tr '\n' ' ')"
   fi
