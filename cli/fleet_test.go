@@ -96,8 +96,15 @@ func TestReloadAppliesADropIn(t *testing.T) {
 	defer cancel()
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
 	lab := writeLab(t, dp, "")
+	// A token file every user may read: warned about once per process,
+	// whatever the reloads and generations.
+	tokenFile := filepath.Join(lab.dir, "token")
+	if err := os.Chmod(tokenFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	notifyPath, notify := newNotifySocket(t)
-	p := startKioskd(t, []string{"NOTIFY_SOCKET=" + notifyPath}, "run", "--config", lab.config, "--log-format", "json")
+	p := startKioskd(t, []string{"NOTIFY_SOCKET=" + notifyPath, config.EnvToken + "=", config.EnvCredentials + "="},
+		"run", "--config", lab.config, "--log-format", "json")
 	recs := p.waitRecords(t, ctx, "Connected", nConnected(1))
 	id := connectedIDs(recs)[0]
 	waitNotify(t, notify, "READY=1")
@@ -140,4 +147,7 @@ func TestReloadAppliesADropIn(t *testing.T) {
 		t.Fatalf("the new generation connected %s, want the resumed %s", ids[1], id)
 	}
 	waitLEDs(t, lab.leds, "after the changed reload (the drop-in's lines)", func(b map[string]string) bool { return b["red"] == "255" && b["green"] == "0" })
+	if n := countMsg(recs, tokenFile+" is readable by every user"); n != 1 {
+		t.Fatalf("the token file warning was logged %d times over two generations, want once", n)
+	}
 }
