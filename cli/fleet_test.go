@@ -75,6 +75,27 @@ func TestCheckConfigWithADropInAndShow(t *testing.T) {
 	if strings.Contains(out.String(), "token-0123456789abcdef") {
 		t.Fatal("--show printed the token")
 	}
+	// As the unit's ExecCondition: a token not readable there (it may come
+	// as a credential, which systemd gives kioskd run only) is no failure;
+	// without --condition it is.
+	unreadable := filepath.Join(t.TempDir(), "missing-token")
+	path2 := shippedWithDropIn(t, "server:\n  url: wss://dp.site.example/v1/session\n  token_file: "+unreadable+"\n")
+	out.Reset()
+	errOut.Reset()
+	if code := Main([]string{"check-config", "--config", path2, "--condition"}, &out, &errOut); code != 0 ||
+		!strings.Contains(errOut.String(), "not checked here") || !strings.Contains(errOut.String(), "credential kioskd-token") {
+		t.Fatalf("--condition with the token to come as a credential: %d %q", code, errOut.String())
+	}
+	if code := Main([]string{"check-config", "--config", path2}, &out, &errOut); code != exitConfig {
+		t.Fatalf("without --condition a missing token must be refused: %d", code)
+	}
+	if err := os.WriteFile(path2+".d/60-nocred.yaml", []byte("server:\n  token_credential: \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := Main([]string{"check-config", "--config", path2, "--condition"}, &out, &errOut); code != exitConfig {
+		t.Fatalf("--condition without a credential name must refuse a missing token: %d", code)
+	}
+
 	// A token file others may read: a warning, not a refusal.
 	if err := os.Chmod(token, 0o644); err != nil {
 		t.Fatal(err)

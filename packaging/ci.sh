@@ -183,7 +183,7 @@ check "unit: systemd-analyze security exposure ${sec:-?} <= 2.0" awk -v s="${sec
 check "unit: Type=notify, User=kioskd, DevicePolicy=closed, WatchdogSec=20, ExecCondition check-config" bash -c "
   for l in Type=notify NotifyAccess=main User=kioskd Group=kioskd DevicePolicy=closed WatchdogSec=20 \
            'ExecStart=/usr/bin/kioskd run --config /etc/kioskd/kioskd.yaml' \
-           'ExecCondition=/usr/bin/kioskd check-config --config /etc/kioskd/kioskd.yaml' \
+           'ExecCondition=/usr/bin/kioskd check-config --condition --config /etc/kioskd/kioskd.yaml' \
            'After=network-online.target sound.target time-set.target time-sync.target' \
            'DeviceAllow=char-video4linux rw' 'DeviceAllow=char-alsa rw' 'DeviceAllow=char-gpiochip rw' \
            'SupplementaryGroups=video audio gpio' SyslogIdentifier=kioskd; do
@@ -208,6 +208,8 @@ check "gate: check-config --show names the drop-in's file and line for server.ur
   grep -Eq '^  url: wss://dp.example.com/v1/session +# $g/kioskd.yaml.d/50-site.yaml:2\$' <<<\"\$out\" && ! grep -q ci-token-0123456789 <<<\"\$out\""
 chmod 0600 "$g/token"
 check "gate: token unreadable by kioskd -> check-config refuses" bash -c "! setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --config '$g/kioskd.yaml'"
+check "gate: token unreadable by kioskd -> check-config --condition (the unit's) lets it start: the token may come as a credential" \
+  setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --condition --config "$g/kioskd.yaml"
 # A systemd credential, as LoadCredential= gives it (a private directory,
 # the file the service's own), is read although token_file is unreadable.
 mkdir -p "$g/creds"; printf 'ci-credential-0123456789\n' > "$g/creds/kioskd-token"

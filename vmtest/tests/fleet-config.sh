@@ -54,23 +54,49 @@ fc_run() {
   fi
   GPIOSIM_CHIP=$keep_chip GPIOSIM_SYSFS=$keep_sysfs GPIOSIM_LINES=("${keep_lines[@]}")
 
-  # ---- the token as a systemd credential ------------------------------------
-  # The file becomes root:root 0600: kioskd cannot read it itself, only
-  # through LoadCredential= (systemd reads it as root).
+  # ---- the token as a systemd credential, and an upgrade ---------------------
+  # The token file becomes root:root 0600: kioskd cannot read it itself,
+  # only through LoadCredential= (systemd reads it as root). The credential
+  # applies from the next start, which is the upgrade's: postinst restarts
+  # kioskd (one reconnect for both, the VM's time is short).
   chown root:root /etc/kioskd/token; chmod 0600 /etc/kioskd/token
   install -D -m 0644 /dev/null "$FC_UNIT_DROPIN"
   printf '[Service]\nLoadCredential=kioskd-token:/etc/kioskd/token\n' >"$FC_UNIT_DROPIN"
   systemctl daemon-reload
+
+  # The next release, its conffile changed: the same package repacked with
+  # a comment added to kioskd.yaml and a higher version (-Znone: quick
+  # under TCG), installed with no terminal at all (stdin at EOF).
+  local root v1 v2deb rc
+  v1="$v0+fleet1"; root=$(mktemp -d); v2deb=/tmp/kioskd_${v1}.deb
+  dpkg-deb -R "$deb" "$root" &&
+    printf '# changed in %s\n' "$v1" >>"$root/etc/kioskd/kioskd.yaml" &&
+    sed -i "s/^Version: .*/Version: $v1/" "$root/DEBIAN/control" &&
+    (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum >DEBIAN/md5sums) &&
+    dpkg-deb --root-owner-group -Znone -b "$root" "$v2deb" >/dev/null
+  rm -rf "$root"
+  site_sum=$(sha256sum "$FC_SITE")
   c=$(cursor); p0=$(mainpid)
-  systemctl restart kioskd
-  if wait_for "$CONNECT_WAIT" fc_connected_again "$c"; then
+  out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y "$v2deb" </dev/null 2>&1); rc=$?
+  local connected=no
+  wait_for "$CONNECT_WAIT" fc_connected_again "$c" && connected=yes
+  if [ "$rc" = 0 ] && [ "$(dpkg-query -W -f='${Status} ${Version}' kioskd)" = "install ok installed $v1" ] &&
+     grep -qx "# changed in $v1" "$CFG" && [ "$(sha256sum "$FC_SITE")" = "$site_sum" ] && ! ls /etc/kioskd/*.dpkg-* >/dev/null 2>&1 &&
+     [ -f "$FC_UNIT_DROPIN" ] && ! grep -q 'enabled but not started' <<<"$out" && [ "$connected" = yes ]; then
+    pass fleet-config-upgrade "DEBIAN_FRONTEND=noninteractive apt-get install $v2deb </dev/null: $v0 -> $v1, the changed conffile installed without a prompt, $FC_SITE and $FC_UNIT_DROPIN kept, postinst's check content (the token a credential); restarted by postinst (MainPID $p0 -> $(mainpid)), Connected again as $SID"
+  else
+    fail fleet-config-upgrade "rc $rc, $(dpkg-query -W -f='${Status} ${Version}' kioskd); conffile's last line: $(tail -n 1 "$CFG"); drop-in $( [ "$(sha256sum "$FC_SITE")" = "$site_sum" ] && echo kept || echo changed); /etc/kioskd: $(ls /etc/kioskd/ | tr '\n' ' '); Connected again: $connected ($(systemctl is-active kioskd)); apt: $(tail -n 4 <<<"$out" | tr '\n' ' ')"
+    journalctl -u kioskd --after-cursor="$c" -o cat --no-pager | tail -n 8 | sed 's/^/INFO   journal: /'
+  fi
+
+  if [ "$connected" = yes ]; then
     local start from creds
     start=$(kjournal "$c" | jq -c 'select(.MESSAGE == "kioskd started")' | head -1)
     from=$(kjournal "$c" | jq -r 'select(.MESSAGE | startswith("the server token comes from ")) | .MESSAGE' | head -1)
     from=${from#the server token comes from }
     creds=$(ls /run/credentials/kioskd.service 2>&1 | tr '\n' ' ')
     if [ "$from" = "systemd credential kioskd-token" ]; then
-      pass fleet-config-credential "LoadCredential=kioskd-token:/etc/kioskd/token (file root:root 0600) in $FC_UNIT_DROPIN: Connected again as $SID, MainPID $p0 -> $(mainpid), 'the server token comes from $from', /run/credentials/kioskd.service: $creds"
+      pass fleet-config-credential "LoadCredential=kioskd-token:/etc/kioskd/token (the file root:root 0600, unreadable by kioskd) in $FC_UNIT_DROPIN: Connected again as $SID, 'the server token comes from $from', /run/credentials/kioskd.service: $creds; ExecCondition: $(journalctl -u kioskd --after-cursor="$c" -o cat --no-pager | grep -m1 'not checked here' | cut -c1-160)"
     else
       fail fleet-config-credential "Connected, but the token came from ${from:-nowhere said} (credentials: $creds)"
     fi
@@ -88,33 +114,8 @@ fc_run() {
       fail fleet-config-identity "start line VERSION=${ver:-?} MACHINE_ID_HASH=${hash:-?} HOSTNAME=${host:-?} (hostname $(hostname)); dpsim kiosk_id=${kid:-?}; raw machine id in $raw entries"
     fi
   else
-    fail fleet-config-credential "no Connected line with SESSION_ID=$SID within ${CONNECT_WAIT}s after restarting with LoadCredential= ($(systemctl is-active kioskd))"
-    kioskd_errors "$c"
+    fail fleet-config-credential "kioskd did not connect after the restart with LoadCredential= ($(systemctl is-active kioskd))"
     fail fleet-config-identity "not checked: kioskd did not connect"
-  fi
-
-  # ---- an upgrade whose conffile changed, with no terminal -----------------
-  local root v1 v2deb
-  v1="$v0+fleet1"; root=$(mktemp -d); v2deb=/tmp/kioskd_${v1}.deb
-  dpkg-deb -R "$deb" "$root" &&
-    printf '# changed in %s\n' "$v1" >>"$root/etc/kioskd/kioskd.yaml" &&
-    sed -i "s/^Version: .*/Version: $v1/" "$root/DEBIAN/control" &&
-    (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum >DEBIAN/md5sums) &&
-    dpkg-deb --root-owner-group -b "$root" "$v2deb" >/dev/null
-  rm -rf "$root"
-  site_sum=$(sha256sum "$FC_SITE")
-  c=$(cursor)
-  if command -v apt-get >/dev/null; then
-    out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y "$v2deb" </dev/null 2>&1); rc=$?
-  else
-    out=$(dpkg -i "$v2deb" </dev/null 2>&1); rc=$?
-  fi
-  if [ "$rc" = 0 ] && [ "$(dpkg-query -W -f='${Status} ${Version}' kioskd)" = "install ok installed $v1" ] &&
-     grep -qx "# changed in $v1" "$CFG" && [ "$(sha256sum "$FC_SITE")" = "$site_sum" ] && ! ls /etc/kioskd/*.dpkg-* >/dev/null 2>&1 &&
-     [ -f "$FC_UNIT_DROPIN" ] && ! grep -q 'enabled but not started' <<<"$out" && wait_for "$CONNECT_WAIT" fc_connected_again "$c"; then
-    pass fleet-config-upgrade "DEBIAN_FRONTEND=noninteractive apt-get install ./kioskd_$v1.deb </dev/null: $v0 -> $v1, the changed conffile installed without a prompt, $FC_SITE and $FC_UNIT_DROPIN kept, postinst's check-config content (the token a credential); restarted by postinst, Connected again as $SID (MainPID $(mainpid))"
-  else
-    fail fleet-config-upgrade "rc $rc, $(dpkg-query -W -f='${Status} ${Version}' kioskd); conffile $(tail -n 1 "$CFG"); drop-in $( [ "$(sha256sum "$FC_SITE")" = "$site_sum" ] && echo kept || echo changed); $(ls /etc/kioskd/ | tr '\n' ' '); $(tail -n 4 <<<"$out" | tr '\n' ' ')"
   fi
 
   # ---- systemctl reload: a new LED profile in a drop-in ----------------------
