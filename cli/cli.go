@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
@@ -112,10 +113,11 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	tok, err := cfg.LoadToken()
 	switch {
-	case err != nil && *cond && cfg.Server.TokenCredential != "" && os.Getenv(config.EnvCredentials) == "":
+	case err != nil && *cond && cfg.Server.TokenCredential != "" && !credentialHere(cfg.Server.TokenCredential):
 		// systemd (before 259) sets credentials up for ExecStart= and not
-		// for ExecCondition=: the token may well come at start. kioskd run
-		// reads it then, or exits 3 saying what is missing.
+		// for ExecCondition= (252 sets $CREDENTIALS_DIRECTORY there, but
+		// puts nothing in it): the token may well come at start. kioskd
+		// run reads it then, or exits 3 saying what is missing.
 		fmt.Fprintf(stderr, "kioskd: not checked here: %v; if the unit gives the credential %s, kioskd run reads it\n", err, cfg.Server.TokenCredential)
 		err = nil
 	case err != nil:
@@ -149,6 +151,17 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: OK\n", *path)
 	}
 	return exitOK
+}
+
+// credentialHere reports whether the systemd credential name is in this
+// process's $CREDENTIALS_DIRECTORY.
+func credentialHere(name string) bool {
+	dir := os.Getenv(config.EnvCredentials)
+	if dir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, name))
+	return err == nil
 }
 
 // signalContext is cancelled by SIGTERM or SIGINT.

@@ -89,6 +89,23 @@ func TestCheckConfigWithADropInAndShow(t *testing.T) {
 	if code := Main([]string{"check-config", "--config", path2}, &out, &errOut); code != exitConfig {
 		t.Fatalf("without --condition a missing token must be refused: %d", code)
 	}
+	// systemd 252 sets $CREDENTIALS_DIRECTORY for ExecCondition= but puts
+	// no credential in it: the same.
+	t.Setenv(config.EnvCredentials, t.TempDir())
+	errOut.Reset()
+	if code := Main([]string{"check-config", "--config", path2, "--condition"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "not checked here") {
+		t.Fatalf("--condition with an empty credentials directory: %d %q", code, errOut.String())
+	}
+	// A credential that is there but bad is checked.
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "kioskd-token"), []byte("short"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(config.EnvCredentials, bad)
+	if code := Main([]string{"check-config", "--config", path2, "--condition"}, &out, &errOut); code != exitConfig {
+		t.Fatalf("--condition with a bad credential: %d", code)
+	}
+	t.Setenv(config.EnvCredentials, "")
 	if err := os.WriteFile(path2+".d/60-nocred.yaml", []byte("server:\n  token_credential: \"\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
