@@ -156,6 +156,11 @@ fc_run() {
   rm -f "$FC_DROPINS"/*.yaml "$FC_UNIT_DROPIN"
   chown "$tok_owner" /etc/kioskd/token; chmod 0640 /etc/kioskd/token
   systemctl daemon-reload
+  if [ "$(systemctl is-active kioskd)" != active ]; then
+    # A failed check above left it stopped: start it again for the rest.
+    c=$(cursor); systemctl start kioskd
+    wait_for "$CONNECT_WAIT" fc_connected_again "$c" || fail fleet-config-restore "kioskd not Connected again as $SID after a start"
+  fi
   info "fleet-config: config back in $CFG, token file $(stat -c '%U:%G %a' /etc/kioskd/token), no unit drop-in; kioskd $(systemctl is-active kioskd) as $SID"
 }
 
