@@ -96,22 +96,64 @@ func cDeviceID(pcm string) (unsafe.Pointer, error) {
 	return p, nil
 }
 
-// classify maps a miniaudio result from opening pcm to kioskd's errors.
-// ALSA reports an undefined PCM, a missing card and a missing input file
-// of a `file` PCM as ENOENT/ENODEV (miniaudio: DoesNotExist/NoDevice/
-// FailedToOpenBackendDevice).
-func classify(what, pcm string, err error) error {
+// openDevice opens and starts a miniaudio device of dc's type on pcm (the
+// context with it), alsa-lib's error lines collected and logged on log
+// (see withALSALines). what names the device in its errors.
+func openDevice(what, pcm string, log *slog.Logger, dc malgo.DeviceConfig, cb malgo.DeviceCallbacks) (*malgo.AllocatedContext, *malgo.Device, error) {
+	id, err := cDeviceID(pcm)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer C.free(id)
+	if dc.DeviceType == malgo.Capture {
+		dc.Capture.DeviceID = id
+	} else {
+		dc.Playback.DeviceID = id
+	}
+	var ctx *malgo.AllocatedContext
+	var dev *malgo.Device
+	lines := withALSALines(log, func() {
+		if ctx, err = newContext(log); err != nil {
+			return
+		}
+		if dev, err = malgo.InitDevice(ctx.Context, dc, cb); err != nil {
+			freeContext(ctx)
+			err = classify(what, err)
+			return
+		}
+		if err = dev.Start(); err != nil {
+			dev.Uninit()
+			freeContext(ctx)
+			err = classify(what, err)
+		}
+	})
+	if err != nil {
+		if cause := alsaCause(lines); cause != "" {
+			err = fmt.Errorf("%w (alsa-lib: %s)", err, cause)
+		}
+		return nil, nil, err
+	}
+	return ctx, dev, nil
+}
+
+// classify maps a miniaudio result from opening a device to kioskd's
+// errors. ALSA reports an undefined PCM, a missing card and a missing input
+// file of a `file` PCM as ENOENT/ENODEV (miniaudio: DoesNotExist/NoDevice/
+// FailedToOpenBackendDevice). The error does not repeat the PCM: whoever
+// reports it names the device (media: `microphone "default": …`; the
+// speaker's log line: speaker=default).
+func classify(what string, err error) error {
 	var r malgo.Result
 	if errors.As(err, &r) {
 		switch r {
 		case malgo.ErrBusy, malgo.ErrAlreadyInUse:
-			return fmt.Errorf("%w: %s %q: %v", ErrBusy, what, pcm, err)
+			return fmt.Errorf("%w: %v", ErrBusy, err)
 		case malgo.ErrAccessDenied:
-			return fmt.Errorf("%w: %s %q: %v", ErrDenied, what, pcm, err)
+			return fmt.Errorf("%w: %v", ErrDenied, err)
 		case malgo.ErrFormatNotSupported, malgo.ErrDeviceTypeNotSupported, malgo.ErrShareModeNotSupported,
 			malgo.ErrInvalidDeviceConfig, malgo.ErrInvalidArgs:
-			return fmt.Errorf("%w: %s %q cannot do %d Hz mono 16-bit: %v", ErrUnusable, what, pcm, SampleRate, err)
+			return fmt.Errorf("%w: the %s cannot do %d Hz mono 16-bit: %v", ErrUnusable, what, SampleRate, err)
 		}
 	}
-	return fmt.Errorf("%w: %s %q: %v", ErrMissing, what, pcm, err)
+	return fmt.Errorf("%w: %v", ErrMissing, err)
 }

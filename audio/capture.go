@@ -94,36 +94,18 @@ func OpenMicrophone(cfg MicrophoneConfig) (*Microphone, error) {
 		space:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	ctx, err := newContext(cfg.Log)
-	if err != nil {
-		return nil, err
-	}
-	m.ctx = ctx
-	id, err := cDeviceID(pcm)
-	if err != nil {
-		freeContext(ctx)
-		return nil, err
-	}
-	defer C.free(id)
 	dc := malgo.DefaultDeviceConfig(malgo.Capture)
-	dc.Capture.DeviceID = id
 	dc.Capture.Format = malgo.FormatS16
 	dc.Capture.Channels = 1
 	dc.SampleRate = SampleRate
 	dc.PeriodSizeInMilliseconds = periodMs
 	dc.Periods = 3
 	dc.PerformanceProfile = malgo.LowLatency
-	dev, err := malgo.InitDevice(ctx.Context, dc, malgo.DeviceCallbacks{Data: m.onData, Stop: m.onStop})
+	ctx, dev, err := openDevice("microphone", pcm, cfg.Log, dc, malgo.DeviceCallbacks{Data: m.onData, Stop: m.onStop})
 	if err != nil {
-		freeContext(ctx)
-		return nil, classify("microphone", pcm, err)
+		return nil, err
 	}
-	m.dev = dev
-	if err := dev.Start(); err != nil {
-		dev.Uninit()
-		freeContext(ctx)
-		return nil, classify("microphone", pcm, err)
-	}
+	m.ctx, m.dev = ctx, dev
 	m.log.Debug("microphone open", "pcm", pcm, "rate", dev.SampleRate(), "channels", dev.CaptureChannels())
 	return m, nil
 }

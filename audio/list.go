@@ -29,6 +29,11 @@ func ListPCMs(log *slog.Logger) (capture, playback []PCM, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	withALSALines(log, func() { capture, playback, err = listPCMs(log) })
+	return capture, playback, err
+}
+
+func listPCMs(log *slog.Logger) (capture, playback []PCM, err error) {
 	ctx, err := malgo.InitContext([]malgo.Backend{malgo.BackendAlsa},
 		malgo.ContextConfig{Alsa: malgo.AlsaContextConfig{UseVerboseDeviceEnumeration: 1}},
 		func(msg string) { log.Debug("miniaudio", "msg", strings.TrimSpace(msg)) })

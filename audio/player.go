@@ -171,36 +171,18 @@ func OpenPlayer(cfg PlayerConfig) (*Player, error) {
 		data:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	ctx, err := newContext(cfg.Log)
-	if err != nil {
-		return nil, err
-	}
-	p.ctx = ctx
-	id, err := cDeviceID(pcm)
-	if err != nil {
-		freeContext(ctx)
-		return nil, err
-	}
-	defer C.free(id)
 	dc := malgo.DefaultDeviceConfig(malgo.Playback)
-	dc.Playback.DeviceID = id
 	dc.Playback.Format = malgo.FormatS16
 	dc.Playback.Channels = 1
 	dc.SampleRate = SampleRate
 	dc.PeriodSizeInMilliseconds = periodMs
 	dc.Periods = 3
 	dc.PerformanceProfile = malgo.LowLatency
-	dev, err := malgo.InitDevice(ctx.Context, dc, malgo.DeviceCallbacks{Data: p.onData, Stop: p.onStop})
+	ctx, dev, err := openDevice("speaker", pcm, cfg.Log, dc, malgo.DeviceCallbacks{Data: p.onData, Stop: p.onStop})
 	if err != nil {
-		freeContext(ctx)
-		return nil, classify("speaker", pcm, err)
+		return nil, err
 	}
-	p.dev = dev
-	if err := dev.Start(); err != nil {
-		dev.Uninit()
-		freeContext(ctx)
-		return nil, classify("speaker", pcm, err)
-	}
+	p.ctx, p.dev = ctx, dev
 	p.log.Debug("speaker open", "pcm", pcm, "target_ms", cfg.Target.Milliseconds())
 	return p, nil
 }

@@ -2,7 +2,10 @@
 # profiling build (included by the top Makefile). See bench/README.md.
 #
 #   make bench          the full run (~7 min): writes bench/results.json and the table in bench/README.md, then bench-aec
+#                       and make netlab (one row per network-lab scenario, ~2 min, root only)
 #   make bench-quick    CI smoke (~1 min): fewer runs, a 10 s steady state; writes bin/bench-quick.json
+#   make bench-livekit  kioskd with server.dialect: livekit against a local livekit-server (~30 s):
+#                       start → Connected and the steady PSS/CPU (bench/livekit_bench_test.go)
 #   make bench-profile  CPU and heap profiles of a steady call into bench/profiles/ (kioskd-pprof)
 #   make chaos          the long chaos runs, -race (~15 min): CHAOS_CUTS=250 random cuts after the
 #                       36-cut sweep; the hostile-server table CHAOS_TABLE_ROUNDS=3 times in a random
@@ -12,7 +15,7 @@
 # BENCH_FLAGS passes flags to kioskbench (e.g. BENCH_FLAGS='-only steady');
 # CHAOS_SEED=N replays a chaos run (each test logs its seed).
 
-.PHONY: bench bench-quick bench-bins bench-profile chaos
+.PHONY: bench bench-quick bench-bins bench-profile bench-livekit chaos
 
 BENCH_FLAGS ?=
 CHAOS_CUTS  ?= 250
@@ -28,6 +31,15 @@ bench: bench-bins
 	bin/kioskbench -kioskd bin/kioskd -out bench/results.json -readme bench/README.md $(BENCH_FLAGS)
 	@echo; echo "Echo cancellation (make bench-aec):"
 	@$(MAKE) --no-print-directory bench-aec
+	@echo; echo "Network lab (make netlab; root only):"
+	-@$(MAKE) --no-print-directory netlab
+	@echo; echo "The livekit dialect against livekit-server (make bench-livekit):"
+	@$(MAKE) --no-print-directory bench-livekit
+
+# The server binary comes from scripts/livekit-server.sh (built once, cached).
+bench-livekit: bench-bins
+	set -o pipefail; KIOSKD_LIVEKIT_SERVER=$$(scripts/livekit-server.sh) KIOSKD_BENCH_BIN=$(CURDIR)/bin/kioskd \
+		$(GO) test -tags=$(ALLTAGS) -run '^$$' -bench '^BenchmarkLiveKit$$' -benchtime 1x -count 1 ./bench/ 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu:\| pion\.'
 
 bench-quick: bench-bins
 	bin/kioskbench -quick -kioskd bin/kioskd -out bin/bench-quick.json $(BENCH_FLAGS)

@@ -26,9 +26,11 @@ type Lab struct {
 // LabConfig is what a bench run varies in kioskd's config.
 type LabConfig struct {
 	URL, Token string
-	Width      int // 0: 640x480 at 15 fps
-	Height     int
-	FPS        int
+	// Dialect is server.dialect ("": the default, kioskd.dp.v1).
+	Dialect string
+	Width   int // 0: 640x480 at 15 fps
+	Height  int
+	FPS     int
 	// InitialDelay and MaxDelay set session.reconnect; zero: the defaults (1 s, 30 s).
 	InitialDelay, MaxDelay time.Duration
 	// MetricsListen, if set, is status.metrics_listen.
@@ -54,6 +56,9 @@ func NewLab(parent string, c LabConfig) (*Lab, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n  url: %s\n  token_file: %s\n", c.URL, token)
+	if c.Dialect != "" {
+		fmt.Fprintf(&b, "  dialect: %s\n", c.Dialect)
+	}
 	fmt.Fprintf(&b, "session:\n  state_dir: %s\n", l.StateDir)
 	if c.InitialDelay > 0 {
 		fmt.Fprintf(&b, "  reconnect: {initial_delay: %s, max_delay: %s}\n", c.InitialDelay, max(c.MaxDelay, c.InitialDelay))

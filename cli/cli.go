@@ -4,7 +4,8 @@
 // package daemon, which wires and runs everything else. `demo` does the
 // same with a config of its own and console LEDs, against the reference
 // server (dpsim) run in this process on loopback; `devices`,
-// `check-config`, `status`, `leds-off` and `version` stand alone.
+// `check-config`, `status`, `leds`, `leds-off`, `version` and `completion`
+// stand alone. Every command answers --help on stdout (cli.go).
 package cli
 
 import (
@@ -16,11 +17,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/kioskd/kioskd/config"
-	"github.com/kioskd/kioskd/internal/version"
 )
 
 // Exit codes.
@@ -31,65 +32,172 @@ const (
 	exitConfig = 3
 )
 
-const usage = `kioskd connects a kiosk's camera and microphone to a Digital Person server.
+// cmdHelp is a command's line in the usage and the head of its --help.
+type cmdHelp struct {
+	args    string // after "kioskd NAME"
+	summary string
+}
 
-Usage:
-  kioskd run --config FILE [--log-format auto|journal|json|text]   the daemon
-  kioskd demo [--for DURATION]                                      an in-process demo, no setup needed
-  kioskd devices                                                    cameras, microphones, speakers, LEDs
-  kioskd check-config --config FILE [--show]                        validate the config file and its drop-ins
-  kioskd status [--json] [--watch] [--socket PATH]                  ask the running daemon
-  kioskd leds-off --config FILE                                     turn the status LEDs off (after a kill)
-  kioskd version
-`
+// commands lists every command in the order of the usage. Each has its
+// --help (`kioskd NAME --help`, `kioskd help NAME`), built from this and
+// its flags; completion.bash completes the same names (TestCompletionKnowsEveryCommand).
+var commands = []string{"run", "demo", "devices", "check-config", "status", "leds", "leds-off", "version", "completion", "help"}
 
-// Main runs the command line and returns the exit code.
+var helps = map[string]cmdHelp{
+	"run":           {"--config FILE [--log-format auto|journal|json|text]", "the daemon"},
+	"demo":          {"[--for DURATION] [--camera test|auto|none|DEVICE]", "an in-process demo, no setup needed"},
+	"devices":       {"", "cameras, microphones, speakers, LEDs"},
+	"check-config":  {"--config FILE [--show]", "validate a config file, its drop-ins and the token"},
+	"status":        {"[--json|--check] [--watch] [--socket PATH]", "ask the running daemon"},
+	"leds":          {"test|identify [--for 30s]", "staff tools: the lamp test, or identify this kiosk"},
+	"leds test":     {"[--socket PATH] [--config FILE]", "lamp test: every LED, every pattern, every error code in turn, each printed as it shows (about 50 s); through the daemon if it runs, else on the LEDs of --config"},
+	"leds identify": {"[--for DURATION] [--socket PATH] [--config FILE]", "identify this kiosk: every LED flashes together, 2.5 times a second (a look no state has); through the daemon if it runs, else on the LEDs of --config"},
+	"leds-off":      {"--config FILE", "turn the status LEDs off (after a kill)"},
+	"version":       {"[--json]", "the version, commit and Go version"},
+	"completion":    {"bash", "print the bash completion script"},
+	"help":          {"[COMMAND]", "this help, or a command's"},
+}
+
+// usage is the top help: one line per command.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("kioskd connects a kiosk's camera and microphone to a Digital Person server.\n\nUsage:\n")
+	width := 0
+	for _, name := range commands {
+		width = max(width, len(strings.TrimSpace("kioskd "+name+" "+helps[name].args)))
+	}
+	for _, name := range commands {
+		h := helps[name]
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, strings.TrimSpace("kioskd "+name+" "+h.args), h.summary)
+	}
+	b.WriteString("\nRun 'kioskd COMMAND --help' for a command's flags.\n")
+	return b.String()
+}
+
+// Main runs the command line and returns the exit code. Help goes to
+// stdout with exit 0; a usage error is one line and a hint on stderr, exit 2.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "run":
-		return cmdRun(rest, stdout, stderr)
-	case "demo":
-		return cmdDemo(rest, stdout, stderr)
-	case "devices":
-		return cmdDevices(rest, stdout, stderr)
-	case "check-config":
-		return cmdCheckConfig(rest, stdout, stderr)
-	case "status":
-		return cmdStatus(rest, stdout, stderr)
-	case "leds-off":
-		return cmdLEDsOff(rest, stdout, stderr)
-	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "kioskd %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return exitOK
-	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+	case "help", "--help", "-h", "-help":
+		if len(rest) == 0 || cmd != "help" || rest[0] == "help" {
+			fmt.Fprint(stdout, usage())
+			return exitOK
+		}
+		if dispatch(rest[0]) == nil {
+			return usageError(stderr, "kioskd help", fmt.Sprintf("unknown command %q", rest[0]), "kioskd")
+		}
+		return Main(append(append([]string(nil), rest...), "--help"), stdout, stderr)
+	case "--version", "-v":
+		cmd = "version"
 	}
-	fmt.Fprintf(stderr, "kioskd: unknown command %q\n\n%s", cmd, usage)
+	run := dispatch(cmd)
+	if run == nil {
+		return usageError(stderr, "kioskd", fmt.Sprintf("unknown command %q", cmd), "kioskd")
+	}
+	// --help anywhere among the flags: the command's help on stdout, not
+	// its error output. The words before the first flag stay (the
+	// subcommand of `kioskd leds identify --help`).
+	if i := slices.IndexFunc(rest, isHelpFlag); i >= 0 && !slices.Contains(rest[:i], "--") {
+		words := rest[:i]
+		if j := slices.IndexFunc(words, func(a string) bool { return strings.HasPrefix(a, "-") }); j >= 0 {
+			words = words[:j]
+		}
+		return run(append(append([]string(nil), words...), "--help"), stdout, stdout)
+	}
+	return run(rest, stdout, stderr)
+}
+
+// dispatch is the function of a command (nil: no such command).
+func dispatch(cmd string) func(args []string, stdout, stderr io.Writer) int {
+	switch cmd {
+	case "run":
+		return cmdRun
+	case "demo":
+		return cmdDemo
+	case "devices":
+		return cmdDevices
+	case "check-config":
+		return cmdCheckConfig
+	case "status":
+		return cmdStatus
+	case "leds":
+		return cmdLEDs
+	case "leds-off":
+		return cmdLEDsOff
+	case "version":
+		return cmdVersion
+	case "completion":
+		return cmdCompletion
+	}
+	return nil
+}
+
+func isHelpFlag(a string) bool {
+	switch a {
+	case "-h", "--h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// usageError prints one line saying what is wrong and one saying where
+// help is, and returns exitUsage.
+func usageError(stderr io.Writer, who, msg, helpCmd string) int {
+	fmt.Fprintf(stderr, "%s: %s\nrun '%s --help' for usage\n", who, msg, helpCmd)
 	return exitUsage
 }
 
+// newFlags is the flag set of command name ("leds identify" for a
+// subcommand), writing to stderr. Its usage is the command's help.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("kioskd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { writeHelp(fs.Output(), fs, name) }
 	return fs
 }
 
-func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+// writeHelp is a command's --help: its synopsis and summary, then its flags.
+func writeHelp(w io.Writer, fs *flag.FlagSet, name string) {
+	h := helps[name]
+	fmt.Fprintf(w, "Usage: %s\n", strings.TrimSpace("kioskd "+name+" "+h.args))
+	if h.summary != "" {
+		fmt.Fprintf(w, "\n%s.\n", strings.ToUpper(h.summary[:1])+h.summary[1:])
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return exitUsage, false
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		// The flag package writes "-name"; kioskd's documents write "--name"
+		// (both work).
+		var b strings.Builder
+		out := fs.Output()
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(out)
+		fmt.Fprint(w, "\nFlags:\n"+strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
+	}
+}
+
+// parse parses args. --help prints the command's help and gives exitOK; a
+// bad flag or a stray argument prints one line and a hint (not the whole
+// usage) and gives exitUsage. ok is true when the command should go on.
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package would print the whole usage on an error
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return exitOK, false
+	case err != nil:
+		return usageError(out, fs.Name(), err.Error(), fs.Name()), false
+	case fs.NArg() > 0:
+		return usageError(out, fs.Name(), fmt.Sprintf("unexpected argument %q", fs.Arg(0)), fs.Name()), false
 	}
 	return 0, true
 }
@@ -124,6 +232,12 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		problems = append(problems, err.Error())
 	}
 	if _, err := cfg.TLSConfig(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, err := cfg.ResolvedICEServers(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := checkMetricsWebConfig(cfg); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if *show {

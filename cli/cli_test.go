@@ -419,6 +419,17 @@ func TestDemoResumesTheSameSession(t *testing.T) {
 	}
 }
 
+// TestDemoThatNeverConnectsFails: a demo whose camera is missing never
+// reaches Connected: exit 1 and a line on stderr that says why, not exit 0.
+func TestDemoThatNeverConnectsFails(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := runDemo(demoOptions{For: 1500 * time.Millisecond, Camera: "/dev/v4l/by-id/no-such-camera", Microphone: "test", Speaker: "none"}, &out, &errOut)
+	if code != exitFail || !strings.Contains(errOut.String(), "kioskd demo: never reached Connected in ") ||
+		!strings.Contains(errOut.String(), "the last attempt failed with noUserMedia: camera \"/dev/v4l/by-id/no-such-camera\"") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut.String())
+	}
+}
+
 func TestVersionAndUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if Main([]string{"version"}, &out, &errOut) != 0 || !strings.HasPrefix(out.String(), "kioskd ") {
@@ -617,8 +628,8 @@ func TestStatusExitCodes(t *testing.T) {
 	}{
 		{contract.Snapshot{State: contract.Connected, SessionID: "s-1"}, 0, "KIOSKD OK: Connected session s-1"},
 		{contract.Snapshot{State: contract.DownloadingAssets, SessionID: "s-1"}, 1, "KIOSKD WARNING: DownloadingAssets session s-1"},
-		{contract.Snapshot{State: contract.SearchingForDigitalPerson, LastError: contract.NoScene}, 1, "KIOSKD WARNING: SearchingForDigitalPerson (last error noScene)"},
-		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed}, 2, "KIOSKD CRITICAL: Disconnected (last error serverConnectionFailed)"},
+		{contract.Snapshot{State: contract.SearchingForDigitalPerson, LastError: contract.NoScene}, 1, "KIOSKD WARNING: SearchingForDigitalPerson (last error noScene, LED code 2)"},
+		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed}, 2, "KIOSKD CRITICAL: Disconnected (last error serverConnectionFailed, LED code 3)"},
 	} {
 		mu.Lock()
 		snap = tc.snap

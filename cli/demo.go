@@ -135,9 +135,15 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	ui.start = time.Now()
 	err = d.Run(ctx)
 	ui.wait()
-	ui.summary()
+	connected := ui.summary()
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
+		return exitFail
+	}
+	if !connected {
+		// A demo that never connects failed, whatever ended it: say why
+		// (the last error) and give a non-zero exit to scripts.
+		fmt.Fprintf(stderr, "kioskd demo: never reached Connected in %s; %s\n", time.Since(ui.start).Round(time.Second), ui.lastError())
 		return exitFail
 	}
 	return exitOK
@@ -156,7 +162,18 @@ type demoUI struct {
 	resumedIn time.Duration
 	firstID   string
 	resumedID string
+	lastErr   string // the last connect or media failure, for a demo that never connects
 	done      sync.WaitGroup
+}
+
+// lastError says what kept the demo from connecting.
+func (u *demoUI) lastError() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.lastErr == "" {
+		return "no attempt failed before the end (try a longer --for)"
+	}
+	return "the last attempt failed with " + u.lastErr + " (the flags --camera, --microphone, --speaker choose the devices; test is synthetic)"
 }
 
 func (u *demoUI) follow(events <-chan contract.Event) {
@@ -194,6 +211,9 @@ func (u *demoUI) follow(events <-chan contract.Event) {
 			fmt.Fprintf(u.out, "          in the server's queue: position %d\n", e.QueuePosition)
 		case contract.EventConnectFailed, contract.EventMediaFailed:
 			fmt.Fprintf(u.out, "          ✗ %s: %v\n", e.ErrorName, e.Cause)
+			u.mu.Lock()
+			u.lastErr = fmt.Sprintf("%s: %v", e.ErrorName, e.Cause)
+			u.mu.Unlock()
 		case contract.EventRetry:
 			fmt.Fprintf(u.out, "          retrying in %s\n", e.Delay.Round(time.Millisecond))
 		case contract.EventDisconnected:
@@ -215,13 +235,13 @@ func (u *demoUI) dropSoon() {
 
 func (u *demoUI) wait() { u.done.Wait() }
 
-func (u *demoUI) summary() {
+// summary prints what the demo saw and reports whether it reached Connected.
+func (u *demoUI) summary() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	fmt.Fprintln(u.out)
 	if u.firstID == "" {
-		fmt.Fprintln(u.out, "kioskd demo: never reached Connected (see the lines above)")
-		return
+		return false
 	}
 	fmt.Fprintf(u.out, "kioskd demo: Connected %s after start, session %s\n", u.firstAt.Round(time.Millisecond), u.firstID)
 	if u.resumedID != "" {
@@ -233,6 +253,7 @@ func (u *demoUI) summary() {
 				s.Video.Frames, s.Video.Width, s.Video.Height, s.Audio.Packets, s.Audio.DominantHz)
 		}
 	}
+	return true
 }
 
 // prefixWriter indents what the LED console prints under the progress lines.

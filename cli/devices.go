@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -16,6 +17,7 @@ import (
 func cmdDevices(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("devices", stderr)
 	ledRoot := fs.String("ledclass-root", config.Default().LEDs.LEDClassRoot, "where LED-class LEDs are listed")
+	asJSON := fs.Bool("json", false, "print one JSON object: cameras, microphones, speakers, sound cards, LED backends")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -25,6 +27,14 @@ func cmdDevices(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd devices:", err)
 		return exitFail
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(devicesJSON{Listing: d.Listing(), LEDBackends: ledBackends(*ledRoot)}); err != nil {
+			return exitFail
+		}
+		return exitOK
 	}
 	if err := d.WriteText(stdout); err != nil {
 		return exitFail
@@ -58,4 +68,70 @@ func cmdDevices(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  %-24s max %-4d triggers: %v  config: %s\n", l.Name, l.MaxBrightness, l.Triggers, l.Name)
 	}
 	return exitOK
+}
+
+// devicesJSON is `kioskd devices --json`: media's listing and the LED
+// backends, in one object.
+type devicesJSON struct {
+	media.Listing
+	LEDBackends []ledBackendJSON `json:"led_backends"`
+}
+
+// ledBackendJSON is one value of leds.backend and what it would drive
+// here; lines and leds are absent when there are none.
+type ledBackendJSON struct {
+	Backend string `json:"backend"` // the value of leds.backend
+	// Available: the backend can be used on this machine (gpio: a GPIO
+	// line was found; ledclass: LEDs under Root).
+	Available bool           `json:"available"`
+	Error     string         `json:"error,omitempty"`
+	Root      string         `json:"root,omitempty"`  // ledclass
+	Lines     []gpioLineJSON `json:"lines,omitempty"` // gpio
+	LEDs      []ledClassJSON `json:"leds,omitempty"`  // ledclass
+}
+
+// gpioLineJSON is leds.GPIOLine; Config is the value for leds.lines ("" if
+// the line has no usable name).
+type gpioLineJSON struct {
+	Chip     string `json:"chip"`
+	Label    string `json:"label"`
+	Offset   int    `json:"offset"`
+	Name     string `json:"name"`
+	Consumer string `json:"consumer"`
+	Config   string `json:"config"`
+}
+
+// ledClassJSON is leds.LEDClassLED; Config is the value for leds.lines.
+type ledClassJSON struct {
+	Name          string   `json:"name"`
+	MaxBrightness int      `json:"max_brightness"`
+	Triggers      []string `json:"triggers"`
+	Trigger       string   `json:"trigger"`
+	Config        string   `json:"config"`
+}
+
+func ledBackends(root string) []ledBackendJSON {
+	gpio := ledBackendJSON{Backend: config.BackendGPIO}
+	lines, err := leds.ListGPIOLines()
+	if err != nil {
+		gpio.Error = err.Error()
+	}
+	for _, l := range lines {
+		gpio.Lines = append(gpio.Lines, gpioLineJSON{Chip: l.Chip, Label: l.Label, Offset: l.Offset, Name: l.Name, Consumer: l.Consumer, Config: l.Config})
+	}
+	gpio.Available = len(lines) > 0
+	class := ledBackendJSON{Backend: config.BackendLEDClass, Root: root}
+	ls, err := leds.ListLEDClass(root)
+	if err != nil {
+		class.Error = err.Error()
+	}
+	for _, l := range ls {
+		class.LEDs = append(class.LEDs, ledClassJSON{Name: l.Name, MaxBrightness: l.MaxBrightness, Triggers: l.Triggers, Trigger: l.Trigger, Config: l.Name})
+	}
+	class.Available = len(ls) > 0
+	return []ledBackendJSON{
+		gpio, class,
+		{Backend: config.BackendConsole, Available: true},
+		{Backend: config.BackendNone, Available: true},
+	}
 }

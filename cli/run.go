@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/kioskd/kioskd/config"
@@ -41,26 +42,26 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	// Until the config is read, errors go to stderr as plain text.
-	cfg, tok, err := loadForRun(*path)
+	cur, err := loadForRun(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd:", err)
 		return exitConfig
 	}
-	secrets := []string{tok.Token}
+	secrets := slices.Clone(cur.keys)
 	warned := map[string]bool{}
 	for {
-		// Every token this process has used stays redacted.
+		// Every token and key this process has used stays redacted.
 		log, tracker, err := logging.New(*format, stderr, logging.Options{Secrets: secrets})
 		if err != nil {
 			fmt.Fprintln(stderr, "kioskd:", err)
 			return exitUsage
 		}
-		warnToken(log, tok, warned)
-		d, err := daemon.New(cfg, daemon.Options{
+		warnToken(log, cur.tok, warned)
+		d, err := daemon.New(cur.cfg, daemon.Options{
 			Log:         log,
 			OnSessionID: tracker.Set, // "" clears it
 			Console:     stderr,      // leds.backend: console
-			TokenSource: tok.Source,
+			TokenSource: cur.tok.Source,
 		})
 		if errors.Is(err, session.ErrLocked) {
 			log.Error("cannot start: another kioskd is running", "error", err)
@@ -73,10 +74,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		next := make(chan loaded, 1)
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		go func() {
-			r := reloader{path: *path, running: cfg, token: tok.Token, log: log, hup: hup, applyLEDs: d.ApplyLEDs}
-			if c, t := r.await(watchCtx); c != nil {
-				warnToken(log, t, warned)
-				next <- loaded{c, t}
+			r := reloader{path: *path, running: cur, log: log, hup: hup, applyLEDs: d.ApplyLEDs}
+			if n, ok := r.await(watchCtx); ok {
+				warnToken(log, n.tok, warned)
+				next <- n
 				d.Reload()
 			}
 		}()
@@ -85,8 +86,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		select {
 		case n := <-next:
 			if ctx.Err() == nil {
-				cfg, tok = n.cfg, n.tok
-				secrets = append(secrets, tok.Token)
+				cur = n
+				secrets = append(secrets, n.keys...)
 				log.Info("configuration reloaded: starting again with it", "config", *path)
 				continue
 			}
@@ -101,9 +102,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// loaded is a configuration as run uses it: the config, its token and
+// every secret of it (the token first, then the ICE servers'
+// credentials), each redacted from the log.
 type loaded struct {
-	cfg *config.Config
-	tok config.TokenInfo
+	cfg  *config.Config
+	tok  config.TokenInfo
+	keys []string
 }
 
 // warnToken logs the token's warning (a token file others may read) once
@@ -115,67 +120,80 @@ func warnToken(log *slog.Logger, tok config.TokenInfo, warned map[string]bool) {
 	}
 }
 
-// loadForRun reads and checks the config file, its drop-ins and the token
-// as run needs them.
-func loadForRun(path string) (*config.Config, config.TokenInfo, error) {
+// loadForRun reads and checks the config file, its drop-ins and its
+// secrets as run needs them: the token first, then the ICE servers'
+// credentials (a change in any is a changed configuration for a reload).
+func loadForRun(path string) (loaded, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, config.TokenInfo{}, err
+		return loaded{}, err
 	}
 	if err := cfg.ValidateForRun(); err != nil {
-		return nil, config.TokenInfo{}, err
+		return loaded{}, err
 	}
 	tok, err := cfg.LoadToken()
 	if err != nil {
-		return nil, config.TokenInfo{}, err
+		return loaded{}, err
 	}
 	if _, err := cfg.TLSConfig(); err != nil {
-		return nil, config.TokenInfo{}, err
+		return loaded{}, err
 	}
-	return cfg, tok, nil
+	if err := checkMetricsWebConfig(cfg); err != nil {
+		return loaded{}, err
+	}
+	ice, err := cfg.ResolvedICEServers()
+	if err != nil {
+		return loaded{}, err
+	}
+	keys := []string{tok.Token}
+	for _, s := range ice {
+		if s.Credential != "" {
+			keys = append(keys, s.Credential)
+		}
+	}
+	return loaded{cfg: cfg, tok: tok, keys: keys}, nil
 }
 
 // reloader waits for SIGHUPs on behalf of one generation.
 type reloader struct {
 	path      string
-	running   *config.Config
-	token     string
+	running   loaded
 	log       *slog.Logger
 	hup       <-chan os.Signal
 	applyLEDs func(config.LEDs) error // the running daemon's ApplyLEDs
 }
 
 // await waits for a SIGHUP that brings a usable configuration that needs
-// a new generation, and returns it with its token; nil when ctx ends
-// first. A change of the leds section alone is applied to the running
-// generation here and the wait goes on. systemd hears RELOADING=1 and then
-// READY=1 around each reload, whatever its outcome; a new generation's
-// READY=1 comes from its daemon, once it has started.
-func (r *reloader) await(ctx context.Context) (*config.Config, config.TokenInfo) {
+// a new generation, and returns it; false when ctx ends first. A change
+// of the leds section alone is applied to the running generation here and
+// the wait goes on. systemd hears RELOADING=1 and then READY=1 around
+// each reload, whatever its outcome; a new generation's READY=1 comes
+// from its daemon, once it has started.
+func (r *reloader) await(ctx context.Context) (loaded, bool) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, config.TokenInfo{}
+			return loaded{}, false
 		case <-r.hup:
 		}
 		systemd.Reloading()
-		cfg, t, err := loadForRun(r.path)
+		n, err := loadForRun(r.path)
 		switch {
 		case err != nil:
 			r.log.Error("reload failed: keeping the running configuration", "config", r.path, "error", err)
-		case cfg.Same(r.running) && t.Token == r.token:
+		case n.cfg.Same(r.running.cfg) && slices.Equal(n.keys, r.running.keys):
 			r.log.Info("reload: the configuration is unchanged; nothing to do", "config", r.path)
-		case onlyLEDsChanged(r.running, cfg) && t.Token == r.token:
-			if err := r.applyLEDs(cfg.LEDs); err != nil {
+		case onlyLEDsChanged(r.running.cfg, n.cfg) && slices.Equal(n.keys, r.running.keys):
+			if err := r.applyLEDs(n.cfg.LEDs); err != nil {
 				r.log.Info("reload: the leds section changed; restarting the session with it", "config", r.path, "error", err)
-				return cfg, t
+				return n, true
 			}
 			r.log.Info("reload: the leds section changed; applied, the session goes on", "config", r.path,
-				"leds", cfg.LEDs.Backend, "profile", cfg.LEDs.Profile)
-			r.running = cfg
+				"leds", n.cfg.LEDs.Backend, "profile", n.cfg.LEDs.Profile)
+			r.running = n
 		default:
 			r.log.Info("reload: the configuration changed; restarting the session with it", "config", r.path)
-			return cfg, t
+			return n, true
 		}
 		systemd.Ready()
 	}

@@ -43,7 +43,11 @@ func checkLine(st status.Status, code int) string {
 		line += " session " + st.SessionID
 	}
 	if st.LastError != "" && code != statusConnected {
-		line += " (last error " + st.LastError + ")"
+		line += " (last error " + st.LastErrorText()
+		if h, ok := status.HintFor(st.LastError, st.LastErrorDetail); ok {
+			line += fmt.Sprintf(", LED code %d", h.Code)
+		}
+		line += ")"
 	}
 	return line
 }
@@ -52,7 +56,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	check := fs.Bool("check", false, "one line for monitoring; exit 0 OK (Connected), 1 WARNING (connecting), 2 CRITICAL (failing or not running)")
-	watch := fs.Bool("watch", false, "keep showing a live line until Ctrl-C")
+	watch := fs.Bool("watch", false, "keep showing a live line, with the whole session id, until Ctrl-C; reconnects when the daemon restarts")
 	socket := fs.String("socket", "", "the daemon's status socket (default: status.socket of --config)")
 	cfgPath := fs.String("config", config.DefaultPath, "config file, to find the status socket")
 	if code, ok := parse(fs, args); !ok {
@@ -66,23 +70,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *watch {
-		ctx, stop := signalContext()
-		defer stop()
-		r := status.NewRenderer(stdout, status.IsTerminal(stdout))
-		err := status.Watch(ctx, path, func(st status.Status) {
-			if *asJSON {
-				b, _ := json.Marshal(st)
-				fmt.Fprintln(stdout, string(b))
-				return
-			}
-			_ = r.Render(st)
-		})
-		_ = r.Finish()
-		if err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintln(stderr, "kioskd status:", err)
-			return exitFail
-		}
-		return exitOK
+		return watchStatus(path, *asJSON, stdout, stderr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -107,4 +95,42 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, status.FormatText(st, time.Now()))
 	}
 	return code
+}
+
+// watchStatus is `kioskd status --watch`: a live line (or, with asJSON, a
+// JSON object a line) on every change, with the whole session id, until
+// Ctrl-C. A daemon that stops or restarts does not end it: it says so on
+// stderr, reconnects with backoff, and says when it is back.
+func watchStatus(path string, asJSON bool, stdout, stderr io.Writer) int {
+	ctx, stop := signalContext()
+	defer stop()
+	r := status.NewRenderer(stdout, status.IsTerminal(stdout))
+	r.WholeID = true
+	away := false
+	err := status.Follow(ctx, path, func(st status.Status) {
+		if away {
+			away = false
+			_ = r.Finish()
+			fmt.Fprintln(stderr, "kioskd status: reconnected to", path)
+		}
+		if asJSON {
+			b, _ := json.Marshal(st)
+			fmt.Fprintln(stdout, string(b))
+			return
+		}
+		_ = r.Render(st)
+	}, func(err error, retry time.Duration) {
+		if away {
+			return // said once per outage; the retries go on quietly
+		}
+		away = true
+		_ = r.Finish()
+		fmt.Fprintf(stderr, "kioskd status: %v; reconnecting (first retry in %v, then with backoff)\n", err, retry)
+	})
+	_ = r.Finish()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "kioskd status:", err)
+		return exitFail
+	}
+	return exitOK
 }

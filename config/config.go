@@ -22,8 +22,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/kioskd/kioskd/dpwire"
 )
 
 const (
@@ -95,7 +98,34 @@ type Server struct {
 	// token file holds a LiveKit access token (a JWT).
 	Dialect string  `yaml:"dialect"`
 	LiveKit LiveKit `yaml:"livekit"`
+	// ICEServers are the STUN and TURN servers every call uses, besides
+	// those the server hands out (docs/PROTOCOL.md section 4.11). Empty:
+	// host candidates only, unless the server hands some.
+	ICEServers []ICEServer `yaml:"ice_servers"`
+	// ICETransportPolicy is ICEPolicyAll or ICEPolicyRelay (only relayed
+	// candidates: every packet through a TURN server).
+	ICETransportPolicy string `yaml:"ice_transport_policy"`
 }
+
+// ICEServer is one STUN or TURN server of server.ice_servers. A TURN
+// server needs a username and either Credential or CredentialFile (the
+// credential is a secret: never logged, never in an error).
+type ICEServer struct {
+	// URLs are stun:, stuns:, turn: or turns: URLs (dpwire.CheckICEURL).
+	URLs     []string `yaml:"urls"`
+	Username string   `yaml:"username"`
+	// Credential is the TURN password in the file itself; CredentialFile
+	// an absolute path to a file holding it (root:kioskd, 0640, like the
+	// token). At most one of them.
+	Credential     string `yaml:"credential"`
+	CredentialFile string `yaml:"credential_file"`
+}
+
+// ICE transport policies (server.ice_transport_policy).
+const (
+	ICEPolicyAll   = "all"
+	ICEPolicyRelay = "relay"
+)
 
 // Signalling dialects (server.dialect).
 const (
@@ -176,8 +206,13 @@ type LEDs struct {
 type Status struct {
 	// Socket is the unix socket kioskd status talks to.
 	Socket string `yaml:"socket"`
-	// MetricsListen, if set, serves Prometheus metrics; loopback only.
+	// MetricsListen, if set, serves Prometheus metrics: on a loopback
+	// address, or on any other only with MetricsWebConfig.
 	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsWebConfig is an exporter-toolkit web config file (TLS, basic
+	// auth), the format every Prometheus exporter reads; "" serves plain
+	// HTTP, which only a loopback MetricsListen may.
+	MetricsWebConfig string `yaml:"metrics_web_config"`
 }
 
 // LED backends (leds.backend) and profiles (leds.profile). These names,
@@ -211,10 +246,11 @@ func ProfileLines(profile string) []string {
 func Default() *Config {
 	return &Config{
 		Server: Server{
-			TokenCredential: "kioskd-token",
-			TokenFile:       "/etc/kioskd/token",
-			Heartbeat:       5 * time.Second,
-			Dialect:         DialectKioskd,
+			TokenCredential:    "kioskd-token",
+			TokenFile:          "/etc/kioskd/token",
+			Heartbeat:          5 * time.Second,
+			Dialect:            DialectKioskd,
+			ICETransportPolicy: ICEPolicyAll,
 		},
 		Session: Session{
 			Resume:         true,
@@ -524,6 +560,36 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 	}
 	tc.RootCAs = pool
 	return tc, nil
+}
+
+// ResolvedICEServers returns server.ice_servers with every
+// credential_file read into Credential (trimmed). Errors name the entry
+// and the file, never the credential.
+func (c *Config) ResolvedICEServers() ([]ICEServer, error) {
+	out := make([]ICEServer, 0, len(c.Server.ICEServers))
+	for i, s := range c.Server.ICEServers {
+		s.URLs = slices.Clone(s.URLs)
+		if s.CredentialFile != "" {
+			key := fmt.Sprintf("server.ice_servers[%d].credential_file", i)
+			data, err := readCapped(s.CredentialFile, maxTokenSize)
+			switch {
+			case errors.Is(err, errTooBig):
+				return nil, fmt.Errorf("%w: %s %s is larger than %d KiB", ErrICECredential, key, s.CredentialFile, maxTokenSize>>10)
+			case err != nil:
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				return nil, fmt.Errorf("%w: %s %s: %w", ErrICECredential, key, s.CredentialFile, err)
+			}
+			s.Credential = strings.TrimSpace(string(data))
+			if err := (dpwire.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}).Check(); err != nil {
+				return nil, fmt.Errorf("%w: %s %s: %w", ErrICECredential, key, s.CredentialFile, err)
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 var errTooBig = errors.New("file too large")

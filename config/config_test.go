@@ -59,7 +59,7 @@ func messages(t *testing.T, err error) []string {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
-		Server: Server{URL: "", TokenCredential: "kioskd-token", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd"},
+		Server: Server{URL: "", TokenCredential: "kioskd-token", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd", ICETransportPolicy: "all"},
 		Session: Session{Resume: true, StateDir: "/var/lib/kioskd", ConnectTimeout: 60 * time.Second, StepTimeout: 20 * time.Second,
 			Reconnect: Reconnect{InitialDelay: time.Second, MaxDelay: 30 * time.Second, ResetAfter: 30 * time.Second}},
 		Media: Media{Camera: "auto", CameraRequired: false, Width: 640, Height: 480, FPS: 15,
@@ -171,6 +171,9 @@ func TestSchemaKinds(t *testing.T) {
 			case f.Type.Kind() == reflect.Struct:
 				check(key, f.Type)
 			case f.Type == reflect.TypeFor[map[string]string]():
+			case f.Type == reflect.TypeFor[[]string]():
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				check(key+"[]", f.Type.Elem())
 			case slices.Contains([]reflect.Kind{reflect.Bool, reflect.Int, reflect.String}, f.Type.Kind()):
 			default:
 				t.Errorf("%s has type %s, which the decoder does not handle", key, f.Type)
@@ -486,10 +489,13 @@ func TestParseErrors(t *testing.T) {
 			[]string{`kioskd.yaml:2: status.socket: is 121 bytes long; a unix socket path can have at most 107`}},
 		{"metrics on all interfaces",
 			"status:\n  metrics_listen: 0.0.0.0:9120\n",
-			[]string{`kioskd.yaml:2: status.metrics_listen: must be a loopback address like 127.0.0.1:9120 or [::1]:9120, as metrics expose the kiosk's state (got "0.0.0.0:9120")`}},
+			[]string{`kioskd.yaml:2: status.metrics_listen: "0.0.0.0:9120" is not a loopback address: metrics expose the kiosk's state, so beyond this machine they are served only with TLS and basic auth; set status.metrics_web_config to a web config file that has both (README, "Metrics"), or listen on 127.0.0.1:9120`}},
+		{"metrics web config relative",
+			"status:\n  metrics_listen: 0.0.0.0:9120\n  metrics_web_config: web.yml\n",
+			[]string{`kioskd.yaml:3: status.metrics_web_config: must be an absolute path (got "web.yml")`}},
 		{"metrics without port",
 			"status:\n  metrics_listen: 127.0.0.1\n",
-			[]string{`kioskd.yaml:2: status.metrics_listen: want a loopback host:port like 127.0.0.1:9120 (got "127.0.0.1")`}},
+			[]string{`kioskd.yaml:2: status.metrics_listen: want a host:port like 127.0.0.1:9120 (got "127.0.0.1")`}},
 		{"metrics port zero",
 			"status:\n  metrics_listen: \"[::1]:0\"\n",
 			[]string{`kioskd.yaml:2: status.metrics_listen: port must be between 1 and 65535 (got "0")`}},

@@ -47,11 +47,11 @@ func (s *source) set(key string, line int) {
 	s.at[key] = origin{file: s.cur, line: line}
 }
 
-// forget drops what was recorded under prefix (the entries of a map a
-// later file replaces as a whole).
+// forget drops what was recorded under prefix (the entries of a map or
+// a list a later file replaces as a whole).
 func (s *source) forget(prefix string) {
 	for k := range s.at {
-		if strings.HasPrefix(k, prefix+".") {
+		if strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[") {
 			delete(s.at, k)
 		}
 	}
@@ -271,6 +271,8 @@ func (d *decoder) valueAt(path string, keyLine int, n *yaml.Node, v reflect.Valu
 		d.structure(path, line, n, v)
 	case reflect.Map:
 		d.stringMap(path, line, n, v)
+	case reflect.Slice:
+		d.sequence(path, line, n, v)
 	case reflect.Bool:
 		d.boolean(path, line, n, v)
 	case reflect.Int:
@@ -306,6 +308,37 @@ func (d *decoder) structure(path string, line int, n *yaml.Node, v reflect.Value
 		d.src.set(key, keyLine)
 		d.valueAt(key, keyLine, val, v.Field(i))
 	})
+}
+
+// maxListLength bounds a list in the file (server.ice_servers, its urls):
+// the real ones hold a few entries, and validation sets tighter limits;
+// this one only keeps a hostile file from making many structs.
+const maxListLength = 64
+
+// sequence decodes a YAML list into a slice (of strings or structs); the
+// elements are named path[0], path[1], … in errors. It replaces the
+// default slice. A null (every entry commented out) is an empty list.
+func (d *decoder) sequence(path string, line int, n *yaml.Node, v reflect.Value) {
+	v.Set(reflect.Zero(v.Type()))
+	d.src.forget(path) // a later file's list replaces an earlier one's whole
+	if isNull(n) || n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+		return // nil, as in Default: [] and nothing are the same
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errs.add(line, path, "want a list, got %s", describeAt(path, n))
+		return
+	}
+	if len(n.Content) > maxListLength {
+		d.errs.add(line, path, "at most %d entries (got %d)", maxListLength, len(n.Content))
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, el := range n.Content {
+		key := fmt.Sprintf("%s[%d]", path, i)
+		d.src.set(key, el.Line)
+		d.valueAt(key, el.Line, el, out.Index(i))
+	}
+	v.Set(out)
 }
 
 // stringMap decodes a mapping of names to strings (leds.lines). It

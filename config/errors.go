@@ -36,6 +36,10 @@ var ErrCAFile = errors.New("bad server.ca_file")
 // also ErrInvalid.
 var ErrDropIns = errors.New("bad drop-in directory")
 
+// ErrICECredential matches a server.ice_servers credential_file that
+// cannot be read or holds no usable credential.
+var ErrICECredential = errors.New("bad ICE server credential")
+
 // ErrNoURL matches a config without server.url where one is needed
 // (kioskd run; the demo brings its own server).
 var ErrNoURL = errors.New("no server.url")

@@ -148,6 +148,58 @@ func (v *validator) server() {
 	default:
 		v.fail("server.dialect", nil, "must be %s or %s (got %s)", DialectKioskd, DialectLiveKit, quote(s.Dialect))
 	}
+	v.ice()
+}
+
+// ice checks server.ice_servers and server.ice_transport_policy with the
+// rules and limits the protocol puts on a server's ice_servers
+// (dpwire.ICEServer.Check), so a URL is refused in the same words
+// wherever it comes from. Credentials are never echoed.
+func (v *validator) ice() {
+	s := v.c.Server
+	switch s.ICETransportPolicy {
+	case ICEPolicyAll, ICEPolicyRelay:
+	default:
+		v.fail("server.ice_transport_policy", nil, "must be %s or %s (got %s)", ICEPolicyAll, ICEPolicyRelay, quote(s.ICETransportPolicy))
+	}
+	if len(s.ICEServers) > 0 && s.Dialect == DialectLiveKit {
+		v.fail("server.ice_servers", nil, "is only used with server.dialect: %s (a LiveKit server hands its own)", DialectKioskd)
+	}
+	if len(s.ICEServers) > dpwire.MaxICEServers {
+		v.fail("server.ice_servers", nil, "at most %d servers (got %d)", dpwire.MaxICEServers, len(s.ICEServers))
+		return
+	}
+	for i, is := range s.ICEServers {
+		key := fmt.Sprintf("server.ice_servers[%d]", i)
+		at := []string{key, "server.ice_servers"}
+		if is.Credential != "" && is.CredentialFile != "" {
+			v.fail(key+".credential_file", at, "credential and credential_file are exclusive: keep one")
+			continue
+		}
+		if is.CredentialFile != "" && !filepath.IsAbs(is.CredentialFile) {
+			v.fail(key+".credential_file", at, "must be an absolute path to a file holding the credential")
+			continue
+		}
+		cred := is.Credential
+		if is.CredentialFile != "" {
+			cred = "(read at start)" // stands in for the file's content, checked when read
+		}
+		if len(is.URLs) == 0 {
+			v.fail(key+".urls", at, "required: one or more stun:, stuns:, turn: or turns: URLs")
+			continue
+		}
+		err := dpwire.ICEServer{URLs: is.URLs, Username: is.Username, Credential: cred}.Check()
+		var turn bool
+		for _, u := range is.URLs {
+			turn = turn || dpwire.IsTURN(u)
+		}
+		switch {
+		case err != nil:
+			v.fail(key, at, "%v", err)
+		case !turn && (is.Username != "" || cred != ""):
+			v.fail(key, at, "username and credential are for turn: and turns: URLs; a STUN server takes none")
+		}
+	}
 }
 
 // checkCredentialName: a systemd credential name is a file name in
@@ -401,29 +453,35 @@ func (v *validator) status() {
 		v.fail("status.socket", nil, "is %d bytes long; a unix socket path can have at most %d", len(s.Socket), MaxSocketPath)
 	}
 	if s.MetricsListen != "" {
-		if msg := checkLoopback(s.MetricsListen); msg != "" {
+		if msg := checkMetricsListen(s.MetricsListen, s.MetricsWebConfig != ""); msg != "" {
 			v.fail("status.metrics_listen", nil, "%s", msg)
 		}
 	}
+	if s.MetricsWebConfig != "" && !filepath.IsAbs(s.MetricsWebConfig) {
+		v.fail("status.metrics_web_config", nil, "must be an absolute path (got %s)", quote(s.MetricsWebConfig))
+	}
 }
 
-// checkLoopback wants host:port with a loopback host: metrics name the
-// kiosk's sessions and state, and must not be reachable from the network
-// without a proxy the operator chose.
-func checkLoopback(addr string) string {
+// checkMetricsListen wants host:port, with a loopback host unless a web
+// config file (TLS and basic auth) protects it: metrics name the kiosk's
+// sessions and state, and must not reach the network in clear or to
+// anyone who asks. What the web config file holds is checked where it is
+// read (status.CheckWebConfig, by check-config and run).
+func checkMetricsListen(addr string, webConfig bool) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Sprintf("want a loopback host:port like 127.0.0.1:9120 (got %s)", quote(addr))
+		return fmt.Sprintf("want a host:port like 127.0.0.1:9120 (got %s)", quote(addr))
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Sprintf("port must be between 1 and 65535 (got %s)", quote(port))
 	}
-	if host == "localhost" {
+	if host == "localhost" || webConfig {
 		return ""
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Sprintf("must be a loopback address like 127.0.0.1:9120 or [::1]:9120, as metrics expose the kiosk's state (got %s)", quote(addr))
+		return fmt.Sprintf("%s is not a loopback address: metrics expose the kiosk's state, so beyond this machine they are served only with TLS and basic auth; "+
+			"set status.metrics_web_config to a web config file that has both (README, \"Metrics\"), or listen on 127.0.0.1:9120", quote(addr))
 	}
 	return ""
 }

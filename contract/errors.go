@@ -59,8 +59,9 @@ func ParseErrorName(s string) (ErrorName, bool) {
 // ConnectError is a failed connect. Use errors.As to get it from any error
 // the session returns, and its Name to decide what to do.
 type ConnectError struct {
-	Name ErrorName
-	Err  error // the cause, for the log; may be nil
+	Name   ErrorName
+	Detail ErrorDetail // NoDetail, or what narrows Name down (detail.go)
+	Err    error       // the cause, for the log; may be nil
 }
 
 func (e *ConnectError) Error() string {
@@ -72,11 +73,12 @@ func (e *ConnectError) Error() string {
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 
-// Is lets errors.Is(err, ErrNoScene) and friends match on the name alone.
+// Is lets errors.Is(err, ErrNoScene) and friends match on the name alone,
+// and errors.Is(err, ErrUnauthorized) on the name and its detail.
 func (e *ConnectError) Is(target error) bool {
 	var t *ConnectError
 	if errors.As(target, &t) {
-		return t.Name == e.Name && t.Err == nil
+		return t.Name == e.Name && t.Err == nil && (t.Detail == NoDetail || t.Detail == e.Detail)
 	}
 	return false
 }
@@ -84,6 +86,11 @@ func (e *ConnectError) Is(target error) bool {
 // NewConnectError wraps cause under name.
 func NewConnectError(name ErrorName, cause error) *ConnectError {
 	return &ConnectError{Name: name, Err: cause}
+}
+
+// NewConnectErrorDetail wraps cause under name with a detail.
+func NewConnectErrorDetail(name ErrorName, detail ErrorDetail, cause error) *ConnectError {
+	return &ConnectError{Name: name, Detail: detail, Err: cause}
 }
 
 // Sentinels to compare with errors.Is.
@@ -96,6 +103,9 @@ var (
 	ErrSessionTimeout         = &ConnectError{Name: SessionTimeout}
 	ErrControlFailed          = &ConnectError{Name: ControlFailed}
 	ErrNoSessionToResume      = &ConnectError{Name: NoSessionToResume}
+
+	// ErrUnauthorized is serverConnectionFailed with DetailUnauthorized.
+	ErrUnauthorized = &ConnectError{Name: ServerConnectionFailed, Detail: DetailUnauthorized}
 )
 
 // NameOf returns the ErrorName carried by err, or NoError.
@@ -144,37 +154,4 @@ func ParseDisconnectReason(s string) (DisconnectReason, bool) {
 		}
 	}
 	return NoReason, false
-}
-
-// Detailed is a cause that refines its error name without being another
-// one (the eight names stay eight): the kiosk's clock behind a refused
-// certificate is still serverConnectionFailed, but staff must not be sent
-// to the network cable for it.
-type Detailed interface {
-	// ErrorDetail is a short, stable, lower-case token (for logs, status
-	// and metrics), e.g. DetailClock.
-	ErrorDetail() string
-}
-
-// DetailClock: the system clock is before the build's date, so the
-// server's certificate reads "not yet valid"; kioskd waits for time sync.
-const DetailClock = "clock"
-
-// DetailOf is the ErrorDetail of the first Detailed error in err's chain,
-// or "".
-func DetailOf(err error) string {
-	var d Detailed
-	if errors.As(err, &d) {
-		return d.ErrorDetail()
-	}
-	return ""
-}
-
-// DetailText says what a detail means, for people; "" for an unknown one.
-func DetailText(detail string) string {
-	switch detail {
-	case DetailClock:
-		return "the system clock is wrong; waiting for time sync"
-	}
-	return ""
 }

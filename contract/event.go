@@ -50,9 +50,12 @@ type Event struct {
 
 	ErrorName ErrorName        // EventConnectFailed, EventMediaFailed, and EventRetry after a failure
 	Cause     error            // detail of ErrorName, for the log
-	Detail    string           // EventConnectFailed: DetailOf(Cause), a refinement of ErrorName for staff and status; "" if none
 	Reason    DisconnectReason // EventDisconnected
 	ByUs      bool             // EventDisconnected with ReasonNormal: kioskd closed it itself
+
+	// ErrorDetail goes with ErrorName: what narrows it down (detail.go),
+	// NoDetail mostly.
+	ErrorDetail ErrorDetail
 
 	QueuePosition int           // EventQueue
 	Delay         time.Duration // EventRetry
@@ -65,7 +68,7 @@ type Snapshot struct {
 	SessionID     string
 	QueuePosition int
 	LastError     ErrorName
-	ErrorDetail   string // the Detail of LastError's event; "" if none
+	LastDetail    ErrorDetail // the detail of LastError, if any
 	LastReason    DisconnectReason
 	Attempt       int
 	Since         time.Time // when State was entered

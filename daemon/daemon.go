@@ -11,8 +11,9 @@
 //   - systemd (systemd): READY=1 once started, STATUS= on every change,
 //     STOPPING=1 on shutdown, and the watchdog when WATCHDOG_USEC asks for it;
 //   - the status socket for `kioskd status` (status.socket);
-//   - Prometheus metrics on status.metrics_listen, if set, with the media
-//     counters fed every 5 s;
+//   - Prometheus metrics on status.metrics_listen, if set (TLS and basic
+//     auth as status.metrics_web_config says), with the media counters fed
+//     every 5 s and the devices' and LEDs' health read at each scrape;
 //   - the device watcher (hotplug) and the caller's observers (Options).
 //
 // LEDs, the status socket and metrics help staff; when one of them fails
@@ -39,6 +40,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/kioskd/kioskd/audio"
 	"github.com/kioskd/kioskd/audio/aec"
 	"github.com/kioskd/kioskd/config"
@@ -50,6 +53,7 @@ import (
 	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/media"
+	"github.com/kioskd/kioskd/rtc"
 	"github.com/kioskd/kioskd/session"
 )
 
@@ -72,7 +76,9 @@ const (
 type Options struct {
 	Log *slog.Logger
 	// OnSessionID hears the session id whenever it changes ("" when none),
-	// so the log handler can put it on every line.
+	// so the log handler can put it on every line. The supervisor calls it
+	// synchronously (session.Options.OnSessionID), so a line never carries
+	// the id of an earlier attempt.
 	OnSessionID func(id string)
 	// Clock drives the supervisor, the dialect, the LEDs and the watchdog;
 	// nil: the wall clock.
@@ -114,9 +120,13 @@ type Daemon struct {
 	src  session.MediaSource
 	sink *media.Sink // nil when the caller provided its own
 
-	ledsMu sync.Mutex // guards leds and group: ApplyLEDs swaps the controller
+	ledsMu sync.Mutex // guards leds, ledsOpen and group: ApplyLEDs swaps the controller
 	leds   *leds.Controller
 	group  *group // Run's, once it has wired the reporters
+	// ledsOpen: the backend of leds.backend opened (else kioskd runs
+	// without LEDs); with the controller's Healthy, kioskd_leds_up.
+	ledsOpen bool
+	dia      dialect.Dialect // for network changes (netchange.go)
 
 	deviceChanges chan struct{}
 	closeOnce     sync.Once
@@ -154,28 +164,28 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	ledCtl := openLEDs(cfg.LEDs, opts)
+	ledCtl, ledsOpen := openLEDs(cfg.LEDs, opts)
 	d, err := build(cfg, opts)
 	if err != nil {
 		_ = ledCtl.Close()
 		_ = unlock()
 		return nil, err
 	}
-	d.leds = ledCtl
+	d.leds, d.ledsOpen = ledCtl, ledsOpen
 	d.unlock = unlock
 	return d, nil
 }
 
 // openLEDs returns the LED controller for cfg (the leds section), falling
 // back to no LEDs: they help staff, but a kiosk without them still serves
-// visitors.
-func openLEDs(cfg config.LEDs, opts Options) *leds.Controller {
-	backend := opts.LEDs
+// visitors. ok says whether the configured backend opened.
+func openLEDs(cfg config.LEDs, opts Options) (ctl *leds.Controller, ok bool) {
+	backend, ok := opts.LEDs, true
 	if backend == nil {
 		var err error
 		if backend, err = leds.Open(cfg, opts.Console); err != nil {
 			opts.Log.Error("status LEDs unavailable; running without them", "error", err)
-			backend = leds.None{}
+			backend, ok = leds.None{}, false
 		}
 	}
 	ctl, err := leds.New(cfg, backend, opts.Clock, opts.Log)
@@ -183,8 +193,9 @@ func openLEDs(cfg config.LEDs, opts Options) *leds.Controller {
 		opts.Log.Error("status LEDs unavailable; running without them", "error", err)
 		_ = backend.Close()
 		ctl, _ = leds.New(config.Default().LEDs, leds.None{}, opts.Clock, opts.Log)
+		ok = false
 	}
-	return ctl
+	return ctl, ok
 }
 
 // build makes the session supervisor with its dialect and media.
@@ -237,7 +248,7 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 		ResetAfter:     cfg.Session.Reconnect.ResetAfter,
 	}, dia, session.Options{
 		Media: src, Sink: opts.Sink, Store: store, Clock: opts.Clock, Log: opts.Log,
-		DeviceChanges: deviceChanges,
+		DeviceChanges: deviceChanges, OnSessionID: opts.OnSessionID,
 	})
 	if err != nil {
 		src.Close()
@@ -246,7 +257,7 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, deviceChanges: deviceChanges, reload: make(chan struct{}),
+	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, dia: dia, deviceChanges: deviceChanges, reload: make(chan struct{}),
 		id: id, idErr: idErr}, nil
 }
 
@@ -256,12 +267,14 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, id identity.Identity, opts Options) (dialect.Dialect, error) {
 	switch cfg.Server.Dialect {
 	case config.DialectLiveKit:
-		if cfg.Server.CAFile != "" {
-			return nil, fmt.Errorf("%w: server.ca_file is not supported with server.dialect: livekit yet (the system roots are used)", config.ErrInvalid)
-		}
-		return newLiveKit(cfg, token, opts)
+		return newLiveKit(cfg, token, tlsCfg, opts)
 	default:
+		peer, err := peerOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
 		return dpv1.New(dpv1.Config{
+			Peer:      peer,
 			URL:       cfg.Server.URL,
 			Token:     token,
 			TLS:       tlsCfg,
@@ -276,6 +289,25 @@ func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, id ident
 			BuildTime: version.BuildTime(),
 		})
 	}
+}
+
+// peerOptions are the WebRTC settings of server.ice_servers (credential
+// files read now: a SIGHUP reload reads them again) and
+// server.ice_transport_policy.
+func peerOptions(cfg *config.Config) (rtc.PeerOptions, error) {
+	servers, err := cfg.ResolvedICEServers()
+	if err != nil {
+		return rtc.PeerOptions{}, err
+	}
+	o := rtc.PeerOptions{RelayOnly: cfg.Server.ICETransportPolicy == config.ICEPolicyRelay}
+	for _, s := range servers {
+		ws := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			ws.Credential, ws.CredentialType = s.Credential, webrtc.ICECredentialTypePassword
+		}
+		o.ICEServers = append(o.ICEServers, ws)
+	}
+	return o, nil
 }
 
 // Sink is the media sink built from the config (nil if Options.Sink was given).

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/contract"
@@ -37,7 +38,7 @@ func (d *Daemon) ApplyLEDs(cfg config.LEDs) error {
 	if err := d.leds.Close(); err != nil {
 		d.opts.Log.Warn("status LEDs: closing the old ones", "error", err)
 	}
-	d.leds = openLEDs(cfg, d.opts)
+	d.leds, d.ledsOpen = openLEDs(cfg, d.opts)
 	d.followLEDs(d.group, d.leds, true)
 	return nil
 }
@@ -89,7 +90,33 @@ func (d *Daemon) followLEDs(g *group, ctl *leds.Controller, seed bool) {
 func snapshotEvents(snap contract.Snapshot) []contract.Event {
 	evs := []contract.Event{{Kind: contract.EventState, State: snap.State, SessionID: snap.SessionID}}
 	if snap.State == contract.Disconnected && snap.LastError != contract.NoError && !snap.NextRetry.IsZero() {
-		evs = append(evs, contract.Event{Kind: contract.EventConnectFailed, State: snap.State, SessionID: snap.SessionID, ErrorName: snap.LastError})
+		evs = append(evs, contract.Event{Kind: contract.EventConnectFailed, State: snap.State, SessionID: snap.SessionID, ErrorName: snap.LastError, ErrorDetail: snap.LastDetail})
 	}
 	return evs
+}
+
+// currentLEDs answers the status socket's LED commands (leds identify,
+// leds test) with the controller the daemon holds at the time, so they
+// still reach the LEDs after ApplyLEDs swapped it.
+type currentLEDs struct{ d *Daemon }
+
+func (c currentLEDs) ctl() *leds.Controller {
+	c.d.ledsMu.Lock()
+	defer c.d.ledsMu.Unlock()
+	return c.d.leds
+}
+
+func (c currentLEDs) Identify(ctx context.Context, d time.Duration, progress func(string)) error {
+	return c.ctl().Identify(ctx, d, progress)
+}
+
+func (c currentLEDs) LampTest(ctx context.Context, progress func(string)) error {
+	return c.ctl().LampTest(ctx, progress)
+}
+
+// ledsUp is kioskd_leds_up: the backend opened and its writes succeed.
+func (d *Daemon) ledsUp() bool {
+	d.ledsMu.Lock()
+	defer d.ledsMu.Unlock()
+	return d.ledsOpen && d.leds.Healthy()
 }

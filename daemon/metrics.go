@@ -13,37 +13,59 @@ import (
 const metricsInterval = 5 * time.Second
 
 // feedMediaMetrics copies what the calls sent to the Digital Person and
-// what the sink (if any) received from it into the metrics every interval;
-// the send bitrate is the payload bytes sent over the last interval.
+// what the sink (if any) received from it into the metrics every
+// interval: frames, packets and payload bytes since the last update.
 func feedMediaMetrics(ctx context.Context, every time.Duration, sink *media.Sink, sent func() session.SendStats, m *status.MediaMetrics) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var last media.SinkStats
-	lastSent, lastTime := sent(), time.Now()
+	lastSent := sent()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			secs := now.Sub(lastTime).Seconds()
+		case <-t.C:
 			if sink != nil {
 				st := sink.Stats()
-				m.AddFramesReceived("video", int(st.VideoFrames-last.VideoFrames))
-				m.AddFramesReceived("audio", int(st.AudioPackets-last.AudioPackets))
-				if secs > 0 {
-					m.SetBitrate("receive", "video", float64(st.VideoBytes-last.VideoBytes)*8/secs)
-					m.SetBitrate("receive", "audio", float64(st.AudioBytes-last.AudioBytes)*8/secs)
-				}
+				m.AddReceived(status.MediaCounts{
+					VideoFrames: st.VideoFrames - last.VideoFrames, AudioPackets: st.AudioPackets - last.AudioPackets,
+					VideoBytes: st.VideoBytes - last.VideoBytes, AudioBytes: st.AudioBytes - last.AudioBytes,
+				})
 				last = st
 			}
 			s := sent()
-			m.AddFramesSent("video", int(s.VideoFrames-lastSent.VideoFrames))
-			m.AddFramesSent("audio", int(s.AudioPackets-lastSent.AudioPackets))
-			if secs > 0 {
-				m.SetBitrate("send", "video", float64(s.VideoBytes-lastSent.VideoBytes)*8/secs)
-				m.SetBitrate("send", "audio", float64(s.AudioBytes-lastSent.AudioBytes)*8/secs)
-			}
-			lastSent, lastTime = s, now
+			m.AddSent(status.MediaCounts{
+				VideoFrames: s.VideoFrames - lastSent.VideoFrames, AudioPackets: s.AudioPackets - lastSent.AudioPackets,
+				VideoBytes: s.VideoBytes - lastSent.VideoBytes, AudioBytes: s.AudioBytes - lastSent.AudioBytes,
+			})
+			lastSent = s
 		}
 	}
+}
+
+// deviceHealth is what media sources and sinks built from the config
+// report (media.Source.Health, media.Sink.Health); a source or sink a test
+// provides may not.
+type deviceHealth interface{ Health() []media.DeviceHealth }
+
+// watchHealth has the metrics read the devices' and the LEDs' health at
+// each scrape (kioskd_device_up, kioskd_leds_up).
+func (d *Daemon) watchHealth(h *status.HealthMetrics) {
+	var parts []deviceHealth
+	if s, ok := d.src.(deviceHealth); ok {
+		parts = append(parts, s)
+	}
+	if d.sink != nil {
+		parts = append(parts, d.sink)
+	}
+	h.WatchDevices(func() []status.Health {
+		var out []status.Health
+		for _, p := range parts {
+			for _, dh := range p.Health() {
+				out = append(out, status.Health{Name: dh.Device, Up: dh.Up})
+			}
+		}
+		return out
+	})
+	h.WatchLEDs(d.cfg.LEDs.Backend, d.ledsUp)
 }

@@ -15,11 +15,11 @@ import (
 )
 
 // TestSendMetricsMatchServer: the daemon with status.metrics_listen
-// against dpsim. While Connected, kioskd_media_frames_sent_total for video
-// (VP8 frames) and audio (Opus packets) grows from one metrics update to
-// the next, agrees with what dpsim received (its video.frames and
-// audio.packets) read right after an update, and the send and receive
-// bitrates are set.
+// against dpsim. While Connected, kioskd_media_video_frames_sent_total
+// (VP8 frames) and kioskd_media_audio_packets_sent_total (Opus packets)
+// grow from one metrics update to the next, agree with what dpsim
+// received (its video.frames and audio.packets) read right after an
+// update, and the byte counters of both directions grow.
 func TestSendMetricsMatchServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -36,12 +36,14 @@ func TestSendMetricsMatchServer(t *testing.T) {
 	id := connectedIDs(rec.WaitFor(t, ctx, "Connected", func(evs []contract.Event) bool { return len(connectedIDs(evs)) > 0 }))[0]
 
 	const (
-		video = `kioskd_media_frames_sent_total{kind="video"}`
-		audio = `kioskd_media_frames_sent_total{kind="audio"}`
-		vbps  = `kioskd_media_bitrate_bits_per_second{direction="send",kind="video"}`
-		abps  = `kioskd_media_bitrate_bits_per_second{direction="send",kind="audio"}`
-		rvbps = `kioskd_media_bitrate_bits_per_second{direction="receive",kind="video"}`
-		rabps = `kioskd_media_bitrate_bits_per_second{direction="receive",kind="audio"}`
+		video = `kioskd_media_video_frames_sent_total`
+		audio = `kioskd_media_audio_packets_sent_total`
+		vb    = `kioskd_media_sent_bytes_total{kind="video"}`
+		ab    = `kioskd_media_sent_bytes_total{kind="audio"}`
+		rvb   = `kioskd_media_received_bytes_total{kind="video"}`
+		rab   = `kioskd_media_received_bytes_total{kind="audio"}`
+		rvf   = `kioskd_media_video_frames_received_total`
+		rap   = `kioskd_media_audio_packets_received_total`
 	)
 	// Metrics are updated every 5 s. Poll until two updates with media have
 	// been seen; at each, read dpsim's counts at once.
@@ -72,8 +74,8 @@ func TestSendMetricsMatchServer(t *testing.T) {
 	}
 	for i, m := range updates {
 		s := server[i]
-		t.Logf("update %d: kioskd sent %v video frames, %v audio packets (%.0f, %.0f bit/s); dpsim received %d frames (%d dropped), %d audio packets; kioskd receives %.0f, %.0f bit/s",
-			i, m[video], m[audio], m[vbps], m[abps], s.Video.Frames, s.Video.Dropped, s.Audio.Packets, m[rvbps], m[rabps])
+		t.Logf("update %d: kioskd sent %v video frames, %v audio packets (%.0f, %.0f bytes); dpsim received %d frames (%d dropped), %d audio packets; kioskd received %v frames, %v packets (%.0f, %.0f bytes)",
+			i, m[video], m[audio], m[vb], m[ab], s.Video.Frames, s.Video.Dropped, s.Audio.Packets, m[rvf], m[rap], m[rvb], m[rab])
 		// dpsim is read just after the update: it has everything counted in
 		// it (loopback), and little more (a fraction of a second of media).
 		near := func(what string, sent float64, recv int64, slack float64) {
@@ -83,17 +85,20 @@ func TestSendMetricsMatchServer(t *testing.T) {
 		}
 		near("video frames", m[video], s.Video.Frames+s.Video.Dropped, 5)
 		near("audio packets", m[audio], s.Audio.Packets, 25)
-		if m[vbps] <= 0 || m[abps] <= 0 {
-			t.Errorf("update %d: send bitrate video %v, audio %v; want > 0", i, m[vbps], m[abps])
+		if m[vb] <= 0 || m[ab] <= 0 || m[rvf] <= 0 || m[rap] <= 0 {
+			t.Errorf("update %d: sent bytes video %v, audio %v, received frames %v, packets %v; want > 0", i, m[vb], m[ab], m[rvf], m[rap])
 		}
-		// The DP's voice is Opus at about 32 kbit/s, its video a few
-		// dozen kbit/s; both must read as flowing.
-		if m[rvbps] <= 0 || m[rabps] < 8000 {
-			t.Errorf("update %d: receive bitrate video %v, audio %v; want > 0 and >= 8 kbit/s", i, m[rvbps], m[rabps])
+		// The DP's voice is Opus at about 32 kbit/s: at least 1 kB per
+		// second of it must read as received, and so at least 50 bytes a
+		// packet.
+		if m[rvb] <= 0 || m[rab] < 50*m[rap] {
+			t.Errorf("update %d: received bytes video %v, audio %v for %v packets; want > 0 and >= 50 a packet", i, m[rvb], m[rab], m[rap])
 		}
 	}
-	if !(updates[1][video] > updates[0][video] && updates[1][audio] > updates[0][audio]) {
-		t.Fatalf("frames sent did not grow while Connected: %v then %v", updates[0], updates[1])
+	for _, k := range []string{video, audio, vb, ab, rvb, rab} {
+		if !(updates[1][k] > updates[0][k]) {
+			t.Errorf("%s did not grow while Connected: %v then %v", k, updates[0][k], updates[1][k])
+		}
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)

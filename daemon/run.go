@@ -66,6 +66,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		every = 5 * time.Second
 	}
 	g.spawn(func(ctx context.Context) { watchDevices(ctx, d.opts.Clock, every, dirs, d.deviceChanges) })
+	d.watchNetwork(g)
 
 	// The supervisor runs on ctx, or until Reload. If it overruns
 	// ShutdownGrace it is left behind: exiting in time matters more
@@ -109,22 +110,12 @@ func waitSupervisor(runErr <-chan error) error {
 	}
 }
 
-// wire subscribes the LEDs, systemd's STATUS=, the status socket, metrics,
-// the session id tracker and the caller's observers to the supervisor's
-// events. What fails is logged; the kiosk goes on.
+// wire subscribes the LEDs, systemd's STATUS=, the status socket, metrics
+// and the caller's observers to the supervisor's events (the session id
+// reaches the log tracker synchronously instead: session.Options.
+// OnSessionID). What fails is logged; the kiosk goes on.
 func (d *Daemon) wire(g *group) {
 	sup, log := d.sup, d.opts.Log
-	if f := d.opts.OnSessionID; f != nil {
-		g.follow(sup, func(_ context.Context, events <-chan contract.Event) {
-			last := ""
-			for e := range events {
-				if e.SessionID != last {
-					last = e.SessionID
-					f(last)
-				}
-			}
-		})
-	}
 	d.ledsMu.Lock()
 	d.group = g
 	d.followLEDs(g, d.leds, false)
@@ -136,9 +127,17 @@ func (d *Daemon) wire(g *group) {
 		systemd.ReportStatus(ctx, events, sup.Snapshot)
 	})
 
-	// The local status socket for `kioskd status`.
+	// The local status socket for `kioskd status`, and `kioskd leds
+	// identify` and `leds test` while the daemon owns the LEDs.
+	// A kiosk without LEDs (leds.backend: none) answers the LED commands
+	// with status.ErrNoLEDs rather than play a show nobody can see.
+	var ledCmds status.LEDs
+	if d.cfg.LEDs.Backend != config.BackendNone || d.opts.LEDs != nil {
+		ledCmds = currentLEDs{d} // the controller of the day: ApplyLEDs swaps it
+	}
 	events, cancel := sup.Subscribe()
-	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log})
+	network := func() *status.Network { return currentNetwork(sup.NetworkStats, time.Now()) }
+	srv, err := status.NewServer(d.cfg.Status, status.ServerOptions{Snapshot: sup.Snapshot, Events: events, Clock: d.opts.Clock, Logger: log, LEDs: ledCmds, Network: network})
 	if err != nil {
 		cancel()
 		log.Error("status socket unavailable", "path", d.cfg.Status.Socket, "error", err)
@@ -152,9 +151,16 @@ func (d *Daemon) wire(g *group) {
 			log.Error("metrics unavailable", "error", err)
 		} else {
 			g.follow(sup, m.Follow)
+			d.watchHealth(m.Health)
 			g.spawn(func(ctx context.Context) { feedMediaMetrics(ctx, metricsInterval, d.sink, sup.SendStats, m.Media) })
+			if nm, err := status.NewNetworkMetrics(reg); err != nil {
+				log.Error("network metrics unavailable", "error", err)
+			} else {
+				g.spawn(func(ctx context.Context) { feedNetworkMetrics(ctx, metricsInterval, sup.NetworkStats, nm) })
+			}
+			web := d.cfg.Status.MetricsWebConfig
 			g.spawn(func(ctx context.Context) {
-				if err := status.ServeMetrics(ctx, addr, reg); err != nil {
+				if err := status.ServeMetrics(ctx, addr, web, log.With("component", "metrics"), reg); err != nil {
 					log.Error("metrics endpoint stopped", "listen", addr, "error", err)
 				}
 			})

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,7 +144,7 @@ func count(msgs []string, match func(string) bool) int {
 func is(s string) func(string) bool { return func(m string) bool { return m == s } }
 
 // scrape reads the kioskd_* samples of a /metrics page, keyed by name and
-// labels as printed ("kioskd_media_frames_sent_total{kind=\"video\"}").
+// labels as printed ("kioskd_media_sent_bytes_total{kind=\"video\"}").
 func scrape(ctx context.Context, url string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -249,6 +250,22 @@ func TestRunWiresReportingAndTearsItDown(t *testing.T) {
 	st, err := status.Query(ctx, cfg.Status.Socket)
 	if err != nil || st.State != "Connected" || st.SessionID != id {
 		t.Fatalf("status socket: %+v, %v", st, err)
+	}
+	// `kioskd leds identify` reaches the daemon's LEDs through the socket:
+	// every LED lit together, then Connected again.
+	mark := backend.Len()
+	if err := status.LEDCommand(ctx, cfg.Status.Socket, status.IdentifyCommand(600*time.Millisecond), nil); err != nil {
+		t.Fatalf("identify through the socket: %v", err)
+	}
+	o := backend.Ops()[mark:]
+	if !slices.ContainsFunc(o, func(op ledstest.Op) bool { return op.Name == "red" && op.On }) ||
+		!slices.ContainsFunc(o, func(op ledstest.Op) bool { return op.Name == "amber" && op.On }) {
+		t.Errorf("identify did not light red and amber: %v", o)
+	}
+	if err := backend.Wait(ctx, func(ops []ledstest.Op) bool {
+		return ledstest.StateOf(ops, "green").On && !ledstest.StateOf(ops, "red").On && !ledstest.StateOf(ops, "amber").On
+	}); err != nil {
+		t.Fatalf("LEDs after identify: %v", backend.Ops())
 	}
 	m, err := scrape(ctx, "http://"+cfg.Status.MetricsListen+"/metrics")
 	if err != nil || m["kioskd_connects_total"] != 1 || m["kioskd_connection_state"] == 0 {
@@ -415,4 +432,24 @@ func TestSecondDaemonIsRefused(t *testing.T) {
 		t.Fatalf("after the first closed: %v", err)
 	}
 	third.Close()
+}
+
+// TestLEDCommandsWithoutLEDs: a kiosk with leds.backend: none answers the
+// staff tools with status.ErrNoLEDs instead of playing a show nobody sees.
+func TestLEDCommandsWithoutLEDs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
+	cfg := labConfig(t, dp)
+	rec := sessiontest.NewRecorder()
+	d, err := daemon.New(cfg, daemon.Options{Log: testlog.New(t, slog.LevelInfo), Observers: []func(<-chan contract.Event){rec.Observe}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d)
+	rec.WaitFor(t, ctx, "Connected", func(evs []contract.Event) bool { return len(connectedIDs(evs)) > 0 })
+	err = status.LEDCommand(ctx, cfg.Status.Socket, status.LampTestCommand, nil)
+	if err == nil || !strings.Contains(err.Error(), status.ErrNoLEDs.Error()) {
+		t.Fatalf("lamp test without LEDs: %v", err)
+	}
 }

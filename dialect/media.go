@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/kioskd/kioskd/rtc"
 )
 
 // Media is how a call reaches the kiosk's media, whatever the dialect. The
@@ -38,4 +40,9 @@ type SendTrack interface {
 	// forwards the far end's picture loss indications (PLI, FIR) here.
 	// An audio track or an empty one ignores it.
 	RequestKeyFrame()
+	// SetRate hands the track what congestion control allows the call's
+	// sending (and what it measured on the path): a video track sets its
+	// encoder's target bitrate and frame rate cap, every track records it
+	// for the metrics. A call calls it every rateInterval while it sends.
+	SetRate(rtc.SendRate)
 }

@@ -38,6 +38,10 @@ type Config struct {
 	// 320x240 at 15 fps and 150 kbit/s, cheap to encode.
 	VideoWidth, VideoHeight, VideoFPS int
 	VideoBitrate                      int
+	// NoTWCC declines transport-wide congestion control: the answer has
+	// no transport-cc, and no feedback is sent (a server that does not
+	// help the kiosk estimate its uplink).
+	NoTWCC bool
 	// AnalysisWindow is how much of the kiosk's most recent audio the
 	// analysis looks at (dominant_hz, echo_dbfs); 0 means 1 s.
 	AnalysisWindow time.Duration
@@ -52,6 +56,16 @@ type Config struct {
 	// ICEPortMin and ICEPortMax bound the UDP ports for media; zeros mean
 	// any ephemeral port.
 	ICEPortMin, ICEPortMax uint16
+
+	// TURNURLs, with TURNSecret, make dpsim hand every connection a TURN
+	// server in an ice_servers message right after session
+	// (docs/PROTOCOL.md section 4.11), with a credential minted per
+	// session as coturn's REST API (use-auth-secret) expects it: username
+	// "EXPIRY:SESSION_ID", credential base64(HMAC-SHA1(TURNSecret,
+	// username)), valid TURNTTL (0: 1 h).
+	TURNURLs   []string
+	TURNSecret string
+	TURNTTL    time.Duration
 
 	// HistoryLimit is how many ended sessions /sessions keeps listing
 	// (oldest forgotten first); 0 means 1000.
@@ -248,12 +262,25 @@ const (
 	HostileCandidateFlood HostileMode = "candidate-flood"
 )
 
+// Hostile answers to an ICE restart (docs/PROTOCOL.md section 4.12); the
+// connection itself is normal.
+const (
+	// HostileRestartGarbage: an answer whose SDP is not an answer to the
+	// ice_restart. The client cannot apply it and resumes the session.
+	HostileRestartGarbage HostileMode = "restart-garbage"
+	// HostileRestartIgnored: no answer at all, as a 1.2 server that does
+	// not know ice_restart. The client's restart deadline runs out and it
+	// resumes the session.
+	HostileRestartIgnored HostileMode = "restart-ignored"
+)
+
 // FloodCandidates is how many candidates HostileCandidateFlood sends.
 const FloodCandidates = 20000
 
 // AllHostileModes lists the hostile modes.
 var AllHostileModes = []HostileMode{HostileMalformed, HostileUnknownType, HostileOversized,
-	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly, HostileCandidateFlood}
+	HostileBackwards, HostileDuplicate, HostileAnswerBeforeOffer, HostileReadyEarly, HostileCandidateFlood,
+	HostileRestartGarbage, HostileRestartIgnored}
 
 // ParseHostileModes parses a comma-separated list of modes.
 func ParseHostileModes(s string) ([]HostileMode, error) {
@@ -321,6 +348,23 @@ func endsSession(reason string) bool {
 
 // withDefaults fills the zeros that mean a default and checks the rest.
 func (cfg Config) withDefaults() (Config, error) {
+	if (len(cfg.TURNURLs) == 0) != (cfg.TURNSecret == "") {
+		return cfg, errors.New("TURN URLs and the TURN secret go together")
+	}
+	if cfg.TURNTTL == 0 {
+		cfg.TURNTTL = time.Hour
+	}
+	if len(cfg.TURNURLs) > dpwire.MaxICEURLs {
+		return cfg, fmt.Errorf("at most %d TURN URLs", dpwire.MaxICEURLs)
+	}
+	for _, u := range cfg.TURNURLs {
+		if !dpwire.IsTURN(u) {
+			return cfg, errors.New("TURN URL: the scheme must be turn or turns")
+		}
+		if err := dpwire.CheckICEURL(u); err != nil {
+			return cfg, fmt.Errorf("TURN URL: %w", err)
+		}
+	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = dpwire.DefaultHeartbeat
 	}

@@ -236,6 +236,8 @@ func fromClient(m dpwire.Message) event {
 		in = inHello
 	case dpwire.Offer:
 		in = inOffer
+	case dpwire.ICERestart:
+		in = inICERestart
 	case dpwire.Candidate:
 		in = inCandidate
 	case dpwire.Close:
@@ -369,6 +371,10 @@ func (c *conn) act(tr transition, ev event) (event, bool) {
 		}
 	case actAddCandidate:
 		c.addCandidate(ev.msg.(dpwire.Candidate))
+	case actRestartICE:
+		if err := c.restartICE(ev.msg.(dpwire.ICERestart)); err != nil {
+			return event{in: inRestartUnusable, detail: err.Error()}, true
+		}
 	case actTrickle:
 		c.trickle(ev.cand)
 	case actMediaUp:
@@ -489,6 +495,10 @@ func (c *conn) attach(h dpwire.Hello) event {
 func (c *conn) startSession() {
 	sc := &c.srv.cfg.Scenario
 	c.send(dpwire.Session{SessionID: c.sess.id, Resumed: c.plan.resumed, HeartbeatMS: c.srv.heartbeatMS()})
+	if cfg := c.srv.cfg; len(cfg.TURNURLs) > 0 {
+		user, cred := TURNCredential(cfg.TURNSecret, c.sess.id, time.Now().Add(cfg.TURNTTL))
+		c.send(dpwire.ICEServers{Servers: []dpwire.ICEServer{{URLs: cfg.TURNURLs, Username: user, Credential: cred}}})
+	}
 	if c.plan.hostile[HostileMalformed] {
 		_ = c.cc.SendRaw([]byte(`{"type":"progress","state":"DownloadingAssets"`))
 	}

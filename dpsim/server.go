@@ -56,6 +56,8 @@ type Stats struct {
 	// CandidatesIgnored counts client candidates past dpwire.MaxCandidates
 	// on their connection.
 	CandidatesIgnored int `json:"candidates_ignored"`
+	// ICERestarts counts the ICE restarts answered (protocol 1.3).
+	ICERestarts int `json:"ice_restarts"`
 }
 
 // New returns a server for cfg. Nothing listens until Serve or Listen; the

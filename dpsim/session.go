@@ -67,6 +67,9 @@ type VideoStats struct {
 	Width     int    `json:"width"`     // from the latest keyframe header
 	Height    int    `json:"height"`
 	Codec     string `json:"codec,omitempty"`
+	// MaxGapMS is the longest time between two complete frames on one
+	// connection (a frozen picture), in milliseconds.
+	MaxGapMS int64 `json:"max_gap_ms"`
 }
 
 // AudioStats accounts for the kiosk's audio as received.

@@ -60,6 +60,7 @@ const (
 	// From the client (docs/PROTOCOL.md section 4).
 	inHello         input = iota + 1
 	inOffer               // its SDP offer
+	inICERestart          // its ICE-restart offer (protocol 1.3)
 	inCandidate           // one of its ICE candidates, or its end marker
 	inClientClose         // its `close`
 	inServerMessage       // a message type only a server sends
@@ -88,13 +89,14 @@ const (
 	inPeerDisconnected // the PeerConnection is disconnected (it may come back)
 	inPeerFailed       // the PeerConnection failed
 	// What an action found.
-	inAttached      // the hello got its session
-	inResumeRefused // the session the hello named cannot be resumed
-	inOfferUnusable // the offer could not be answered
+	inAttached        // the hello got its session
+	inResumeRefused   // the session the hello named cannot be resumed
+	inOfferUnusable   // the offer could not be answered
+	inRestartUnusable // the ICE-restart offer could not be answered
 )
 
 var inputNames = map[input]string{
-	inHello: "hello", inOffer: "offer", inCandidate: "candidate", inClientClose: "clientClose",
+	inHello: "hello", inOffer: "offer", inICERestart: "iceRestart", inCandidate: "candidate", inClientClose: "clientClose",
 	inServerMessage: "serverMessage", inSocketLost: "socketLost",
 	inAdminClose: "adminClose", inAdminDrop: "adminDrop", inTakeover: "takeover", inShutdown: "shutdown",
 	inHelloTimeout: "helloTimeout", inStepDone: "stepDone", inQueueMoved: "queueMoved", inQueueFront: "queueFront",
@@ -102,6 +104,7 @@ var inputNames = map[input]string{
 	inConnectTimeout: "connectTimeout", inIdleTimeout: "idleTimeout", inDropTimer: "dropTimer", inSilenceTimer: "silenceTimer",
 	inLocalCandidate: "localCandidate", inPeerConnected: "peerConnected", inPeerDisconnected: "peerDisconnected",
 	inPeerFailed: "peerFailed", inAttached: "attached", inResumeRefused: "resumeRefused", inOfferUnusable: "offerUnusable",
+	inRestartUnusable: "restartUnusable",
 }
 
 func (i input) String() string {
@@ -115,7 +118,7 @@ func (i input) String() string {
 // takes is out of order, and logged as such (docs/PROTOCOL.md section 12.3).
 func (i input) fromClient() bool {
 	switch i {
-	case inHello, inOffer, inCandidate, inClientClose, inServerMessage:
+	case inHello, inOffer, inICERestart, inCandidate, inClientClose, inServerMessage:
 		return true
 	}
 	return false
@@ -134,6 +137,7 @@ const (
 	actQueueFront             // the queue is done: the searching delay starts
 	actAnswer                 // build the PeerConnection and answer; inOfferUnusable follows if it cannot
 	actAddCandidate           // apply the client's candidate
+	actRestartICE             // answer an ICE restart on the PeerConnection; inRestartUnusable follows if it cannot
 	actTrickle                // send the server's candidate (or the end marker)
 	actMediaUp                // start the DP's face and voice
 	actLogDisconnected        // log it; ICE may recover
@@ -149,7 +153,7 @@ const (
 
 var actionNames = map[action]string{
 	actNone: "none", actAttach: "attach", actStartSession: "startSession", actRefuseResume: "refuseResume",
-	actQueueMoved: "queueMoved", actQueueFront: "queueFront", actAnswer: "answer", actAddCandidate: "addCandidate",
+	actQueueMoved: "queueMoved", actQueueFront: "queueFront", actAnswer: "answer", actAddCandidate: "addCandidate", actRestartICE: "restartICE",
 	actTrickle: "trickle", actMediaUp: "mediaUp", actLogDisconnected: "logDisconnected", actGoSilent: "goSilent",
 	actClose: "close", actClientClosed: "clientClosed", actHandOver: "handOver", actDrop: "drop",
 	actCloseProtocol: "closeProtocol", actCloseGoingAway: "closeGoingAway", actLost: "lost",
@@ -202,26 +206,32 @@ var transitions = map[state]map[input]transition{
 		inOffer: {stAnsweredDPStarted, actAnswer, ""},
 	},
 	stAnswered: {
-		inOfferUnusable: {stClosed, actClose, ReasonMediaStreamFailed},
-		inDPStarted:     {stAnsweredDPStarted, actNone, ""},
-		inPeerConnected: {stMediaUp, actMediaUp, ""},
-		inMediaTimeout:  {stClosed, actClose, ReasonMediaStreamFailed},
+		inOfferUnusable:   {stClosed, actClose, ReasonMediaStreamFailed},
+		inRestartUnusable: {stClosed, actClose, ReasonMediaStreamFailed},
+		inDPStarted:       {stAnsweredDPStarted, actNone, ""},
+		inPeerConnected:   {stMediaUp, actMediaUp, ""},
+		inMediaTimeout:    {stClosed, actClose, ReasonMediaStreamFailed},
 	},
 	stAnsweredDPStarted: {
-		inOfferUnusable: {stClosed, actClose, ReasonMediaStreamFailed},
-		inPeerConnected: {stConnected, actMediaUp, ""},
-		inMediaTimeout:  {stClosed, actClose, ReasonMediaStreamFailed},
+		inOfferUnusable:   {stClosed, actClose, ReasonMediaStreamFailed},
+		inRestartUnusable: {stClosed, actClose, ReasonMediaStreamFailed},
+		inPeerConnected:   {stConnected, actMediaUp, ""},
+		inMediaTimeout:    {stClosed, actClose, ReasonMediaStreamFailed},
 	},
 	stMediaUp: {
-		inDPStarted:     {stConnected, actNone, ""},
-		inPeerConnected: {stMediaUp, actNone, ""}, // pion reports it again
+		inRestartUnusable: {stClosed, actClose, ReasonMediaStreamFailed},
+		inDPStarted:       {stConnected, actNone, ""},
+		inPeerConnected:   {stMediaUp, actNone, ""}, // pion reports it again
 	},
 	stConnected: {
 		inPeerConnected: {stConnected, actNone, ""},
-		inPeerFailed:    {stClosed, actClose, ReasonControlDisconnected}, // no ICE restart in v1: the kiosk resumes
-		inIdleTimeout:   {stClosed, actClose, ReasonSessionTimeout},
-		inDropTimer:     {stClosed, actDrop, ""},
-		inShutdown:      {stClosed, actClose, ReasonControlDisconnected},
+		// The kiosk restarts ICE before pion's failed timeout (protocol
+		// 1.3); failed means the restarts did not help: it resumes.
+		inPeerFailed:      {stClosed, actClose, ReasonControlDisconnected},
+		inRestartUnusable: {stClosed, actClose, ReasonControlDisconnected},
+		inIdleTimeout:     {stClosed, actClose, ReasonSessionTimeout},
+		inDropTimer:       {stClosed, actDrop, ""},
+		inShutdown:        {stClosed, actClose, ReasonControlDisconnected},
 	},
 }
 
@@ -262,6 +272,7 @@ var shared = []struct {
 	}},
 	{withPeer, map[input]transition{
 		inCandidate:        {stay, actAddCandidate, ""},
+		inICERestart:       {stay, actRestartICE, ""},
 		inLocalCandidate:   {stay, actTrickle, ""},
 		inPeerDisconnected: {stay, actLogDisconnected, ""},
 		inPeerFailed:       {stClosed, actClose, ReasonMediaStreamFailed},

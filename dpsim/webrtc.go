@@ -29,7 +29,9 @@ import (
 const unreachableCandidate = "candidate:1 1 udp 2130706431 203.0.113.1 9 typ host"
 
 // newAPI builds the pion API: VP8 and Opus (as the encoders of codecs
-// register them), NACK and RTCP reports, and the ICE settings of cfg.
+// register them), NACK, RTCP reports, transport-wide congestion control
+// feedback on what it receives (a browser's or an SFU's: what the kiosk's
+// bandwidth estimator reads), and the ICE settings of cfg.
 func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	sel.Populate(me)
@@ -39,6 +41,11 @@ func newAPI(cfg Config, sel *mediadevices.CodecSelector) (*webrtc.API, error) {
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
+	}
+	if !cfg.NoTWCC {
+		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -375,7 +382,7 @@ func (c *conn) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	s.mu.Unlock()
 	var asm vp8.Assembler
 	var dropped uint64
-	var lastPLI time.Time
+	var lastPLI, lastFrame time.Time
 	haveKey := false
 	for {
 		pkt, _, err := tr.ReadRTP()
@@ -394,6 +401,11 @@ func (c *conn) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 		dropped = asm.Dropped
 		if frame != nil {
 			v.Frames++
+			now := time.Now()
+			if !lastFrame.IsZero() {
+				v.MaxGapMS = max(v.MaxGapMS, now.Sub(lastFrame).Milliseconds())
+			}
+			lastFrame = now
 			if key {
 				v.Keyframes++
 				v.Width, v.Height = w, h
@@ -494,4 +506,42 @@ func (c *conn) accountAudio(tr *webrtc.TrackRemote) {
 		s.mu.Unlock()
 		first = false
 	}
+}
+
+// restartICE answers the client's ICE restart (docs/PROTOCOL.md section
+// 4.12) on the connection's PeerConnection: pion sees new remote
+// credentials in the offer and restarts its ICE agent, then gathers the
+// candidates of the new generation, trickled as the first ones were. The
+// tracks, the DTLS session and the counters of the media stay as they were.
+func (c *conn) restartICE(o dpwire.ICERestart) error {
+	s := c.srv
+	switch {
+	case c.plan.hostile[HostileRestartIgnored]:
+		c.log.Warn("hostile: ignoring the client's ice_restart, as a 1.2 server")
+		return nil
+	case c.plan.hostile[HostileRestartGarbage]:
+		c.log.Warn("hostile: answering the client's ice_restart with garbage")
+		c.send(dpwire.Answer{SDP: "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=dpsim-not-an-answer\r\nt=0 0\r\n"})
+		return nil
+	}
+	pc := c.pc
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
+		return fmt.Errorf("ice_restart offer: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("ice_restart answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("ice_restart answer: %w", err)
+	}
+	// A new exchange: the limit of section 3.1 counts afresh.
+	c.clientCands = 0
+	c.send(dpwire.Answer{SDP: answer.SDP})
+	s.mu.Lock()
+	s.stats.ICERestarts++
+	s.notifyLocked()
+	s.mu.Unlock()
+	c.log.Info("ICE restarted by the client")
+	return nil
 }

@@ -22,7 +22,7 @@ import (
 const Subprotocol = "kioskd.dp.v1"
 
 // ProtocolVersion is the version documented in docs/PROTOCOL.md.
-const ProtocolVersion = "1.1"
+const ProtocolVersion = "1.3"
 
 // MaxFrameSize is the largest text frame either side accepts (64 KiB).
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
@@ -243,6 +243,10 @@ func Decode(frame []byte) (Message, error) {
 		m = &Pong{}
 	case TypeClose:
 		m = &Close{}
+	case TypeICEServers:
+		m = &ICEServers{}
+	case TypeICERestart:
+		m = &ICERestart{}
 	default:
 		return nil, &UnknownTypeError{Type: shown(*env.Type)}
 	}
@@ -345,6 +349,10 @@ func validate(m Message) error {
 		if v.SDP == "" {
 			return errors.New("empty sdp")
 		}
+	case *ICERestart:
+		if v.SDP == "" {
+			return errors.New("empty sdp")
+		}
 	case *Candidate:
 		switch {
 		case v.End && (v.Candidate != "" || v.SDPMid != nil || v.SDPMLineIndex != nil):
@@ -381,6 +389,8 @@ func validate(m Message) error {
 				return errors.New("client.kiosk_id holds a character other than letters, digits, '.', '_' and '-'")
 			}
 		}
+	case *ICEServers:
+		return v.check()
 	}
 	return nil
 }
@@ -407,6 +417,10 @@ func deref(m Message) Message {
 	case *Pong:
 		return *v
 	case *Close:
+		return *v
+	case *ICEServers:
+		return *v
+	case *ICERestart:
 		return *v
 	}
 	return m

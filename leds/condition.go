@@ -40,6 +40,10 @@ type Condition struct {
 	State   contract.ConnectionState
 	Err     contract.ErrorName // NoError unless waiting after a failure
 	Stopped bool               // the supervisor stopped for good: all off
+
+	// Detail narrows Err down; DetailUnauthorized flashes the code long
+	// (CodeLong): the staff table's "call support" line.
+	Detail contract.ErrorDetail
 }
 
 func (c Condition) String() string {
@@ -47,7 +51,7 @@ func (c Condition) String() string {
 	case c.Stopped:
 		return "stopped"
 	case c.Err != contract.NoError:
-		return c.State.String() + "+" + c.Err.String()
+		return c.State.String() + "+" + contract.DescribeError(c.Err, c.Detail)
 	}
 	return c.State.String()
 }
@@ -68,18 +72,18 @@ func (c Condition) Next(e contract.Event) Condition {
 		c.State = e.State
 		c.Stopped = false
 		if e.State != contract.Disconnected {
-			c.Err = contract.NoError
+			c.Err, c.Detail = contract.NoError, contract.NoDetail
 		}
 	case contract.EventConnectFailed:
 		if e.ErrorName != contract.NoError {
-			c.Err = e.ErrorName
+			c.Err, c.Detail = e.ErrorName, e.ErrorDetail
 		}
 	case contract.EventMediaFailed:
 		// A failed capture track is mediaStreamFailed even if the publisher
 		// left Err empty (docs/BEHAVIOUR.md section 7: it shows on the LEDs).
-		c.Err = e.ErrorName
+		c.Err, c.Detail = e.ErrorName, e.ErrorDetail
 		if c.Err == contract.NoError {
-			c.Err = contract.MediaStreamFailed
+			c.Err, c.Detail = contract.MediaStreamFailed, contract.NoDetail
 		}
 	case contract.EventStopped:
 		c = Condition{State: contract.Disconnected, Stopped: true}
@@ -93,7 +97,8 @@ func (c Condition) Next(e contract.Event) Condition {
 // traffic: Disconnected red on; Searching amber 1 Hz; DownloadingAssets amber
 // 4 Hz; ConnectingToDigitalPerson green 2 Hz; Connected green on.
 // bar: LEDs 1..currentStep on, the next one blinking at 2 Hz; Disconnected all off.
-// Both: an error code replaces the pattern of the first LED (red, step1);
+// Both: an error code replaces the pattern of the first LED (red, step1),
+// in long flashes when its detail is unauthorized (errorCode);
 // stopped is all off. A state outside docs/BEHAVIOUR.md section 1 shows as
 // Disconnected.
 func (p Profile) Patterns(c Condition) map[string]Pattern {
@@ -136,7 +141,17 @@ func (p Profile) Patterns(c Condition) map[string]Pattern {
 		}
 	}
 	if n := c.Err.Code(); n > 0 {
-		m[p.errorRole()] = Code(n)
+		m[p.errorRole()] = errorCode(n, c.Detail)
 	}
 	return m
+}
+
+// errorCode is the pattern of error code n: n short flashes, or n long
+// ones when the detail sends staff elsewhere than the code's own table
+// line (a refused credential: call support, not the network cable).
+func errorCode(n int, d contract.ErrorDetail) Pattern {
+	if d == contract.DetailUnauthorized {
+		return CodeLong(n)
+	}
+	return Code(n)
 }

@@ -14,7 +14,8 @@ import (
 //
 //	LEDs: red ○ amber ◐1Hz green ○
 //
-// ○ is off, ● on, ◐<f>Hz blinking, ◐×<n> an error code of n flashes.
+// ○ is off, ● on, ◐<f>Hz blinking, ◐×<n> an error code of n flashes,
+// ◐×<n>(long) one of n long flashes (leds.CodeLong).
 // It blinks "by itself" (it prints the pattern, not each flash), so a 4 Hz
 // blink is one line, not eight a second.
 type Console struct {
@@ -60,7 +61,10 @@ func (c *Console) Blink(name string, on, off time.Duration) error {
 	return c.show(name, "◐"+strconv.FormatFloat(hz, 'g', 3, 64)+"Hz")
 }
 
-func (c *Console) BlinkCode(name string, n int, _, _, _ time.Duration) error {
+func (c *Console) BlinkCode(name string, n int, on, _, _ time.Duration) error {
+	if on > CodeOn {
+		return c.show(name, "◐×"+strconv.Itoa(n)+"(long)")
+	}
 	return c.show(name, "◐×"+strconv.Itoa(n))
 }
 

@@ -34,12 +34,14 @@ type Controller struct {
 
 	running chan struct{} // closed when Run starts; guards a second Run
 	done    chan struct{} // closed by Close
+	wake    chan struct{} // a show started or ended (capacity 1)
 
 	mu     sync.Mutex
 	closed bool
 	cond   Condition
 	leds   []*ledState // in role order
 	failed map[string]bool
+	show   *Show // playing in place of cond, or nil
 }
 
 // ledState is one LED as the controller last drove it.
@@ -79,6 +81,7 @@ func New(cfg config.LEDs, backend Backend, clk clock.Clock, log *slog.Logger) (*
 		log:     log.With("component", "leds"),
 		running: make(chan struct{}),
 		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 		cond:    Condition{State: contract.Disconnected},
 		failed:  map[string]bool{},
 	}
@@ -86,6 +89,15 @@ func New(cfg config.LEDs, backend Backend, clk clock.Clock, log *slog.Logger) (*
 		c.leds = append(c.leds, &ledState{name: r})
 	}
 	return c, nil
+}
+
+// Healthy reports whether the last write of every LED worked (the
+// metrics' kioskd_leds_up): false from a failed write or batch until that
+// LED is written successfully again.
+func (c *Controller) Healthy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.failed) == 0
 }
 
 // Condition is what the LEDs show now.
@@ -181,6 +193,18 @@ func (c *Controller) Run(ctx context.Context, events <-chan contract.Event) erro
 			next := c.refreshLocked(c.clk.Now(), true)
 			c.mu.Unlock()
 			arm(next)
+		case <-c.wake:
+			if timer != nil {
+				stopTimer(timer)
+			}
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				return ErrClosed
+			}
+			next := c.refreshLocked(c.clk.Now(), true)
+			c.mu.Unlock()
+			arm(next)
 		case <-tick():
 			c.mu.Lock()
 			if c.closed {
@@ -212,10 +236,24 @@ func stopTimer(t clock.Timer) {
 // a tick, keeps the timing right when a tick and an event arrive together
 // and the event's stopTimer swallowed the tick.
 func (c *Controller) refreshLocked(now time.Time, apply bool) time.Time {
+	// A show (identify, lamp test) takes the place of the condition; its
+	// steps change on the same timer as the software blinking. A new step
+	// is announced once its calls are made.
+	had := c.show
+	showPats, showEnd, announce := c.showStepLocked(now)
+	if announce != nil {
+		defer announce()
+	}
 	c.begin()
 	defer c.end()
+	if c.show != had || showPats != nil {
+		apply = true // a show began, moved on or ended (unchanged patterns are skipped below)
+	}
 	if apply {
 		pats := c.profile.Patterns(c.cond)
+		if showPats != nil {
+			pats = showPats
+		}
 		for _, l := range c.leds {
 			p := pats[l.name]
 			if l.set && p == l.pat {
@@ -240,7 +278,11 @@ func (c *Controller) refreshLocked(now time.Time, apply bool) time.Time {
 		}
 		l.due = now.Add(next)
 	}
-	return c.nextDue()
+	next := c.nextDue()
+	if !showEnd.IsZero() && (next.IsZero() || showEnd.Before(next)) {
+		next = showEnd
+	}
+	return next
 }
 
 // start shows l.pat from now: a steady level, a blink or code the backend
@@ -261,7 +303,7 @@ func (c *Controller) start(l *ledState, now time.Time) {
 		}
 	case KindCode:
 		if b, ok := c.backend.(CodeBlinker); ok {
-			if err = b.BlinkCode(l.name, l.pat.N(), CodeOn, CodeOff, CodePause); err == nil {
+			if err = b.BlinkCode(l.name, l.pat.N(), l.pat.FlashOn(), CodeOff, CodePause); err == nil {
 				c.recovered(l.name)
 				return
 			}
@@ -340,6 +382,9 @@ func (c *Controller) Close() error {
 		return nil
 	}
 	c.closed = true
+	if c.show != nil {
+		c.endShowLocked(ErrClosed)
+	}
 	var errs []error
 	c.begin()
 	for _, l := range c.leds {

@@ -13,6 +13,12 @@ const (
 	CodeOn    = 250 * time.Millisecond  // a flash
 	CodeOff   = 250 * time.Millisecond  // the gap after each flash
 	CodePause = 1500 * time.Millisecond // the pause after the last gap, before the count repeats
+
+	// CodeLongOn is a flash of a long code (CodeLong): the same count and
+	// gaps, each flash three times as long, so staff tell at a glance an
+	// error that sends them elsewhere (a refused credential: call support)
+	// from the same count of short flashes (the network).
+	CodeLongOn = 750 * time.Millisecond
 )
 
 // PatternKind says how an LED behaves.
@@ -32,6 +38,7 @@ type Pattern struct {
 	kind PatternKind
 	hz   float64 // KindBlink
 	n    int     // KindCode
+	long bool    // KindCode: flashes of CodeLongOn
 }
 
 // Off and On are the steady patterns.
@@ -58,6 +65,15 @@ func Code(n int) Pattern {
 	return Pattern{kind: KindCode, n: n}
 }
 
+// CodeLong is Code(n) with flashes of CodeLongOn: the same count, a
+// rhythm of its own. n <= 0 is Off.
+func CodeLong(n int) Pattern {
+	if n <= 0 {
+		return Off
+	}
+	return Pattern{kind: KindCode, n: n, long: true}
+}
+
 // Kind is the pattern's kind.
 func (p Pattern) Kind() PatternKind { return p.kind }
 
@@ -66,6 +82,21 @@ func (p Pattern) Hz() float64 { return p.hz }
 
 // N is the flash count of a Code, 0 otherwise.
 func (p Pattern) N() int { return p.n }
+
+// Long reports whether a Code flashes long (CodeLong).
+func (p Pattern) Long() bool { return p.long }
+
+// FlashOn is how long each flash of a Code is lit: CodeOn, or CodeLongOn
+// for CodeLong; 0 for other kinds.
+func (p Pattern) FlashOn() time.Duration {
+	switch {
+	case p.kind != KindCode:
+		return 0
+	case p.long:
+		return CodeLongOn
+	}
+	return CodeOn
+}
 
 // HalfPeriod is how long a Blink stays lit (and dark), 0 for other kinds.
 func (p Pattern) HalfPeriod() time.Duration {
@@ -87,6 +118,9 @@ func (p Pattern) String() string {
 	case KindBlink:
 		return "blink " + strconv.FormatFloat(p.hz, 'f', -1, 64) + "Hz"
 	case KindCode:
+		if p.long {
+			return "code " + strconv.Itoa(p.n) + " long"
+		}
 		return "code " + strconv.Itoa(p.n)
 	}
 	return fmt.Sprintf("Pattern(%d)", p.kind)
@@ -115,7 +149,7 @@ func (p Pattern) cycle() []step {
 			if i == p.n-1 {
 				off += CodePause // the last gap and the pause are one dark stretch
 			}
-			s = append(s, step{true, CodeOn}, step{false, off})
+			s = append(s, step{true, p.FlashOn()}, step{false, off})
 		}
 		return s
 	default:

@@ -14,6 +14,7 @@ const (
 	KeyCurrentStep      = "current_step"
 	KeyPercentageLoaded = "percentage_loaded"
 	KeyErrorName        = "error_name"
+	KeyErrorDetail      = "error_detail"
 	KeyDisconnectReason = "disconnect_reason"
 )
 
@@ -32,6 +33,11 @@ func State(s contract.ConnectionState) slog.Attr {
 
 // ErrorName is the error_name attribute.
 func ErrorName(n contract.ErrorName) slog.Attr { return slog.String(KeyErrorName, n.String()) }
+
+// ErrorDetail is the error_detail attribute (ERROR_DETAIL in the journal):
+// what narrows an error name down, e.g. unauthorized beside
+// serverConnectionFailed. Log it only when there is one.
+func ErrorDetail(d contract.ErrorDetail) slog.Attr { return slog.String(KeyErrorDetail, d.String()) }
 
 // DisconnectReason is the disconnect_reason attribute.
 func DisconnectReason(r contract.DisconnectReason) slog.Attr {

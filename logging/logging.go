@@ -2,8 +2,8 @@
 // under systemd, text or JSON on stderr elsewhere (docs/BEHAVIOUR.md section 9).
 //
 // Every format carries the same fields: session_id, connection_state,
-// current_step, percentage_loaded, error_name and disconnect_reason in
-// JSON and text, SESSION_ID, CONNECTION_STATE, … in the journal, so support
+// current_step, percentage_loaded, error_name (with error_detail when it
+// has one) and disconnect_reason in JSON and text, SESSION_ID, CONNECTION_STATE, … in the journal, so support
 // finds a session with `journalctl -u kioskd SESSION_ID=…`. A
 // SessionTracker stamps session_id on every line once it is known, and
 // every line is redacted: the token and key-like attributes never reach

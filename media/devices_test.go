@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,50 @@ func TestListDevices(t *testing.T) {
 	}
 	if strings.Contains(out, `microphone: "plughw:CARD=PCH,DEV=1"`) {
 		t.Error("a playback-only device listed as a microphone")
+	}
+	checkListing(t, d.Listing(), f.ByIDPath("usb-Acme_Cam_42-video-index0"))
+}
+
+// checkListing: `kioskd devices --json` says what the text says, with the
+// config values, and the metadata node as not usable.
+func checkListing(t *testing.T, l Listing, camPath string) {
+	t.Helper()
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"cameras", "microphones", "speakers", "sound_cards"} {
+		if _, ok := back[k].([]any); !ok {
+			t.Errorf("%s is not a list: %s", k, b)
+		}
+	}
+	if len(l.Cameras) != 2 {
+		t.Fatalf("cameras: %+v", l.Cameras)
+	}
+	usable := l.Cameras[0]
+	if !usable.Usable || usable.Config != camPath || usable.Card != "Acme Cam" || usable.Captures != "YUYV 640x480" || len(usable.Formats) == 0 {
+		t.Errorf("usable camera: %+v", usable)
+	}
+	if meta := l.Cameras[1]; meta.Usable || meta.Capture || meta.Config != "" {
+		t.Errorf("metadata node: %+v", meta)
+	}
+	has := func(ps []PCMListing, cfg, desc string) bool {
+		for _, p := range ps {
+			if p.Config == cfg && (desc == "" || p.Description == desc) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(l.Microphones, "mic", "kioskd test microphone") || !has(l.Speakers, "spk", "") {
+		t.Errorf("PCMs: %+v %+v", l.Microphones, l.Speakers)
+	}
+	if len(l.SoundCards) != 2 || l.SoundCards[1].ID != "Device" || len(l.SoundCards[1].Devices) != 1 ||
+		l.SoundCards[1].Devices[0].Config != "plughw:CARD=Device,DEV=0" || !l.SoundCards[1].Devices[0].Capture {
+		t.Errorf("sound cards: %+v", l.SoundCards)
 	}
 }

@@ -70,6 +70,9 @@ type Sink struct {
 	playerBase audio.PlayerStats // counters of players already closed
 	nextOpen   time.Time
 	closed     bool
+	// speakerDown: the last open failed or the speaker stopped, and it
+	// has not opened since (Health).
+	speakerDown bool
 }
 
 // NewSink returns a sink; the speaker is opened with the first voice packet.
@@ -226,12 +229,13 @@ func (s *Sink) speaker() *audio.Player {
 	p, err := audio.OpenPlayer(pc)
 	if err != nil {
 		s.nextOpen = time.Now().Add(s.cfg.SpeakerRetry)
+		s.speakerDown = true
 		s.log.Warn("speaker not available; the DP's voice is not played", "speaker", audio.PCMName(s.cfg.Speaker),
 			"error", err.Error(), "retry_in", s.cfg.SpeakerRetry.String())
 		return nil
 	}
 	s.log.Info("speaker open", "speaker", p.PCM())
-	s.player = p
+	s.player, s.speakerDown = p, false
 	return p
 }
 
@@ -241,6 +245,7 @@ func (s *Sink) write(p *audio.Player, pcm []int16) {
 		if s.player == p {
 			s.dropPlayer()
 			s.nextOpen = time.Now().Add(s.cfg.SpeakerRetry)
+			s.speakerDown = true
 			s.log.Warn("speaker stopped; reopening later", "error", err.Error())
 		}
 		s.mu.Unlock()

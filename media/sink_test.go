@@ -153,3 +153,19 @@ func TestSinkCountsVideoFramesAndSize(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestSinkSpeakerHealth: a configured speaker is up until an open fails,
+// then down (kioskd_device_up{device="speaker"} 0) until it opens.
+func TestSinkSpeakerHealth(t *testing.T) {
+	dir := t.TempDir()
+	alsaTestEnv(t, filepath.Join(dir, "none.raw"), filepath.Join(dir, "spk.raw"))
+	s := NewSink(SinkConfig{Speaker: "nosuchspeaker", SpeakerRetry: time.Hour}, nil)
+	defer s.Close()
+	if h := s.Health(); len(h) != 1 || h[0] != (DeviceHealth{"speaker", true}) {
+		t.Fatalf("before the first voice: %v", h)
+	}
+	s.handleAudio(context.Background(), packets(voice(t, 880, 10)))
+	if h := s.Health(); len(h) != 1 || h[0].Up {
+		t.Fatalf("after a failed open: %v", h)
+	}
+}

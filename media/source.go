@@ -55,10 +55,13 @@ type Source struct {
 	// absent: the optional kinds left out, to warn once, not at every try.
 	absent map[webrtc.RTPCodecType]bool
 
-	mu     sync.Mutex // guards gen, closed and proc (taken by track callbacks)
+	mu     sync.Mutex // guards gen, closed, proc and down (taken by track callbacks)
 	gen    int        // bumped by every open and Reset: stale track errors are ignored
 	closed bool
 	proc   *processedMic // the microphone's processing, if any
+
+	// down: the kinds whose last open failed or whose track failed (health.go).
+	down map[webrtc.RTPCodecType]bool
 }
 
 // ErrClosed is returned by Tracks after Close.
@@ -165,6 +168,7 @@ func (s *Source) deviceError(kind webrtc.RTPCodecType, setting string, required 
 		name = contract.NotSupported
 	}
 	what := deviceName(kind)
+	s.setDown(kind, true)
 	if !required {
 		if s.absent[kind] {
 			s.log.Debug(what+" still not available", what, setting, "error", err.Error())
@@ -282,6 +286,7 @@ func (s *Source) openKind(ctx context.Context, kind webrtc.RTPCodecType, sel *me
 			return nil, s.deviceError(kind, s.cfg.Camera, s.cfg.CameraRequired, err)
 		}
 		delete(s.absent, kind)
+		s.setDown(kind, false)
 		return mediadevices.NewVideoTrack(src, sel), nil
 	}
 	if s.cfg.Microphone == "test" {
@@ -292,6 +297,7 @@ func (s *Source) openKind(ctx context.Context, kind webrtc.RTPCodecType, sel *me
 		return nil, s.deviceError(kind, s.cfg.Microphone, s.cfg.MicrophoneRequired, err)
 	}
 	delete(s.absent, kind)
+	s.setDown(kind, false)
 	return mediadevices.NewAudioTrack(s.process(src), sel), nil
 }
 
@@ -343,6 +349,7 @@ func (s *Source) trackEnded(gen int, kind webrtc.RTPCodecType, err error) {
 		return
 	}
 	s.log.Warn("capture track failed", "kind", kind.String(), "error", err.Error(), "error_name", contract.MediaStreamFailed.String())
+	s.markDown(kind)
 	select {
 	case s.failed <- fmt.Errorf("%s track: %w", kind, err):
 	default: // one pending failure is enough to make the session reset

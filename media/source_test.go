@@ -2,6 +2,7 @@ package media
 
 import (
 	"github.com/kioskd/kioskd/contract"
+	"strings"
 
 	"context"
 	"errors"
@@ -338,6 +339,11 @@ func TestRequiredMicrophoneAppearsLater(t *testing.T) {
 	_, err := s.Tracks(bg)
 	if contract.NameOf(err) != contract.NoUserMedia || !errors.Is(err, audio.ErrMissing) {
 		t.Fatalf("missing: %v", err)
+	}
+	// The device is named once (issue 16, item 4: it was `microphone
+	// "mic": audio device missing: microphone "mic": …`).
+	if n := strings.Count(err.Error(), `microphone "mic"`); n != 1 {
+		t.Errorf("the error names the microphone %d times, want once: %v", n, err)
 	}
 	if err := audiotest.WriteToneFile(tone, 440, 1); err != nil {
 		t.Fatal(err)

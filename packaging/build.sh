@@ -57,6 +57,8 @@ epoch=$(git log -1 --format=%ct HEAD 2>/dev/null || date +%s)
 build_date=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 ldflags="-s -w -X github.com/kioskd/kioskd/internal/version.Version=${DEB_UPSTREAM_VERSION}"
 ldflags+=" -X github.com/kioskd/kioskd/internal/version.BuildDate=${build_date}"
+# The commit, for the metrics' kioskd_build_info.
+ldflags+=" -X github.com/kioskd/kioskd/internal/version.Commit=$(git rev-parse HEAD 2>/dev/null || true)"
 ldflags+=" -extldflags '-Wl,-z,relro,-z,now'"
 export CGO_CFLAGS="-O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2"
 export CGO_CPPFLAGS="-D_FORTIFY_SOURCE=2"

@@ -85,7 +85,8 @@ contains() { # DEB PATH...: dpkg-deb -c lists every PATH
 }
 kfiles=(/usr/bin/kioskd /usr/lib/systemd/system/kioskd.service /etc/kioskd/kioskd.yaml
         /usr/lib/udev/rules.d/60-kioskd-gpio.rules /usr/lib/modules-load.d/kioskd.conf
-        /usr/share/man/man8/kioskd.8.gz /usr/share/doc/kioskd/copyright
+        /usr/share/man/man8/kioskd.8.gz /usr/share/bash-completion/completions/kioskd
+        /usr/share/doc/kioskd/copyright
         /usr/share/doc/kioskd/changelog.Debian.gz /usr/share/lintian/overrides/kioskd)
 dfiles=(/usr/bin/dpsim /usr/share/man/man1/dpsim.1.gz /usr/share/doc/kioskd-dpsim/copyright
         /usr/share/doc/kioskd-dpsim/changelog.Debian.gz)
@@ -160,6 +161,9 @@ out=$(/usr/bin/kioskd version 2>&1)
 echo "    $out"
 check "installed: /usr/bin/kioskd version prints $V" grep -q "^kioskd $V " <<<"$out"
 check "installed: dpsim --help prints its usage" bash -c "dpsim --help 2>&1 | grep -q '^usage: dpsim'"
+check "installed: bash completion /usr/share/bash-completion/completions/kioskd is what kioskd completion bash prints, and completes" bash -c "
+  cmp /usr/share/bash-completion/completions/kioskd <(/usr/bin/kioskd completion bash) &&
+  [ \"\$(bash -c 'compopt() { :; }; . /usr/share/bash-completion/completions/kioskd; COMP_WORDS=(kioskd leds id); COMP_CWORD=2; _kioskd; echo \"\${COMPREPLY[*]}\"')\" = identify ]"
 check "installed: man pages kioskd(8) and dpsim(1) found by man" bash -c "man -w 8 kioskd && man -w 1 dpsim"
 check "user: kioskd is a system user, home /var/lib/kioskd, shell nologin" bash -c "
   IFS=: read -r n _ uid _ _ home shell < <(getent passwd kioskd) &&

@@ -1,5 +1,5 @@
 # Debian packages (included by the top Makefile). See packaging/README.md.
-#   make deb         dist/kioskd_<v>_amd64.deb, dist/kioskd_<v>_arm64.deb
+#   make deb         dist/kioskd_<v>-<rev>_amd64.deb, …_arm64.deb (<rev>: DEB_REVISION)
 #                    and the kioskd-dpsim packages beside them
 #   make deb-amd64   amd64 only      make deb-arm64   arm64 only (cross cgo)
 #   make deb-lint    lintian on dist/*.deb (no errors, no warnings)

@@ -11,7 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Build: cgo for libvpx (VP8), libopus (Opus), libspeexdsp (echo cancellation,
 # noise suppression, gain) and the ALSA headers for malgo.
 # Test: alsa-utils gives a real ALSA userspace with file PCMs, no sound card.
-PKGS=(gcc libc6-dev make pkg-config git ca-certificates libvpx-dev libopus-dev libspeexdsp-dev libasound2-dev alsa-utils)
+# Network lab (make netlab, internal/netlab): iproute2, nftables, and coturn
+# (the real TURN server the tests run; its service is not enabled by this).
+PKGS=(gcc libc6-dev make pkg-config git ca-certificates libvpx-dev libopus-dev libspeexdsp-dev libasound2-dev alsa-utils iproute2 nftables coturn)
 PKGS+=("$@")
 
 missing=()
@@ -22,6 +24,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian enables and starts coturn.service on install: the network lab
+  # runs its own turnserver inside a namespace, and a TURN server open on a
+  # build machine serves nobody, so the one just installed is switched off.
+  if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now coturn.service >/dev/null 2>&1 || true
+  fi
 fi
 
 scripts/go.sh install

@@ -1,51 +1,114 @@
 package session_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/session"
+	"github.com/kioskd/kioskd/session/sessiontest"
 )
 
-// clockCause is a cause that refines serverConnectionFailed, as
-// dpv1.ClockError does for a kiosk whose clock is before the build date.
-type clockCause struct{}
+// syncBuffer is a bytes.Buffer safe for the supervisor's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
 
-func (clockCause) Error() string       { return "the system clock is wrong (…); waiting for time sync" }
-func (clockCause) ErrorDetail() string { return contract.DetailClock }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
 
-// TestDetailOfAFailureReachesTheEventAndTheSnapshot: the error name stays
-// serverConnectionFailed (eight names), the detail rides along to the
-// event (logs, LEDs' observers) and the snapshot (status), and the
-// supervisor retries with backoff as for any serverConnectionFailed.
-func TestDetailOfAFailureReachesTheEventAndTheSnapshot(t *testing.T) {
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(s.b.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("bad log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestErrorDetailReachesEventsSnapshotAndLog: a call that ends with
+// serverConnectionFailed and the detail unauthorized (a refused token)
+// keeps the name, and the detail rides along: on the connect-failed and
+// retry events, in the snapshot (LastDetail), and as error_detail on both
+// log lines (ERROR_DETAIL in the journal). A later failure without a
+// detail clears it.
+func TestErrorDetailReachesEventsSnapshotAndLog(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	var logs syncBuffer
+	k := startFake(t, ctx, t.TempDir(), func(_ *session.Config, o *session.Options) {
+		o.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	c := k.d.Next(t, ctx)
+	refused := errors.New("signalling: token refused: HTTP 401")
+	c.End(dialect.Result{Err: contract.NewConnectErrorDetail(contract.ServerConnectionFailed, contract.DetailUnauthorized, refused)})
+	evs := k.rec.WaitFor(t, ctx, "a retry", hasKind(contract.EventRetry))
+	failed, _ := lastOf(evs, contract.EventConnectFailed)
+	retry, _ := lastOf(evs, contract.EventRetry)
+	if failed.ErrorName != contract.ServerConnectionFailed || failed.ErrorDetail != contract.DetailUnauthorized ||
+		retry.ErrorName != contract.ServerConnectionFailed || retry.ErrorDetail != contract.DetailUnauthorized {
+		t.Fatalf("want serverConnectionFailed (unauthorized) on the failure and the retry\n%s", sessiontest.Describe(evs))
+	}
+	if snap := k.sup.Snapshot(); snap.LastError != contract.ServerConnectionFailed || snap.LastDetail != contract.DetailUnauthorized {
+		t.Fatalf("snapshot %+v, want LastError serverConnectionFailed, LastDetail unauthorized", snap)
+	}
+	var withDetail []string
+	for _, l := range logs.lines(t) {
+		if l["error_detail"] == "unauthorized" && l["error_name"] == "serverConnectionFailed" {
+			withDetail = append(withDetail, l["msg"].(string))
+		}
+	}
+	if len(withDetail) != 2 || withDetail[0] != "connect failed: serverConnectionFailed (unauthorized)" || withDetail[1] != "retrying" {
+		t.Fatalf("log lines with error_detail=unauthorized: %q, want the failure and the retry", withDetail)
+	}
+
+	// The next attempt fails for another reason: the detail goes.
+	k.clk.Advance(500 * time.Millisecond)
+	c = k.d.Next(t, ctx)
+	c.Fail(contract.NoScene, errors.New("busy"))
+	k.rec.WaitFor(t, ctx, "a second retry", func(evs []contract.Event) bool { return countKind(evs, contract.EventRetry) >= 2 })
+	if snap := k.sup.Snapshot(); snap.LastError != contract.NoScene || snap.LastDetail != contract.NoDetail {
+		t.Fatalf("snapshot %+v, want noScene without a detail", snap)
+	}
+}
+
+// TestClockDetailIsRetriedWithBackoff: a wrong clock (dpv1.ClockError,
+// contract.DetailClock) stays serverConnectionFailed (eight names): the
+// supervisor retries it with backoff like any failed dial, and the
+// detail rides to the events and the snapshot until a failure without it.
+func TestClockDetailIsRetriedWithBackoff(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	k := startFake(t, ctx, t.TempDir(), nil)
 	c := k.d.Next(t, ctx)
-	c.Fail(contract.ServerConnectionFailed, errors.Join(errors.New("dial"), clockCause{}))
+	wrong := errors.New("the system clock is wrong (…); waiting for time sync")
+	c.End(dialect.Result{Err: contract.NewConnectErrorDetail(contract.ServerConnectionFailed, contract.DetailClock, wrong)})
 	evs := k.rec.WaitFor(t, ctx, "a retry", hasKind(contract.EventRetry))
 	failed, _ := lastOf(evs, contract.EventConnectFailed)
-	if failed.ErrorName != contract.ServerConnectionFailed || failed.Detail != contract.DetailClock {
-		t.Fatalf("failure %+v, want serverConnectionFailed with detail clock", failed)
+	if failed.ErrorName != contract.ServerConnectionFailed || failed.ErrorDetail != contract.DetailClock {
+		t.Fatalf("want serverConnectionFailed (clock)\n%s", sessiontest.Describe(evs))
 	}
-	if snap := k.sup.Snapshot(); snap.LastError != contract.ServerConnectionFailed || snap.ErrorDetail != contract.DetailClock {
+	if snap := k.sup.Snapshot(); snap.LastError != contract.ServerConnectionFailed || snap.LastDetail != contract.DetailClock {
 		t.Fatalf("snapshot %+v", snap)
 	}
-	// The next failure without a detail clears it.
 	k.clk.Advance(time.Second)
 	c = k.d.Next(t, ctx)
 	c.Fail(contract.ServerConnectionFailed, errors.New("connection refused"))
-	k.rec.WaitFor(t, ctx, "a second failure", func(evs []contract.Event) bool {
-		n := 0
-		for _, e := range evs {
-			if e.Kind == contract.EventConnectFailed {
-				n++
-			}
-		}
-		return n == 2
-	})
-	if snap := k.sup.Snapshot(); snap.ErrorDetail != "" {
+	k.rec.WaitFor(t, ctx, "a second retry", func(evs []contract.Event) bool { return countKind(evs, contract.EventRetry) >= 2 })
+	if snap := k.sup.Snapshot(); snap.LastDetail != contract.NoDetail {
 		t.Fatalf("snapshot %+v keeps the old detail", snap)
 	}
 }

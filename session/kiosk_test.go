@@ -63,6 +63,7 @@ func percentages(evs []contract.Event) []int {
 }
 
 type kiosk struct {
+	dia    *dpv1.Dialect // for network changes (restart_test.go)
 	sup    *session.Supervisor
 	rec    *sessiontest.Recorder
 	store  *session.Store
@@ -102,7 +103,7 @@ func startKiosk(t *testing.T, dp *dptest.Server, stateDir string, opts ...kioskO
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &kiosk{sup: sup, rec: sessiontest.Record(sup), store: o.Store, done: make(chan struct{})}
+	k := &kiosk{dia: d, sup: sup, rec: sessiontest.Record(sup), store: o.Store, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
 	go func() {

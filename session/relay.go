@@ -6,9 +6,11 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/pion/interceptor"
+	"github.com/pion/mediadevices/pkg/codec"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -43,6 +45,11 @@ type relay struct {
 	mu    sync.Mutex
 	inner webrtc.TrackLocal // nil while the slot is empty
 	ctx   *relayContext     // the binding of inner
+
+	rate      *rateRecord             // where SetRate records (nil: nowhere)
+	applied   rtc.SendRate            // the rate last handed to appliedTo
+	appliedTo codec.EncoderController // the encoder it went to
+	lastKey   time.Time               // the last key frame request passed on
 }
 
 // newRelay makes an empty slot for kind; what it sends is counted in sent.
@@ -153,14 +160,23 @@ func (r *relay) empty() bool {
 	return r.inner == nil
 }
 
-// requestKeyFrame forwards a picture loss indication to the encoder.
+// requestKeyFrame forwards a picture loss indication to the encoder, at
+// most one per keyFrameGap (the ones in between are dropped: the key
+// frame on its way answers them too).
 func (r *relay) requestKeyFrame() {
 	r.mu.Lock()
 	rc := r.ctx
-	r.mu.Unlock()
 	if rc == nil {
+		r.mu.Unlock()
 		return // nothing to encode yet; a new encoder starts with a keyframe
 	}
+	if now := time.Now(); now.Sub(r.lastKey) < keyFrameGap {
+		r.mu.Unlock()
+		return
+	} else {
+		r.lastKey = now
+	}
+	r.mu.Unlock()
 	pkt, err := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(rc.ssrc)}})
 	if err != nil {
 		return
@@ -240,6 +256,8 @@ type relays struct {
 	slots []*relay
 	// what the slots sent, by kind, across calls and slots
 	sentVideo, sentAudio sendCounter
+	// what congestion control last allowed, across calls
+	rate rateRecord
 }
 
 func (rs *relays) newRelay(kind webrtc.RTPCodecType) (*relay, error) {
@@ -247,7 +265,11 @@ func (rs *relays) newRelay(kind webrtc.RTPCodecType) (*relay, error) {
 	if kind == webrtc.RTPCodecTypeAudio {
 		sent = &rs.sentAudio
 	}
-	return newRelay(kind, sent)
+	r, err := newRelay(kind, sent)
+	if r != nil {
+		r.rate = &rs.rate
+	}
+	return r, err
 }
 
 // sent returns what the slots sent so far.

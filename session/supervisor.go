@@ -46,6 +46,14 @@ type Options struct {
 	// optional device that was missing and has appeared join the call
 	// (see Supervisor.hotplug). May be nil.
 	DeviceChanges <-chan struct{}
+	// OnSessionID hears the session id of what follows whenever it changes
+	// ("" when none): at each attempt's start (the id it asks to resume, or
+	// none) and when the server names the session. It is called
+	// synchronously, with the supervisor's lock held, before anything of
+	// the attempt is logged or published: a log handler stamping the id
+	// is never an attempt behind, as an observer of the bus would be. It
+	// must not call back into the supervisor. May be nil.
+	OnSessionID func(id string)
 }
 
 // Supervisor keeps a kiosk connected: it runs calls through its dialect,
@@ -67,6 +75,8 @@ type Supervisor struct {
 	progress atomic.Int64
 	backoff  Backoff
 	relays   relays
+
+	heardID string // the id OnSessionID heard last; under mu
 
 	// Owned by Run's goroutine.
 	asked     string // the session the last attempt asked to resume ("": none)
@@ -128,6 +138,10 @@ func (s *Supervisor) Snapshot() contract.Snapshot {
 
 // SendStats is what the calls sent so far (see SendStats); for metrics.
 func (s *Supervisor) SendStats() SendStats { return s.relays.sent() }
+
+// NetworkStats is what congestion control last allowed and measured on
+// the calls' path (see NetworkStats); for metrics and status.
+func (s *Supervisor) NetworkStats() NetworkStats { return s.relays.rate.get() }
 
 // LastProgress is when the supervisor last showed it is alive; the systemd
 // watchdog pings only while this is recent.
@@ -209,8 +223,7 @@ func (s *Supervisor) publish(e contract.Event) {
 	case contract.EventQueue:
 		s.snap.QueuePosition = e.QueuePosition
 	case contract.EventConnectFailed, contract.EventMediaFailed:
-		s.snap.LastError = e.ErrorName
-		s.snap.ErrorDetail = e.Detail
+		s.snap.LastError, s.snap.LastDetail = e.ErrorName, e.ErrorDetail
 	case contract.EventDisconnected:
 		s.snap.LastReason = e.Reason
 	case contract.EventRetry:
@@ -225,8 +238,19 @@ func (s *Supervisor) publish(e contract.Event) {
 
 func (s *Supervisor) setSessionID(id string) {
 	s.mu.Lock()
-	s.snap.SessionID = id
+	s.setSessionIDLocked(id)
 	s.mu.Unlock()
+}
+
+// setSessionIDLocked makes id the current session id and tells
+// OnSessionID at once, in the same critical section, so the two never
+// disagree. s.mu is held.
+func (s *Supervisor) setSessionIDLocked(id string) {
+	s.snap.SessionID = id
+	if f := s.opts.OnSessionID; f != nil && id != s.heardID {
+		s.heardID = id
+		f(id)
+	}
 }
 
 // Run keeps the kiosk connected until ctx is cancelled, then closes the
@@ -275,8 +299,9 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 	if s.cfg.Resume && s.stored.SessionID != "" && s.stored.ServerURL == s.dialect.Server() {
 		resume = s.stored.SessionID
 	}
-	// Until the server names the session, lines carry the one being resumed (or none).
-	s.snap.SessionID = resume
+	// Until the server names the session, lines carry the one being
+	// resumed, or none: never the last attempt's.
+	s.setSessionIDLocked(resume)
 	s.resumed = false
 	s.mu.Unlock()
 	s.asked = resume
@@ -417,7 +442,7 @@ func (s *Supervisor) react(ctx context.Context, res dialect.Result, flaps *int) 
 	immediate := s.immediate
 	s.immediate = false
 	if res.Err != nil { // failed before Connected (docs/BEHAVIOUR.md section 2)
-		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, Cause: res.Err.Err, Detail: contract.DetailOf(res.Err.Err)})
+		s.publish(contract.Event{Kind: contract.EventConnectFailed, ErrorName: res.Err.Name, ErrorDetail: res.Err.Detail, Cause: res.Err.Err})
 		switch res.Err.Name {
 		case contract.NoSessionToResume:
 			s.forget("the server can no longer resume it")
@@ -493,7 +518,7 @@ func (s *Supervisor) sleep(ctx context.Context, delay time.Duration, res dialect
 	defer t.Stop()
 	ev := contract.Event{Kind: contract.EventRetry, Delay: delay}
 	if res.Err != nil {
-		ev.ErrorName = res.Err.Name
+		ev.ErrorName, ev.ErrorDetail = res.Err.Name, res.Err.Detail
 	}
 	s.publish(ev)
 	var devices <-chan struct{}
@@ -585,17 +610,11 @@ func (s *Supervisor) logEvent(e contract.Event) {
 		s.log.Info("waiting in the server's queue", attrs...)
 	case contract.EventConnectFailed:
 		attrs = append(attrs, "error_name", e.ErrorName.String())
-		if e.Detail != "" {
-			attrs = append(attrs, "error_detail", e.Detail)
-		}
+		attrs = appendDetail(attrs, e.ErrorDetail)
 		if e.Cause != nil {
 			attrs = append(attrs, "error", e.Cause.Error())
 		}
-		msg := "connect failed: " + e.ErrorName.String()
-		if t := contract.DetailText(e.Detail); t != "" {
-			msg += " (" + t + ")"
-		}
-		s.log.Warn(msg, attrs...)
+		s.log.Warn("connect failed: "+contract.DescribeError(e.ErrorName, e.ErrorDetail), attrs...)
 	case contract.EventMediaFailed:
 		attrs = append(attrs, "error_name", e.ErrorName.String())
 		if e.Cause != nil {
@@ -609,11 +628,21 @@ func (s *Supervisor) logEvent(e contract.Event) {
 		attrs = append(attrs, "retry_in", e.Delay.Round(time.Millisecond).String())
 		if e.ErrorName != contract.NoError {
 			attrs = append(attrs, "error_name", e.ErrorName.String())
+			attrs = appendDetail(attrs, e.ErrorDetail)
 		}
 		s.log.Info("retrying", attrs...)
 	case contract.EventStopped:
 		s.log.Info("session supervisor stopped", attrs...)
 	}
+}
+
+// appendDetail adds error_detail (ERROR_DETAIL in the journal,
+// docs/BEHAVIOUR.md section 9) when the error name has one.
+func appendDetail(attrs []any, d contract.ErrorDetail) []any {
+	if d == contract.NoDetail {
+		return attrs
+	}
+	return append(attrs, "error_detail", d.String())
 }
 
 // Connect waits until the supervisor (running in Run) is Connected and
@@ -638,7 +667,7 @@ func (s *Supervisor) Connect(ctx context.Context) (string, error) {
 					return e.SessionID, nil
 				}
 			case contract.EventConnectFailed:
-				return "", contract.NewConnectError(e.ErrorName, e.Cause)
+				return "", contract.NewConnectErrorDetail(e.ErrorName, e.ErrorDetail, e.Cause)
 			}
 		case <-ctx.Done():
 			return "", ctx.Err()

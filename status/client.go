@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // Client errors.
@@ -19,7 +20,52 @@ var (
 	ErrNotRunning = errors.New("kioskd is not running")
 	// ErrDaemonClosed: the daemon ended a watch (it is stopping).
 	ErrDaemonClosed = errors.New("kioskd closed the status connection")
+	// ErrBadAnswer: what answered on the socket sent something that is not
+	// JSON (not kioskd, or a kioskd speaking another protocol).
+	ErrBadAnswer = errors.New("status: bad answer from kioskd")
 )
+
+// Follow's reconnect backoff: the first retry soon (a restart takes about
+// a second), then doubling, never more than followMax apart.
+const (
+	followInitial = 250 * time.Millisecond
+	followMax     = 4 * time.Second
+)
+
+// Follow is Watch across daemon restarts (`kioskd status --watch`): when
+// the watch ends because the daemon stopped, restarted or is not running
+// (yet), lost hears why and how long until the next try, and Follow dials
+// again with backoff (250 ms doubling to 4 s, from the start again once a
+// watch has delivered a status), until ctx is done (it returns
+// ctx.Err()). A daemon that refuses the caller (permission) or answers
+// something else than a status ends it with that error.
+func Follow(ctx context.Context, socketPath string, fn func(Status), lost func(err error, retryIn time.Duration)) error {
+	delay := followInitial
+	for {
+		got := false
+		err := Watch(ctx, socketPath, func(st Status) { got = true; fn(st) })
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, ErrBadAnswer) {
+			return err
+		}
+		if got {
+			delay = followInitial
+		}
+		if lost != nil {
+			lost(err, delay)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, followMax)
+	}
+}
 
 // maxLine bounds one status line from the daemon.
 const maxLine = 64 << 10
@@ -87,7 +133,7 @@ func newScanner(r io.Reader) *bufio.Scanner {
 func decode(line []byte) (Status, error) {
 	var w wire
 	if err := json.Unmarshal(line, &w); err != nil {
-		return Status{}, fmt.Errorf("status: bad answer from kioskd: %w", err)
+		return Status{}, fmt.Errorf("%w: %w", ErrBadAnswer, err)
 	}
 	if w.Error != "" {
 		return Status{}, fmt.Errorf("status: kioskd says: %s", w.Error)

@@ -4,37 +4,45 @@ import (
 	"github.com/kioskd/kioskd/contract"
 
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// ErrNotLoopback: the metrics address is not a loopback address.
-var ErrNotLoopback = errors.New("status: metrics must listen on a loopback address (127.0.0.1, [::1] or localhost)")
-
-// Metrics are kioskd's Prometheus metrics, fed by session events:
+// Metrics are kioskd's Prometheus metrics. Every family is listed, with
+// its type, labels and meaning, in the README ("Metrics") and kioskd(8);
+// TestMetricsAreDocumented holds the three together, and
+// `promtool check metrics` (TestPromtoolChecksARealScrape in cli) finds
+// nothing to complain about. The session's are fed by its events:
 //
-//	kioskd_connection_state                    gauge, the current step (0–4)
-//	kioskd_queue_position                      gauge, while searching
-//	kioskd_connects_total                      counter, Connected reached
-//	kioskd_resumes_total                       counter, Connected by resuming the stored session
-//	kioskd_connect_errors_total{error_name}    counter, failed connects (docs/BEHAVIOUR.md section 2)
-//	kioskd_disconnects_total{reason}           counter, ends of Connected sessions (docs/BEHAVIOUR.md section 3)
-//	kioskd_media_failures_total                counter, capture tracks that failed
-//	kioskd_time_to_connected_seconds           histogram, leaving Disconnected → Connected
-//	kioskd_recovery_seconds                    histogram, controlDisconnected → Connected again
+//	kioskd_build_info{version,commit,goversion}   gauge 1 (build.go)
+//	kioskd_connection_state                       gauge, the current step (0–4)
+//	kioskd_state{state}                           gauge, 1 for the current state, 0 for the other four
+//	kioskd_state_since_timestamp_seconds          gauge, when the current state was entered
+//	kioskd_last_connected_timestamp_seconds       gauge, when Connected was last reached (0: not yet)
+//	kioskd_queue_position                         gauge, while searching
+//	kioskd_connect_attempts_total{result}         counter, attempts that ended: connected or failed
+//	kioskd_connects_total                         counter, Connected reached
+//	kioskd_resumes_total                          counter, Connected by resuming the stored session
+//	kioskd_connect_errors_total{error_name,detail} counter, failed connects (docs/BEHAVIOUR.md section 2)
+//	kioskd_disconnects_total{reason}              counter, ends of Connected sessions (section 3)
+//	kioskd_media_failures_total                   counter, capture tracks that failed
+//	kioskd_time_to_connected_seconds              histogram, leaving Disconnected → Connected
+//	kioskd_recovery_seconds                       histogram, controlDisconnected → Connected again
 //
-// and Media, which the media code sets.
+// and Media (media.go) and the health gauges (health.go), which the daemon
+// feeds. Every label value of a counter exists from the start, at 0, so
+// rate() and increase() work from the first scrape.
 type Metrics struct {
 	state         prometheus.Gauge
+	states        *prometheus.GaugeVec
+	stateSince    prometheus.Gauge
+	lastConnected prometheus.Gauge
 	queue         prometheus.Gauge
+	attempts      *prometheus.CounterVec
 	connects      prometheus.Counter
 	resumes       prometheus.Counter
 	connectErrors *prometheus.CounterVec
@@ -45,6 +53,8 @@ type Metrics struct {
 
 	// Media is for the media code; its methods are safe on a nil *MediaMetrics.
 	Media *MediaMetrics
+	// Health reports the devices and LEDs at each scrape (health.go).
+	Health *HealthMetrics
 
 	mu            sync.Mutex
 	prev          contract.ConnectionState
@@ -52,58 +62,34 @@ type Metrics struct {
 	recoveryStart time.Time
 }
 
-// MediaMetrics are set by the media code. kind is "video" or "audio".
-//
-//	kioskd_media_frames_sent_total{kind}       VP8 frames / Opus packets a call's PeerConnection sent
-//	kioskd_media_frames_received_total{kind}   VP8 frames / Opus packets received from the DP
-//	kioskd_media_bitrate_bits_per_second{direction="send"|"receive",kind}
-//
-// kioskd (package daemon) feeds them every 5 s: the sent side from
-// session.Supervisor.SendStats (counted where the session's relays hand RTP
-// to a bound call, so nothing while no call is bound), with the send
-// bitrate as the RTP payload bytes sent over those 5 s; the received side
-// from media.Sink.Stats, the receive bitrate likewise from the payload
-// bytes the sink read.
-type MediaMetrics struct {
-	framesSent     *prometheus.CounterVec
-	framesReceived *prometheus.CounterVec
-	bitrate        *prometheus.GaugeVec
-}
+// Attempt results (kioskd_connect_attempts_total{result}).
+const (
+	ResultConnected = "connected"
+	ResultFailed    = "failed"
+)
 
-// AddFramesSent counts n frames (video) or packets (audio) sent.
-func (m *MediaMetrics) AddFramesSent(kind string, n int) {
-	if m != nil && n > 0 {
-		m.framesSent.WithLabelValues(kind).Add(float64(n))
-	}
-}
-
-// AddFramesReceived counts n frames (video) or packets (audio) from the DP.
-func (m *MediaMetrics) AddFramesReceived(kind string, n int) {
-	if m != nil && n > 0 {
-		m.framesReceived.WithLabelValues(kind).Add(float64(n))
-	}
-}
-
-// SetBitrate sets the current bitrate of direction ("send" or "receive") and kind.
-func (m *MediaMetrics) SetBitrate(direction, kind string, bitsPerSecond float64) {
-	if m != nil {
-		m.bitrate.WithLabelValues(direction, kind).Set(bitsPerSecond)
-	}
-}
-
-// NewMetrics creates the metrics and registers them with reg.
+// NewMetrics creates the metrics and registers them with reg. Until the
+// first event the kiosk is Disconnected, since now.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		state: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kioskd_connection_state",
 			Help: "Current connection step: 0 Disconnected, 1 SearchingForDigitalPerson, 2 DownloadingAssets, 3 ConnectingToDigitalPerson, 4 Connected."}),
+		states: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kioskd_state",
+			Help: "1 for the current connection state, 0 for the others."}, []string{"state"}),
+		stateSince: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kioskd_state_since_timestamp_seconds",
+			Help: "When the current connection state was entered (Unix time)."}),
+		lastConnected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kioskd_last_connected_timestamp_seconds",
+			Help: "When Connected was last reached (Unix time); 0 if not since kioskd started."}),
 		queue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kioskd_queue_position",
 			Help: "Queue position reported by the server while searching for a Digital Person (0 otherwise)."}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_connect_attempts_total",
+			Help: "Connect attempts that ended, by result: connected, or failed (with an error name, see kioskd_connect_errors_total)."}, []string{"result"}),
 		connects: prometheus.NewCounter(prometheus.CounterOpts{Name: "kioskd_connects_total",
 			Help: "Times the session reached Connected."}),
 		resumes: prometheus.NewCounter(prometheus.CounterOpts{Name: "kioskd_resumes_total",
 			Help: "Times Connected was reached by resuming the stored session."}),
 		connectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_connect_errors_total",
-			Help: "Failed connects by error name."}, []string{"error_name"}),
+			Help: "Failed connects by error name, and the detail that narrows it down (\"\" mostly; unauthorized: the token was refused; clock: the system clock is wrong)."}, []string{"error_name", "detail"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_disconnects_total",
 			Help: "Ends of Connected sessions by reason."}, []string{"reason"}),
 		mediaFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "kioskd_media_failures_total",
@@ -114,31 +100,49 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		recovery: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kioskd_recovery_seconds",
 			Help:    "Time from a controlDisconnected disconnect to Connected again, retries included.",
 			Buckets: []float64{.1, .3, .5, 1, 2, 5, 10, 30, 60, 120, 300}}),
-		Media: &MediaMetrics{
-			framesSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_media_frames_sent_total",
-				Help: "Frames (video) or packets (audio) sent to the Digital Person."}, []string{"kind"}),
-			framesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_media_frames_received_total",
-				Help: "Frames (video) or packets (audio) received from the Digital Person."}, []string{"kind"}),
-			bitrate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kioskd_media_bitrate_bits_per_second",
-				Help: "Current media bitrate."}, []string{"direction", "kind"}),
-		},
+		Media:  newMediaMetrics(),
+		Health: newHealthMetrics(),
 	}
-	// Every error name and reason shows up at 0, so rate() works from the start.
+	// Every label value shows up at 0, so rate() works from the start.
+	for _, r := range []string{ResultConnected, ResultFailed} {
+		m.attempts.WithLabelValues(r)
+	}
 	for _, n := range contract.AllErrorNames {
-		m.connectErrors.WithLabelValues(n.String())
+		m.connectErrors.WithLabelValues(n.String(), "")
+	}
+	for _, d := range contract.AllErrorDetails {
+		m.connectErrors.WithLabelValues(d.Name().String(), d.String())
 	}
 	for _, r := range contract.AllDisconnectReasons {
 		m.disconnects.WithLabelValues(r.String())
 	}
-	for _, c := range []prometheus.Collector{m.state, m.queue, m.connects, m.resumes, m.connectErrors,
-		m.disconnects, m.mediaFailures, m.timeToConn, m.recovery,
-		m.Media.framesSent, m.Media.framesReceived, m.Media.bitrate} {
+	m.setState(contract.Disconnected, time.Now())
+	cs := []prometheus.Collector{newBuildInfo(), m.state, m.states, m.stateSince, m.lastConnected, m.queue,
+		m.attempts, m.connects, m.resumes, m.connectErrors, m.disconnects, m.mediaFailures, m.timeToConn, m.recovery, m.Health}
+	cs = append(cs, m.Media.collectors()...)
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("status: register metrics: %w", err)
 		}
 	}
 	return m, nil
 }
+
+// setState moves the state gauges to s, entered at.
+func (m *Metrics) setState(s contract.ConnectionState, at time.Time) {
+	m.state.Set(float64(s.Step()))
+	for _, st := range contract.AllStates {
+		v := 0.0
+		if st == s {
+			v = 1
+		}
+		m.states.WithLabelValues(st.String()).Set(v)
+	}
+	m.stateSince.Set(unixSeconds(at))
+}
+
+// unixSeconds is t as a Prometheus timestamp: Unix seconds, fractional.
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // Observe updates the metrics for one event. Durations use the events' times.
 func (m *Metrics) Observe(e contract.Event) {
@@ -147,17 +151,21 @@ func (m *Metrics) Observe(e contract.Event) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.state.Set(float64(e.State.Step()))
 	if e.State != contract.SearchingForDigitalPerson {
 		m.queue.Set(0)
 	}
 	switch e.Kind {
 	case contract.EventState:
+		if e.State != m.prev {
+			m.setState(e.State, e.Time)
+		}
 		if m.prev == contract.Disconnected && e.State != contract.Disconnected {
 			m.attemptStart = e.Time
 		}
 		if e.State == contract.Connected && m.prev != contract.Connected {
 			m.connects.Inc()
+			m.attempts.WithLabelValues(ResultConnected).Inc()
+			m.lastConnected.Set(unixSeconds(e.Time))
 			if e.Resumed {
 				m.resumes.Inc()
 			}
@@ -173,7 +181,8 @@ func (m *Metrics) Observe(e contract.Event) {
 		m.queue.Set(float64(e.QueuePosition))
 	case contract.EventConnectFailed:
 		if e.ErrorName != contract.NoError {
-			m.connectErrors.WithLabelValues(e.ErrorName.String()).Inc()
+			m.attempts.WithLabelValues(ResultFailed).Inc()
+			m.connectErrors.WithLabelValues(e.ErrorName.String(), e.ErrorDetail.String()).Inc()
 		}
 	case contract.EventDisconnected:
 		if e.Reason != contract.NoReason {
@@ -202,77 +211,10 @@ func (m *Metrics) Follow(ctx context.Context, events <-chan contract.Event) {
 	contract.Follow(ctx, events, m.Observe)
 }
 
-// NewRegistry returns a registry with the Go runtime and process collectors,
-// for NewMetrics and ServeMetrics.
+// NewRegistry returns a registry with the Go runtime and process collectors
+// (go_*, process_*), for NewMetrics and ServeMetrics.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
-}
-
-// ListenMetrics listens on addr, which must be a loopback address
-// ("127.0.0.1:9120", "[::1]:9120", "localhost:9120"); anything else,
-// including an empty host, fails with ErrNotLoopback.
-func ListenMetrics(addr string) (net.Listener, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrNotLoopback, addr, err)
-	}
-	if host == "localhost" {
-		host = "127.0.0.1"
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("%w: %q", ErrNotLoopback, addr)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), port))
-	if err != nil {
-		return nil, fmt.Errorf("status: metrics: %w", err)
-	}
-	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
-		ln.Close()
-		return nil, fmt.Errorf("%w: bound %v", ErrNotLoopback, ln.Addr())
-	}
-	return ln, nil
-}
-
-// ServeMetrics serves /metrics on addr (loopback only, see ListenMetrics)
-// until ctx is done, then returns nil. With no gatherers it serves
-// prometheus.DefaultGatherer.
-func ServeMetrics(ctx context.Context, addr string, gatherers ...prometheus.Gatherer) error {
-	ln, err := ListenMetrics(addr)
-	if err != nil {
-		return err
-	}
-	return ServeMetricsOn(ctx, ln, gatherers...)
-}
-
-// ServeMetricsOn serves /metrics on ln until ctx is done, then returns nil.
-// It closes ln.
-func ServeMetricsOn(ctx context.Context, ln net.Listener, gatherers ...prometheus.Gatherer) error {
-	var g prometheus.Gatherer = prometheus.DefaultGatherer
-	switch len(gatherers) {
-	case 0:
-	case 1:
-		g = gatherers[0]
-	default:
-		g = prometheus.Gatherers(gatherers)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("status: metrics: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	<-errc
-	return nil
 }

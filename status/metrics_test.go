@@ -33,6 +33,8 @@ func TestMetricsFromEvents(t *testing.T) {
 		state(50, contract.Disconnected),
 		{Kind: contract.EventConnectFailed, Time: at(50), State: contract.Disconnected, ErrorName: contract.NoScene},
 		{Kind: contract.EventRetry, Time: at(50), State: contract.Disconnected, Delay: time.Second, ErrorName: contract.NoScene},
+		// A refused token: no state change, the name with its detail.
+		{Kind: contract.EventConnectFailed, Time: at(500), State: contract.Disconnected, ErrorName: contract.ServerConnectionFailed, ErrorDetail: contract.DetailUnauthorized},
 		// Attempt 2: Connected 120 ms after leaving Disconnected.
 		state(1000, contract.SearchingForDigitalPerson),
 		state(1040, contract.DownloadingAssets),
@@ -60,7 +62,7 @@ func TestMetricsFromEvents(t *testing.T) {
 				t.Errorf("queue position = %v, want 3", got)
 			}
 		}
-		if i == 8 {
+		if i == 9 {
 			if got := testutil.ToFloat64(m.state); got != 4 {
 				t.Errorf("state gauge when Connected = %v, want 4", got)
 			}
@@ -78,14 +80,25 @@ func TestMetricsFromEvents(t *testing.T) {
 	check("kioskd_connects_total", m.connects, 2)
 	check("kioskd_resumes_total", m.resumes, 1)
 	check("kioskd_media_failures_total", m.mediaFailures, 1)
-	check(`connect_errors{noScene}`, m.connectErrors.WithLabelValues("noScene"), 1)
-	check(`connect_errors{serverConnectionFailed}`, m.connectErrors.WithLabelValues("serverConnectionFailed"), 1)
-	check(`connect_errors{controlFailed}`, m.connectErrors.WithLabelValues("controlFailed"), 0)
+	check(`connect_errors{noScene}`, m.connectErrors.WithLabelValues("noScene", ""), 1)
+	check(`connect_errors{serverConnectionFailed}`, m.connectErrors.WithLabelValues("serverConnectionFailed", ""), 1)
+	check(`connect_errors{serverConnectionFailed,unauthorized}`, m.connectErrors.WithLabelValues("serverConnectionFailed", "unauthorized"), 1)
+	check(`connect_errors{controlFailed}`, m.connectErrors.WithLabelValues("controlFailed", ""), 0)
+	check(`attempts{connected}`, m.attempts.WithLabelValues("connected"), 2)
+	check(`attempts{failed}`, m.attempts.WithLabelValues("failed"), 3)
+	check("kioskd_last_connected_timestamp_seconds", m.lastConnected, unixSeconds(at(7500)))
+	check("kioskd_state_since_timestamp_seconds", m.stateSince, unixSeconds(at(9000)))
+	check(`kioskd_state{Disconnected}`, m.states.WithLabelValues("Disconnected"), 1)
+	check(`kioskd_state{Connected}`, m.states.WithLabelValues("Connected"), 0)
 	check(`disconnects{controlDisconnected}`, m.disconnects.WithLabelValues("controlDisconnected"), 1)
 	check(`disconnects{sessionTimeout}`, m.disconnects.WithLabelValues("sessionTimeout"), 1)
 	// Every label value exists from the start.
-	if n := testutil.CollectAndCount(m.connectErrors); n != 8 {
-		t.Errorf("connect error series = %d, want 8", n)
+	if n := testutil.CollectAndCount(m.connectErrors); n != 10 {
+		t.Errorf("connect error series = %d, want 8 names, serverConnectionFailed/unauthorized and serverConnectionFailed/clock", n)
+	}
+	check(`connect_errors{serverConnectionFailed,clock}`, m.connectErrors.WithLabelValues("serverConnectionFailed", "clock"), 0)
+	if n := testutil.CollectAndCount(m.attempts); n != 2 {
+		t.Errorf("attempt series = %d, want connected and failed", n)
 	}
 	if n := testutil.CollectAndCount(m.disconnects); n != 4 {
 		t.Errorf("disconnect series = %d, want 4", n)
@@ -132,16 +145,19 @@ kioskd_time_to_connected_seconds_count 2
 	}
 
 	// Media metrics, and a nil MediaMetrics is a no-op.
-	m.Media.AddFramesSent("video", 15)
-	m.Media.AddFramesSent("video", 15)
-	m.Media.AddFramesReceived("audio", 50)
-	m.Media.SetBitrate("send", "video", 512000)
-	check("frames_sent{video}", m.Media.framesSent.WithLabelValues("video"), 30)
-	check("frames_received{audio}", m.Media.framesReceived.WithLabelValues("audio"), 50)
-	check("bitrate{send,video}", m.Media.bitrate.WithLabelValues("send", "video"), 512000)
+	m.Media.AddSent(MediaCounts{VideoFrames: 15, AudioPackets: 50, VideoBytes: 30000, AudioBytes: 4000})
+	m.Media.AddSent(MediaCounts{VideoFrames: 15, AudioPackets: 50, VideoBytes: 30000, AudioBytes: 4000})
+	m.Media.AddReceived(MediaCounts{VideoFrames: 10, AudioPackets: 50, VideoBytes: 9000, AudioBytes: 8000})
+	check("video_frames_sent", m.Media.videoFramesSent, 30)
+	check("audio_packets_sent", m.Media.audioPacketsSent, 100)
+	check("sent_bytes{video}", m.Media.bytesSent.WithLabelValues("video"), 60000)
+	check("sent_bytes{audio}", m.Media.bytesSent.WithLabelValues("audio"), 8000)
+	check("video_frames_received", m.Media.videoFramesReceived, 10)
+	check("audio_packets_received", m.Media.audioPacketsReceived, 50)
+	check("received_bytes{audio}", m.Media.bytesReceived.WithLabelValues("audio"), 8000)
 	var none *MediaMetrics
-	none.AddFramesSent("video", 1)
-	none.SetBitrate("send", "video", 1)
+	none.AddSent(MediaCounts{VideoFrames: 1})
+	none.AddReceived(MediaCounts{VideoFrames: 1})
 
 	if _, err := NewMetrics(reg); err == nil {
 		t.Error("registering twice succeeded")
@@ -167,19 +183,19 @@ func TestMetricsFollowBus(t *testing.T) {
 
 func TestMetricsLoopbackOnly(t *testing.T) {
 	for _, addr := range []string{":9120", "0.0.0.0:9120", "[::]:9120", "192.168.1.10:9120", "10.0.0.1:0", "example.com:9120", "9120", ""} {
-		ln, err := ListenMetrics(addr)
+		ln, err := ListenMetrics(addr, "")
 		if err == nil {
 			ln.Close()
 		}
 		if !errors.Is(err, ErrNotLoopback) {
 			t.Errorf("ListenMetrics(%q) = %v, want ErrNotLoopback", addr, err)
 		}
-		if err := ServeMetrics(context.Background(), addr); !errors.Is(err, ErrNotLoopback) {
+		if err := ServeMetrics(context.Background(), addr, "", nil); !errors.Is(err, ErrNotLoopback) {
 			t.Errorf("ServeMetrics(%q) = %v, want ErrNotLoopback", addr, err)
 		}
 	}
 	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "127.0.0.2:0"} {
-		ln, err := ListenMetrics(addr)
+		ln, err := ListenMetrics(addr, "")
 		if err != nil {
 			t.Errorf("ListenMetrics(%q) = %v", addr, err)
 			continue
@@ -192,13 +208,13 @@ func TestServeMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, _ := NewMetrics(reg)
 	m.Observe(contract.Event{Kind: contract.EventState, Time: since, State: contract.Connected})
-	ln, err := ListenMetrics("127.0.0.1:0")
+	ln, err := ListenMetrics("127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeMetricsOn(ctx, ln, reg) }()
+	go func() { done <- ServeMetricsOn(ctx, ln, "", nil, reg) }()
 
 	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
 	if err != nil {
@@ -206,7 +222,7 @@ func TestServeMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"kioskd_connects_total 1", "kioskd_connection_state 4", `kioskd_connect_errors_total{error_name="noScene"} 0`} {
+	for _, want := range []string{"kioskd_connects_total 1", "kioskd_connection_state 4", `kioskd_connect_errors_total{detail="",error_name="noScene"} 0`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/kioskd/kioskd/contract"
 )
 
 // FormatLine is the one-line progress view used by `kioskd status --watch`
@@ -18,7 +16,11 @@ import (
 //	[····] 0% Disconnected  retrying after noScene (attempt 2)
 //
 // The bar has one cell per step 1–4.
-func FormatLine(st Status) string {
+func FormatLine(st Status) string { return formatLine(st, false) }
+
+// formatLine is FormatLine with the session id shortened or, wholeID,
+// whole (`kioskd status --watch`: support searches the journal with it).
+func formatLine(st Status, wholeID bool) string {
 	n := min(max(st.CurrentStep, 0), 4)
 	var b strings.Builder
 	b.WriteString("[")
@@ -30,14 +32,18 @@ func FormatLine(st Status) string {
 	}
 	if st.NextRetry != nil {
 		if st.LastError != "" {
-			fmt.Fprintf(&b, "  retrying after %s (attempt %d)", st.LastError, st.Attempt)
+			fmt.Fprintf(&b, "  retrying after %s (attempt %d)", st.LastErrorText(), st.Attempt)
 		} else {
 			fmt.Fprintf(&b, "  retrying (attempt %d)", st.Attempt)
 		}
 	}
 	if st.SessionID != "" {
 		b.WriteString("  session ")
-		b.WriteString(shortID(clean(st.SessionID)))
+		if wholeID {
+			b.WriteString(clean(st.SessionID))
+		} else {
+			b.WriteString(shortID(clean(st.SessionID)))
+		}
 	}
 	return b.String()
 }
@@ -77,11 +83,7 @@ func FormatText(st Status, now time.Time) string {
 		row("Queue", fmt.Sprint(st.QueuePosition))
 	}
 	if st.LastError != "" {
-		last := st.LastError
-		if t := contract.DetailText(st.ErrorDetail); t != "" {
-			last += " (" + t + ")"
-		}
-		row("Last error", last)
+		lastError(row, st.LastError, st.LastErrorDetail)
 	}
 	if st.LastReason != "" {
 		row("Last reason", st.LastReason)
@@ -97,7 +99,27 @@ func FormatText(st Status, now time.Time) string {
 		row("Next retry", "in "+ago(d))
 	}
 	row("Connects", fmt.Sprint(st.Connects))
+	if st.Network != nil {
+		row("Network", st.Network.String())
+	}
 	return b.String()
+}
+
+// lastError writes the Last error row, with its LED code and meaning, and
+// the Check row: what staff should look at (README, "Error codes"). detail
+// refines the name where the daemon reports one.
+func lastError(row func(k, v string), name, detail string) {
+	h, ok := HintFor(name, detail)
+	shown := clean(name)
+	if detail != "" {
+		shown += " (" + clean(detail) + ")"
+	}
+	if !ok {
+		row("Last error", shown)
+		return
+	}
+	row("Last error", fmt.Sprintf("%s, LED code %d: %s", shown, h.Code, h.Meaning))
+	row("Check", h.Check)
 }
 
 func ago(d time.Duration) string {
@@ -116,6 +138,8 @@ type Renderer struct {
 	w    io.Writer
 	live bool
 	prev int // runes of the last live line, to blank its tail
+	// WholeID shows the whole session id instead of its first characters.
+	WholeID bool
 }
 
 // NewRenderer returns a renderer; live is usually IsTerminal(w).
@@ -123,7 +147,7 @@ func NewRenderer(w io.Writer, live bool) *Renderer { return &Renderer{w: w, live
 
 // Render shows st.
 func (r *Renderer) Render(st Status) error {
-	line := FormatLine(st)
+	line := formatLine(st, r.WholeID)
 	if !r.live {
 		_, err := io.WriteString(r.w, line+"\n")
 		return err

@@ -22,11 +22,24 @@ func TestFormatLine(t *testing.T) {
 		{contract.Snapshot{State: contract.SearchingForDigitalPerson, QueuePosition: 3}, "[#···] 25% SearchingForDigitalPerson  queue 3"},
 		{contract.Snapshot{State: contract.DownloadingAssets}, "[##··] 50% DownloadingAssets"},
 		{contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene, Attempt: 2, NextRetry: retry}, "[····] 0% Disconnected  retrying after noScene (attempt 2)"},
+		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed, LastDetail: contract.DetailUnauthorized, Attempt: 3, NextRetry: retry}, "[····] 0% Disconnected  retrying after serverConnectionFailed (unauthorized) (attempt 3)"},
 		{contract.Snapshot{State: contract.Connected, SessionID: "a\x1b[2Jb"}, "[####] 100% Connected  session a[2Jb"},
 	} {
 		if got := FormatLine(FromSnapshot(tc.s)); got != tc.want {
 			t.Errorf("FormatLine\n got %q\nwant %q", got, tc.want)
 		}
+	}
+}
+
+// TestRendererWholeID: --watch shows the whole session id (support
+// searches the journal with it), control characters still dropped.
+func TestRendererWholeID(t *testing.T) {
+	var out bytes.Buffer
+	r := NewRenderer(&out, false)
+	r.WholeID = true
+	r.Render(FromSnapshot(contract.Snapshot{State: contract.Connected, SessionID: "3f2a9c1e-7b7d-4a57\x1b[2J"}))
+	if want := "[####] 100% Connected  session 3f2a9c1e-7b7d-4a57[2J\n"; out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
 	}
 }
 
@@ -67,7 +80,8 @@ func TestFormatText(t *testing.T) {
 		"State:       Disconnected (step 0/5, 0%)\n",
 		"Session:     3f2a9c1e-7b7d\n",
 		"(1m30s ago)\n",
-		"Last error:  noScene\n",
+		"Last error:  noScene, LED code 2: the server has no Digital Person free (busy)\n",
+		"Check:       nothing; kioskd retries. If it lasts, call support\n",
 		"Last reason: controlDisconnected\n",
 		"Attempt:     2\n",
 		"Next retry:  in 4s\n",

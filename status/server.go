@@ -46,6 +46,12 @@ type ServerOptions struct {
 	Clock clock.Clock
 	// Logger gets connection errors at debug level; nil discards them.
 	Logger *slog.Logger
+	// LEDs, if set, serves the staff commands identify and lamp-test
+	// (status/leds.go); nil answers them with ErrNoLEDs.
+	LEDs LEDs
+	// Network, if set, returns the call's congestion control figures
+	// (nil: none now) for the one-shot reply while Connected.
+	Network func() *Network
 }
 
 // ioTimeout bounds a client's command line and each write, so a stuck
@@ -269,6 +275,17 @@ func (s *Server) current() []byte {
 	return append(b, '\n')
 }
 
+// oneShot is current with the Network figures while Connected.
+func (s *Server) oneShot() []byte {
+	snap := s.cfg.Snapshot()
+	st := FromSnapshot(snap)
+	if s.cfg.Network != nil && snap.State == contract.Connected {
+		st.Network = s.cfg.Network()
+	}
+	b, _ := json.Marshal(st)
+	return append(b, '\n')
+}
+
 func (s *Server) publish() {
 	b := s.current()
 	s.mu.Lock()
@@ -302,11 +319,15 @@ func (s *Server) serve(c net.Conn) {
 	c.SetReadDeadline(time.Time{})
 	switch cmd := strings.TrimSpace(string(line)); cmd {
 	case "status":
-		s.write(c, s.current())
+		s.write(c, s.oneShot())
 	case "watch":
 		s.watch(c)
 	default:
-		s.writeError(c, fmt.Sprintf("unknown command %q: want status or watch", cmd))
+		if isLEDCommand(cmd) {
+			s.serveLEDs(c, cmd)
+			return
+		}
+		s.writeError(c, fmt.Sprintf("unknown command %q: want status, watch, identify [DURATION] or lamp-test", cmd))
 	}
 }
 

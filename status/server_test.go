@@ -77,7 +77,7 @@ func TestServerQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Status{State: "ConnectingToDigitalPerson", CurrentStep: 3, TotalSteps: 5, PercentageLoaded: 75,
-		SessionID: "3f2a9c1e-7b7d", LastError: "noScene", LastReason: "controlDisconnected", Attempt: 2, Since: &since, Connects: 5}
+		SessionID: "3f2a9c1e-7b7d", LastError: "noScene", LastReason: "controlDisconnected", Attempt: 2, Since: &since, Connects: 5, LastErrorCode: 2}
 	if !equalStatus(st, want) {
 		t.Fatalf("Query = %+v\nwant    %+v", st, want)
 	}
@@ -102,7 +102,7 @@ func TestServerQuery(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"attempt", "connects", "current_step", "last_error", "last_reason", "next_retry",
+	wantKeys := []string{"attempt", "connects", "current_step", "last_error", "last_error_code", "last_error_detail", "last_reason", "next_retry",
 		"percentage_loaded", "queue_position", "session_id", "since", "state", "total_steps"}
 	if !slices.Equal(keys, wantKeys) {
 		t.Fatalf("keys = %v\nwant   %v", keys, wantKeys)

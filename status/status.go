@@ -23,13 +23,18 @@ type Status struct {
 	PercentageLoaded int        `json:"percentage_loaded"`
 	SessionID        string     `json:"session_id"`
 	QueuePosition    int        `json:"queue_position"`
-	LastError        string     `json:"last_error"`             // an error name of docs/BEHAVIOUR.md section 2, "" if none
-	ErrorDetail      string     `json:"error_detail,omitempty"` // what refines LastError (contract.DetailOf), e.g. "clock"
-	LastReason       string     `json:"last_reason"`            // a disconnect reason of docs/BEHAVIOUR.md section 3, "" if none
+	LastError        string     `json:"last_error"`  // an error name of docs/BEHAVIOUR.md section 2, "" if none
+	LastReason       string     `json:"last_reason"` // a disconnect reason of docs/BEHAVIOUR.md section 3, "" if none
 	Attempt          int        `json:"attempt"`
 	Since            *time.Time `json:"since"`      // when State was entered; null if unknown
 	NextRetry        *time.Time `json:"next_retry"` // null unless waiting to retry
 	Connects         int        `json:"connects"`
+	LastErrorCode    int        `json:"last_error_code"`   // LastError's LED code (flashes), 0 if none
+	Network          *Network   `json:"network,omitempty"` // while Connected, in the one-shot reply (see Network)
+
+	// LastErrorDetail narrows LastError down ("unauthorized"), "" if
+	// nothing does (contract.ErrorDetail).
+	LastErrorDetail string `json:"last_error_detail"`
 }
 
 // FromSnapshot converts the session's snapshot.
@@ -43,13 +48,24 @@ func FromSnapshot(s contract.Snapshot) Status {
 		SessionID:        s.SessionID,
 		QueuePosition:    s.QueuePosition,
 		LastError:        s.LastError.String(),
-		ErrorDetail:      s.ErrorDetail,
+		LastErrorDetail:  s.LastDetail.String(),
 		LastReason:       s.LastReason.String(),
 		Attempt:          s.Attempt,
 		Since:            timePtr(s.Since),
 		NextRetry:        timePtr(s.NextRetry),
 		Connects:         s.Connects,
+		LastErrorCode:    s.LastError.Code(),
 	}
+}
+
+// LastErrorText is the last error as people read it: the name, with its
+// detail in parentheses when it has one ("serverConnectionFailed
+// (unauthorized)"); "" when there was none.
+func (st Status) LastErrorText() string {
+	if st.LastError == "" || st.LastErrorDetail == "" {
+		return st.LastError
+	}
+	return st.LastError + " (" + clean(st.LastErrorDetail) + ")"
 }
 
 func timePtr(t time.Time) *time.Time {

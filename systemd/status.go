@@ -29,13 +29,13 @@ func StatusLine(s contract.Snapshot) string {
 	if s.State != contract.Connected {
 		switch {
 		case !s.NextRetry.IsZero() && s.LastError != contract.NoError:
-			fmt.Fprintf(&b, " retrying after %s (attempt %d)", s.LastError, s.Attempt)
+			fmt.Fprintf(&b, " retrying after %s (attempt %d)", contract.DescribeError(s.LastError, s.LastDetail), s.Attempt)
 		case !s.NextRetry.IsZero():
 			fmt.Fprintf(&b, " retrying (attempt %d)", s.Attempt)
 		case s.State == contract.Disconnected && s.LastReason != contract.NoReason:
 			fmt.Fprintf(&b, " after %s", s.LastReason)
 		case s.State == contract.Disconnected && s.LastError != contract.NoError:
-			fmt.Fprintf(&b, " after %s", s.LastError)
+			fmt.Fprintf(&b, " after %s", contract.DescribeError(s.LastError, s.LastDetail))
 		}
 	}
 	if id := cleanID(s.SessionID); id != "" {

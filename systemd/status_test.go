@@ -21,6 +21,7 @@ func TestStatusLine(t *testing.T) {
 		{contract.Snapshot{State: contract.DownloadingAssets, SessionID: id}, "DownloadingAssets (2/5, 50%) session " + id},
 		{contract.Snapshot{State: contract.ConnectingToDigitalPerson}, "ConnectingToDigitalPerson (3/5, 75%)"},
 		{contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene, Attempt: 2, NextRetry: later}, "Disconnected (0/5, 0%) retrying after noScene (attempt 2)"},
+		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed, LastDetail: contract.DetailUnauthorized, Attempt: 3, NextRetry: later}, "Disconnected (0/5, 0%) retrying after serverConnectionFailed (unauthorized) (attempt 3)"},
 		{contract.Snapshot{State: contract.Disconnected, LastReason: contract.ReasonControlDisconnected, SessionID: id}, "Disconnected (0/5, 0%) after controlDisconnected session " + id},
 		{contract.Snapshot{State: contract.Connected, SessionID: "evil\nREADY=1"}, "Connected (4/5, 100%) session evilREADY=1"},
 	} {

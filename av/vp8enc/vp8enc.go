@@ -112,6 +112,8 @@ type Encoder struct {
 	ctlMu       sync.Mutex
 	forceKey    bool
 	wantBitRate int
+	maxFPS      int       // 0: every frame the source delivers
+	lastEncoded time.Time // when the last frame went to libvpx (read by Read only)
 	keyFrames   int
 	frames      int
 }
@@ -278,6 +280,10 @@ func (e *Encoder) Read() ([]byte, func(), error) {
 		if err != nil {
 			return nil, func() {}, err
 		}
+		if e.skip(time.Now()) {
+			release()
+			continue
+		}
 		b, err := e.encode(img)
 		release()
 		if err != nil || b != nil {
@@ -430,6 +436,29 @@ func (e *Encoder) SetBitRate(bps int) error {
 	e.wantBitRate = bps
 	e.ctlMu.Unlock()
 	return nil
+}
+
+// SetMaxFrameRate caps the frames encoded per second (congestion
+// control's frame-rate step): frames that come sooner than 1/fps after
+// the last one encoded are skipped. 0 or less encodes every frame.
+func (e *Encoder) SetMaxFrameRate(fps int) {
+	e.ctlMu.Lock()
+	e.maxFPS = max(fps, 0)
+	e.ctlMu.Unlock()
+}
+
+// skip decides whether the frame read at now is skipped for the frame-rate
+// cap. The gap allowed is 90 % of 1/fps, so a camera's jitter does not
+// halve the rate asked for.
+func (e *Encoder) skip(now time.Time) bool {
+	e.ctlMu.Lock()
+	fps := e.maxFPS
+	e.ctlMu.Unlock()
+	if fps > 0 && fps < e.fps && !e.lastEncoded.IsZero() && now.Sub(e.lastEncoded) < time.Second*9/10/time.Duration(fps) {
+		return true
+	}
+	e.lastEncoded = now
+	return false
 }
 
 // Stats reports frames encoded and how many were key frames.

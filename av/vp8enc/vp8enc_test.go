@@ -336,3 +336,42 @@ func BenchmarkVP8Mediadevices(b *testing.B) {
 		return p.BuildVideoEncoder(r, media(640, 480, 15))
 	})
 }
+
+// TestMaxFrameRate: with a cap below the source's rate, frames that come
+// sooner than the cap allows after the last encoded one are skipped (a
+// 15 fps camera capped at 5 fps encodes every third frame); no cap, or a
+// cap at or above the source's rate, encodes them all.
+func TestMaxFrameRate(t *testing.T) {
+	p, _ := NewParams()
+	enc, err := NewEncoder(newFrames(320, 240, 0), media(320, 240, 15), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	now := time.Now()
+	encoded := func(n int) int { // n frames of a 15 fps camera
+		got := 0
+		for range n {
+			now = now.Add(time.Second / 15)
+			if !enc.skip(now) {
+				got++
+			}
+		}
+		return got
+	}
+	if got := encoded(30); got != 30 {
+		t.Fatalf("no cap: %d of 30 frames encoded", got)
+	}
+	enc.SetMaxFrameRate(5)
+	if got := encoded(30); got != 10 {
+		t.Fatalf("capped at 5 fps: %d of 30 frames of a 15 fps source encoded, want 10", got)
+	}
+	enc.SetMaxFrameRate(15)
+	if got := encoded(30); got != 30 {
+		t.Fatalf("capped at the source's rate: %d of 30 frames encoded", got)
+	}
+	enc.SetMaxFrameRate(0)
+	if got := encoded(30); got != 30 {
+		t.Fatalf("cap removed: %d of 30 frames encoded", got)
+	}
+}

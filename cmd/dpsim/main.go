@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -24,33 +25,36 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr *os.File) int {
+// run is dpsim. Like kioskd's commands, --help prints the usage on stdout
+// (exit 0) and a bad flag one line and a hint on stderr (exit 2).
+func run(args []string, stdout io.Writer, stderr *os.File) int {
 	fs := flag.NewFlagSet("dpsim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	cfg := dpsim.Config{Scenario: dpsim.DefaultScenario()}
 	listen := fs.String("listen", "127.0.0.1:8765", "address of the control endpoint (ws://ADDR"+dpsim.ControlPath+")")
 	admin := fs.String("admin", "127.0.0.1:8766", "loopback address of the admin API (empty: none)")
 	tlsCert := fs.String("tls-cert", "", "certificate file: serve wss:// instead of ws://")
 	tlsKey := fs.String("tls-key", "", "key file for --tls-cert")
 	tokenFile := fs.String("token-file", "", "file holding the bearer token (default: $DPSIM_TOKEN; none: no authentication)")
+	turnSecretFile := fs.String("turn-secret-file", "", "file holding coturn's static-auth-secret, to mint TURN credentials for --turn-url")
 	logFormat := fs.String("log-format", "text", "text or json")
 	verbose := fs.Bool("v", false, "debug logging")
 	cfg.RegisterFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: dpsim --listen ADDR [--admin ADDR] [scenario flags]\n\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "usage: dpsim --listen ADDR [--admin ADDR] [--token-file FILE] [scenario flags]\n\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
 			return 0
 		}
+		fmt.Fprintf(stderr, "dpsim: %v\nrun 'dpsim --help' for usage\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "dpsim: unexpected arguments %q\n", fs.Args())
+		fmt.Fprintf(stderr, "dpsim: unexpected arguments %q\nrun 'dpsim --help' for usage\n", fs.Args())
 		return 2
 	}
 
@@ -79,12 +83,26 @@ func run(args []string, stderr *os.File) int {
 		}
 		cfg.Token = strings.TrimSpace(string(b))
 	}
+	if *turnSecretFile != "" {
+		b, err := os.ReadFile(*turnSecretFile)
+		if err != nil {
+			log.Error("TURN secret file", "err", err)
+			return 1
+		}
+		cfg.TURNSecret = strings.TrimSpace(string(b))
+	}
 	if *admin != "" {
 		if err := dpsim.CheckLoopbackAddr(*admin); err != nil {
 			log.Error("refusing the admin address", "err", err)
 			return 2
 		}
 	}
+
+	// SIGINT and SIGTERM are caught from here on, before "dpsim ready": a
+	// script that stops dpsim as soon as it is ready gets exit 0, not a
+	// death by signal.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 
 	srv, err := dpsim.New(cfg, log)
 	if err != nil {
@@ -128,8 +146,6 @@ func run(args []string, stderr *os.File) int {
 		"video", fmt.Sprintf("%dx%d@%d", c.VideoWidth, c.VideoHeight, c.VideoFPS),
 		"resume_window", c.Scenario.ResumeWindow.String())...)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -25,8 +27,31 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		{[]string{"--token-file", "/nonexistent/token", "--admin", ""}, 1},
 		{[]string{"extra"}, 2},
 	} {
-		if got := run(c.args, null); got != c.want {
+		if got := run(c.args, io.Discard, null); got != c.want {
 			t.Errorf("dpsim %v: exit %d, want %d", c.args, got, c.want)
 		}
+	}
+}
+
+// TestHelpOnStdoutErrorsInOneLine: --help is the usage on stdout; a bad
+// flag is one line and a hint on stderr, not the whole usage.
+func TestHelpOnStdoutErrorsInOneLine(t *testing.T) {
+	var out strings.Builder
+	if got := run([]string{"--help"}, &out, nil); got != 0 || !strings.Contains(out.String(), "usage: dpsim") || !strings.Contains(out.String(), "-token-file") {
+		t.Fatalf("--help: exit %d, stdout %q", got, out.String())
+	}
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out.Reset()
+	if got := run([]string{"--token", "T"}, &out, f); got != 2 {
+		t.Fatalf("--token: exit %d", got)
+	}
+	b, _ := os.ReadFile(f.Name())
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "flag provided but not defined: -token") || lines[1] != "run 'dpsim --help' for usage" || out.Len() != 0 {
+		t.Fatalf("--token: stderr %q, stdout %q", b, out.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kioskd/kioskd/contract"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/dpwire"
+	"github.com/kioskd/kioskd/internal/clock"
 )
 
 // Protocol errors (the cause inside a ConnectError). Their text is what it
@@ -50,11 +52,27 @@ type call struct {
 	remoteCands  int // the server's candidates so far (end marker not counted)
 	pendingCands []webrtc.ICECandidateInit
 	queuePos     int // the queue position last reported; -1: none yet
+	// serverICE are the ICE servers the server handed in ice_servers
+	// (docs/PROTOCOL.md section 4.11), used with the configured ones.
+	serverICE []dpwire.ICEServer
+
+	// ICE restarts (restart.go). restartReq is fed by
+	// Dialect.NetworkChanged and read by run; the rest is run's.
+	restartReq   chan string
+	restarting   bool // an ice_restart is out; the media not back yet
+	restartAgain bool // the network changed again during it
+	restarts     int  // restarts on this connection, for the log
+	restartStart time.Time
+	restartTimer clock.Timer // the running restart's deadline; nil: none
 
 	// Out-of-order server events (docs/PROTOCOL.md section 12.3), ignored:
 	// the first of each kind logged, all of them counted, so that a server
 	// repeating one cannot flood the log.
 	outOfOrder kindLog
+
+	// rateStop ends controlRate, which closes rateDone (nil before offer).
+	rateStop context.CancelFunc
+	rateDone chan struct{}
 
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
@@ -80,6 +98,8 @@ type abort struct {
 
 type pcEvent struct {
 	state     webrtc.PeerConnectionState
+	ice       webrtc.ICEConnectionState // isICE: pion's ICE connection state
+	isICE     bool
 	candidate *webrtc.ICECandidate
 	isCand    bool
 }
@@ -87,11 +107,12 @@ type pcEvent struct {
 func newCall(d *Dialect, a dialect.Attempt) *call {
 	c := &call{
 		d: d, a: a, log: a.Log,
-		done:     make(chan struct{}),
-		aborts:   make(chan abort, 1),
-		pcEvents: make(chan pcEvent, 64),
-		queuePos: -1,
-		unknown:  kindLog{max: maxUnknownTypesLogged},
+		done:       make(chan struct{}),
+		aborts:     make(chan abort, 1),
+		pcEvents:   make(chan pcEvent, 64),
+		restartReq: make(chan string, 1),
+		queuePos:   -1,
+		unknown:    kindLog{max: maxUnknownTypesLogged},
 	}
 	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
 	return c
@@ -128,6 +149,8 @@ func (c *call) setState(st contract.ConnectionState) {
 func (c *call) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.teardown()
+	c.d.addCall(c)
+	defer c.d.removeCall(c)
 
 	conn, ok := c.dial(ctx)
 	if !ok {
@@ -165,6 +188,14 @@ func (c *call) run(ctx context.Context) {
 			}
 		case err := <-c.a.Media.Failed():
 			c.mediaFailed(err)
+			return
+		case why := <-c.restartReq:
+			if !c.restartICE(why) {
+				return
+			}
+		case <-c.restartDeadline():
+			c.restartTimer = nil
+			c.restartFailed(fmt.Errorf("%w: media not back within %s", ErrICERestart, c.restartTimeout()))
 			return
 		}
 	}
@@ -254,6 +285,9 @@ func (c *call) apply(in input) bool {
 	if c.state == contract.ConnectingToDigitalPerson && c.ready && c.peerUp {
 		c.result.Connected = c.d.cfg.Clock.Now()
 		c.setState(contract.Connected)
+		if pair := selectedPair(c.pc); pair != "" {
+			c.log.Info("media path", "ice_candidate_pair", pair)
+		}
 	}
 	return true
 }
@@ -296,6 +330,9 @@ func (c *call) handle(m dpwire.Message) bool {
 			return true
 		}
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
+			if c.restarting {
+				return c.restartFailed(fmt.Errorf("%w: the server's answer: %v", ErrICERestart, err))
+			}
 			c.sendClose(contract.MediaStreamFailed.String())
 			return c.fail(contract.MediaStreamFailed, fmt.Errorf("server's answer: %w", err))
 		}
@@ -304,6 +341,9 @@ func (c *call) handle(m dpwire.Message) bool {
 			c.addCandidate(cand)
 		}
 		c.pendingCands = nil
+		if c.restarting {
+			return c.restartAnswered()
+		}
 		return true
 	case dpwire.Candidate:
 		if v.End {
@@ -329,6 +369,21 @@ func (c *call) handle(m dpwire.Message) bool {
 			return c.violation(fmt.Errorf("%w: ready before the session id", ErrOutOfOrder))
 		}
 		return c.apply(inReady)
+	case dpwire.ICEServers:
+		switch {
+		case c.sessionID == "":
+			return c.violation(fmt.Errorf("%w: ice_servers before the session id", ErrOutOfOrder))
+		case c.pc != nil || c.serverICE != nil:
+			c.ignoreOutOfOrder("ice_servers", "ignoring ice_servers after the offer or a second one", ErrOutOfOrder)
+			return true
+		}
+		c.serverICE = v.Servers
+		var urls []string
+		for _, s := range v.Servers {
+			urls = append(urls, s.URLs...)
+		}
+		c.log.Info("the server handed ICE servers", "ice_urls", strings.Join(urls, " "))
+		return true
 	case dpwire.Close:
 		return c.serverClosed(v)
 	default:
@@ -427,6 +482,14 @@ func (c *call) forbiddenClose(name contract.ErrorName) string {
 }
 
 func (c *call) handlePeer(ev pcEvent) bool {
+	if ev.isICE {
+		// Only an ICE restart waits on it: pion may keep the
+		// PeerConnection's state at connected throughout one.
+		if c.restarting && ev.ice == webrtc.ICEConnectionStateConnected {
+			return c.restartDone()
+		}
+		return true
+	}
 	if ev.isCand {
 		if ev.candidate == nil {
 			_ = c.conn.Send(dpwire.Candidate{End: true})
@@ -438,10 +501,24 @@ func (c *call) handlePeer(ev pcEvent) bool {
 	}
 	switch ev.state {
 	case webrtc.PeerConnectionStateConnected:
+		if c.restarting {
+			return c.restartDone()
+		}
 		if c.state == contract.ConnectingToDigitalPerson || c.state == contract.Connected {
 			return c.apply(inPeerConnected)
 		}
+	case webrtc.PeerConnectionStateDisconnected:
+		// The media path went quiet while the control socket is alive
+		// (pion's ICE disconnected timeout): an outage, or a network
+		// change the watcher did not see. A restart finds a path that
+		// works, if there is one, sooner than pion's failed timeout.
+		if c.state == contract.Connected && !c.restarting && c.pc.ConnectionState() == webrtc.PeerConnectionStateDisconnected {
+			return c.restartICE("ICE disconnected")
+		}
 	case webrtc.PeerConnectionStateFailed:
+		if c.restarting {
+			return c.restartFailed(fmt.Errorf("%w: the PeerConnection failed", ErrICERestart))
+		}
 		err := errors.New("WebRTC (ICE/DTLS) failed")
 		c.sendClose(contract.MediaStreamFailed.String())
 		if c.state == contract.Connected {
@@ -455,13 +532,17 @@ func (c *call) handlePeer(ev pcEvent) bool {
 
 // offer builds the PeerConnection and returns the offer to send.
 func (c *call) offer() (string, error) {
-	pc, err := c.d.api.NewPeerConnection(webrtc.Configuration{ICEServers: c.d.cfg.Peer.ICEServers})
+	pc, est, err := c.d.api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:         iceServers(c.d.cfg.Peer.ICEServers, c.serverICE),
+		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
+	})
 	if err != nil {
 		return "", err
 	}
 	c.pc = pc
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.peerEvent(pcEvent{candidate: cand, isCand: true}) })
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { c.peerEvent(pcEvent{state: st}) })
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) { c.peerEvent(pcEvent{ice: st, isICE: true}) })
 	pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		// pion may call this from its own goroutine after teardown has
 		// closed the PeerConnection and is waiting for the sinks: an Add
@@ -486,6 +567,9 @@ func (c *call) offer() (string, error) {
 		c.sinks.Add(1)
 		go c.readRTCP(tr.Sender(), t)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.rateStop, c.rateDone = cancel, make(chan struct{})
+	go c.controlRate(ctx, pc, est, c.a.Media.Send())
 	// Receive the DP's voice and face even when we send nothing of a kind.
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if !kinds[k] {
@@ -575,8 +659,27 @@ func (c *call) fail(name contract.ErrorName, cause error) bool {
 		c.result.MediaErr = cause
 		return false
 	}
-	c.result.Err = contract.NewConnectError(name, cause)
+	c.result.Err = contract.NewConnectErrorDetail(name, detailOf(name, cause), cause)
 	return false
+}
+
+// detailOf narrows a failure down (contract.ErrorDetail): a token refused
+// at the upgrade (HTTP 401 or 403) is serverConnectionFailed like any
+// failed dial, but staff must call support, not check the cable; a
+// certificate not valid yet at a clock before the build date
+// (ClockError) is the kiosk's clock, not the network.
+func detailOf(name contract.ErrorName, cause error) contract.ErrorDetail {
+	if name != contract.ServerConnectionFailed {
+		return contract.NoDetail
+	}
+	if errors.Is(cause, ErrUnauthorized) {
+		return contract.DetailUnauthorized
+	}
+	var ce *ClockError
+	if errors.As(cause, &ce) {
+		return ce.Detail()
+	}
+	return contract.NoDetail
 }
 
 func (c *call) endByUs() {
@@ -595,6 +698,12 @@ func (c *call) sendClose(reason string) {
 }
 
 func (c *call) teardown() {
+	c.stopRestartTimer()
+	if c.rateStop != nil {
+		// Before Close: pion's GetStats races a closing PeerConnection.
+		c.rateStop()
+		<-c.rateDone
+	}
 	if c.pc != nil {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}

@@ -15,7 +15,7 @@ import (
 // kioskd's build date, the clock is certainly wrong (a board without a
 // real-time clock, before NTP has synchronised it): it is still
 // serverConnectionFailed, retried with backoff, but the message and the
-// detail (contract.DetailClock) say to wait for time sync, not to check
+// detail (contract.DetailClock, set by the call) say to wait for time sync, not to check
 // the network.
 type ClockError struct {
 	Now       time.Time // the kiosk's clock at the handshake
@@ -35,16 +35,14 @@ func (e *ClockError) Error() string {
 
 func (e *ClockError) clockWrong() bool { return !e.Built.IsZero() && e.Now.Before(e.Built) }
 
-// ErrorDetail is contract.DetailClock when the clock is known to be
-// wrong; otherwise there is no detail (the server may be at fault).
-func (e *ClockError) ErrorDetail() string {
+// Detail is contract.DetailClock when the clock is known to be wrong;
+// otherwise there is no detail (the server may be at fault).
+func (e *ClockError) Detail() contract.ErrorDetail {
 	if e.clockWrong() {
 		return contract.DetailClock
 	}
-	return ""
+	return contract.NoDetail
 }
-
-var _ contract.Detailed = (*ClockError)(nil)
 
 // clockProblem recognises a handshake error caused by a certificate whose
 // validity starts after now, and returns it as a *ClockError (nil for any

@@ -73,8 +73,8 @@ func TestCertificateNotYetValidBeforeTheBuildDateIsTheClock(t *testing.T) {
 	if !errors.As(err, &ce) || !errors.Is(err, dpv1.ErrDial) {
 		t.Fatalf("got %v, want a ClockError", err)
 	}
-	if contract.DetailOf(err) != contract.DetailClock {
-		t.Fatalf("detail %q, want %q", contract.DetailOf(err), contract.DetailClock)
+	if ce.Detail() != contract.DetailClock {
+		t.Fatalf("detail %q, want %q", ce.Detail(), contract.DetailClock)
 	}
 	msg := err.Error()
 	if !strings.Contains(msg, "the system clock is wrong (") || !strings.Contains(msg, "); waiting for time sync") {
@@ -87,8 +87,8 @@ func TestCertificateNotYetValidBeforeTheBuildDateIsTheClock(t *testing.T) {
 	// After the build date the kiosk cannot know whose clock is wrong: no
 	// clock detail, but still not a network fault.
 	_, err = d.Dial(ctx, dpv1.DialConfig{URL: url, TLS: tlsCfg, BuildTime: now.Add(-time.Hour)})
-	if !errors.As(err, &ce) || contract.DetailOf(err) != "" || !strings.Contains(err.Error(), "certificate is not valid yet") {
-		t.Fatalf("got %v (detail %q)", err, contract.DetailOf(err))
+	if !errors.As(err, &ce) || ce.Detail() != contract.NoDetail || !strings.Contains(err.Error(), "certificate is not valid yet") {
+		t.Fatalf("got %v (detail %q)", err, ce.Detail())
 	}
 
 	// The same clock moved past the certificate's start (tls.Config.Time,
@@ -116,7 +116,7 @@ func TestCallWithAWrongClockIsServerConnectionFailedWithTheClockDetail(t *testin
 	if res.Err == nil || res.Err.Name != contract.ServerConnectionFailed {
 		t.Fatalf("result %+v, want serverConnectionFailed (the eight names stay eight)", res)
 	}
-	if contract.DetailOf(res.Err) != contract.DetailClock {
+	if contract.DetailOf(res.Err) != contract.DetailClock || !errors.Is(res.Err, contract.NewConnectErrorDetail(contract.ServerConnectionFailed, contract.DetailClock, nil)) {
 		t.Fatalf("detail %q of %v", contract.DetailOf(res.Err), res.Err)
 	}
 }

@@ -14,10 +14,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
@@ -49,13 +49,18 @@ type Config struct {
 	// server certificate "not yet valid" at a clock before it means the
 	// kiosk's clock is wrong, not the network (ClockError). Zero: unknown.
 	BuildTime time.Time
+	// ICERestartTimeout bounds an ICE restart; 0: DefaultICERestartTimeout.
+	ICERestartTimeout time.Duration
 }
 
 // Dialect speaks kioskd.dp.v1. It implements dialect.Dialect.
 type Dialect struct {
 	cfg Config
 	ws  *WebSocket
-	api *webrtc.API
+	api *rtc.API
+
+	mu    sync.Mutex
+	calls map[*call]struct{} // the running calls, for NetworkChanged
 }
 
 var _ dialect.Dialect = (*Dialect)(nil)
@@ -68,6 +73,15 @@ func New(cfg Config) (*Dialect, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real
+	}
+	if cfg.Peer.Net == nil {
+		// A network of the dialect's own, so that an ICE restart gathers
+		// on the interfaces as they are now (restart.go).
+		n, err := rtc.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("dpv1: network interfaces: %w", err)
+		}
+		cfg.Peer.Net = n
 	}
 	api, err := rtc.NewWebRTCAPI(cfg.Peer)
 	if err != nil {

@@ -17,11 +17,16 @@ const (
 	inReady                          // server: ready (the DP is up)
 	inPeerConnected                  // our PeerConnection reached connected
 	inFailed                         // anything that ends the connection
+	// inNetworkChanged: the host's network changed, or the media path went
+	// quiet with the control socket alive; only Connected acts on it (an
+	// ICE restart, restart.go), and stays Connected.
+	inNetworkChanged
 )
 
 var inputNames = map[input]string{
 	inSocketOpen: "socketOpen", inSearching: "searching", inAssets: "assets",
 	inStarting: "starting", inReady: "ready", inPeerConnected: "peerConnected", inFailed: "failed",
+	inNetworkChanged: "networkChanged",
 }
 
 func (i input) String() string { return inputNames[i] }
@@ -30,12 +35,13 @@ func (i input) String() string { return inputNames[i] }
 type action int
 
 const (
-	actNone      action = iota
-	actSendHello        // say hello (with the session to resume)
-	actOffer            // build the PeerConnection and send the offer
-	actMarkReady        // remember the server's ready; Connected if the peer is up too
-	actMarkPeer         // remember the peer is up; Connected if ready came too
-	actTearDown         // close everything
+	actNone       action = iota
+	actSendHello         // say hello (with the session to resume)
+	actOffer             // build the PeerConnection and send the offer
+	actMarkReady         // remember the server's ready; Connected if the peer is up too
+	actMarkPeer          // remember the peer is up; Connected if ready came too
+	actTearDown          // close everything
+	actRestartICE        // restart ICE on the PeerConnection (docs/PROTOCOL.md section 4.12)
 )
 
 type transition struct {
@@ -69,8 +75,9 @@ var transitions = map[contract.ConnectionState]map[input]transition{
 		inPeerConnected: {contract.ConnectingToDigitalPerson, actMarkPeer},
 	},
 	contract.Connected: {
-		inReady:         {contract.Connected, actNone},
-		inPeerConnected: {contract.Connected, actNone}, // ICE came back after a blip
+		inReady:          {contract.Connected, actNone},
+		inPeerConnected:  {contract.Connected, actNone}, // ICE came back after a blip
+		inNetworkChanged: {contract.Connected, actRestartICE},
 	},
 }
 

@@ -48,6 +48,16 @@ func TestTransitionTable(t *testing.T) {
 			t.Errorf("%v on %v: got %v, want ErrOutOfOrder", b.in, b.from, err)
 		}
 	}
+	// An ICE restart only in Connected, which it does not leave.
+	for _, s := range contract.AllStates {
+		tr, err := step(s, inNetworkChanged)
+		if s == contract.Connected && (err != nil || tr.next != contract.Connected || tr.act != actRestartICE) {
+			t.Errorf("network change in Connected: %v %v %v, want a restart staying Connected", tr.next, tr.act, err)
+		}
+		if s != contract.Connected && !errors.Is(err, ErrOutOfOrder) {
+			t.Errorf("network change in %v: %v, want it ignored", s, err)
+		}
+	}
 	for _, s := range contract.AllStates {
 		if tr, err := step(s, inFailed); err != nil || tr.next != contract.Disconnected {
 			t.Errorf("failure in %v: %v %v", s, tr.next, err)

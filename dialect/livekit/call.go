@@ -1,20 +1,14 @@
-//go:build livekit
-
 package livekit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 
-	lksdk "github.com/livekit/server-sdk-go/v2"
-
-	"github.com/livekit/protocol/livekit"
-	protologger "github.com/livekit/protocol/logger"
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -26,14 +20,18 @@ import (
 // an agent (an avatar worker) carries, naming the agent.
 const AttrPublishOnBehalf = "lk.publish_on_behalf"
 
+// maxCandidates bounds the server's ICE candidates applied (or buffered)
+// per PeerConnection: each costs pion a goroutine and candidate pairs.
+const maxCandidates = 64
+
 // Causes inside a ConnectError (they reach the journal; none holds the token).
 var (
-	ErrTokenRefused = errors.New("livekit: the server refused the access token (401 unauthorized)")
-	ErrDPLeft       = errors.New("livekit: the Digital Person left the room before Connected")
-	ErrSignalLost   = errors.New("livekit: signalling lost before Connected")
-	ErrRoomClosed   = errors.New("livekit: the room was closed")
-	ErrOtherRoom    = errors.New("livekit: the stored session is another room than the token's")
-	ErrRoomIsNew    = errors.New("livekit: the stored room is gone (the server made a new one)")
+	ErrDPLeft     = errors.New("livekit: the Digital Person left the room before Connected")
+	ErrSignalLost = errors.New("livekit: signalling lost before Connected")
+	ErrRoomClosed = errors.New("livekit: the room was closed")
+	ErrOtherRoom  = errors.New("livekit: the stored session is another room than the token's")
+	ErrRoomIsNew  = errors.New("livekit: the stored room is gone (the server made a new one)")
+	ErrPeerFailed = errors.New("livekit: WebRTC (ICE/DTLS) failed")
 )
 
 type abort struct {
@@ -41,25 +39,24 @@ type abort struct {
 	cause error
 }
 
-// event is what the SDK's callbacks and the call's helpers tell the run
-// goroutine, which owns all of the call's state.
+// event is what pion's callbacks tell the run goroutine, which owns all of
+// the call's state.
 type event struct {
 	kind     eventKind
-	identity string
+	target   int32 // targetPublisher or targetSubscriber
+	cand     *webrtc.ICECandidate
+	pcState  webrtc.PeerConnectionState
+	streamID string // of a remote track: "<participant SID>|<track SID>"
+	trackID  string
 	track    webrtc.RTPCodecType
-	reason   livekit.DisconnectReason
-	err      error
 }
 
 type eventKind int
 
 const (
-	evRoom         eventKind = iota // something about the participants changed: look again
-	evLeft                          // identity left with reason
-	evSubscribed                    // a track of identity's, of kind track, is arriving
-	evReconnecting                  // the SDK lost signalling (or the PeerConnection) and tries again
-	evDisconnected                  // the room is over for us, with reason
-	evPublished                     // our tracks are published (err: or not)
+	evCandidate eventKind = iota // a local ICE candidate of target
+	evPCState                    // target's PeerConnection state changed
+	evTrack                      // a remote track is arriving
 )
 
 type call struct {
@@ -73,31 +70,37 @@ type call struct {
 	result dialect.Result
 
 	// Owned by run.
-	state      contract.ConnectionState
-	room       *lksdk.Room
-	dp         string                       // the Digital Person's identity, once chosen
-	subscribed map[webrtc.RTPCodecType]bool // the DP's kinds arriving
-	published  bool
+	state    contract.ConnectionState
+	sig      *signal
+	join     *joinResponse
+	pub, sub *webrtc.PeerConnection
+	peers    map[string]participantInfo // remote participants by SID
+	order    []string                   // their SIDs as they came: "the first agent" is stable
+	dp       string                     // the Digital Person's SID, once chosen
+	arriving map[string]map[webrtc.RTPCodecType]bool
+	toAdd    map[string]dialect.SendTrack // our tracks the server has not acknowledged yet (by cid)
+	pubUp    bool                         // the publisher PeerConnection is connected
+	offered  bool
+	pending  [2][]webrtc.ICECandidateInit // server candidates before a remote description
+	haveDesc [2]bool
+	nCands   [2]int
 
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
 	sinks       sync.WaitGroup
 	sinkMu      sync.Mutex
 	sinksClosed bool
-
-	// ssrcs maps our senders' SSRCs to their tracks, for keyframe requests.
-	ssrcMu sync.Mutex
-	ssrcs  map[uint32]dialect.SendTrack
 }
 
 func newCall(d *Dialect, a dialect.Attempt) *call {
 	c := &call{
 		d: d, a: a, log: a.Log,
-		done:       make(chan struct{}),
-		aborts:     make(chan abort, 1),
-		events:     make(chan event, 256),
-		subscribed: map[webrtc.RTPCodecType]bool{},
-		ssrcs:      map[uint32]dialect.SendTrack{},
+		done:     make(chan struct{}),
+		aborts:   make(chan abort, 1),
+		events:   make(chan event, 256),
+		peers:    map[string]participantInfo{},
+		arriving: map[string]map[webrtc.RTPCodecType]bool{},
+		toAdd:    map[string]dialect.SendTrack{},
 	}
 	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
 	return c
@@ -117,8 +120,8 @@ func (c *call) Abort(name contract.ErrorName, cause error) {
 	}
 }
 
-// post hands an SDK callback to the run goroutine; after the call has
-// ended it is dropped instead of blocking the SDK.
+// post hands a pion callback to the run goroutine; after the call has
+// ended it is dropped instead of blocking pion.
 func (c *call) post(ev event) {
 	select {
 	case c.events <- ev:
@@ -142,19 +145,27 @@ func (c *call) run(ctx context.Context) {
 		c.fail(contract.NoSessionToResume, fmt.Errorf("%w (room %q)", ErrOtherRoom, c.a.Resume))
 		return
 	}
-	if !c.join(ctx) {
+	if !c.dial(ctx) {
 		return
 	}
+	j := c.join
 	resumed := c.a.Resume != ""
-	if c.d.sawRoom(c.room.Name(), c.room.SID()) && resumed {
+	if c.d.sawRoom(j.RoomName, j.RoomSID) && resumed {
 		c.fail(contract.NoSessionToResume, ErrRoomIsNew)
 		return
 	}
-	c.result.SessionID, c.result.Resumed = c.room.Name(), resumed
-	c.log.Info("joined the LiveKit room", "room", c.room.Name(), "room_sid", c.room.SID(), "identity", c.room.LocalParticipant.Identity())
-	c.a.Report.Session(c.room.Name(), resumed)
+	c.result.SessionID, c.result.Resumed = j.RoomName, resumed
+	c.log.Info("joined the LiveKit room", "room", j.RoomName, "room_sid", j.RoomSID,
+		"identity", j.Participant.Identity, "server_version", j.ServerVersion)
+	c.a.Report.Session(j.RoomName, resumed)
 	c.setState(contract.SearchingForDigitalPerson)
-	c.startPublishing()
+	if err := c.startPeers(); err != nil {
+		c.fail(contract.MediaStreamFailed, err)
+		return
+	}
+	for _, p := range j.Others {
+		c.upsert(p)
+	}
 	c.look()
 
 	for {
@@ -169,92 +180,127 @@ func (c *call) run(ctx context.Context) {
 			}
 			c.fail(ab.name, ab.cause)
 			return
+		case r, ok := <-c.sig.In():
+			if !ok {
+				c.signalLost(c.sig.Err())
+				return
+			}
+			if !c.handle(r) {
+				return
+			}
 		case ev := <-c.events:
-			if !c.handle(ev) {
+			if !c.handleEvent(ev) {
 				return
 			}
 		case err := <-c.a.Media.Failed():
-			if c.state == contract.Connected {
-				c.result.MediaErr = err
-			} else {
-				c.fail(contract.MediaStreamFailed, err)
-			}
+			c.mediaFailed(err)
 			return
 		}
 	}
 }
 
-// join connects to the room; the supervisor's deadline (an Abort) or a
-// shutdown (ctx) cuts it short. It returns false when the call has ended.
-func (c *call) join(ctx context.Context) bool {
-	cb := lksdk.NewRoomCallback()
-	cb.OnParticipantConnected = func(*lksdk.RemoteParticipant) { c.post(event{kind: evRoom}) }
-	cb.OnParticipantDisconnected = func(rp *lksdk.RemoteParticipant) {
-		c.post(event{kind: evLeft, identity: rp.Identity(), reason: rp.DisconnectReason()})
+// dial opens the signal channel and reads the join response; the
+// supervisor's deadline (an Abort) or a shutdown (ctx) cuts it short. It
+// returns false when the call has ended.
+func (c *call) dial(ctx context.Context) bool {
+	type dialed struct {
+		sig  *signal
+		join *joinResponse
+		err  error
 	}
-	cb.OnAttributesChanged = func(map[string]string, lksdk.Participant) { c.post(event{kind: evRoom}) }
-	cb.OnTrackPublished = func(*lksdk.RemoteTrackPublication, *lksdk.RemoteParticipant) { c.post(event{kind: evRoom}) }
-	cb.OnTrackSubscribed = c.onTrack
-	cb.OnReconnecting = func() { c.post(event{kind: evReconnecting}) }
-	cb.OnDisconnected = func() {} // OnDisconnectedWithReason says it with the reason
-	room := lksdk.NewRoom(cb)
-	cb.OnDisconnectedWithReason = func(lksdk.DisconnectionReason) {
-		c.post(event{kind: evDisconnected, reason: room.DisconnectReason()})
-	}
-
-	joinCtx, cancel := context.WithCancel(ctx)
+	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	joined := make(chan error, 1)
+	ch := make(chan dialed, 1)
 	go func() {
-		joined <- room.JoinWithContextAndToken(joinCtx, c.d.cfg.URL, c.d.cfg.Token,
-			lksdk.WithAutoSubscribe(true),
-			lksdk.WithConnectTimeout(c.d.cfg.ConnectTimeout),
-			lksdk.WithDisableRegionDiscovery(),
-			lksdk.WithLogger(protologger.GetDiscardLogger()), // its lines may carry the URL and connect parameters
-			lksdk.WithInterceptors([]interceptor.Factory{&pliFactory{c: c}}),
-			lksdk.WithIncludeDefaultInterceptors(true),
-		)
+		s, j, err := dialSignal(dctx, c.d.cfg.URL, c.d.cfg.Token, c.d.cfg.TLS, c.d.cfg.ConnectTimeout)
+		ch <- dialed{s, j, err}
 	}()
-	var err error
+	var r dialed
 	select {
-	case err = <-joined:
+	case r = <-ch:
 	case ab := <-c.aborts:
 		cancel()
-		if <-joined == nil {
-			c.room = room // teardown leaves it
+		if r = <-ch; r.sig != nil {
+			c.sig = r.sig // joined in the same instant: teardown leaves
+			r.sig.start(0, 0)
 		}
 		c.fail(ab.name, ab.cause)
 		return false
 	}
-	if err != nil {
+	if r.err != nil {
 		if ctx.Err() != nil {
 			c.endByUs()
 			return false
 		}
-		c.fail(contract.ServerConnectionFailed, joinError(err))
+		c.fail(contract.ServerConnectionFailed, r.err)
 		return false
 	}
-	c.room = room
+	c.sig, c.join = r.sig, r.join
+	r.sig.start(secs(r.join.PingIntervalSecond), secs(r.join.PingTimeoutSeconds))
 	return true
 }
 
-// joinError says why a join failed in words of our own: the SDK's may
-// quote the server's response.
-func joinError(err error) error {
-	msg := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(msg, "unauthorized"), strings.Contains(msg, "401"):
-		return ErrTokenRefused
-	case errors.Is(err, lksdk.ErrCannotConnectSignal):
-		return fmt.Errorf("livekit: cannot join the room: %w", lksdk.ErrCannotConnectSignal)
+// startPeers makes the publisher and subscriber PeerConnections and asks
+// the server to accept our tracks (AddTrackRequest); the publisher's
+// offer follows their acknowledgements.
+func (c *call) startPeers() error {
+	cfg := webrtc.Configuration{
+		ICEServers:         c.iceServers(),
+		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
 	}
-	return fmt.Errorf("livekit: cannot join the room: %w", err)
+	var err error
+	if c.pub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
+		return err
+	}
+	if c.sub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
+		return err
+	}
+	for target, pc := range map[int32]*webrtc.PeerConnection{targetPublisher: c.pub, targetSubscriber: c.sub} {
+		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+			if cand != nil {
+				c.post(event{kind: evCandidate, target: target, cand: cand})
+			}
+		})
+		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+			c.post(event{kind: evPCState, target: target, pcState: st})
+		})
+	}
+	c.sub.OnTrack(c.onTrack)
+	tracks := c.a.Media.Send()
+	if len(tracks) == 0 {
+		// Nothing to send (camera and microphone both none): the kiosk
+		// only listens, and Connected waits for the DP's media alone.
+		c.offered, c.pubUp = true, true
+	}
+	for _, t := range tracks {
+		m := addTrackMsg{CID: t.ID(), Name: "microphone", Type: trackAudio, Source: sourceMicrophone}
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			m = addTrackMsg{CID: t.ID(), Name: "camera", Type: trackVideo, Source: sourceCamera}
+		}
+		c.toAdd[m.CID] = t
+		if err := c.sig.send(reqAddTrackMsg(m)); err != nil {
+			return fmt.Errorf("publish %s track: %w", t.Kind(), err)
+		}
+	}
+	return nil
 }
 
-// onTrack runs the Digital Person's track (or anyone's: only the DP's
-// count toward Connected) in a goroutine of its own, as dialect.Media
-// asks.
-func (c *call) onTrack(tr *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+// iceServers are the configured ones, then the server's.
+func (c *call) iceServers() []webrtc.ICEServer {
+	out := append([]webrtc.ICEServer(nil), c.d.cfg.Peer.ICEServers...)
+	for _, s := range c.join.ICEServers {
+		ws := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			ws.Credential, ws.CredentialType = s.Credential, webrtc.ICECredentialTypePassword
+		}
+		out = append(out, ws)
+	}
+	return out
+}
+
+// onTrack runs a remote track in a goroutine of its own, as dialect.Media
+// asks, and tells the run goroutine whose it is.
+func (c *call) onTrack(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	c.sinkMu.Lock()
 	if c.sinksClosed {
 		c.sinkMu.Unlock()
@@ -262,90 +308,271 @@ func (c *call) onTrack(tr *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication
 	}
 	c.sinks.Add(1)
 	c.sinkMu.Unlock()
-	c.post(event{kind: evSubscribed, identity: rp.Identity(), track: tr.Kind()})
+	c.post(event{kind: evTrack, streamID: tr.StreamID(), trackID: tr.ID(), track: tr.Kind()})
 	go func() {
 		defer c.sinks.Done()
-		c.a.Media.HandleTrack(c.sinkCtx, tr, pub.Receiver())
+		c.a.Media.HandleTrack(c.sinkCtx, tr, rcv)
 	}()
 }
 
-// startPublishing publishes the kiosk's send tracks, in a goroutine: the
-// SDK waits for the server's answer to each.
-func (c *call) startPublishing() {
-	tracks := c.a.Media.Send()
-	lp := c.room.LocalParticipant
-	go func() {
-		var err error
-		for _, t := range tracks {
-			opts := &lksdk.TrackPublicationOptions{Name: "microphone", Source: livekit.TrackSource_MICROPHONE}
-			if t.Kind() == webrtc.RTPCodecTypeVideo {
-				opts = &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA}
-			}
-			if _, err = lp.PublishTrack(&sendTrack{SendTrack: t, c: c}, opts); err != nil {
-				err = fmt.Errorf("publish %s track: %w", t.Kind(), err)
-				break
-			}
+// handle applies one server message; it returns false when the call has
+// ended.
+func (c *call) handle(r signalResponse) bool {
+	switch {
+	case r.Offer != nil:
+		if err := c.answer(r.Offer.SDP); err != nil {
+			return c.peerFailed(fmt.Errorf("subscriber: %w", err))
 		}
-		c.post(event{kind: evPublished, err: err})
-	}()
-}
-
-// handle applies one event; it returns false when the call has ended.
-func (c *call) handle(ev event) bool {
-	switch ev.kind {
-	case evRoom:
-	case evSubscribed:
-		if ev.identity == c.dp || c.dp == "" {
-			c.look()
-			if ev.identity == c.dp {
-				c.subscribed[ev.track] = true
-			}
+	case r.Answer != nil:
+		if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.Answer.SDP}); err != nil {
+			return c.peerFailed(fmt.Errorf("publisher: the server's answer: %w", err))
 		}
-	case evPublished:
-		if ev.err != nil {
-			if c.state == contract.Connected {
-				c.result.MediaErr = ev.err
-				return false
+		c.remoteSet(targetPublisher)
+	case r.Trickle != nil:
+		c.trickle(r.Trickle)
+	case r.UpdateSet:
+		for _, p := range r.Update {
+			if p.SID == c.join.Participant.SID || p.Identity == c.join.Participant.Identity {
+				continue
 			}
-			return c.fail(contract.MediaStreamFailed, ev.err)
+			if p.State == stateDisconnected {
+				if !c.left(p) {
+					return false
+				}
+				continue
+			}
+			c.upsert(p)
 		}
-		c.published = true
-	case evLeft:
-		if ev.identity != c.dp {
+	case r.TrackPublished != nil:
+		t := c.toAdd[r.TrackPublished.CID]
+		if t == nil {
 			return true
 		}
-		c.log.Info("the Digital Person left the room", "identity", ev.identity, "reason", ev.reason.String())
-		if c.state == contract.Connected {
-			c.result.Reason = contract.ReasonConversationEnded
-			return false
+		delete(c.toAdd, r.TrackPublished.CID)
+		if _, err := c.pub.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			return c.peerFailed(fmt.Errorf("publish %s track: %w", t.Kind(), err))
 		}
-		return c.fail(contract.ServerConnectionFailed, fmt.Errorf("%w (%s)", ErrDPLeft, ev.reason))
-	case evReconnecting:
-		c.log.Info("LiveKit signalling lost", "room", c.room.Name())
-		if c.state == contract.Connected {
-			c.result.Reason = contract.ReasonControlDisconnected
-			return false
+		if len(c.toAdd) == 0 {
+			if err := c.offer(); err != nil {
+				return c.peerFailed(fmt.Errorf("publisher: %w", err))
+			}
 		}
-		return c.fail(contract.ServerConnectionFailed, ErrSignalLost)
-	case evDisconnected:
-		return c.disconnected(ev.reason)
+	case r.Leave != nil:
+		return c.disconnected(r.Leave.Reason)
 	}
 	c.look()
 	return true
 }
 
+// answer answers the server's offer for the subscriber PeerConnection.
+func (c *call) answer(sdp string) error {
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return err
+	}
+	c.remoteSet(targetSubscriber)
+	ans, err := c.sub.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.sub.SetLocalDescription(ans); err != nil {
+		return err
+	}
+	return c.sig.send(reqAnswerMsg(ans.SDP))
+}
+
+// offer offers the publisher PeerConnection, with our tracks, and starts
+// forwarding the server's keyframe requests to their encoders.
+func (c *call) offer() error {
+	o, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.pub.SetLocalDescription(o); err != nil {
+		return err
+	}
+	if !c.offered {
+		c.offered = true
+		for _, tr := range c.pub.GetTransceivers() {
+			if s := tr.Sender(); s != nil {
+				if t, ok := s.Track().(dialect.SendTrack); ok {
+					c.sinks.Add(1)
+					go c.readRTCP(s, t)
+				}
+			}
+		}
+	}
+	return c.sig.send(reqOfferMsg(o.SDP))
+}
+
+// readRTCP drains a sender's RTCP (the interceptors need it read) and
+// passes keyframe requests to the encoder. It ends with the PeerConnection.
+func (c *call) readRTCP(sender *webrtc.RTPSender, t dialect.SendTrack) {
+	defer c.sinks.Done()
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				t.RequestKeyFrame()
+			}
+		}
+	}
+}
+
+func (c *call) pc(target int32) *webrtc.PeerConnection {
+	if target == targetSubscriber {
+		return c.sub
+	}
+	return c.pub
+}
+
+// trickle applies (or, before the remote description, keeps) one of the
+// server's candidates; past maxCandidates per PeerConnection they are
+// ignored.
+func (c *call) trickle(t *trickleMsg) {
+	if t.Target != targetPublisher && t.Target != targetSubscriber {
+		return
+	}
+	var ci webrtc.ICECandidateInit
+	if err := json.Unmarshal([]byte(t.CandidateInit), &ci); err != nil || ci.Candidate == "" {
+		return // the end marker, or garbage: pion needs neither
+	}
+	if c.nCands[t.Target]++; c.nCands[t.Target] > maxCandidates {
+		if c.nCands[t.Target] == maxCandidates+1 {
+			c.log.Warn("ignoring the server's ICE candidates past the limit", "limit", maxCandidates)
+		}
+		return
+	}
+	if !c.haveDesc[t.Target] {
+		c.pending[t.Target] = append(c.pending[t.Target], ci)
+		return
+	}
+	c.addCandidate(t.Target, ci)
+}
+
+func (c *call) remoteSet(target int32) {
+	c.haveDesc[target] = true
+	for _, ci := range c.pending[target] {
+		c.addCandidate(target, ci)
+	}
+	c.pending[target] = nil
+}
+
+func (c *call) addCandidate(target int32, ci webrtc.ICECandidateInit) {
+	if err := c.pc(target).AddICECandidate(ci); err != nil {
+		c.log.Warn("ignoring a remote ICE candidate", "error", err)
+	}
+}
+
+// handleEvent applies one of pion's callbacks; false: the call has ended.
+func (c *call) handleEvent(ev event) bool {
+	switch ev.kind {
+	case evCandidate:
+		j, err := json.Marshal(ev.cand.ToJSON())
+		if err == nil {
+			_ = c.sig.send(reqTrickleMsg(trickleMsg{CandidateInit: string(j), Target: ev.target}))
+		}
+	case evPCState:
+		switch ev.pcState {
+		case webrtc.PeerConnectionStateConnected:
+			if ev.target == targetPublisher {
+				c.pubUp = true
+			}
+		case webrtc.PeerConnectionStateFailed:
+			which := "publisher"
+			if ev.target == targetSubscriber {
+				which = "subscriber"
+			}
+			return c.peerFailed(fmt.Errorf("%w (%s)", ErrPeerFailed, which))
+		}
+	case evTrack:
+		// LiveKit's stream id names the publisher ("<participant SID>|<track
+		// SID>"), even when the track comes before its participant update.
+		pid, _, found := strings.Cut(ev.streamID, "|")
+		if !found || pid == "" {
+			pid = c.trackOwner(ev.trackID)
+		}
+		if pid != "" {
+			if c.arriving[pid] == nil {
+				c.arriving[pid] = map[webrtc.RTPCodecType]bool{}
+			}
+			c.arriving[pid][ev.track] = true
+		}
+	}
+	c.look()
+	return true
+}
+
+// trackOwner is the SID of the participant that published the track
+// ("" if none did, as far as we know).
+func (c *call) trackOwner(trackSID string) string {
+	for sid, p := range c.peers {
+		for _, t := range p.Tracks {
+			if t.SID == trackSID {
+				return sid
+			}
+		}
+	}
+	return ""
+}
+
+// upsert records a participant as the server describes it now.
+func (c *call) upsert(p participantInfo) {
+	if _, ok := c.peers[p.SID]; !ok {
+		c.order = append(c.order, p.SID)
+	}
+	c.peers[p.SID] = p
+}
+
+// left forgets a participant that left; the Digital Person leaving ends the
+// call (false).
+func (c *call) left(p participantInfo) bool {
+	if _, ok := c.peers[p.SID]; !ok {
+		return true
+	}
+	delete(c.peers, p.SID)
+	delete(c.arriving, p.SID)
+	for i, sid := range c.order {
+		if sid == p.SID {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	if p.SID != c.dp {
+		return true
+	}
+	c.log.Info("the Digital Person left the room", "identity", p.Identity, "reason", p.DisconnectReason.String())
+	if c.state == contract.Connected {
+		c.result.Reason = contract.ReasonConversationEnded
+		return false
+	}
+	return c.fail(contract.ServerConnectionFailed, fmt.Errorf("%w (%s)", ErrDPLeft, p.DisconnectReason))
+}
+
+// signalLost: the signal channel ended without a leave.
+func (c *call) signalLost(err error) {
+	c.log.Info("LiveKit signalling lost", "room", c.join.RoomName, "error", err)
+	if c.state == contract.Connected {
+		c.result.Reason = contract.ReasonControlDisconnected
+		return
+	}
+	c.fail(contract.ServerConnectionFailed, fmt.Errorf("%w: %w", ErrSignalLost, err))
+}
+
 // disconnected maps the reason the room ended for us onto
 // docs/BEHAVIOUR.md sections 2 and 3 (docs/LIVEKIT.md has the table).
-func (c *call) disconnected(r livekit.DisconnectReason) bool {
-	c.log.Info("left the LiveKit room", "room", c.room.Name(), "reason", r.String())
+func (c *call) disconnected(r DisconnectReason) bool {
+	c.log.Info("left the LiveKit room", "room", c.join.RoomName, "reason", r.String())
 	if c.state != contract.Connected {
 		return c.fail(contract.ServerConnectionFailed, fmt.Errorf("%w (%s)", ErrRoomClosed, r))
 	}
 	switch r {
-	case livekit.DisconnectReason_ROOM_DELETED, livekit.DisconnectReason_ROOM_CLOSED,
-		livekit.DisconnectReason_PARTICIPANT_REMOVED, livekit.DisconnectReason_USER_REJECTED:
+	case RoomDeleted, RoomClosed, ParticipantRemoved, UserRejected:
 		c.result.Reason = contract.ReasonConversationEnded
-	case livekit.DisconnectReason_DUPLICATE_IDENTITY:
+	case DuplicateIdentity:
 		// Another kiosk (a copied configuration) took our identity.
 		c.result.Reason = contract.ReasonControlDisconnected
 		c.result.TakenOver = true
@@ -359,61 +586,85 @@ func (c *call) disconnected(r livekit.DisconnectReason) bool {
 // the state as far as what it sees allows.
 func (c *call) look() {
 	if c.dp == "" {
-		if rp := c.findDP(); rp != nil {
-			c.dp = rp.Identity()
-			c.log.Info("the Digital Person is in the room", "identity", c.dp)
+		if sid := c.findDP(); sid != "" {
+			c.dp = sid
+			c.log.Info("the Digital Person is in the room", "identity", c.peers[sid].Identity)
 		}
 	}
-	if c.dp == "" {
-		return
-	}
-	rp := c.room.GetParticipantByIdentity(c.dp)
-	if rp == nil {
+	rp, ok := c.peers[c.dp]
+	if !ok {
 		return
 	}
 	c.setState(contract.DownloadingAssets)
-	pubs := rp.TrackPublications()
-	if len(pubs) == 0 {
+	if len(rp.Tracks) == 0 {
 		return
 	}
 	c.setState(contract.ConnectingToDigitalPerson)
 	want := map[webrtc.RTPCodecType]bool{}
-	for _, p := range pubs {
-		switch p.Kind() {
-		case lksdk.TrackKindAudio:
+	for _, t := range rp.Tracks {
+		switch t.Type {
+		case trackAudio:
 			want[webrtc.RTPCodecTypeAudio] = true
-		case lksdk.TrackKindVideo:
+		case trackVideo:
 			want[webrtc.RTPCodecTypeVideo] = true
 		}
 	}
-	if !want[webrtc.RTPCodecTypeAudio] || !c.published {
-		return // the voice is what makes a conversation
+	// The voice is what makes a conversation; our own tracks must be
+	// published and flowing too.
+	if !want[webrtc.RTPCodecTypeAudio] || len(c.toAdd) > 0 || !c.offered || !c.pubUp {
+		return
 	}
 	for k := range want {
-		if !c.subscribed[k] {
+		if !c.arriving[c.dp][k] {
 			return
 		}
 	}
-	c.result.Connected = c.d.cfg.Clock.Now()
+	if c.state != contract.Connected {
+		c.result.Connected = c.d.cfg.Clock.Now()
+	}
 	c.setState(contract.Connected)
 }
 
 // findDP is the configured identity, else the first agent participant:
 // kind AGENT, or one publishing on an agent's behalf (an avatar).
-func (c *call) findDP() *lksdk.RemoteParticipant {
-	if id := c.d.cfg.DPIdentity; id != "" {
-		return c.room.GetParticipantByIdentity(id)
-	}
-	for _, rp := range c.room.GetRemoteParticipants() {
-		if rp.Kind() == lksdk.ParticipantAgent || rp.Attributes()[AttrPublishOnBehalf] != "" {
-			return rp
+func (c *call) findDP() string {
+	for _, sid := range c.order {
+		p := c.peers[sid]
+		if id := c.d.cfg.DPIdentity; id != "" {
+			if p.Identity == id {
+				return sid
+			}
+			continue
+		}
+		if p.Kind == kindAgent || p.Attributes[AttrPublishOnBehalf] != "" {
+			return sid
 		}
 	}
-	return nil
+	return ""
+}
+
+// peerFailed: a PeerConnection failed or could not be negotiated: a
+// media failure (docs/BEHAVIOUR.md section 2).
+func (c *call) peerFailed(err error) bool {
+	c.mediaFailed(err)
+	return false
+}
+
+func (c *call) mediaFailed(err error) {
+	if c.state == contract.Connected {
+		c.result.MediaErr = err
+		return
+	}
+	c.fail(contract.MediaStreamFailed, err)
 }
 
 func (c *call) fail(name contract.ErrorName, cause error) bool {
-	c.result.Err = contract.NewConnectError(name, cause)
+	detail := contract.NoDetail
+	if name == contract.ServerConnectionFailed && errors.Is(cause, ErrTokenRefused) {
+		// The access token was refused: staff call support (contract.ErrorDetail).
+		detail = contract.DetailUnauthorized
+	}
+	c.result.Err = contract.NewConnectErrorDetail(name, detail, cause)
 	return false
 }
 
@@ -425,8 +676,14 @@ func (c *call) endByUs() {
 }
 
 func (c *call) teardown() {
-	if c.room != nil {
-		c.room.Disconnect() // leaves the room; our tracks stay open for the next call
+	if c.sig != nil {
+		_ = c.sig.send(reqLeaveMsg(leaveMsg{Reason: ClientInitiated, Action: leaveDisconnect}))
+		c.sig.Close()
+	}
+	for _, pc := range []*webrtc.PeerConnection{c.pub, c.sub} {
+		if pc != nil {
+			_ = pc.Close() // unbinds our tracks; they stay open for the next call
+		}
 	}
 	c.sinkCancel()
 	c.sinkMu.Lock()
@@ -434,89 +691,4 @@ func (c *call) teardown() {
 	c.sinkMu.Unlock()
 	c.sinks.Wait()
 	c.result.Ended = c.d.cfg.Clock.Now()
-}
-
-// sendTrack is one of the kiosk's tracks as published in a room: it
-// remembers the SSRC of each binding, so that the Digital Person's
-// keyframe requests reach the encoder (the SDK reads a custom track's
-// RTCP itself and drops it).
-type sendTrack struct {
-	dialect.SendTrack
-	c *call
-}
-
-// Codec lets the SDK put the track's codec first in the offer.
-func (t *sendTrack) Codec() webrtc.RTPCodecCapability {
-	if wc, ok := t.SendTrack.(interface {
-		Codec() webrtc.RTPCodecCapability
-	}); ok {
-		return wc.Codec()
-	}
-	return webrtc.RTPCodecCapability{}
-}
-
-func (t *sendTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	p, err := t.SendTrack.Bind(ctx)
-	if err == nil {
-		t.c.ssrcMu.Lock()
-		t.c.ssrcs[uint32(ctx.SSRC())] = t.SendTrack
-		t.c.ssrcMu.Unlock()
-	}
-	return p, err
-}
-
-func (t *sendTrack) Unbind(ctx webrtc.TrackLocalContext) error {
-	t.c.ssrcMu.Lock()
-	delete(t.c.ssrcs, uint32(ctx.SSRC()))
-	t.c.ssrcMu.Unlock()
-	return t.SendTrack.Unbind(ctx)
-}
-
-func (c *call) keyFrame(ssrc uint32) {
-	c.ssrcMu.Lock()
-	t := c.ssrcs[ssrc]
-	c.ssrcMu.Unlock()
-	if t != nil {
-		t.RequestKeyFrame()
-	}
-}
-
-// pliFactory makes the interceptor that passes PLI and FIR for our
-// senders to their encoders.
-type pliFactory struct{ c *call }
-
-func (f *pliFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &pliInterceptor{c: f.c}, nil
-}
-
-type pliInterceptor struct {
-	interceptor.NoOp
-	c *call
-}
-
-func (p *pliInterceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
-	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		n, a, err := r.Read(b, a)
-		if err != nil {
-			return n, a, err
-		}
-		if a == nil {
-			a = interceptor.Attributes{}
-		}
-		pkts, perr := a.GetRTCPPackets(b[:n])
-		if perr != nil {
-			return n, a, err
-		}
-		for _, pkt := range pkts {
-			switch v := pkt.(type) {
-			case *rtcp.PictureLossIndication:
-				p.c.keyFrame(v.MediaSSRC)
-			case *rtcp.FullIntraRequest:
-				for _, e := range v.FIR {
-					p.c.keyFrame(e.SSRC)
-				}
-			}
-		}
-		return n, a, err
-	})
 }

@@ -1,14 +1,15 @@
-//go:build livekit
-
 // Package livekit is a dialect.Dialect that reaches a Digital Person in a
 // LiveKit room (docs/LIVEKIT.md): the kiosk joins the room with an access
 // token, waits for the Digital Person's participant, publishes its camera
 // and microphone and subscribes to the Digital Person's voice and face.
 //
-// Signalling and the room's PeerConnections are the LiveKit Go SDK's
-// (github.com/livekit/server-sdk-go/v2, Apache-2.0); the send tracks are
-// kioskd's own (dialect.Media.Send), so the encoders, devices and the
-// speaker stay those of every other dialect. What the room shows is mapped
+// The client is kioskd's own, not LiveKit's Go SDK (docs/LIVEKIT.md,
+// "Implementation choice"): LiveKit's signalling over its /rtc WebSocket
+// (signal.go), its protobuf messages encoded by hand (wire.go), and two
+// PeerConnections of kioskd's WebRTC engine (package rtc), one publishing
+// the kiosk's send tracks (dialect.Media.Send), one receiving the room's
+// tracks, so the encoders, devices and the speaker stay those of every
+// other dialect. What the room shows is mapped
 // onto docs/BEHAVIOUR.md sections 1 to 3 here (call.go); the deadlines,
 // reactions and persistence are the supervisor's.
 package livekit
@@ -16,6 +17,7 @@ package livekit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -30,6 +32,7 @@ import (
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
 	"github.com/kioskd/kioskd/internal/clock"
+	"github.com/kioskd/kioskd/rtc"
 )
 
 // Name is the dialect's name in logs and in the configuration
@@ -52,8 +55,13 @@ type Config struct {
 	// DPIdentity names the Digital Person's participant; "": the first
 	// agent participant (docs/LIVEKIT.md).
 	DPIdentity string
-	// ConnectTimeout bounds the SDK's join (signalling and the first
-	// PeerConnection); 0: 10 s.
+	// TLS verifies a wss:// server (server.ca_file); nil: the system roots.
+	TLS *tls.Config
+	// Peer configures the WebRTC engine (configured ICE servers, relay
+	// policy, timeouts); the server's ICE servers are added per call.
+	Peer rtc.PeerOptions
+	// ConnectTimeout bounds the join (the WebSocket and the server's join
+	// response); 0: 10 s.
 	ConnectTimeout time.Duration
 	// Clock stamps the results; nil: the wall clock.
 	Clock clock.Clock
@@ -62,6 +70,7 @@ type Config struct {
 // Dialect joins LiveKit rooms. It implements dialect.Dialect.
 type Dialect struct {
 	cfg Config
+	api *rtc.API
 
 	mu      sync.Mutex
 	roomSID map[string]string // the last SID seen for each room name: a different one on resume is a new room
@@ -114,7 +123,11 @@ func New(cfg Config) (*Dialect, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	return &Dialect{cfg: cfg, roomSID: map[string]string{}}, nil
+	api, err := rtc.NewWebRTCAPI(cfg.Peer)
+	if err != nil {
+		return nil, err
+	}
+	return &Dialect{cfg: cfg, api: api, roomSID: map[string]string{}}, nil
 }
 
 // Name is "livekit".

@@ -36,3 +36,9 @@ func BuildTime() time.Time {
 	}
 	return time.Time{}
 }
+
+// Commit is the git commit the binary was built from, set at link time
+// like Version (-X …/internal/version.Commit=$(git rev-parse HEAD)) by
+// the Makefile and the .deb build; "" otherwise, when the metrics'
+// kioskd_build_info falls back to what the Go toolchain stamped.
+var Commit = ""

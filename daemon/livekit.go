@@ -1,0 +1,30 @@
+package daemon
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/dialect/livekit"
+)
+
+// newLiveKit builds the livekit dialect. It is in every build: its client
+// is kioskd's own (no LiveKit SDK or generated protobuf package), which
+// costs a Connected kiosk nothing measurable (docs/LIVEKIT.md,
+// "Measurements").
+func newLiveKit(cfg *config.Config, token string, tlsCfg *tls.Config, opts Options) (dialect.Dialect, error) {
+	peer, err := peerOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d, err := livekit.New(livekit.Config{
+		Peer: peer, URL: cfg.Server.URL, Token: token, TLS: tlsCfg,
+		Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
+		Clock: opts.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	return d, nil
+}
