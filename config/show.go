@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,10 +91,62 @@ func (c *Config) showValue(path string, v reflect.Value, depth int, out *[]shown
 			for _, k := range keys {
 				*out = append(*out, shown{text: indent + "  " + scalar(k) + ": " + scalar(m[k]), origin: c.originOf(joinKey(key, keyName(k)))})
 			}
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
+			c.showList(key, name, indent, f, out)
+		case f.Kind() == reflect.Slice:
+			*out = append(*out, shown{text: indent + name + ": " + flowList(f), origin: c.originOf(key)})
 		default:
 			*out = append(*out, shown{text: indent + name + ": " + c.showScalar(key, f), origin: c.originOf(key)})
 		}
 	}
+}
+
+// showList writes a list of sections (server.ice_servers) in block style,
+// each entry's keys with their origin. A TURN credential is a secret: it
+// is written as REDACTED, never shown.
+func (c *Config) showList(key, name, indent string, f reflect.Value, out *[]shown) {
+	if f.Len() == 0 {
+		*out = append(*out, shown{text: indent + name + ": []", origin: c.originOf(key)})
+		return
+	}
+	*out = append(*out, shown{text: indent + name + ":", origin: c.originOf(key)})
+	for i := range f.Len() {
+		el := f.Index(i)
+		elKey := fmt.Sprintf("%s[%d]", key, i)
+		first := true
+		for j := range el.Type().NumField() {
+			field, _, _ := strings.Cut(el.Type().Field(j).Tag.Get("yaml"), ",")
+			if field == "" || field == "-" {
+				continue
+			}
+			fk := joinKey(elKey, field)
+			fv := el.Field(j)
+			prefix := indent + "    "
+			if first {
+				prefix, first = indent+"  - ", false
+			}
+			var text string
+			switch {
+			case fv.Kind() == reflect.Slice:
+				text = flowList(fv)
+			case field == "credential" && fv.String() != "":
+				text = "REDACTED"
+			default:
+				text = c.showScalar(fk, fv)
+			}
+			*out = append(*out, shown{text: prefix + field + ": " + text, origin: c.originOf(fk)})
+		}
+	}
+}
+
+// flowList is a list of strings in YAML's flow style, each quoted (a
+// URL's '?' or ',' means something there): ["a", "b c"].
+func flowList(v reflect.Value) string {
+	items := make([]string, v.Len())
+	for i := range v.Len() {
+		items[i] = strconv.Quote(v.Index(i).String())
+	}
+	return "[" + strings.Join(items, ", ") + "]"
 }
 
 func rank(order []string, s string) int {
