@@ -78,11 +78,12 @@ func machineIDFile(t *testing.T) string {
 	return path
 }
 
-// TestStartLineAndHelloCarryTheKioskIdentity: the start line says which
+// TestStartLineAndUpgradeCarryTheKioskIdentity: the start line says which
 // build runs on which kiosk (version, hashed machine id, host name, where
-// the token came from), the server hears the same kiosk id in hello, and
-// the raw machine id appears nowhere.
-func TestStartLineAndHelloCarryTheKioskIdentity(t *testing.T) {
+// the token came from), the server hears the same kiosk id in the
+// upgrade's Kioskd-Kiosk-Id header (dpsim keeps it as client.kiosk_id),
+// and the raw machine id appears nowhere.
+func TestStartLineAndUpgradeCarryTheKioskIdentity(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})

@@ -216,7 +216,7 @@ func (c *call) dial(ctx context.Context) (Conn, bool) {
 		conn, err := c.d.ws.Dial(dialCtx, DialConfig{
 			URL: c.d.cfg.URL, Token: c.d.cfg.Token, TLS: c.d.cfg.TLS,
 			Heartbeat: c.d.cfg.Heartbeat, UserAgent: c.d.cfg.UserAgent,
-			OnIgnored: c.ignored, BuildTime: c.d.cfg.BuildTime,
+			OnIgnored: c.ignored, BuildTime: c.d.cfg.BuildTime, KioskID: c.d.cfg.Client.KioskID,
 		})
 		ch <- dialed{conn, err}
 	}()

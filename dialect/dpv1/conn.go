@@ -23,6 +23,9 @@ type DialConfig struct {
 	OnIgnored func(err error)
 	// BuildTime is when kioskd was built; see Config.BuildTime.
 	BuildTime time.Time
+	// KioskID, if not "", goes in the upgrade's dpwire.KioskIDHeader
+	// (docs/PROTOCOL.md section 2.5), never in hello.
+	KioskID string
 }
 
 // Conn is an open control channel.

@@ -38,6 +38,9 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	if cfg.UserAgent != "" {
 		h.Set("User-Agent", cfg.UserAgent)
 	}
+	if cfg.KioskID != "" && dpwire.CheckKioskID(cfg.KioskID) == nil {
+		h.Set(dpwire.KioskIDHeader, cfg.KioskID)
+	}
 	// Once the TCP connection is up, gorilla heeds only ctx's deadline,
 	// not its cancellation: a dial cut short (a shutdown, or the
 	// supervisor's connect deadline aborting the call) would wait out the
