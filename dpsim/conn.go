@@ -429,7 +429,7 @@ func (c *conn) act(tr transition, ev event) (event, bool) {
 // attach binds the connection to a fresh or resumed session: inAttached,
 // or inResumeRefused if the session the hello names cannot be resumed.
 func (c *conn) attach(h dpwire.Hello) event {
-	h.Client.KioskID = c.kioskID // from the upgrade (PROTOCOL.md section 2.5), never hello
+	h.Client.KioskID = c.kioskID // from the upgrade (docs/PROTOCOL.md section 2.5), never hello
 	s := c.srv
 	sc := &s.cfg.Scenario
 	c.disarm(tHello)
