@@ -2,8 +2,9 @@
 SHELL   := /bin/bash
 GO       = $(shell scripts/go.sh path)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BUILD_DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -X github.com/kioskd/kioskd/internal/version.Version=$(VERSION) -X github.com/kioskd/kioskd/internal/version.Commit=$(COMMIT)
+LDFLAGS := -X github.com/kioskd/kioskd/internal/version.Version=$(VERSION) -X github.com/kioskd/kioskd/internal/version.Commit=$(COMMIT) -X github.com/kioskd/kioskd/internal/version.BuildDate=$(BUILD_DATE)
 DEMO_FOR ?= 60s
 # Fuzz budgets as execution counts, about 10 s each here: a -fuzztime
 # duration can end in a spurious "context deadline exceeded" failure with

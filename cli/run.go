@@ -20,13 +20,15 @@ import (
 
 // cmdRun is the daemon: the config, the logger, then package daemon, one
 // generation per configuration. SIGHUP (systemctl reload kioskd) reloads
-// the file: a file that cannot be used is logged and the running
-// configuration kept; an unchanged one changes nothing; a changed one
-// stops this generation (session closed, devices released) and starts the
-// next with it, the token read again. SIGTERM or SIGINT stops.
+// the file and its drop-ins: a configuration that cannot be used is logged
+// and the running one kept; an unchanged one changes nothing; one whose
+// only change is the leds section is applied to the running daemon (the
+// session goes on); any other change stops this generation (session
+// closed, devices released) and starts the next with it, the token read
+// again. SIGTERM or SIGINT stops.
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
-	path := fs.String("config", config.DefaultPath, "config file")
+	path := fs.String("config", config.DefaultPath, "config file (its drop-ins: FILE.d/*.yaml)")
 	format := fs.String("log-format", logging.FormatAuto, "auto|journal|json|text (auto: journald under systemd, else text)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -40,23 +42,26 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	// Until the config is read, errors go to stderr as plain text.
-	cfg, keys, err := loadForRun(*path)
+	cur, err := loadForRun(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd:", err)
 		return exitConfig
 	}
-	secrets := slices.Clone(keys)
+	secrets := slices.Clone(cur.keys)
+	warned := map[string]bool{}
 	for {
-		// Every token this process has used stays redacted.
+		// Every token and key this process has used stays redacted.
 		log, tracker, err := logging.New(*format, stderr, logging.Options{Secrets: secrets})
 		if err != nil {
 			fmt.Fprintln(stderr, "kioskd:", err)
 			return exitUsage
 		}
-		d, err := daemon.New(cfg, daemon.Options{
+		warnToken(log, cur.tok, warned)
+		d, err := daemon.New(cur.cfg, daemon.Options{
 			Log:         log,
 			OnSessionID: tracker.Set, // "" clears it
 			Console:     stderr,      // leds.backend: console
+			TokenSource: cur.tok.Source,
 		})
 		if errors.Is(err, session.ErrLocked) {
 			log.Error("cannot start: another kioskd is running", "error", err)
@@ -66,22 +71,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			log.Error("cannot start", "error", err)
 			return exitConfig
 		}
-		next := make(chan *config.Config, 1)
+		next := make(chan loaded, 1)
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		go func() {
-			if c, t := awaitReload(watchCtx, hup, *path, cfg, keys, log); c != nil {
-				keys = t
-				next <- c
+			r := reloader{path: *path, running: cur, log: log, hup: hup, applyLEDs: d.ApplyLEDs}
+			if n, ok := r.await(watchCtx); ok {
+				warnToken(log, n.tok, warned)
+				next <- n
 				d.Reload()
 			}
 		}()
 		err = d.Run(ctx)
 		stopWatch()
 		select {
-		case c := <-next:
+		case n := <-next:
 			if ctx.Err() == nil {
-				cfg = c
-				secrets = append(secrets, keys...)
+				cur = n
+				secrets = append(secrets, n.keys...)
 				log.Info("configuration reloaded: starting again with it", "config", *path)
 				continue
 			}
@@ -96,64 +102,107 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// loadForRun reads and checks the config file and its secrets as run
-// needs them: the token first, then the ICE servers' credentials (every
-// one of them redacted from the log; a change in any is a changed
-// configuration for a reload).
-func loadForRun(path string) (*config.Config, []string, error) {
+// loaded is a configuration as run uses it: the config, its token and
+// every secret of it (the token first, then the ICE servers'
+// credentials), each redacted from the log.
+type loaded struct {
+	cfg  *config.Config
+	tok  config.TokenInfo
+	keys []string
+}
+
+// warnToken logs the token's warning (a token file others may read) once
+// per process, whatever the number of reloads.
+func warnToken(log *slog.Logger, tok config.TokenInfo, warned map[string]bool) {
+	if tok.Warning != "" && !warned[tok.Warning] {
+		warned[tok.Warning] = true
+		log.Warn(tok.Warning)
+	}
+}
+
+// loadForRun reads and checks the config file, its drop-ins and its
+// secrets as run needs them: the token first, then the ICE servers'
+// credentials (a change in any is a changed configuration for a reload).
+func loadForRun(path string) (loaded, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, nil, err
+		return loaded{}, err
 	}
 	if err := cfg.ValidateForRun(); err != nil {
-		return nil, nil, err
+		return loaded{}, err
 	}
-	token, err := cfg.Token()
+	tok, err := cfg.LoadToken()
 	if err != nil {
-		return nil, nil, err
+		return loaded{}, err
 	}
 	if _, err := cfg.TLSConfig(); err != nil {
-		return nil, nil, err
+		return loaded{}, err
 	}
 	if err := checkMetricsWebConfig(cfg); err != nil {
-		return nil, nil, err
+		return loaded{}, err
 	}
 	ice, err := cfg.ResolvedICEServers()
 	if err != nil {
-		return nil, nil, err
+		return loaded{}, err
 	}
-	keys := []string{token}
+	keys := []string{tok.Token}
 	for _, s := range ice {
 		if s.Credential != "" {
 			keys = append(keys, s.Credential)
 		}
 	}
-	return cfg, keys, nil
+	return loaded{cfg: cfg, tok: tok, keys: keys}, nil
 }
 
-// awaitReload waits for a SIGHUP that brings a usable, changed
-// configuration and returns it with its token; nil when ctx ends first.
-// systemd hears RELOADING=1 and then READY=1 around each reload, whatever
-// its outcome; a changed configuration's READY=1 comes from the next
-// generation's daemon, once it has started.
-func awaitReload(ctx context.Context, hup <-chan os.Signal, path string, running *config.Config, keys []string, log *slog.Logger) (*config.Config, []string) {
+// reloader waits for SIGHUPs on behalf of one generation.
+type reloader struct {
+	path      string
+	running   loaded
+	log       *slog.Logger
+	hup       <-chan os.Signal
+	applyLEDs func(config.LEDs) error // the running daemon's ApplyLEDs
+}
+
+// await waits for a SIGHUP that brings a usable configuration that needs
+// a new generation, and returns it; false when ctx ends first. A change
+// of the leds section alone is applied to the running generation here and
+// the wait goes on. systemd hears RELOADING=1 and then READY=1 around
+// each reload, whatever its outcome; a new generation's READY=1 comes
+// from its daemon, once it has started.
+func (r *reloader) await(ctx context.Context) (loaded, bool) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, nil
-		case <-hup:
+			return loaded{}, false
+		case <-r.hup:
 		}
 		systemd.Reloading()
-		cfg, t, err := loadForRun(path)
+		n, err := loadForRun(r.path)
 		switch {
 		case err != nil:
-			log.Error("reload failed: keeping the running configuration", "config", path, "error", err)
-		case cfg.Same(running) && slices.Equal(t, keys):
-			log.Info("reload: the configuration is unchanged; nothing to do", "config", path)
+			r.log.Error("reload failed: keeping the running configuration", "config", r.path, "error", err)
+		case n.cfg.Same(r.running.cfg) && slices.Equal(n.keys, r.running.keys):
+			r.log.Info("reload: the configuration is unchanged; nothing to do", "config", r.path)
+		case onlyLEDsChanged(r.running.cfg, n.cfg) && slices.Equal(n.keys, r.running.keys):
+			if err := r.applyLEDs(n.cfg.LEDs); err != nil {
+				r.log.Info("reload: the leds section changed; restarting the session with it", "config", r.path, "error", err)
+				return n, true
+			}
+			r.log.Info("reload: the leds section changed; applied, the session goes on", "config", r.path,
+				"leds", n.cfg.LEDs.Backend, "profile", n.cfg.LEDs.Profile)
+			r.running = n
 		default:
-			log.Info("reload: the configuration changed; restarting the session with it", "config", path)
-			return cfg, t
+			r.log.Info("reload: the configuration changed; restarting the session with it", "config", r.path)
+			return n, true
 		}
 		systemd.Ready()
 	}
+}
+
+// onlyLEDsChanged reports whether next differs from running in the leds
+// section alone.
+func onlyLEDsChanged(running, next *config.Config) bool {
+	c := *next
+	c.LEDs = running.LEDs
+	return c.Same(running)
 }

@@ -32,9 +32,16 @@ import (
 const (
 	// DefaultPath is where kioskd run looks without --config.
 	DefaultPath = "/etc/kioskd/kioskd.yaml"
-	// EnvToken names the environment variable that overrides
-	// server.token_file (handy with systemd's LoadCredential or in labs).
+	// EnvToken names the environment variable that overrides the
+	// credential and server.token_file (labs and tests: systemd.exec(5)
+	// warns that the environment is not for secrets).
 	EnvToken = "KIOSKD_TOKEN"
+	// EnvCredentials is where systemd puts the service's credentials
+	// (LoadCredential=, LoadCredentialEncrypted=).
+	EnvCredentials = "CREDENTIALS_DIRECTORY"
+	// ServiceGroup is the group the service runs as: a token file may be
+	// readable by it (and by root), by no one else.
+	ServiceGroup = "kioskd"
 	// MaxFileSize caps the config file: a real one is a few KiB, so
 	// anything this large is a wrong path or hostile, and is refused
 	// before YAML sees it.
@@ -66,8 +73,15 @@ type Server struct {
 	// there is no sensible default server, and kioskd run refuses to
 	// start without one (ValidateForRun).
 	URL string `yaml:"url"`
-	// TokenFile holds the bearer token; KIOSKD_TOKEN overrides it. Empty
-	// means no token (labs whose server does not check one).
+	// TokenCredential names the systemd credential holding the bearer
+	// token (LoadCredential= or LoadCredentialEncrypted= in the unit, read
+	// from $CREDENTIALS_DIRECTORY/<name>): the documented way to give the
+	// token. When the service has no such credential, TokenFile is read.
+	// Empty: never look for a credential.
+	TokenCredential string `yaml:"token_credential"`
+	// TokenFile holds the bearer token when no credential does;
+	// KIOSKD_TOKEN overrides both. Empty means no token (labs whose
+	// server does not check one).
 	TokenFile string `yaml:"token_file"`
 	// CAFile, if set, is the only CA trusted for the server (a private
 	// PKI); empty means the system roots.
@@ -238,6 +252,7 @@ func ProfileLines(profile string) []string {
 func Default() *Config {
 	return &Config{
 		Server: Server{
+			TokenCredential:    "kioskd-token",
 			TokenFile:          "/etc/kioskd/token",
 			Heartbeat:          5 * time.Second,
 			Dialect:            DialectKioskd,
@@ -276,17 +291,27 @@ func Default() *Config {
 	}
 }
 
-// Load reads the config file at path and parses it (see Parse). A file
-// that cannot be read gives the *fs.PathError, which is not ErrInvalid.
+// Load reads the config file at path and the drop-ins of its drop-in
+// directory (DropInDir: path + ".d"), and merges them (see Merge). A file
+// that cannot be read gives the *fs.PathError, which is not ErrInvalid; a
+// missing drop-in directory is no drop-ins.
 func Load(path string) (*Config, error) {
-	data, err := readCapped(path, MaxFileSize)
-	if errors.Is(err, errTooBig) {
-		return nil, tooLarge(path)
-	}
+	names, err := DropIns(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
-	return Parse(data, path)
+	files := make([]File, 0, 1+len(names))
+	for _, name := range append([]string{path}, names...) {
+		data, err := readCapped(name, MaxFileSize)
+		if errors.Is(err, errTooBig) {
+			return nil, tooLarge(name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		files = append(files, File{Name: name, Data: data})
+	}
+	return Merge(files...)
 }
 
 // Parse builds a Config from the YAML in data: the defaults, then the
@@ -294,23 +319,104 @@ func Load(path string) (*Config, error) {
 // Empty data (or only comments) gives the defaults. On error the Config is
 // nil and the error joins every problem found, each a *KeyError.
 func Parse(data []byte, filename string) (*Config, error) {
-	if len(data) > MaxFileSize {
-		return nil, tooLarge(filename)
-	}
-	data, err := toUTF8(data)
-	if err != nil {
-		return nil, &KeyError{File: filename, Msg: err.Error()}
-	}
+	return Merge(File{Name: filename, Data: data})
+}
+
+// File is one config file's name and content, for Merge.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Merge builds a Config from the defaults and each file on top of the one
+// before, then validates it. Each file is decoded as strictly as a lone
+// file is (unknown keys, wrong types and duplicate keys within the file are
+// errors, each naming its file and line); across files, a key set in a later
+// file overrides the same key set earlier. Sections merge key by key: a
+// drop-in that sets only server.url leaves the rest of the server section as
+// the files before it left it. A map (leds.lines, Config's only map; it has
+// no list) is one value: a later file that sets it replaces it whole, so a
+// bar profile set in a drop-in does not inherit red, amber and green. Every
+// problem of every file is reported, main file first, then the drop-ins in
+// order, each by line.
+func Merge(files ...File) (*Config, error) {
 	c := Default()
-	errs := &errorList{file: filename}
-	c.src = &source{file: filename, lines: map[string]int{}}
-	decodeFile(data, c, errs)
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
+	}
+	c.src = newSource(names...)
+	errs := &errorList{}
+	for i, f := range files {
+		if len(f.Data) > MaxFileSize {
+			return nil, tooLarge(f.Name)
+		}
+		c.src.cur, errs.file, errs.order = i, f.Name, i
+		data, err := toUTF8(f.Data)
+		if err != nil {
+			errs.errs = append(errs.errs, &KeyError{File: f.Name, order: i, Msg: err.Error()})
+			continue
+		}
+		decodeFile(data, c, errs)
+	}
 	errs.decoded = len(errs.errs)
+	errs.file, errs.order = c.src.main(), 0
 	c.validate(errs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// MaxDropIns bounds the drop-in directory: a kiosk has a few (site,
+// hardware, LEDs), so hundreds are a wrong directory.
+const MaxDropIns = 64
+
+// DropInDir is the drop-in directory of the config file at path:
+// /etc/kioskd/kioskd.yaml.d for /etc/kioskd/kioskd.yaml. The shipped file
+// (a dpkg conffile) is never edited; a kiosk's own settings go here, so an
+// upgrade that changes the shipped file installs without a question.
+func DropInDir(path string) string { return path + ".d" }
+
+// ExampleDropIn is the drop-in the docs and messages suggest for a kiosk's
+// own settings (server.url and the like).
+func ExampleDropIn(path string) string {
+	if path == "" {
+		path = DefaultPath
+	}
+	return filepath.Join(DropInDir(path), "50-site.yaml")
+}
+
+// DropIns lists the drop-ins of the config file at path: the files in
+// DropInDir(path) whose names end in ".yaml" and do not start with a dot
+// (editors' and dpkg's leftovers such as .x.swp or x.yaml.dpkg-old are not
+// read), in lexical (byte) order, the order they are merged in. A missing
+// directory has none.
+func DropIns(path string) ([]string, error) {
+	dir := DropInDir(path)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: drop-in directory: %w", err)
+	}
+	var names []string
+	for _, e := range entries { // ReadDir sorts by name
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".yaml") {
+			continue
+		}
+		full := filepath.Join(dir, name)
+		if fi, err := os.Stat(full); err == nil && fi.IsDir() {
+			return nil, &KeyError{File: full, Msg: "is a directory; a drop-in is a file", cause: ErrDropIns}
+		}
+		names = append(names, full)
+	}
+	if len(names) > MaxDropIns {
+		return nil, &KeyError{File: dir, Msg: fmt.Sprintf("holds %d drop-ins, more than the %d kioskd reads; is this the right directory?", len(names), MaxDropIns), cause: ErrDropIns}
+	}
+	return names, nil
 }
 
 func tooLarge(file string) error {
@@ -322,25 +428,71 @@ func (c *Config) StateFile() string {
 	return filepath.Join(c.Session.StateDir, StateFileName)
 }
 
-// Token returns the server's bearer token: KIOSKD_TOKEN if set and not
-// blank, else the trimmed contents of server.token_file, else "" (no
-// token) when token_file is empty. Errors name the variable or the file,
-// never the token.
+// Token returns the server's bearer token (see LoadToken).
 func (c *Config) Token() (string, error) {
+	t, err := c.LoadToken()
+	return t.Token, err
+}
+
+// TokenInfo is a token and where it came from.
+type TokenInfo struct {
+	Token string
+	// Source says where it was read, for logs and check-config: never
+	// the token. "" when there is no token.
+	Source string
+	// Warning, if not "", is a problem to tell the operator about once:
+	// a token file readable by others than root and the service.
+	Warning string
+}
+
+// LoadToken reads the server's bearer token, from the first of:
+//
+//  1. KIOSKD_TOKEN, if set and not blank (labs, tests);
+//  2. the systemd credential server.token_credential, if the service has
+//     one by that name ($CREDENTIALS_DIRECTORY/<name>);
+//  3. server.token_file;
+//
+// and is "" (no token) when token_file is empty too. The token is trimmed
+// of surrounding white space. Errors name the variable, credential or
+// file, never the token.
+func (c *Config) LoadToken() (TokenInfo, error) {
 	if t := strings.TrimSpace(os.Getenv(EnvToken)); t != "" {
 		if err := checkToken(t); err != nil {
-			return "", fmt.Errorf("%w: %s %v", ErrBadToken, EnvToken, err)
+			return TokenInfo{}, fmt.Errorf("%w: %s %v", ErrBadToken, EnvToken, err)
 		}
-		return t, nil
+		return TokenInfo{Token: t, Source: "the environment variable " + EnvToken}, nil
+	}
+	if name, dir := c.Server.TokenCredential, os.Getenv(EnvCredentials); name != "" && dir != "" {
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); err == nil {
+			t, err := readToken(path, "systemd credential "+name)
+			if err != nil {
+				return TokenInfo{}, err
+			}
+			return TokenInfo{Token: t, Source: "systemd credential " + name}, nil
+		}
 	}
 	path := c.Server.TokenFile
 	if path == "" {
-		return "", nil
+		return TokenInfo{}, nil
 	}
+	t, err := readToken(path, "server.token_file "+path)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	info := TokenInfo{Token: t, Source: "server.token_file " + path}
+	if fi, err := os.Stat(path); err == nil {
+		info.Warning = tokenFileWarning(path, fi, serviceIDs())
+	}
+	return info, nil
+}
+
+// readToken reads the token in path; what names it in errors.
+func readToken(path, what string) (string, error) {
 	data, err := readCapped(path, maxTokenSize)
 	switch {
 	case errors.Is(err, errTooBig):
-		return "", fmt.Errorf("%w: server.token_file %s is larger than %d KiB", ErrNoToken, path, maxTokenSize>>10)
+		return "", fmt.Errorf("%w: %s is larger than %d KiB", ErrNoToken, what, maxTokenSize>>10)
 	case err != nil:
 		// The PathError's own text repeats the path; keep just its reason,
 		// but keep it wrapped so fs.ErrNotExist and fs.ErrPermission match.
@@ -348,14 +500,14 @@ func (c *Config) Token() (string, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return "", fmt.Errorf("%w: server.token_file %s: %w (set server.token_file or %s)", ErrNoToken, path, err, EnvToken)
+		return "", fmt.Errorf("%w: %s: %w (give the token as the systemd credential %s, or set server.token_file; see kioskd(8))", ErrNoToken, what, err, Default().Server.TokenCredential)
 	}
 	t := strings.TrimSpace(string(data))
 	if t == "" {
-		return "", fmt.Errorf("%w: server.token_file %s is empty", ErrNoToken, path)
+		return "", fmt.Errorf("%w: %s is empty", ErrNoToken, what)
 	}
 	if err := checkToken(t); err != nil {
-		return "", fmt.Errorf("%w: server.token_file %s %v", ErrBadToken, path, err)
+		return "", fmt.Errorf("%w: %s %v", ErrBadToken, what, err)
 	}
 	return t, nil
 }

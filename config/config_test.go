@@ -59,7 +59,7 @@ func messages(t *testing.T, err error) []string {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
-		Server: Server{URL: "", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd", ICETransportPolicy: "all"},
+		Server: Server{URL: "", TokenCredential: "kioskd-token", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd", ICETransportPolicy: "all"},
 		Session: Session{Resume: true, StateDir: "/var/lib/kioskd", ConnectTimeout: 60 * time.Second, StepTimeout: 20 * time.Second,
 			Reconnect: Reconnect{InitialDelay: time.Second, MaxDelay: 30 * time.Second, ResetAfter: 30 * time.Second}},
 		Media: Media{Camera: "auto", CameraRequired: false, Width: 640, Height: 480, FPS: 15,
@@ -265,7 +265,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{`kioskd.yaml:2: media.zoom: unknown key`}},
 		{"token in the config",
 			"server:\n  token: hunter2\n",
-			[]string{`kioskd.yaml:2: server.token: unknown key (the token is never written in the config: use server.token_file or KIOSKD_TOKEN)`}},
+			[]string{`kioskd.yaml:2: server.token: unknown key (the token is never written in the config: give it as the systemd credential named by server.token_credential, or in server.token_file)`}},
 		{"odd key",
 			"media:\n  \"we ird\": 1\n",
 			[]string{`kioskd.yaml:2: media."we ird": unknown key`}},
@@ -686,7 +686,7 @@ func TestValidateForRun(t *testing.T) {
 	if !errors.Is(err, ErrNoURL) || !errors.Is(err, ErrInvalid) {
 		t.Fatalf("want ErrNoURL, got %v", err)
 	}
-	if want := "k.yaml:1: server.url: required: the wss:// address of the Digital Person server"; err.Error() != want {
+	if want := "k.yaml:1: server.url: required: the wss:// address of the Digital Person server (set it in a drop-in such as k.yaml.d/50-site.yaml)"; err.Error() != want {
 		t.Fatalf("got %q, want %q", err, want)
 	}
 	c.Server.URL = "ws://127.0.0.1:8080/v1/session"

@@ -23,30 +23,67 @@ import (
 // anchors and aliases are followed only as deep as Config goes, so an
 // alias bomb or a self-referencing anchor costs nothing.
 
-// source is where each key was found, by dotted path.
+// source is where each key was found: the file (the main file or a
+// drop-in) and the line of its last setting, by dotted path.
 type source struct {
-	file  string
-	lines map[string]int
+	files []string // in merge order: the main file first, then the drop-ins
+	cur   int      // index in files of the file being decoded
+	at    map[string]origin
 }
 
-// line returns the line of the first of keys that was in the file, or 0.
-func (s *source) line(keys ...string) int {
-	if s == nil {
-		return 0
-	}
-	for _, k := range keys {
-		if l, ok := s.lines[k]; ok {
-			return l
+// origin is where a key was set: files[file], line.
+type origin struct {
+	file int
+	line int
+}
+
+func newSource(files ...string) *source {
+	return &source{files: files, at: map[string]origin{}}
+}
+
+// set records key at line of the file being decoded: a later file's
+// setting replaces an earlier one's.
+func (s *source) set(key string, line int) {
+	s.at[key] = origin{file: s.cur, line: line}
+}
+
+// forget drops what was recorded under prefix (the entries of a map or
+// a list a later file replaces as a whole).
+func (s *source) forget(prefix string) {
+	for k := range s.at {
+		if strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[") {
+			delete(s.at, k)
 		}
 	}
-	return 0
+}
+
+// where returns the origin of the first of keys that was in a file; ok is
+// false when none was.
+func (s *source) where(keys ...string) (origin, bool) {
+	if s == nil {
+		return origin{}, false
+	}
+	for _, k := range keys {
+		if o, ok := s.at[k]; ok {
+			return o, true
+		}
+	}
+	return origin{}, false
+}
+
+// main is the main config file's name ("" for a Config built in code).
+func (s *source) main() string {
+	if s == nil || len(s.files) == 0 {
+		return ""
+	}
+	return s.files[0]
 }
 
 func (s *source) has(key string) bool {
 	if s == nil {
 		return false
 	}
-	_, ok := s.lines[key]
+	_, ok := s.at[key]
 	return ok
 }
 
@@ -268,7 +305,7 @@ func (d *decoder) structure(path string, line int, n *yaml.Node, v reflect.Value
 			return
 		}
 		key := joinKey(path, name)
-		d.src.lines[key] = keyLine
+		d.src.set(key, keyLine)
 		d.valueAt(key, keyLine, val, v.Field(i))
 	})
 }
@@ -283,6 +320,7 @@ const maxListLength = 64
 // default slice. A null (every entry commented out) is an empty list.
 func (d *decoder) sequence(path string, line int, n *yaml.Node, v reflect.Value) {
 	v.Set(reflect.Zero(v.Type()))
+	d.src.forget(path) // a later file's list replaces an earlier one's whole
 	if isNull(n) || n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
 		return // nil, as in Default: [] and nothing are the same
 	}
@@ -297,7 +335,7 @@ func (d *decoder) sequence(path string, line int, n *yaml.Node, v reflect.Value)
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, el := range n.Content {
 		key := fmt.Sprintf("%s[%d]", path, i)
-		d.src.lines[key] = el.Line
+		d.src.set(key, el.Line)
 		d.valueAt(key, el.Line, el, out.Index(i))
 	}
 	v.Set(out)
@@ -308,6 +346,7 @@ func (d *decoder) sequence(path string, line int, n *yaml.Node, v reflect.Value)
 // amber and green in a bar profile.
 func (d *decoder) stringMap(path string, line int, n *yaml.Node, v reflect.Value) {
 	m := map[string]string{}
+	d.src.forget(path) // an earlier file's entries are replaced too
 	if !isNull(n) {
 		if n.Kind != yaml.MappingNode {
 			d.errs.add(line, path, "want a mapping, got %s", describeAt(path, n))
@@ -315,7 +354,7 @@ func (d *decoder) stringMap(path string, line int, n *yaml.Node, v reflect.Value
 		}
 		d.mapping(path, n, func(name string, keyLine int, val *yaml.Node) {
 			key := joinKey(path, keyName(name))
-			d.src.lines[key] = keyLine
+			d.src.set(key, keyLine)
 			if s, ok := d.str(key, keyLine, resolve(val)); ok {
 				m[name] = s
 			}
@@ -434,11 +473,13 @@ func (d *decoder) unknownKey(path, name string, line int, t reflect.Type) {
 	d.errs.add(line, key, "unknown key")
 }
 
+const tokenHint = "the token is never written in the config: give it as the systemd credential named by server.token_credential, or in server.token_file"
+
 // keyHints answer keys integrators are likely to try that must not exist.
 var keyHints = map[string]string{
-	"token":    "the token is never written in the config: use server.token_file or " + EnvToken,
-	"password": "the token is never written in the config: use server.token_file or " + EnvToken,
-	"secret":   "the token is never written in the config: use server.token_file or " + EnvToken,
+	"token":    tokenHint,
+	"password": tokenHint,
+	"secret":   tokenHint,
 }
 
 func mapKeys(m map[string]int) func(func(string) bool) {

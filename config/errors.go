@@ -31,6 +31,11 @@ var ErrBadToken = errors.New("bad server token")
 // PEM certificate.
 var ErrCAFile = errors.New("bad server.ca_file")
 
+// ErrDropIns matches a drop-in directory kioskd will not read: a
+// directory where a drop-in file should be, or too many drop-ins. It is
+// also ErrInvalid.
+var ErrDropIns = errors.New("bad drop-in directory")
+
 // ErrICECredential matches a server.ice_servers credential_file that
 // cannot be read or holds no usable credential.
 var ErrICECredential = errors.New("bad ICE server credential")
@@ -54,6 +59,7 @@ type KeyError struct {
 	Msg  string
 
 	cause error // an extra sentinel to match (ErrTooLarge, ErrNoURL); may be nil
+	order int   // the file's place in the merge (0: the main file), for sorting
 }
 
 func (e *KeyError) Error() string {
@@ -86,9 +92,11 @@ const maxReported = 20
 // maxCollected bounds memory while collecting, before sorting.
 const maxCollected = 1000
 
-// errorList collects KeyErrors and turns them into one error in file order.
+// errorList collects KeyErrors and turns them into one error in file order
+// (the main file, then each drop-in).
 type errorList struct {
-	file    string
+	file    string // the file problems found by add are in
+	order   int    // its place in the merge
 	errs    []*KeyError
 	dropped int // problems beyond maxCollected
 	decoded int // errs[:decoded] came from decoding the file
@@ -101,7 +109,22 @@ func (l *errorList) add(line int, key, format string, args ...any) {
 		l.dropped++
 		return
 	}
-	l.errs = append(l.errs, &KeyError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, &KeyError{File: l.file, order: l.order, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// addAt adds a problem at key, located where src says the first of at
+// was set; in the main file without a line when none was.
+func (l *errorList) addAt(src *source, at []string, key, format string, args ...any) *KeyError {
+	if l.full() {
+		l.dropped++
+		return nil
+	}
+	e := &KeyError{File: src.main(), Key: key, Msg: fmt.Sprintf(format, args...)}
+	if o, ok := src.where(at...); ok {
+		e.File, e.Line, e.order = src.files[o.file], o.line, o.file
+	}
+	l.errs = append(l.errs, e)
+	return e
 }
 
 // covers reports whether a problem was already found at key or at one of
@@ -116,15 +139,18 @@ func (l *errorList) covers(key string) bool {
 	return false
 }
 
-// err sorts by line (problems without a line last, otherwise in the order
-// found), keeps the first maxReported and joins them.
+// err sorts by file and line (problems without a line last, otherwise in
+// the order found), keeps the first maxReported and joins them.
 func (l *errorList) err() error {
 	if len(l.errs) == 0 {
 		return nil
 	}
 	errs := slices.Clone(l.errs)
 	slices.SortStableFunc(errs, func(a, b *KeyError) int {
-		return cmp.Compare(sortLine(a.Line), sortLine(b.Line))
+		if a.Line <= 0 || b.Line <= 0 {
+			return cmp.Compare(sortLine(a.Line), sortLine(b.Line))
+		}
+		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.Line, b.Line))
 	})
 	more := l.dropped
 	if len(errs) > maxReported {

@@ -106,7 +106,7 @@ func TestTokenErrors(t *testing.T) {
 		sentinel        error
 		wantIn          []string
 	}{
-		{"missing file", "", missing, ErrNoToken, []string{missing, "no such file", EnvToken}},
+		{"missing file", "", missing, ErrNoToken, []string{missing, "no such file", "systemd credential kioskd-token"}},
 		{"directory", "", dir, ErrNoToken, []string{dir}},
 		{"empty file", "", empty, ErrNoToken, []string{empty, "is empty"}},
 		{"two words", "", spaced, ErrBadToken, []string{spaced}},

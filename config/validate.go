@@ -43,10 +43,7 @@ const (
 // server.url is valid here; see ValidateForRun. All problems are joined,
 // each a *KeyError (ErrInvalid), with lines if the Config came from Parse.
 func (c *Config) Validate() error {
-	errs := &errorList{}
-	if c.src != nil {
-		errs.file = c.src.file
-	}
+	errs := &errorList{file: c.src.main()}
 	c.validate(errs)
 	return errs.err()
 }
@@ -55,19 +52,13 @@ func (c *Config) Validate() error {
 // URL. (The demo brings its own server; check-config uses this too, as it
 // checks a file meant for run.)
 func (c *Config) ValidateForRun() error {
-	errs := &errorList{}
-	if c.src != nil {
-		errs.file = c.src.file
-	}
+	errs := &errorList{file: c.src.main()}
 	c.validate(errs)
 	if c.Server.URL == "" && (c.Server.TokenEndpoint == "" || c.Server.Dialect != DialectLiveKit) {
-		errs.errs = append(errs.errs, &KeyError{
-			File:  errs.file,
-			Line:  c.src.line("server.url", "server"),
-			Key:   "server.url",
-			Msg:   "required: the wss:// address of the Digital Person server",
-			cause: ErrNoURL,
-		})
+		if e := errs.addAt(c.src, []string{"server.url", "server"}, "server.url",
+			"required: the wss:// address of the Digital Person server (set it in a drop-in such as %s)", ExampleDropIn(c.src.main())); e != nil {
+			e.cause = ErrNoURL
+		}
 	}
 	return errs.err()
 }
@@ -99,7 +90,7 @@ func (v *validator) fail(key string, at []string, format string, args ...any) {
 	if v.errs.covers(key) {
 		return
 	}
-	v.errs.add(v.c.src.line(append([]string{key}, at...)...), key, format, args...)
+	v.errs.addAt(v.c.src, append([]string{key}, at...), key, format, args...)
 }
 
 func (c *Config) validate(errs *errorList) {
@@ -123,6 +114,9 @@ func (v *validator) server() {
 	if s.TokenFile != "" && !filepath.IsAbs(s.TokenFile) {
 		// Not echoed: a token pasted here by mistake must not reach a log.
 		v.fail("server.token_file", nil, "must be an absolute path to a file holding the token (the token itself never goes in the config)")
+	}
+	if msg := checkCredentialName(s.TokenCredential); msg != "" {
+		v.fail("server.token_credential", nil, "%s", msg)
 	}
 	if s.CAFile != "" && !filepath.IsAbs(s.CAFile) {
 		v.fail("server.ca_file", nil, "must be an absolute path") // not echoed: next to token_file, a pasted token lands here too
@@ -216,6 +210,21 @@ func (v *validator) ice() {
 			v.fail(key, at, "username and credential are for turn: and turns: URLs; a STUN server takes none")
 		}
 	}
+}
+
+// checkCredentialName: a systemd credential name is a file name in
+// $CREDENTIALS_DIRECTORY ("" is fine: no credential). Not echoed, as it
+// sits next to token_file.
+func checkCredentialName(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case len(s) > 255 || s == "." || s == ".." || strings.ContainsRune(s, '/'):
+		return "must be a credential name as in LoadCredential=NAME:PATH, not a path (like kioskd-token)"
+	case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r > 0x7e }):
+		return "must be a credential name of printable ASCII without spaces (like kioskd-token)"
+	}
+	return ""
 }
 
 // MaxLiveKitName bounds room and identity names: LiveKit takes any
@@ -493,20 +502,16 @@ func checkMetricsListen(addr string, webConfig bool) string {
 func (c *Config) Warnings() []string {
 	var w []string
 	if insecure(c.Server.URL) && c.Server.AllowInsecure {
-		e := &KeyError{Line: c.src.line("server.url"), Key: "server.url",
-			Msg: "INSECURE: ws:// to a host that is not loopback sends the token and the session unencrypted (server.allow_insecure: true); use wss://"}
-		if c.src != nil {
-			e.File = c.src.file
-		}
-		w = append(w, e.Error())
+		l := &errorList{}
+		l.addAt(c.src, []string{"server.url"}, "server.url",
+			"INSECURE: ws:// to a host that is not loopback sends the token and the session unencrypted (server.allow_insecure: true); use wss://")
+		w = append(w, l.errs[0].Error())
 	}
 	if c.Server.Dialect == DialectLiveKit && InsecureHTTP(c.Server.TokenEndpoint) && c.Server.AllowInsecure {
-		e := &KeyError{Line: c.src.line("server.token_endpoint"), Key: "server.token_endpoint",
-			Msg: "INSECURE: http:// to a host that is not loopback sends the credential and the token unencrypted (server.allow_insecure: true); use https://"}
-		if c.src != nil {
-			e.File = c.src.file
-		}
-		w = append(w, e.Error())
+		l := &errorList{}
+		l.addAt(c.src, []string{"server.token_endpoint"}, "server.token_endpoint",
+			"INSECURE: http:// to a host that is not loopback sends the credential and the token unencrypted (server.allow_insecure: true); use https://")
+		w = append(w, l.errs[0].Error())
 	}
 	return w
 }

@@ -23,6 +23,11 @@ const (
 	// 401 or 403 at the WebSocket upgrade, or the dialect's own refusal of
 	// the token). Refines serverConnectionFailed.
 	DetailUnauthorized
+	// DetailClock: the server's certificate is not valid yet at a system
+	// clock that reads before kioskd's build date, so the clock is wrong
+	// (a board without a real-time clock before time sync), not the
+	// network. Refines serverConnectionFailed; retried with backoff.
+	DetailClock
 )
 
 var errorDetails = [...]struct {
@@ -31,10 +36,11 @@ var errorDetails = [...]struct {
 }{
 	NoDetail:           {"", NoError},
 	DetailUnauthorized: {"unauthorized", ServerConnectionFailed},
+	DetailClock:        {"clock", ServerConnectionFailed},
 }
 
 // AllErrorDetails lists every detail (NoDetail excluded).
-var AllErrorDetails = []ErrorDetail{DetailUnauthorized}
+var AllErrorDetails = []ErrorDetail{DetailUnauthorized, DetailClock}
 
 func (d ErrorDetail) valid() bool { return d >= 0 && int(d) < len(errorDetails) }
 

@@ -12,6 +12,9 @@ func TestErrorDetails(t *testing.T) {
 	if NoDetail.String() != "" || DetailUnauthorized.String() != "unauthorized" {
 		t.Fatalf("texts %q %q", NoDetail, DetailUnauthorized)
 	}
+	if DetailClock.String() != "clock" || DetailClock.Name() != ServerConnectionFailed {
+		t.Fatalf("clock: %q refines %v, want \"clock\" on serverConnectionFailed", DetailClock, DetailClock.Name())
+	}
 	if DetailUnauthorized.Name() != ServerConnectionFailed {
 		t.Fatalf("unauthorized refines %v, want serverConnectionFailed", DetailUnauthorized.Name())
 	}

@@ -49,6 +49,7 @@ import (
 	"github.com/kioskd/kioskd/dialect/dpv1"
 	"github.com/kioskd/kioskd/hw"
 	"github.com/kioskd/kioskd/internal/clock"
+	"github.com/kioskd/kioskd/internal/identity"
 	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/leds"
 	"github.com/kioskd/kioskd/media"
@@ -102,6 +103,12 @@ type Options struct {
 	// DeviceDirs), every DeviceWatchInterval (0: 5 s).
 	DeviceDirs          []string
 	DeviceWatchInterval time.Duration
+	// TokenSource says where the token was read (config.TokenInfo.Source),
+	// for the start line; never the token.
+	TokenSource string
+	// MachineIDFile is where the kiosk id comes from ("":
+	// identity.MachineIDFile).
+	MachineIDFile string
 }
 
 // Daemon is a configured kioskd. New builds it, Run runs it once, Close
@@ -112,15 +119,20 @@ type Daemon struct {
 	sup  *session.Supervisor
 	src  session.MediaSource
 	sink *media.Sink // nil when the caller provided its own
-	leds *leds.Controller
-	dia  dialect.Dialect // for network changes (netchange.go)
+
+	ledsMu sync.Mutex // guards leds, ledsOpen and group: ApplyLEDs swaps the controller
+	leds   *leds.Controller
+	group  *group // Run's, once it has wired the reporters
 	// ledsOpen: the backend of leds.backend opened (else kioskd runs
 	// without LEDs); with the controller's Healthy, kioskd_leds_up.
 	ledsOpen bool
+	dia      dialect.Dialect // for network changes (netchange.go)
 
 	deviceChanges chan struct{}
 	closeOnce     sync.Once
 
+	id         identity.Identity
+	idErr      error         // why id has no kiosk id, for the start line
 	reload     chan struct{} // closed by Reload
 	reloadOnce sync.Once
 	unlock     func() error // gives the state directory back (Close)
@@ -144,6 +156,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real
+	}
+	if opts.MachineIDFile == "" {
+		opts.MachineIDFile = identity.MachineIDFile
 	}
 	unlock, err := session.LockStateDir(cfg.Session.StateDir)
 	if err != nil {
@@ -197,7 +212,8 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	dia, err := buildDialect(cfg, token, tlsCfg, opts)
+	id, idErr := identity.Read(opts.MachineIDFile)
+	dia, err := buildDialect(cfg, token, tlsCfg, id, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -242,13 +258,14 @@ func build(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, dia: dia, deviceChanges: deviceChanges, reload: make(chan struct{})}, nil
+	return &Daemon{cfg: cfg, opts: opts, sup: sup, src: src, sink: sink, dia: dia, deviceChanges: deviceChanges, reload: make(chan struct{}),
+		id: id, idErr: idErr}, nil
 }
 
 // buildDialect builds the signalling dialect server.dialect names
 // (docs/BEHAVIOUR.md section 6): the supervisor, LEDs, logs and status
 // are the same whichever it is.
-func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, opts Options) (dialect.Dialect, error) {
+func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, id identity.Identity, opts Options) (dialect.Dialect, error) {
 	switch cfg.Server.Dialect {
 	case config.DialectLiveKit:
 		return newLiveKit(cfg, token, tlsCfg, opts)
@@ -267,8 +284,10 @@ func buildDialect(cfg *config.Config, token string, tlsCfg *tls.Config, opts Opt
 			Client: dpwire.ClientInfo{
 				Name: "kioskd", Version: version.Version,
 				Video: cfg.Media.Camera != "none", Audio: cfg.Media.Microphone != "none",
+				KioskID: id.KioskID,
 			},
-			Clock: opts.Clock,
+			Clock:     opts.Clock,
+			BuildTime: version.BuildTime(),
 		})
 	}
 }
@@ -307,7 +326,9 @@ func (d *Daemon) Close() error {
 		// The LEDs go off last but in any case, even if closing the media
 		// panics; then the state directory is free for a next generation.
 		defer func() {
+			d.ledsMu.Lock()
 			err = d.leds.Close()
+			d.ledsMu.Unlock()
 			if d.unlock != nil {
 				_ = d.unlock()
 			}

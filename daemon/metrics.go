@@ -67,5 +67,5 @@ func (d *Daemon) watchHealth(h *status.HealthMetrics) {
 		}
 		return out
 	})
-	h.WatchLEDs(d.cfg.LEDs.Backend, func() bool { return d.ledsOpen && d.leds.Healthy() })
+	h.WatchLEDs(d.cfg.LEDs.Backend, d.ledsUp)
 }

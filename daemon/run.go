@@ -8,6 +8,7 @@ import (
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/contract"
+	"github.com/kioskd/kioskd/internal/version"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/status"
 	"github.com/kioskd/kioskd/systemd"
@@ -32,8 +33,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer g.shutdown()
 
 	d.wire(g)
-	d.opts.Log.Info("kioskd started", "config_server", config.PublicURL(d.cfg.Server.URL), "camera", d.cfg.Media.Camera,
+	// Who and what is starting, so a fleet's logs say which kiosk runs
+	// which build: the kiosk id is the hashed machine id (never the raw one).
+	machine := d.id.KioskID
+	if d.idErr != nil {
+		machine = "unknown (" + d.idErr.Error() + ")"
+	}
+	d.opts.Log.Info("kioskd started", "version", version.Version, "machine_id_hash", machine, "hostname", d.id.Hostname,
+		"config_server", config.PublicURL(d.cfg.Server.URL), "camera", d.cfg.Media.Camera,
 		"microphone", d.cfg.Media.Microphone, "speaker", d.cfg.Media.Speaker, "leds", d.cfg.LEDs.Backend)
+	// Where the token came from, in the message: an attribute named for a
+	// token would be redacted whole (logging.SecretKey).
+	if src := d.opts.TokenSource; src != "" {
+		d.opts.Log.Info("the server token comes from " + src)
+	}
 	for _, w := range d.cfg.Warnings() {
 		d.opts.Log.Warn(w)
 	}
@@ -75,6 +88,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		systemd.Stopping()
 		err = waitSupervisor(runErr)
 	}
+	// No LED switch from here on (ApplyLEDs): the followers are draining.
+	d.ledsMu.Lock()
+	d.group = nil
+	d.ledsMu.Unlock()
 	// The supervisor closed the bus on its way out: the observers show its
 	// last events and end.
 	g.drain(drainGrace)
@@ -99,7 +116,10 @@ func waitSupervisor(runErr <-chan error) error {
 // OnSessionID). What fails is logged; the kiosk goes on.
 func (d *Daemon) wire(g *group) {
 	sup, log := d.sup, d.opts.Log
-	g.follow(sup, func(ctx context.Context, events <-chan contract.Event) { _ = d.leds.Run(ctx, events) })
+	d.ledsMu.Lock()
+	d.group = g
+	d.followLEDs(g, d.leds, false)
+	d.ledsMu.Unlock()
 	for _, o := range d.opts.Observers {
 		g.follow(sup, func(_ context.Context, events <-chan contract.Event) { o(events) })
 	}
@@ -113,7 +133,7 @@ func (d *Daemon) wire(g *group) {
 	// with status.ErrNoLEDs rather than play a show nobody can see.
 	var ledCmds status.LEDs
 	if d.cfg.LEDs.Backend != config.BackendNone || d.opts.LEDs != nil {
-		ledCmds = d.leds
+		ledCmds = currentLEDs{d} // the controller of the day: ApplyLEDs swaps it
 	}
 	events, cancel := sup.Subscribe()
 	network := func() *status.Network { return currentNetwork(sup.NetworkStats, time.Now()) }

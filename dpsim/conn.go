@@ -93,6 +93,8 @@ type conn struct {
 	srv *Server
 	cc  *ctrlConn
 	log *slog.Logger
+	// kioskID is the upgrade's dpwire.KioskIDHeader, checked; "" if none.
+	kioskID string
 
 	cmds   chan command
 	acks   chan struct{}
@@ -117,18 +119,19 @@ type conn struct {
 	mediaWG     sync.WaitGroup
 }
 
-func (s *Server) newConn(ws *websocket.Conn, remote string) *conn {
+func (s *Server) newConn(ws *websocket.Conn, remote, kioskID string) *conn {
 	log := s.log.With("remote", remote)
 	c := &conn{
-		srv:    s,
-		cc:     newCtrlConn(ws, s.cfg.Heartbeat, log),
-		log:    log,
-		cmds:   make(chan command),
-		acks:   make(chan struct{}),
-		events: make(chan any, 64),
-		quit:   make(chan struct{}),
-		state:  stAwaitingHello,
-		plan:   plan{hostile: map[HostileMode]bool{}},
+		kioskID: kioskID,
+		srv:     s,
+		cc:      newCtrlConn(ws, s.cfg.Heartbeat, log),
+		log:     log,
+		cmds:    make(chan command),
+		acks:    make(chan struct{}),
+		events:  make(chan any, 64),
+		quit:    make(chan struct{}),
+		state:   stAwaitingHello,
+		plan:    plan{hostile: map[HostileMode]bool{}},
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -426,6 +429,7 @@ func (c *conn) act(tr transition, ev event) (event, bool) {
 // attach binds the connection to a fresh or resumed session: inAttached,
 // or inResumeRefused if the session the hello names cannot be resumed.
 func (c *conn) attach(h dpwire.Hello) event {
+	h.Client.KioskID = c.kioskID // from the upgrade (docs/PROTOCOL.md section 2.5), never hello
 	s := c.srv
 	sc := &s.cfg.Scenario
 	c.disarm(tHello)
@@ -479,7 +483,8 @@ func (c *conn) attach(h dpwire.Hello) event {
 	s.mu.Unlock()
 
 	c.log = c.log.With("session_id", c.sess.id)
-	c.log.Info("session attached", "resumed", c.plan.resumed, "client", h.Client.Name, "client_version", h.Client.Version)
+	c.log.Info("session attached", "resumed", c.plan.resumed, "client", h.Client.Name, "client_version", h.Client.Version,
+		"kiosk_id", h.Client.KioskID)
 	if old != nil {
 		// The kiosk came back while its old socket still looks alive
 		// (a reboot, a half-open TCP connection): the new one wins.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kioskd/kioskd/dpwire"
 	"github.com/pion/mediadevices"
 	"github.com/pion/webrtc/v4"
 )
@@ -123,7 +124,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("upgrade refused", "remote", r.RemoteAddr, "status", status, "err", err)
 		return
 	}
-	c := s.newConn(ws, r.RemoteAddr)
+	// The kiosk id of the upgrade (since 1.4) is for the logs: a
+	// malformed one is logged and dropped, never a refusal.
+	kioskID := r.Header.Get(dpwire.KioskIDHeader)
+	if err := dpwire.CheckKioskID(kioskID); err != nil {
+		s.log.Warn("ignoring a malformed "+dpwire.KioskIDHeader, "remote", r.RemoteAddr, "err", err)
+		kioskID = ""
+	}
+	c := s.newConn(ws, r.RemoteAddr, kioskID)
 	if c == nil {
 		return
 	}

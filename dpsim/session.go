@@ -52,9 +52,17 @@ type SessionInfo struct {
 	SentCloseReason string `json:"sent_close_reason,omitempty"`
 	// EndReason says why an Ended session ended: a close reason the server
 	// sent, or EndExpired, EndSocketLost, EndShutdown.
-	EndReason string            `json:"end_reason,omitempty"`
-	Client    dpwire.ClientInfo `json:"client"`
-	Created   time.Time         `json:"created"`
+	EndReason string     `json:"end_reason,omitempty"`
+	Client    ClientView `json:"client"`
+	Created   time.Time  `json:"created"`
+}
+
+// ClientView is the kiosk as it described itself: hello's client, and
+// the kiosk id of the upgrade's Kioskd-Kiosk-Id header (since 1.4; never
+// a member of hello).
+type ClientView struct {
+	dpwire.ClientInfo
+	KioskID string `json:"kiosk_id,omitempty"`
 }
 
 // VideoStats accounts for the kiosk's video as received (over all the
@@ -132,7 +140,7 @@ func (sess *session) info() SessionInfo {
 		LastCloseReason: sess.lastClose,
 		SentCloseReason: sess.sentClose,
 		EndReason:       sess.endReason,
-		Client:          sess.client,
+		Client:          ClientView{ClientInfo: sess.client, KioskID: sess.client.KioskID},
 		Created:         sess.created,
 	}
 }

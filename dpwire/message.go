@@ -22,7 +22,7 @@ import (
 const Subprotocol = "kioskd.dp.v1"
 
 // ProtocolVersion is the version documented in docs/PROTOCOL.md.
-const ProtocolVersion = "1.3"
+const ProtocolVersion = "1.4"
 
 // MaxFrameSize is the largest text frame either side accepts (64 KiB).
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
@@ -70,6 +70,32 @@ type ClientInfo struct {
 	Version string `json:"version"`
 	Video   bool   `json:"video"`
 	Audio   bool   `json:"audio"`
+	// KioskID is a stable id of this kiosk (kioskd: a hash of its machine
+	// id), optional (CheckKioskID). It is never a member of hello: peers
+	// before 1.4 reject unknown members, so it travels in the upgrade's
+	// KioskIDHeader (docs/PROTOCOL.md section 2.5).
+	KioskID string `json:"-"`
+}
+
+// KioskIDHeader carries ClientInfo.KioskID in the upgrade request (since
+// 1.4): an optional carrier a server before 1.4 ignores.
+const KioskIDHeader = "Kioskd-Kiosk-Id"
+
+// MaxKioskID bounds the kiosk id.
+const MaxKioskID = 64
+
+// CheckKioskID says what is wrong with a kiosk id: at most MaxKioskID
+// bytes of letters, digits, '.', '_' and '-'.
+func CheckKioskID(id string) error {
+	if len(id) > MaxKioskID {
+		return fmt.Errorf("kiosk id longer than %d bytes", MaxKioskID)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return errors.New("kiosk id holds a character other than letters, digits, '.', '_' and '-'")
+		}
+	}
+	return nil
 }
 
 // Session assigns the session id (server to client, answer to Hello).

@@ -52,6 +52,7 @@ func TestDecodeRejectsBadFrames(t *testing.T) {
 		"unknown field":   {`{"type":"ready","extra":1}`, ErrMalformed},
 		"wrong type":      {`{"type":"ping","seq":"x"}`, ErrMalformed},
 		"empty sdp":       {`{"type":"answer","sdp":""}`, ErrMalformed},
+		"kiosk_id member": {`{"type":"hello","client":{"name":"k","version":"1","video":true,"audio":true,"kiosk_id":"k-1"}}`, ErrMalformed},
 		"bad state":       {`{"type":"progress","state":"Flying"}`, ErrMalformed},
 		"negative queue":  {`{"type":"progress","state":"SearchingForDigitalPerson","queue_position":-1}`, ErrMalformed},
 		"empty session":   {`{"type":"session","session_id":""}`, ErrMalformed},
@@ -191,5 +192,23 @@ func TestErrorsNeverTruncateOrEscapePeerStrings(t *testing.T) {
 	// A plain short name is shown whole, to help debugging.
 	if _, err := Decode([]byte(`{"type":"teleport"}`)); err == nil || !strings.Contains(err.Error(), "teleport") {
 		t.Errorf("unknown type teleport: %v", err)
+	}
+}
+
+// TestKioskIDIsNoMemberOfHello: the kiosk id travels in the upgrade
+// (KioskIDHeader, since 1.4), never in hello, which a peer before 1.4
+// decodes strictly; CheckKioskID bounds it.
+func TestKioskIDIsNoMemberOfHello(t *testing.T) {
+	frame, err := Encode(Hello{Client: ClientInfo{Name: "kioskd", Version: "1", Video: true, KioskID: "k-0123456789abcdef0123"}})
+	if err != nil || strings.Contains(string(frame), "kiosk_id") || strings.Contains(string(frame), "k-0123") {
+		t.Fatalf("hello %s, %v: carries the kiosk id", frame, err)
+	}
+	if err := CheckKioskID("k-0123456789abcdef0123"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"a b", "k/1", strings.Repeat("a", MaxKioskID+1)} {
+		if CheckKioskID(bad) == nil {
+			t.Errorf("CheckKioskID(%q) accepted", bad)
+		}
 	}
 }

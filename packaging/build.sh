@@ -51,7 +51,12 @@ fi
 # --- Binaries --------------------------------------------------------------
 # PIE, full RELRO and BIND_NOW (Debian's hardening defaults, which lintian
 # checks); -s -w: no symbol table or DWARF in the shipped binary.
+# The build date is the commit's (SOURCE_DATE_EPOCH): a kiosk whose clock
+# reads earlier knows its clock is wrong (a certificate "not yet valid").
+epoch=$(git log -1 --format=%ct HEAD 2>/dev/null || date +%s)
+build_date=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 ldflags="-s -w -X github.com/kioskd/kioskd/internal/version.Version=${DEB_UPSTREAM_VERSION}"
+ldflags+=" -X github.com/kioskd/kioskd/internal/version.BuildDate=${build_date}"
 # The commit, for the metrics' kioskd_build_info.
 ldflags+=" -X github.com/kioskd/kioskd/internal/version.Commit=$(git rev-parse HEAD 2>/dev/null || true)"
 ldflags+=" -extldflags '-Wl,-z,relro,-z,now'"
@@ -88,19 +93,20 @@ echo "build.sh: kioskd-dpsim Depends: $DPSIM_SHLIBS"
 
 # --- Generated files -------------------------------------------------------
 # The shipped config is configs/kioskd.yaml with server.url emptied: the
-# service starts only once the integrator sets it (see kioskd(8)).
+# service starts only once the integrator sets it, in a drop-in (see
+# kioskd(8)); the conffile itself is never edited.
 awk '
   /^server:/ { in_server = 1 }
   /^[a-z]/ && !/^server:/ { in_server = 0 }
   in_server && /^  url:/ && !done {
-    print "  # Empty as shipped: kioskd.service does not start until this is set."
+    print "  # Empty as shipped: kioskd.service does not start until it is set, in a"
+    print "  # drop-in such as /etc/kioskd/kioskd.yaml.d/50-site.yaml (not here)."
     print "  url: \"\""; done = 1; next }
   { print }
   END { if (!done) exit 1 }' configs/kioskd.yaml > "$stage/kioskd.yaml" ||
   { echo "build.sh: no server.url line in configs/kioskd.yaml" >&2; exit 1; }
 
 # Reproducible timestamps: HEAD's commit time (nfpm and the changelog).
-epoch=$(git log -1 --format=%ct HEAD 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH=$epoch
 date_rfc=$(LC_ALL=C date -u -R -d "@$epoch")
 commit=$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)

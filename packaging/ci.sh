@@ -172,6 +172,8 @@ check "user: kioskd is in groups kioskd video audio gpio" bash -c "
   g=\" \$(id -nG kioskd) \"; for x in kioskd video audio gpio; do [[ \$g == *\" \$x \"* ]] || { echo \"not in \$x: \$g\"; exit 1; }; done"
 check "config: /etc/kioskd/kioskd.yaml is root:kioskd 0640" bash -c "[ \"\$(stat -c %U:%G:%a /etc/kioskd/kioskd.yaml)\" = root:kioskd:640 ]"
 check "config: /etc/kioskd/kioskd.yaml is a conffile of kioskd" bash -c "dpkg-query -W -f='\${Conffiles}' kioskd | grep -q '/etc/kioskd/kioskd.yaml '"
+check "config: the drop-in directory /etc/kioskd/kioskd.yaml.d is root:root 0755, empty" bash -c "
+  [ \"\$(stat -c %U:%G:%a /etc/kioskd/kioskd.yaml.d)\" = root:root:755 ] && [ -z \"\$(ls -A /etc/kioskd/kioskd.yaml.d)\" ]"
 check "state: /var/lib/kioskd is kioskd:kioskd 0700" bash -c "[ \"\$(stat -c %U:%G:%a /var/lib/kioskd)\" = kioskd:kioskd:700 ]"
 check "udev: 60-kioskd-gpio.rules installed" test -f /usr/lib/udev/rules.d/60-kioskd-gpio.rules
 check "unit: enabled (multi-user.target.wants symlink)" test -L /etc/systemd/system/multi-user.target.wants/kioskd.service
@@ -185,7 +187,8 @@ check "unit: systemd-analyze security exposure ${sec:-?} <= 2.0" awk -v s="${sec
 check "unit: Type=notify, User=kioskd, DevicePolicy=closed, WatchdogSec=20, ExecCondition check-config" bash -c "
   for l in Type=notify NotifyAccess=main User=kioskd Group=kioskd DevicePolicy=closed WatchdogSec=20 \
            'ExecStart=/usr/bin/kioskd run --config /etc/kioskd/kioskd.yaml' \
-           'ExecCondition=/usr/bin/kioskd check-config --config /etc/kioskd/kioskd.yaml' \
+           'ExecCondition=/usr/bin/kioskd check-config --condition --config /etc/kioskd/kioskd.yaml' \
+           'After=network-online.target sound.target time-set.target time-sync.target' \
            'DeviceAllow=char-video4linux rw' 'DeviceAllow=char-alsa rw' 'DeviceAllow=char-gpiochip rw' \
            'SupplementaryGroups=video audio gpio' SyslogIdentifier=kioskd; do
     grep -qxF \"\$l\" '$UNIT' || { echo \"missing: \$l\"; exit 1; }; done"
@@ -196,14 +199,95 @@ asuser() { setpriv --reuid=kioskd --regid=kioskd --init-groups "$@"; }
 check "gate: shipped config -> check-config refuses (unit would not start)" bash -c "
   out=\$(setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --config /etc/kioskd/kioskd.yaml 2>&1)
   rc=\$?; echo \"\$out\"; [ \$rc != 0 ] && grep -q 'server.url' <<<\"\$out\""
-g=$work/gate; mkdir -p "$g"; chmod 0755 "$work" "$g"
-sed -e 's|^  url: "".*|  url: wss://dp.example.com/v1/session|' -e "s|^  token_file: .*|  token_file: $g/token|" \
-  /etc/kioskd/kioskd.yaml > "$g/kioskd.yaml"
+# As an operator configures a kiosk: the shipped file untouched, the
+# kiosk's settings in a drop-in (FILE.d/*.yaml).
+g=$work/gate; mkdir -p "$g/kioskd.yaml.d"; chmod 0755 "$work" "$g" "$g/kioskd.yaml.d"
+cp -p /etc/kioskd/kioskd.yaml "$g/kioskd.yaml"
+printf 'server:\n  url: wss://dp.example.com/v1/session\n  token_file: %s\n' "$g/token" > "$g/kioskd.yaml.d/50-site.yaml"
 printf 'ci-token-0123456789\n' > "$g/token"
-chown root:kioskd "$g/kioskd.yaml" "$g/token"; chmod 0640 "$g/kioskd.yaml" "$g/token"
-check "gate: server.url + root:kioskd 0640 token -> check-config passes as user kioskd" asuser kioskd check-config --config "$g/kioskd.yaml"
+chown root:kioskd "$g/token"; chmod 0640 "$g/token"; chmod 0644 "$g/kioskd.yaml.d/50-site.yaml"
+check "gate: shipped file + drop-in with server.url + root:kioskd 0640 token -> check-config passes as user kioskd" asuser kioskd check-config --config "$g/kioskd.yaml"
+check "gate: check-config --show names the drop-in's file and line for server.url, and never the token" bash -c "
+  out=\$(setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --config '$g/kioskd.yaml' --show 2>&1); echo \"\$out\" | grep -E 'url:|token'
+  grep -Eq '^  url: wss://dp.example.com/v1/session +# $g/kioskd.yaml.d/50-site.yaml:2\$' <<<\"\$out\" && ! grep -q ci-token-0123456789 <<<\"\$out\""
 chmod 0600 "$g/token"
 check "gate: token unreadable by kioskd -> check-config refuses" bash -c "! setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --config '$g/kioskd.yaml'"
+check "gate: token unreadable by kioskd -> check-config --condition (the unit's) lets it start: the token may come as a credential" \
+  setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --condition --config "$g/kioskd.yaml"
+# A systemd credential, as LoadCredential= gives it (a private directory,
+# the file the service's own), is read although token_file is unreadable.
+mkdir -p "$g/creds"; printf 'ci-credential-0123456789\n' > "$g/creds/kioskd-token"
+chown -R kioskd:kioskd "$g/creds"; chmod 0500 "$g/creds"; chmod 0400 "$g/creds/kioskd-token"
+check "credential: CREDENTIALS_DIRECTORY/kioskd-token -> check-config passes as user kioskd, --show says so" bash -c "
+  out=\$(CREDENTIALS_DIRECTORY='$g/creds' setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --config '$g/kioskd.yaml' --show 2>&1); rc=\$?
+  echo \"\$out\" | tail -n 1; [ \$rc = 0 ] && grep -q '^# token: systemd credential kioskd-token (never shown)' <<<\"\$out\" && ! grep -q ci-credential <<<\"\$out\""
+chmod 0644 "$g/token"
+check "token file readable by every user -> check-config warns (once, no token)" bash -c "
+  out=\$(setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --config '$g/kioskd.yaml' 2>&1); rc=\$?; echo \"\$out\"
+  [ \$rc = 0 ] && [ \"\$(grep -c 'warning: server.token_file $g/token is readable by every user' <<<\"\$out\")\" = 1 ] && ! grep -q ci-token <<<\"\$out\""
+
+# --- Upgrade with a changed conffile ------------------------------------------
+# The next release changes the shipped kioskd.yaml; the kiosk has its own
+# settings in a drop-in and the conffile as shipped. dpkg replaces an
+# unchanged conffile without asking, so the upgrade must go through with
+# no terminal at all (stdin at EOF) and keep the operator's settings.
+step "upgrade with a changed conffile"
+# repack DEB VERSION NOTE OUT: the same package as version VERSION, its
+# kioskd.yaml changed (a comment added, as a release's edit would be).
+repack() {
+  local deb=$1 ver=$2 note=$3 out=$4 root; root=$(mktemp -d "$work/repack.XXXX")
+  dpkg-deb -R "$deb" "$root" &&
+  printf '# %s\n' "$note" >> "$root/etc/kioskd/kioskd.yaml" &&
+  sed -i "s/^Version: .*/Version: $ver/" "$root/DEBIAN/control" &&
+  (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum > DEBIAN/md5sums) &&
+  dpkg-deb --root-owner-group -Zxz -b "$root" "$out" >/dev/null
+}
+V2="$V-2"; V3="$V-3"; K2=$work/kioskd_${V2}_amd64.deb; K3=$work/kioskd_${V3}_amd64.deb
+check "upgrade: build $V2 and $V3, each with a changed kioskd.yaml (dpkg-deb repack)" bash -c "
+  $(declare -f repack); work='$work'
+  repack '$K64' '$V2' 'changed in $V2' '$K2' && repack '$K2' '$V3' 'changed in $V3' '$K3' &&
+  ! cmp -s <(dpkg-deb --fsys-tarfile '$K64' | tar -xO ./etc/kioskd/kioskd.yaml) <(dpkg-deb --fsys-tarfile '$K2' | tar -xO ./etc/kioskd/kioskd.yaml)"
+SITE=/etc/kioskd/kioskd.yaml.d/50-site.yaml
+printf 'server:\n  url: wss://dp.fleet.example/v1/session\nmedia:\n  fps: 12\n' > "$SITE"
+printf 'ci-token-0123456789\n' > /etc/kioskd/token; chown root:kioskd /etc/kioskd/token; chmod 0640 /etc/kioskd/token
+site_sum=$(sha256sum "$SITE")
+effective() { setpriv --reuid=kioskd --regid=kioskd --init-groups kioskd check-config --show 2>&1; }
+check "upgrade: before, the operator's drop-in configures the kiosk (check-config passes)" bash -c "
+  $(declare -f effective); out=\$(effective) && grep -Eq '^  url: wss://dp.fleet.example/v1/session +# $SITE:2\$' <<<\"\$out\""
+# upgraded VER: installed at VER, configured, the new conffile in place, no
+# .dpkg-* copies, the drop-in untouched and still in force.
+upgraded() {
+  local ver=$1
+  [ "$(dpkg-query -W -f='${Status} ${Version}' kioskd)" = "install ok installed $ver" ] || { echo "status: $(dpkg-query -W -f='${Status} ${Version}' kioskd)"; return 1; }
+  grep -qx "# changed in $ver" /etc/kioskd/kioskd.yaml || { echo "conffile not replaced"; return 1; }
+  ! ls /etc/kioskd/*.dpkg-* 2>/dev/null | grep -q . || { echo "left: $(ls /etc/kioskd/*.dpkg-*)"; return 1; }
+  [ "$(stat -c %U:%G:%a /etc/kioskd/kioskd.yaml)" = root:kioskd:640 ] || { echo "conffile mode $(stat -c %U:%G:%a /etc/kioskd/kioskd.yaml)"; return 1; }
+  [ "$(sha256sum "$SITE")" = "$site_sum" ] || { echo "drop-in changed"; return 1; }
+  out=$(effective) || { echo "$out"; return 1; }
+  grep -Eq "^  url: wss://dp.fleet.example/v1/session +# $SITE:2\$" <<<"$out" && grep -Eq "^  fps: 12 +# $SITE:4\$" <<<"$out" ||
+    { echo "$out"; return 1; }
+}
+check "upgrade: DEBIAN_FRONTEND=noninteractive apt-get install ./kioskd_${V2}_amd64.deb </dev/null" bash -c "
+  DEBIAN_FRONTEND=noninteractive apt-get install -y '$K2' </dev/null"
+check "upgrade: $V2 installed, new conffile, drop-in kept and in force" bash -c "SITE='$SITE' site_sum='$site_sum'; $(declare -f effective upgraded); upgraded '$V2'"
+check "upgrade: dpkg -i ./kioskd_${V3}_amd64.deb with no terminal (stdin at EOF, no DEBIAN_FRONTEND)" bash -c "
+  env -u DEBIAN_FRONTEND dpkg -i '$K3' </dev/null"
+check "upgrade: $V3 installed, new conffile, drop-in kept and in force" bash -c "SITE='$SITE' site_sum='$site_sum'; $(declare -f effective upgraded); upgraded '$V3'"
+# The control: the old way (the url edited into the conffile) stops this
+# very upgrade at dpkg's prompt, so the checks above would catch a return to it.
+V4="$V-4"; K4=$work/kioskd_${V4}_amd64.deb
+cp -p /etc/kioskd/kioskd.yaml "$work/conffile.bak"
+sed -i 's|^  url: "".*|  url: wss://dp.fleet.example/v1/session|' /etc/kioskd/kioskd.yaml
+check "control: with the conffile edited instead, dpkg -i with no terminal stops at the conffile prompt" bash -c "
+  $(declare -f repack); work='$work'; repack '$K3' '$V4' 'changed in $V4' '$K4' || exit 2
+  out=\$(env -u DEBIAN_FRONTEND dpkg -i '$K4' </dev/null 2>&1); rc=\$?; echo \"\$out\" | tail -n 3
+  [ \$rc != 0 ] && grep -q 'end of file on stdin at conffile prompt' <<<\"\$out\""
+# Put the kiosk back: configure keeping the edited file, then restore it.
+dpkg --configure --force-confold -a </dev/null >/dev/null 2>&1
+cp -p "$work/conffile.bak" /etc/kioskd/kioskd.yaml
+rm -f /etc/kioskd/kioskd.yaml.dpkg-*
+check "control: recovered (dpkg --configure --force-confold), kioskd $V4 installed" bash -c "
+  [ \"\$(dpkg-query -W -f='\${Status} \${Version}' kioskd)\" = 'install ok installed $V4' ]"
 
 check "not started: no process runs as kioskd" bash -c "! pgrep -u kioskd -l"
 check "not started: no /run/kioskd/status.sock" test ! -e /run/kioskd/status.sock

@@ -85,3 +85,30 @@ func TestErrorDetailReachesEventsSnapshotAndLog(t *testing.T) {
 		t.Fatalf("snapshot %+v, want noScene without a detail", snap)
 	}
 }
+
+// TestClockDetailIsRetriedWithBackoff: a wrong clock (dpv1.ClockError,
+// contract.DetailClock) stays serverConnectionFailed (eight names): the
+// supervisor retries it with backoff like any failed dial, and the
+// detail rides to the events and the snapshot until a failure without it.
+func TestClockDetailIsRetriedWithBackoff(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	k := startFake(t, ctx, t.TempDir(), nil)
+	c := k.d.Next(t, ctx)
+	wrong := errors.New("the system clock is wrong (…); waiting for time sync")
+	c.End(dialect.Result{Err: contract.NewConnectErrorDetail(contract.ServerConnectionFailed, contract.DetailClock, wrong)})
+	evs := k.rec.WaitFor(t, ctx, "a retry", hasKind(contract.EventRetry))
+	failed, _ := lastOf(evs, contract.EventConnectFailed)
+	if failed.ErrorName != contract.ServerConnectionFailed || failed.ErrorDetail != contract.DetailClock {
+		t.Fatalf("want serverConnectionFailed (clock)\n%s", sessiontest.Describe(evs))
+	}
+	if snap := k.sup.Snapshot(); snap.LastError != contract.ServerConnectionFailed || snap.LastDetail != contract.DetailClock {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	k.clk.Advance(time.Second)
+	c = k.d.Next(t, ctx)
+	c.Fail(contract.ServerConnectionFailed, errors.New("connection refused"))
+	k.rec.WaitFor(t, ctx, "a second retry", func(evs []contract.Event) bool { return countKind(evs, contract.EventRetry) >= 2 })
+	if snap := k.sup.Snapshot(); snap.LastDetail != contract.NoDetail {
+		t.Fatalf("snapshot %+v keeps the old detail", snap)
+	}
+}

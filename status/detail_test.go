@@ -35,3 +35,23 @@ func TestErrorDetailInStatus(t *testing.T) {
 		t.Errorf("no error: %q", none.LastErrorText())
 	}
 }
+
+// TestClockDetailInStatus: a wrong clock (contract.DetailClock) shows as
+// serverConnectionFailed (clock), last_error_detail "clock", and the hint
+// says to wait for time sync, not to check the network.
+func TestClockDetailInStatus(t *testing.T) {
+	now := since.Add(10 * time.Second)
+	st := FromSnapshot(contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed,
+		LastDetail: contract.DetailClock, Attempt: 3, Since: since, NextRetry: now.Add(time.Second)})
+	b, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(b), `"last_error_detail":"clock"`) {
+		t.Fatalf("JSON %s, %v", b, err)
+	}
+	out := FormatText(st, now)
+	if !strings.Contains(out, "Last error:  serverConnectionFailed (clock), LED code 3: ") || !strings.Contains(out, "waiting for time sync") {
+		t.Errorf("FormatText lacks the clock detail:\n%s", out)
+	}
+	if strings.Contains(out, "network cable / Wi-Fi") {
+		t.Errorf("a wrong clock sends staff to the network:\n%s", out)
+	}
+}

@@ -28,6 +28,7 @@ var staffHints = map[contract.ErrorName]StaffHint{
 // row of the detail's LED rhythm).
 var detailHints = map[string]StaffHint{
 	"serverConnectionFailed/unauthorized": {Meaning: "the server refused the kiosk's credential (its token)", Check: "nothing on site: call support: the kiosk's credential was refused"},
+	"serverConnectionFailed/clock":        {Meaning: "the system clock is wrong (before this kioskd was built), so the server's certificate is not valid yet; waiting for time sync", Check: "nothing while time sync catches up (NTP reachable? `timedatectl`); not the network cable"},
 }
 
 // HintFor returns the staff hint of an error name as the status carries

@@ -89,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		resumes: prometheus.NewCounter(prometheus.CounterOpts{Name: "kioskd_resumes_total",
 			Help: "Times Connected was reached by resuming the stored session."}),
 		connectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_connect_errors_total",
-			Help: "Failed connects by error name, and the detail that narrows it down (\"\" mostly; unauthorized: the token was refused)."}, []string{"error_name", "detail"}),
+			Help: "Failed connects by error name, and the detail that narrows it down (\"\" mostly; unauthorized: the token was refused; clock: the system clock is wrong)."}, []string{"error_name", "detail"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_disconnects_total",
 			Help: "Ends of Connected sessions by reason."}, []string{"reason"}),
 		mediaFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "kioskd_media_failures_total",

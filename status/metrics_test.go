@@ -93,9 +93,10 @@ func TestMetricsFromEvents(t *testing.T) {
 	check(`disconnects{controlDisconnected}`, m.disconnects.WithLabelValues("controlDisconnected"), 1)
 	check(`disconnects{sessionTimeout}`, m.disconnects.WithLabelValues("sessionTimeout"), 1)
 	// Every label value exists from the start.
-	if n := testutil.CollectAndCount(m.connectErrors); n != 9 {
-		t.Errorf("connect error series = %d, want 8 names and serverConnectionFailed/unauthorized", n)
+	if n := testutil.CollectAndCount(m.connectErrors); n != 10 {
+		t.Errorf("connect error series = %d, want 8 names, serverConnectionFailed/unauthorized and serverConnectionFailed/clock", n)
 	}
+	check(`connect_errors{serverConnectionFailed,clock}`, m.connectErrors.WithLabelValues("serverConnectionFailed", "clock"), 0)
 	if n := testutil.CollectAndCount(m.attempts); n != 2 {
 		t.Errorf("attempt series = %d, want connected and failed", n)
 	}

@@ -216,7 +216,7 @@ func (c *call) dial(ctx context.Context) (Conn, bool) {
 		conn, err := c.d.ws.Dial(dialCtx, DialConfig{
 			URL: c.d.cfg.URL, Token: c.d.cfg.Token, TLS: c.d.cfg.TLS,
 			Heartbeat: c.d.cfg.Heartbeat, UserAgent: c.d.cfg.UserAgent,
-			OnIgnored: c.ignored,
+			OnIgnored: c.ignored, BuildTime: c.d.cfg.BuildTime, KioskID: c.d.cfg.Client.KioskID,
 		})
 		ch <- dialed{conn, err}
 	}()
@@ -665,10 +665,19 @@ func (c *call) fail(name contract.ErrorName, cause error) bool {
 
 // detailOf narrows a failure down (contract.ErrorDetail): a token refused
 // at the upgrade (HTTP 401 or 403) is serverConnectionFailed like any
-// failed dial, but staff must call support, not check the cable.
+// failed dial, but staff must call support, not check the cable; a
+// certificate not valid yet at a clock before the build date
+// (ClockError) is the kiosk's clock, not the network.
 func detailOf(name contract.ErrorName, cause error) contract.ErrorDetail {
-	if name == contract.ServerConnectionFailed && errors.Is(cause, ErrUnauthorized) {
+	if name != contract.ServerConnectionFailed {
+		return contract.NoDetail
+	}
+	if errors.Is(cause, ErrUnauthorized) {
 		return contract.DetailUnauthorized
+	}
+	var ce *ClockError
+	if errors.As(cause, &ce) {
+		return ce.Detail()
 	}
 	return contract.NoDetail
 }

@@ -21,6 +21,11 @@ type DialConfig struct {
 	// was ignored (an unknown type: the error is a *dpwire.UnknownTypeError),
 	// on the connection's read goroutine.
 	OnIgnored func(err error)
+	// BuildTime is when kioskd was built; see Config.BuildTime.
+	BuildTime time.Time
+	// KioskID, if not "", goes in the upgrade's dpwire.KioskIDHeader
+	// (docs/PROTOCOL.md section 2.5), never in hello.
+	KioskID string
 }
 
 // Conn is an open control channel.

@@ -45,6 +45,10 @@ type Config struct {
 	Peer rtc.PeerOptions
 	// Clock drives the heartbeats and stamps the results; nil: the wall clock.
 	Clock clock.Clock
+	// BuildTime is when this kioskd was built (version.BuildTime): a
+	// server certificate "not yet valid" at a clock before it means the
+	// kiosk's clock is wrong, not the network (ClockError). Zero: unknown.
+	BuildTime time.Time
 	// ICERestartTimeout bounds an ICE restart; 0: DefaultICERestartTimeout.
 	ICERestartTimeout time.Duration
 }

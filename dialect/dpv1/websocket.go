@@ -38,6 +38,9 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 	if cfg.UserAgent != "" {
 		h.Set("User-Agent", cfg.UserAgent)
 	}
+	if cfg.KioskID != "" && dpwire.CheckKioskID(cfg.KioskID) == nil {
+		h.Set(dpwire.KioskIDHeader, cfg.KioskID)
+	}
 	// Once the TCP connection is up, gorilla heeds only ctx's deadline,
 	// not its cancellation: a dial cut short (a shutdown, or the
 	// supervisor's connect deadline aborting the call) would wait out the
@@ -71,6 +74,9 @@ func (d *WebSocket) Dial(ctx context.Context, cfg DialConfig) (Conn, error) {
 		}
 		if resp != nil {
 			return nil, fmt.Errorf("%w: %s: HTTP %d", ErrDial, redactURL(cfg.URL), resp.StatusCode)
+		}
+		if ce := clockProblem(err, tlsNow(cfg.TLS), cfg.BuildTime); ce != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrDial, redactURL(cfg.URL), ce)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrDial, redactURL(cfg.URL), err)
 	}

@@ -21,6 +21,7 @@ var Layers = []Layer{
 		"dpwire",              // kioskd.dp.v1's messages and codec
 		"internal/clock",      // injected time
 		"internal/version",    // the version set at link time
+		"internal/identity",   // the kiosk id (hashed machine id) and host name
 		"internal/timerslack", // process-wide timer slack (cgo, before the runtime)
 		"internal/testlog",    // slog into t.Log
 		"av/analysis",         // tone measurements
