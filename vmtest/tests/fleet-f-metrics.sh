@@ -95,9 +95,15 @@ else
   fi
 
   # ---- 5. a refused token: the detail everywhere --------------------------
-  fm_tok=$(cat /etc/kioskd/token)
+  # The wrong token through a drop-in of its own: the token the service
+  # uses may come from a systemd credential (fleet-config.sh), which wins
+  # over token_file unless token_credential is empty.
   fm_c=$(cursor)
-  printf 'vmtest-a-token-dpsim-refuses-0123\n' >/etc/kioskd/token
+  fm_dropin=$CFG.d/90-vmtest-refused-token.yaml
+  mkdir -p "$CFG.d"
+  printf 'vmtest-a-token-dpsim-refuses-0123\n' >/etc/kioskd/vmtest-refused-token
+  chown root:kioskd /etc/kioskd/vmtest-refused-token; chmod 0640 /etc/kioskd/vmtest-refused-token
+  printf 'server:\n  token_credential: ""\n  token_file: /etc/kioskd/vmtest-refused-token\n' >"$fm_dropin"
   systemctl reload kioskd
   fm_refused() { kjournal "$fm_c" ERROR_NAME=serverConnectionFailed ERROR_DETAIL=unauthorized | grep -q .; }
   if wait_for 45 fm_refused; then
@@ -148,7 +154,7 @@ else
   fi
 
   # The right token back: the same session.
-  printf '%s\n' "$fm_tok" >/etc/kioskd/token
+  rm -f "$fm_dropin" /etc/kioskd/vmtest-refused-token
   printf '%s\n' "$fm_cfg0" >"$CFG" # and the metrics off again
   fm_c=$(cursor)
   if fm_reload_connected "$fm_c"; then
