@@ -241,24 +241,7 @@ func startCall(t *testing.T, kiosk, dp *netlab.NS, bins binaries) call {
 	if err := kiosk.WaitTCP(ctx, dpAddr+":8765"); err != nil {
 		t.Fatalf("dpsim: %v\n%s", err, dpLog())
 	}
-	cfg := fmt.Sprintf(`server:
-  url: ws://%s:8765/v1/session
-  token_file: ""
-  allow_insecure: true
-session:
-  resume: true
-  state_dir: %s
-  connect_timeout: 30s
-  step_timeout: 20s
-media:
-  camera: test
-  microphone: test
-  microphone_required: true
-  speaker: none
-status:
-  socket: %s
-`, dpAddr, filepath.Join(dir, "state"), filepath.Join(dir, "status.sock"))
-	cfgPath := writeFile(t, dir, "kioskd.yaml", cfg)
+	cfgPath := labKioskConfig(t, dir, dpAddr, "", true, true)
 	lines := make(chan map[string]any, 256)
 	kLog := startProcessLines(t, kiosk, filepath.Join(dir, "kioskd.log"), nil, lines, bins.kioskd,
 		"run", "--config", cfgPath, "--log-format", "json")

@@ -98,25 +98,8 @@ func newMediaLab(t *testing.T, sc scenario) *mediaLab {
 	if err := m.kiosk.WaitTCP(ctx, "10.80.0.2:8765"); err != nil {
 		t.Fatalf("dpsim: %v\n%s", err, m.dpLog())
 	}
-	cfg := fmt.Sprintf(`server:
-  url: ws://10.80.0.2:8765/v1/session
-  token_file: ""
-  allow_insecure: true
-session:
-  resume: true
-  state_dir: %s
-  connect_timeout: 30s
-  step_timeout: 20s
-media:
-  camera: test
-  microphone: test
-  microphone_required: false
-  speaker: none
-status:
-  socket: %s
-`, filepath.Join(dir, "state"), filepath.Join(dir, "status.sock"))
 	m.kLog = startProcessLines(t, m.kiosk, filepath.Join(dir, "kioskd.log"), nil, m.lines,
-		bins.kioskd, "run", "--config", writeFile(t, dir, "kioskd.yaml", cfg), "--log-format", "json")
+		bins.kioskd, "run", "--config", labKioskConfig(t, dir, "10.80.0.2", "", true, false), "--log-format", "json")
 	m.waitLine("media path", 30*time.Second)
 	m.sid = swSessions(t, m.dp)[0].ID
 	// Media over A first.

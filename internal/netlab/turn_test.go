@@ -129,25 +129,7 @@ func runTURN(t *testing.T, bins binaries, sc scenario) {
 		user, cred := restCredential(secret, "kiosk", time.Hour)
 		ice = fmt.Sprintf("  ice_servers:\n    - urls: [%q]\n      username: %q\n      credential: %q\n", sc.url, user, cred)
 	}
-	cfg := fmt.Sprintf(`server:
-  url: ws://%s:8765/v1/session
-  token_file: ""
-  allow_insecure: true
-  ice_transport_policy: %s
-%ssession:
-  resume: false
-  state_dir: %s
-  connect_timeout: 30s
-  step_timeout: 20s
-media:
-  camera: test
-  microphone: test
-  microphone_required: false
-  speaker: none
-status:
-  socket: %s
-`, dpAddr, sc.policy, ice, filepath.Join(dir, "state"), filepath.Join(dir, "status.sock"))
-	cfgPath := writeFile(t, dir, "kioskd.yaml", cfg)
+	cfgPath := labKioskConfig(t, dir, dpAddr, fmt.Sprintf("  ice_transport_policy: %s\n%s", sc.policy, ice), false, false)
 	// turns: is verified against the system's CAs, which Go reads from
 	// SSL_CERT_FILE when set: the lab's CA stands in for them, as an
 	// integrator's private CA would be installed into /etc/ssl/certs.
@@ -355,6 +337,31 @@ func writeCerts(t *testing.T, dir, ip string) string {
 	writeFile(t, dir, "server.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	writeFile(t, dir, "server.key", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 	return writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
+}
+
+// labKioskConfig writes the config of a lab kioskd into dir and returns
+// its path: dpsim at dpHost:8765 over ws://, the test camera and
+// microphone, no speaker, state and status socket under dir. serverExtra
+// is added under server: as it is (indented lines).
+func labKioskConfig(t *testing.T, dir, dpHost, serverExtra string, resume, micRequired bool) string {
+	t.Helper()
+	return writeFile(t, dir, "kioskd.yaml", fmt.Sprintf(`server:
+  url: ws://%s:8765/v1/session
+  token_file: ""
+  allow_insecure: true
+%ssession:
+  resume: %t
+  state_dir: %s
+  connect_timeout: 30s
+  step_timeout: 20s
+media:
+  camera: test
+  microphone: test
+  microphone_required: %t
+  speaker: none
+status:
+  socket: %s
+`, dpHost, serverExtra, resume, filepath.Join(dir, "state"), micRequired, filepath.Join(dir, "status.sock")))
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
