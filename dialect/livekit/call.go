@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -80,6 +81,7 @@ type call struct {
 	arriving map[string]map[webrtc.RTPCodecType]bool
 	toAdd    map[string]dialect.SendTrack // our tracks the server has not acknowledged yet (by cid)
 	pubUp    bool                         // the publisher PeerConnection is connected
+	rate     *dialect.RateControl         // the publisher's congestion control
 	offered  bool
 	pending  [2][]webrtc.ICECandidateInit // server candidates before a remote description
 	haveDesc [2]bool
@@ -259,9 +261,11 @@ func (c *call) startPeers() error {
 		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
 	}
 	var err error
-	if c.pub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
+	var est cc.BandwidthEstimator
+	if c.pub, est, err = c.d.api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
+	c.controlRate(est)
 	if c.sub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
@@ -293,6 +297,15 @@ func (c *call) startPeers() error {
 		}
 	}
 	return nil
+}
+
+// controlRate runs congestion control on the publisher PeerConnection,
+// which carries everything the kiosk sends (the subscriber only receives:
+// its estimator idles). LiveKit negotiates transport-cc on the publisher
+// as it does for its own SDKs, so GCC drives the VP8 target as on
+// kioskd.dp.v1 (dialect.RateControl).
+func (c *call) controlRate(est cc.BandwidthEstimator) {
+	c.rate = dialect.StartRateControl(c.pub, est, c.a.Media.Send(), c.log)
 }
 
 // iceServers are the configured ones, then the server's.
@@ -686,6 +699,7 @@ func (c *call) endByUs() {
 }
 
 func (c *call) teardown() {
+	c.rate.Stop() // before Close: pion's GetStats races a closing PeerConnection
 	if c.sig != nil {
 		_ = c.sig.send(reqLeaveMsg(leaveMsg{Reason: ClientInitiated, Action: leaveDisconnect}))
 		c.sig.Close()
