@@ -78,6 +78,7 @@ type call struct {
 	peers    map[string]participantInfo // remote participants by SID
 	order    []string                   // their SIDs as they came: "the first agent" is stable
 	dp       string                     // the Digital Person's SID, once chosen
+	conv     contract.ConversationState // the DP's conversation state as last reported
 	arriving map[string]map[webrtc.RTPCodecType]bool
 	toAdd    map[string]dialect.SendTrack // our tracks the server has not acknowledged yet (by cid)
 	pubUp    bool                         // the publisher PeerConnection is connected
@@ -619,6 +620,7 @@ func (c *call) look() {
 		return
 	}
 	c.setState(contract.DownloadingAssets)
+	c.reportConversation()
 	if len(rp.Tracks) == 0 {
 		return
 	}
