@@ -72,6 +72,8 @@ type call struct {
 
 	// rate is the PeerConnection's congestion control (nil before offer).
 	rate *dialect.RateControl
+	// conv is the DP's conversation state as last reported (conversation.go).
+	conv contract.ConversationState
 
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
@@ -383,6 +385,8 @@ func (c *call) handle(m dpwire.Message) bool {
 		}
 		c.log.Info("the server handed ICE servers", "ice_urls", strings.Join(urls, " "))
 		return true
+	case dpwire.ConversationState:
+		return c.conversation(v)
 	case dpwire.Close:
 		return c.serverClosed(v)
 	default:
