@@ -52,12 +52,12 @@ type SessionInfo struct {
 	SentCloseReason string `json:"sent_close_reason,omitempty"`
 	// EndReason says why an Ended session ended: a close reason the server
 	// sent, or EndExpired, EndSocketLost, EndShutdown.
-	EndReason string     `json:"end_reason,omitempty"`
+	EndReason string `json:"end_reason,omitempty"`
 	// Conversation is the DP's conversation state the admin set last
 	// (POST /conversation), "" if never.
-	Conversation string `json:"conversation_state,omitempty"`
-	Client    ClientView `json:"client"`
-	Created   time.Time  `json:"created"`
+	Conversation string     `json:"conversation_state,omitempty"`
+	Client       ClientView `json:"client"`
+	Created      time.Time  `json:"created"`
 }
 
 // ClientView is the kiosk as it described itself: hello's client, and
