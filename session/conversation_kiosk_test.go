@@ -33,7 +33,7 @@ func TestConversationStateFromDpsim(t *testing.T) {
 	dp.SetConversationState("thinking")
 	k.rec.WaitFor(t, ctx, "thinking again", func(evs []contract.Event) bool { return len(conversations(evs)) == 4 })
 	dp.Drop()
-	evs = k.rec.WaitFor(t, ctx, "resumed", nthConnected(2))
+	k.rec.WaitFor(t, ctx, "resumed", nthConnected(2))
 	evs = k.rec.WaitFor(t, ctx, "thinking after the resume", func(evs []contract.Event) bool { return len(conversations(evs)) == 6 })
 	if got := strings.Join(conversations(evs), " "); got != "listening thinking speaking thinking none thinking" {
 		t.Fatalf("conversation events %s\n%s", got, sessiontest.Describe(evs))
