@@ -92,3 +92,41 @@ func TestTalkPatterns(t *testing.T) {
 		t.Errorf("after stopped: %v", c.Conversation)
 	}
 }
+
+// With a talk LED the lamp test shows it alone, among every LED, blinking
+// while the DP thinks (beside green), and in identify; without one the
+// lamp test is the profile's.
+func TestLampTestWithTalk(t *testing.T) {
+	cfg := section(config.LEDs{Profile: string(leds.Traffic)})
+	plain := leds.LampTestOf(cfg)
+	if len(plain) != len(leds.Traffic.LampTest()) {
+		t.Fatalf("without talk: %d steps, want the profile's %d", len(plain), len(leds.Traffic.LampTest()))
+	}
+	cfg.Lines = map[string]string{"red": "GPIO17", "amber": "GPIO27", "green": "GPIO22", config.LEDTalk: "GPIO5"}
+	steps := leds.LampTestOf(cfg)
+	if len(steps) != len(plain)+2 {
+		t.Fatalf("with talk: %d steps, want %d (talk alone, the DP thinking)", len(steps), len(plain)+2)
+	}
+	has := func(label string, want map[string]leds.Pattern) {
+		t.Helper()
+		for _, s := range steps {
+			if s.Label != label {
+				continue
+			}
+			for r, p := range want {
+				if s.Patterns[r] != p {
+					t.Errorf("%s: %s %v, want %v", label, r, s.Patterns[r], p)
+				}
+			}
+			return
+		}
+		t.Errorf("no step %q", label)
+	}
+	has("LED talk alone", map[string]leds.Pattern{config.LEDTalk: leds.On, "green": leds.Off})
+	has("every LED", map[string]leds.Pattern{config.LEDTalk: leds.On, "red": leds.On})
+	has("Connected, the Digital Person thinking", map[string]leds.Pattern{config.LEDTalk: leds.Blink(leds.TalkHz), "green": leds.On})
+	has("identify", map[string]leds.Pattern{config.LEDTalk: leds.Blink(leds.IdentifyHz)})
+	if id := leds.IdentifyStepOf(cfg, time.Second); id.Patterns[config.LEDTalk] != leds.Blink(leds.IdentifyHz) {
+		t.Errorf("identify: talk %v", id.Patterns[config.LEDTalk])
+	}
+}
