@@ -300,15 +300,6 @@ func (c *call) startPeers() error {
 	return nil
 }
 
-// controlRate runs congestion control on the publisher PeerConnection,
-// which carries everything the kiosk sends (the subscriber only receives:
-// its estimator idles). LiveKit negotiates transport-cc on the publisher
-// as it does for its own SDKs, so GCC drives the VP8 target as on
-// kioskd.dp.v1 (dialect.RateControl).
-func (c *call) controlRate(est cc.BandwidthEstimator) {
-	c.rate = dialect.StartRateControl(c.pub, est, c.a.Media.Send(), c.log)
-}
-
 // iceServers are the configured ones, then the server's.
 func (c *call) iceServers() []webrtc.ICEServer {
 	out := append([]webrtc.ICEServer(nil), c.d.cfg.Peer.ICEServers...)
