@@ -114,10 +114,9 @@ func playDirect(ctx context.Context, cfg config.LEDs, dur *time.Duration, stdout
 		backend.Close()
 		return err
 	}
-	p := leds.Profile(cfg.Profile)
-	steps := p.LampTest()
+	steps := leds.LampTestOf(cfg)
 	if dur != nil {
-		steps = []leds.Step{p.IdentifyStep(*dur)}
+		steps = []leds.Step{leds.IdentifyStepOf(cfg, *dur)}
 	}
 	// The show starts before Run, so Run's first look is its first step;
 	// the kiosk is stopped, so the LEDs are off when it ends.

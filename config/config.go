@@ -232,6 +232,13 @@ const (
 
 	ProfileTraffic = "traffic"
 	ProfileBar     = "bar"
+
+	// LEDTalk is the optional LED of either profile that shows what the
+	// Digital Person is doing in the conversation (steady while it
+	// listens to the visitor, blinking while it thinks, off while it
+	// speaks or when it publishes nothing): driven when leds.lines names
+	// it.
+	LEDTalk = "talk"
 )
 
 // ProfileLines returns the LED names a profile needs in leds.lines, in
@@ -245,6 +252,16 @@ func ProfileLines(profile string) []string {
 		return []string{"step1", "step2", "step3", "step4"}
 	}
 	return nil
+}
+
+// Roles returns the LEDs the section drives, in display order: the
+// profile's (ProfileLines), then the optional talk LED when lines names it.
+func (l LEDs) Roles() []string {
+	r := ProfileLines(l.Profile)
+	if _, ok := l.Lines[LEDTalk]; ok && r != nil {
+		r = append(r, LEDTalk)
+	}
+	return r
 }
 
 // Default returns a Config with every default of docs/BEHAVIOUR.md section 13 filled

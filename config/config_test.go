@@ -461,7 +461,7 @@ func TestParseErrors(t *testing.T) {
 			"leds:\n  backend: gpio\n  lines:\n    red: GPIO17\n    amber: GPIO27\n    gren: GPIO22\n",
 			[]string{
 				`kioskd.yaml:3: leds.lines: missing green for profile traffic with backend gpio`,
-				`kioskd.yaml:6: leds.lines.gren: not an LED of profile traffic (it has red, amber, green)`,
+				`kioskd.yaml:6: leds.lines.gren: not an LED of profile traffic (it has red, amber, green, and the optional talk)`,
 			}},
 		{"lines not checked for console",
 			"leds:\n  backend: console\n  profile: bar\n",
@@ -645,13 +645,20 @@ func TestLEDsValidate(t *testing.T) {
 		{section(func(l *LEDs) {
 			l.Backend, l.Profile, l.Lines = BackendLEDClass, ProfileBar, map[string]string{"step1": "a", "step2": "b", "step3": "c", "step4": "d"}
 		}), nil},
+		// The optional talk LED, beside either profile's, needs a line of its own.
+		{section(func(l *LEDs) {
+			l.Backend, l.Lines = BackendGPIO, map[string]string{"red": "GPIO17", "amber": "GPIO27", "green": "GPIO22", "talk": "GPIO5"}
+		}), nil},
+		{section(func(l *LEDs) {
+			l.Backend, l.Lines = BackendGPIO, map[string]string{"red": "GPIO17", "amber": "GPIO27", "green": "GPIO22", "talk": "GPIO17"}
+		}), []string{`leds.lines.talk: same GPIO line as red ("GPIO17"); each LED needs its own`}},
 		{section(func(l *LEDs) { l.Backend = "neon" }), []string{`leds.backend: must be gpio, ledclass, console or none (got "neon")`}},
 		{section(func(l *LEDs) { l.Profile = "disco" }), []string{`leds.profile: must be traffic or bar (got "disco")`}},
 		{section(func(l *LEDs) { l.Backend, l.Profile, l.Lines = BackendGPIO, ProfileBar, traffic }), []string{
 			`leds.lines: missing step1, step2, step3, step4 for profile bar with backend gpio`,
-			`leds.lines.amber: not an LED of profile bar (it has step1, step2, step3, step4)`,
-			`leds.lines.green: not an LED of profile bar (it has step1, step2, step3, step4)`,
-			`leds.lines.red: not an LED of profile bar (it has step1, step2, step3, step4)`,
+			`leds.lines.amber: not an LED of profile bar (it has step1, step2, step3, step4, and the optional talk)`,
+			`leds.lines.green: not an LED of profile bar (it has step1, step2, step3, step4, and the optional talk)`,
+			`leds.lines.red: not an LED of profile bar (it has step1, step2, step3, step4, and the optional talk)`,
 		}},
 		{section(func(l *LEDs) {
 			l.Backend, l.Lines = BackendGPIO, map[string]string{"red": "GPIO17", "amber": "GPIO17", "green": " "}
@@ -953,5 +960,21 @@ func TestTokenEndpoint(t *testing.T) {
 	}
 	if err := c.ValidateForRun(); !errors.Is(err, ErrNoURL) {
 		t.Fatalf("livekit without url nor endpoint: %v", err)
+	}
+}
+
+// Roles are the profile's LEDs, then talk when lines names it.
+func TestLEDRoles(t *testing.T) {
+	l := Default().LEDs
+	if got := strings.Join(l.Roles(), ","); got != "red,amber,green" {
+		t.Errorf("roles %s, want red,amber,green", got)
+	}
+	l.Profile, l.Lines = ProfileBar, map[string]string{"step1": "a", "step2": "b", "step3": "c", "step4": "d", LEDTalk: "e"}
+	if got := strings.Join(l.Roles(), ","); got != "step1,step2,step3,step4,talk" {
+		t.Errorf("roles %s, want step1,step2,step3,step4,talk", got)
+	}
+	l.Profile = "disco"
+	if r := l.Roles(); r != nil {
+		t.Errorf("roles of an unknown profile %v, want none", r)
 	}
 }

@@ -86,7 +86,7 @@ func (c *Config) showValue(path string, v reflect.Value, depth int, out *[]shown
 				}
 			})
 			// The profile's LEDs in display order first, then any other.
-			order := ProfileLines(c.LEDs.Profile)
+			order := c.LEDs.Roles()
 			slices.SortStableFunc(keys, func(a, b string) int { return rank(order, a) - rank(order, b) })
 			for _, k := range keys {
 				*out = append(*out, shown{text: indent + "  " + scalar(k) + ": " + scalar(m[k]), origin: c.originOf(joinKey(key, keyName(k)))})

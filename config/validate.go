@@ -409,11 +409,11 @@ func (v *validator) leds() {
 	for _, name := range names {
 		key := "leds.lines." + keyName(name)
 		at := []string{"leds.lines", "leds.profile", "leds"}
-		if !slices.Contains(want, name) {
+		if !slices.Contains(want, name) && name != LEDTalk {
 			// Not for the default lines under a profile chosen in the
 			// file: the integrator did not write them, "missing" says it all.
 			if v.c.src == nil || v.c.src.has("leds.lines") {
-				v.fail(key, at, "not an LED of profile %s (it has %s)", l.Profile, strings.Join(want, ", "))
+				v.fail(key, at, "not an LED of profile %s (it has %s, and the optional %s)", l.Profile, strings.Join(want, ", "), LEDTalk)
 			}
 			continue
 		}

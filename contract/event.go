@@ -24,12 +24,15 @@ const (
 	EventMediaFailed
 	// EventStopped: the supervisor has stopped for good.
 	EventStopped
+	// EventConversation: the Digital Person's conversation state changed
+	// (once per change; ConversationNone again when the call ends).
+	EventConversation
 )
 
 var eventKindNames = map[EventKind]string{
 	EventState: "state", EventQueue: "queue", EventConnectFailed: "connectFailed",
 	EventDisconnected: "disconnected", EventRetry: "retry", EventMediaFailed: "mediaFailed",
-	EventStopped: "stopped",
+	EventStopped: "stopped", EventConversation: "conversation",
 }
 
 func (k EventKind) String() string {
@@ -57,9 +60,10 @@ type Event struct {
 	// NoDetail mostly.
 	ErrorDetail ErrorDetail
 
-	QueuePosition int           // EventQueue
-	Delay         time.Duration // EventRetry
-	Attempt       int           // connect attempts since the last Connected
+	QueuePosition int               // EventQueue
+	Conversation  ConversationState // the conversation state after this event
+	Delay         time.Duration     // EventRetry
+	Attempt       int               // connect attempts since the last Connected
 }
 
 // Snapshot is the session's current condition, for status queries.
@@ -74,6 +78,9 @@ type Snapshot struct {
 	Since         time.Time // when State was entered
 	NextRetry     time.Time // zero unless waiting to retry
 	Connects      int       // how many times Connected was reached
+	// Conversation is what the Digital Person is doing (ConversationNone
+	// when it publishes nothing, or no call runs).
+	Conversation ConversationState
 }
 
 // Bus fans events out to subscribers. A slow subscriber never blocks the

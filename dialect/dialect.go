@@ -61,9 +61,7 @@ type Attempt struct {
 // and logged before the method returns), and a Reporter method never calls
 // back into the call.
 //
-// The supervisor is the one implementation; a later dialect that knows the
-// Digital Person's conversation state (idle, listening, thinking,
-// speaking) reports it through a method that joins these three.
+// The supervisor is the one implementation.
 type Reporter interface {
 	// State reports each connection state change (docs/BEHAVIOUR.md
 	// section 1), forward only, up to Connected. Never Disconnected: the
@@ -75,6 +73,13 @@ type Reporter interface {
 	// Queue reports the kiosk's position in the server's queue while
 	// searching for a Digital Person (0: not queued).
 	Queue(pos int)
+	// Conversation reports each change of what the Digital Person is
+	// doing (idle, listening, thinking, speaking), as far as its server
+	// tells (LiveKit: the DP's lk.agent.state attribute; kioskd.dp.v1:
+	// conversation_state). A dialect whose DP publishes nothing never
+	// calls it; the supervisor returns it to ConversationNone when the
+	// call ends, so a dialect need not.
+	Conversation(c contract.ConversationState)
 }
 
 // Call is one attempt to reach a Digital Person, from the dial to the end

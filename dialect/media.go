@@ -43,6 +43,6 @@ type SendTrack interface {
 	// SetRate hands the track what congestion control allows the call's
 	// sending (and what it measured on the path): a video track sets its
 	// encoder's target bitrate and frame rate cap, every track records it
-	// for the metrics. A call calls it every rateInterval while it sends.
+	// for the metrics. A call calls it every RateInterval while it sends (RateControl).
 	SetRate(rtc.SendRate)
 }

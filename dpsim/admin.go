@@ -14,6 +14,9 @@ import (
 //	POST /close?reason=R     send `close` with reason R (and &message=M) to every
 //	                         live session; 400 if R is not a server close reason
 //	POST /drop               cut every live control socket, no close message
+//	POST /conversation?state=S  the DP says what it does (conversation_state,
+//	                         protocol 1.5) on every live session; 400 if S is not
+//	                         idle, initializing, listening, thinking, speaking or none
 //	GET  /stats              Stats
 //	GET  /healthz            "ok"
 func (s *Server) AdminHandler() http.Handler {
@@ -37,6 +40,17 @@ func (s *Server) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /drop", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"dropped": s.Drop()})
+	})
+	mux.HandleFunc("POST /conversation", func(w http.ResponseWriter, r *http.Request) {
+		state := r.URL.Query().Get("state")
+		n, err := s.SetConversationState(state)
+		if errors.Is(err, ErrBadConversationState) {
+			writeJSON(w, http.StatusBadRequest, map[string]any{
+				"error": "state must be one of the conversation states", "state": state, "valid": ConversationStates,
+			})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sent": n, "state": state})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

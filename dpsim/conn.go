@@ -23,6 +23,7 @@ const (
 	cmdClose cmdKind = iota + 1
 	cmdDrop
 	cmdTakeover
+	cmdConversation // SetConversationState: reason is the state
 )
 
 // command is what the rest of the server asks of a connection.
@@ -97,7 +98,7 @@ type conn struct {
 	kioskID string
 
 	cmds   chan command
-	acks   chan struct{}
+	acks   chan bool
 	events chan any
 	quit   chan struct{} // the loop has stopped; posts are dropped
 
@@ -127,7 +128,7 @@ func (s *Server) newConn(ws *websocket.Conn, remote, kioskID string) *conn {
 		cc:      newCtrlConn(ws, s.cfg.Heartbeat, log),
 		log:     log,
 		cmds:    make(chan command),
-		acks:    make(chan struct{}),
+		acks:    make(chan bool),
 		events:  make(chan any, 64),
 		quit:    make(chan struct{}),
 		state:   stAwaitingHello,
@@ -154,7 +155,8 @@ func (c *conn) do(cmd command) bool {
 		return false
 	}
 	select {
-	case <-c.acks:
+	case ok := <-c.acks:
+		return ok
 	case <-c.quit:
 	}
 	return true
@@ -224,8 +226,12 @@ func (c *conn) serve() {
 				c.feed(e)
 			}
 		case cmd := <-c.cmds:
+			if cmd.kind == cmdConversation {
+				c.acks <- c.conversation(cmd.reason)
+				continue
+			}
 			c.feed(fromCommand(cmd))
-			c.acks <- struct{}{}
+			c.acks <- true
 		case <-c.srv.ctx.Done():
 			c.feed(event{in: inShutdown})
 		}
@@ -499,6 +505,7 @@ func (c *conn) attach(h dpwire.Hello) event {
 func (c *conn) startSession() {
 	sc := &c.srv.cfg.Scenario
 	c.send(dpwire.Session{SessionID: c.sess.id, Resumed: c.plan.resumed, HeartbeatMS: c.srv.heartbeatMS()})
+	c.resendConversation()
 	if cfg := c.srv.cfg; len(cfg.TURNURLs) > 0 {
 		user, cred := TURNCredential(cfg.TURNSecret, c.sess.id, time.Now().Add(cfg.TURNTTL))
 		c.send(dpwire.ICEServers{Servers: []dpwire.ICEServer{{URLs: cfg.TURNURLs, Username: user, Credential: cred}}})

@@ -52,9 +52,12 @@ type SessionInfo struct {
 	SentCloseReason string `json:"sent_close_reason,omitempty"`
 	// EndReason says why an Ended session ended: a close reason the server
 	// sent, or EndExpired, EndSocketLost, EndShutdown.
-	EndReason string     `json:"end_reason,omitempty"`
-	Client    ClientView `json:"client"`
-	Created   time.Time  `json:"created"`
+	EndReason string `json:"end_reason,omitempty"`
+	// Conversation is the DP's conversation state the admin set last
+	// (POST /conversation), "" if never.
+	Conversation string     `json:"conversation_state,omitempty"`
+	Client       ClientView `json:"client"`
+	Created      time.Time  `json:"created"`
 }
 
 // ClientView is the kiosk as it described itself: hello's client, and
@@ -111,6 +114,7 @@ type session struct {
 	everConnected bool // once Connected, the session is resumable
 	lastClose     string
 	sentClose     string
+	conversation  string // the DP's conversation state (SetConversationState), "" if never set
 	endReason     string
 
 	conn   *conn // the control connection attached, if any
@@ -140,6 +144,7 @@ func (sess *session) info() SessionInfo {
 		LastCloseReason: sess.lastClose,
 		SentCloseReason: sess.sentClose,
 		EndReason:       sess.endReason,
+		Conversation:    sess.conversation,
 		Client:          ClientView{ClientInfo: sess.client, KioskID: sess.client.KioskID},
 		Created:         sess.created,
 	}

@@ -22,7 +22,7 @@ import (
 const Subprotocol = "kioskd.dp.v1"
 
 // ProtocolVersion is the version documented in docs/PROTOCOL.md.
-const ProtocolVersion = "1.4"
+const ProtocolVersion = "1.5"
 
 // MaxFrameSize is the largest text frame either side accepts (64 KiB).
 // An SDP with a few codecs is 3-8 KiB; nothing legitimate comes near it.
@@ -267,6 +267,8 @@ func Decode(frame []byte) (Message, error) {
 		m = &ICEServers{}
 	case TypeICERestart:
 		m = &ICERestart{}
+	case TypeConversationState:
+		m = &ConversationState{}
 	default:
 		return nil, &UnknownTypeError{Type: shown(*env.Type)}
 	}
@@ -403,6 +405,8 @@ func validate(m Message) error {
 		}
 	case *ICEServers:
 		return v.check()
+	case *ConversationState:
+		return v.check()
 	}
 	return nil
 }
@@ -433,6 +437,8 @@ func deref(m Message) Message {
 	case *ICEServers:
 		return *v
 	case *ICERestart:
+		return *v
+	case *ConversationState:
 		return *v
 	}
 	return m

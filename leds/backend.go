@@ -62,7 +62,7 @@ func Open(cfg config.LEDs, w io.Writer) (Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("leds: %w", err)
 	}
-	roles := config.ProfileLines(cfg.Profile)
+	roles := cfg.Roles()
 	lines := make(map[string]string, len(roles))
 	for _, r := range roles {
 		lines[r] = cfg.Lines[r]

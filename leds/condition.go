@@ -44,6 +44,10 @@ type Condition struct {
 	// Detail narrows Err down; DetailUnauthorized flashes the code long
 	// (CodeLong): the staff table's "call support" line.
 	Detail contract.ErrorDetail
+
+	// Conversation is what the Digital Person is doing, for the optional
+	// talk LED (Talk).
+	Conversation contract.ConversationState
 }
 
 func (c Condition) String() string {
@@ -85,10 +89,33 @@ func (c Condition) Next(e contract.Event) Condition {
 		if c.Err == contract.NoError {
 			c.Err, c.Detail = contract.MediaStreamFailed, contract.NoDetail
 		}
+	case contract.EventConversation:
+		c.Conversation = e.Conversation
 	case contract.EventStopped:
 		c = Condition{State: contract.Disconnected, Stopped: true}
 	}
 	return c
+}
+
+// TalkHz is the talk LED's blink while the Digital Person thinks.
+const TalkHz = 2
+
+// Talk is the pattern of the optional talk LED (config.LEDTalk): steady
+// while the Digital Person listens (the visitor can speak: the kiosk hears
+// them), blinking while it thinks, off while it speaks, is idle or starting,
+// or publishes nothing, and when stopped. It shows only what the DP says it
+// does; the connection state is the profile's LEDs'.
+func (c Condition) Talk() Pattern {
+	if c.Stopped {
+		return Off
+	}
+	switch c.Conversation {
+	case contract.ConversationListening:
+		return On
+	case contract.ConversationThinking:
+		return Blink(TalkHz)
+	}
+	return Off
 }
 
 // Patterns maps every role of p to its pattern under c. Unknown profiles give

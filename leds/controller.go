@@ -75,7 +75,7 @@ func New(cfg config.LEDs, backend Backend, clk clock.Clock, log *slog.Logger) (*
 	}
 	c := &Controller{
 		profile: p,
-		roles:   p.Roles(),
+		roles:   cfg.Roles(),
 		backend: backend,
 		clk:     clk,
 		log:     log.With("component", "leds"),
@@ -251,6 +251,7 @@ func (c *Controller) refreshLocked(now time.Time, apply bool) time.Time {
 	}
 	if apply {
 		pats := c.profile.Patterns(c.cond)
+		pats[config.LEDTalk] = c.cond.Talk() // driven only where configured (c.leds)
 		if showPats != nil {
 			pats = showPats
 		}

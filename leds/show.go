@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/contract"
 )
 
@@ -211,14 +213,14 @@ func (c *Controller) Identify(ctx context.Context, d time.Duration, progress fun
 	if d <= 0 || d > MaxIdentify {
 		return ErrBadIdentify
 	}
-	return c.Play(ctx, []Step{c.profile.IdentifyStep(d)}, progress)
+	return c.Play(ctx, []Step{identifyStep(c.roles, d)}, progress)
 }
 
 // LampTest shows every LED alone, all together, every state's pattern and
 // every error code in turn (Profile.LampTest), then the condition again.
 // progress hears one line per step, saying what the LEDs should show.
 func (c *Controller) LampTest(ctx context.Context, progress func(string)) error {
-	return c.Play(ctx, c.profile.LampTest(), progress)
+	return c.Play(ctx, c.profile.lampTest(c.roles), progress)
 }
 
 // Line is step i as a technician reads it beside the LEDs: its number, what
@@ -228,10 +230,17 @@ func (s *Show) Line(i int) string {
 	return fmt.Sprintf("%2d/%d  %-36s %-5s %s", i+1, len(s.steps), st.Label, st.For, st.Describe(s.roles))
 }
 
-// IdentifyStep is identify's look for d: every LED at IdentifyHz, in phase.
-func (p Profile) IdentifyStep(d time.Duration) Step {
+// IdentifyStep is identify's look for d: every LED of the profile at
+// IdentifyHz, in phase.
+func (p Profile) IdentifyStep(d time.Duration) Step { return identifyStep(p.Roles(), d) }
+
+// IdentifyStepOf is IdentifyStep for every LED of a leds section: the
+// profile's and the optional talk LED (config.LEDs.Roles).
+func IdentifyStepOf(cfg config.LEDs, d time.Duration) Step { return identifyStep(cfg.Roles(), d) }
+
+func identifyStep(roles []string, d time.Duration) Step {
 	pats := map[string]Pattern{}
-	for _, r := range p.Roles() {
+	for _, r := range roles {
 		pats[r] = Blink(IdentifyHz)
 	}
 	return Step{Label: "identify: every LED flashes together", Patterns: pats, For: d}
@@ -249,8 +258,14 @@ const (
 // LEDs, the pattern of each state (docs/BEHAVIOUR.md section 8), each error
 // code while not connected, a media failure while Connected, and identify.
 // About 50 s for traffic.
-func (p Profile) LampTest() []Step {
-	roles := p.Roles()
+func (p Profile) LampTest() []Step { return p.lampTest(p.Roles()) }
+
+// LampTestOf is the lamp test of a leds section: the profile's, with the
+// optional talk LED alone, among every LED, and its look while the Digital
+// Person thinks (config.LEDs.Roles).
+func LampTestOf(cfg config.LEDs) []Step { return Profile(cfg.Profile).lampTest(cfg.Roles()) }
+
+func (p Profile) lampTest(roles []string) []Step {
 	var steps []Step
 	for _, r := range roles {
 		steps = append(steps, Step{Label: "LED " + r + " alone", Patterns: map[string]Pattern{r: On}, For: lampLED})
@@ -270,7 +285,13 @@ func (p Profile) LampTest() []Step {
 	mf := contract.MediaStreamFailed
 	steps = append(steps, Step{Label: fmt.Sprintf("Connected, error %d %s", mf.Code(), mf),
 		Patterns: p.Patterns(Condition{State: contract.Connected, Err: mf}), For: Code(mf.Code()).Period()})
-	id := p.IdentifyStep(lampState)
+	if slices.Contains(roles, config.LEDTalk) {
+		c := Condition{State: contract.Connected, Conversation: contract.ConversationThinking}
+		pats := p.Patterns(c)
+		pats[config.LEDTalk] = c.Talk()
+		steps = append(steps, Step{Label: "Connected, the Digital Person thinking", Patterns: pats, For: lampState})
+	}
+	id := identifyStep(roles, lampState)
 	id.Label = "identify"
 	return append(steps, id)
 }

@@ -16,6 +16,9 @@ const (
 	KeyErrorName        = "error_name"
 	KeyErrorDetail      = "error_detail"
 	KeyDisconnectReason = "disconnect_reason"
+	// KeyConversationState is what the Digital Person is doing
+	// (CONVERSATION_STATE in the journal), on the line of each change.
+	KeyConversationState = "conversation_state"
 )
 
 // SessionID is the session_id attribute.

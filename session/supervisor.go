@@ -202,6 +202,14 @@ func (s *Supervisor) wait(w waitFor) woke {
 func (s *Supervisor) publish(e contract.Event) {
 	e.Time = s.opts.Clock.Now()
 	s.mu.Lock()
+	if e.Kind == contract.EventConversation {
+		if s.snap.Conversation == e.Conversation {
+			s.mu.Unlock()
+			return // once per change, never repeated
+		}
+		s.snap.Conversation = e.Conversation
+	}
+	e.Conversation = s.snap.Conversation
 	if e.Kind == contract.EventState {
 		if s.snap.State == e.State {
 			s.mu.Unlock()
@@ -339,6 +347,8 @@ func (s *Supervisor) attempt(ctx context.Context) dialect.Result {
 		switch s.wait(waitFor{call: call.Done(), step: dl.step.C(), connect: dl.connect.C(), devices: s.opts.DeviceChanges}) {
 		case wokeCall:
 			res := call.Result()
+			// What the DP was doing ended with the call.
+			s.publish(contract.Event{Kind: contract.EventConversation, Conversation: contract.ConversationNone})
 			s.publish(contract.Event{Kind: contract.EventState, State: contract.Disconnected})
 			return res
 		case wokeDevices:
@@ -385,6 +395,10 @@ func (r *reporter) Session(id string, resumed bool) {
 	s.resumed = resumed
 	s.mu.Unlock()
 	s.setSessionID(id)
+}
+
+func (r *reporter) Conversation(c contract.ConversationState) {
+	r.s.publish(contract.Event{Kind: contract.EventConversation, Conversation: c})
 }
 
 func (r *reporter) Queue(pos int) {
@@ -631,6 +645,9 @@ func (s *Supervisor) logEvent(e contract.Event) {
 			attrs = appendDetail(attrs, e.ErrorDetail)
 		}
 		s.log.Info("retrying", attrs...)
+	case contract.EventConversation:
+		attrs = append(attrs, "conversation_state", e.Conversation.String())
+		s.log.Info("conversation state "+e.Conversation.String(), attrs...)
 	case contract.EventStopped:
 		s.log.Info("session supervisor stopped", attrs...)
 	}

@@ -24,6 +24,7 @@ import (
 //	kioskd_state_since_timestamp_seconds          gauge, when the current state was entered
 //	kioskd_last_connected_timestamp_seconds       gauge, when Connected was last reached (0: not yet)
 //	kioskd_queue_position                         gauge, while searching
+//	kioskd_conversation_state{state}              gauge, 1 for what the DP is doing (none: nothing published), 0 for the others
 //	kioskd_connect_attempts_total{result}         counter, attempts that ended: connected or failed
 //	kioskd_connects_total                         counter, Connected reached
 //	kioskd_resumes_total                          counter, Connected by resuming the stored session
@@ -42,6 +43,7 @@ type Metrics struct {
 	stateSince    prometheus.Gauge
 	lastConnected prometheus.Gauge
 	queue         prometheus.Gauge
+	conversation  *prometheus.GaugeVec
 	attempts      *prometheus.CounterVec
 	connects      prometheus.Counter
 	resumes       prometheus.Counter
@@ -82,6 +84,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "When Connected was last reached (Unix time); 0 if not since kioskd started."}),
 		queue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kioskd_queue_position",
 			Help: "Queue position reported by the server while searching for a Digital Person (0 otherwise)."}),
+		conversation: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kioskd_conversation_state",
+			Help: "1 for what the Digital Person is doing (idle, initializing, listening, thinking, speaking; none: no call, or a DP that publishes nothing), 0 for the others."}, []string{"state"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_connect_attempts_total",
 			Help: "Connect attempts that ended, by result: connected, or failed (with an error name, see kioskd_connect_errors_total)."}, []string{"result"}),
 		connects: prometheus.NewCounter(prometheus.CounterOpts{Name: "kioskd_connects_total",
@@ -117,7 +121,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.disconnects.WithLabelValues(r.String())
 	}
 	m.setState(contract.Disconnected, time.Now())
-	cs := []prometheus.Collector{newBuildInfo(), m.state, m.states, m.stateSince, m.lastConnected, m.queue,
+	m.setConversation(contract.ConversationNone)
+	cs := []prometheus.Collector{newBuildInfo(), m.state, m.states, m.stateSince, m.lastConnected, m.queue, m.conversation,
 		m.attempts, m.connects, m.resumes, m.connectErrors, m.disconnects, m.mediaFailures, m.timeToConn, m.recovery, m.Health}
 	cs = append(cs, m.Media.collectors()...)
 	for _, c := range cs {
@@ -139,6 +144,17 @@ func (m *Metrics) setState(s contract.ConnectionState, at time.Time) {
 		m.states.WithLabelValues(st.String()).Set(v)
 	}
 	m.stateSince.Set(unixSeconds(at))
+}
+
+// setConversation moves the conversation gauges to c.
+func (m *Metrics) setConversation(c contract.ConversationState) {
+	for _, st := range contract.AllConversationStates {
+		v := 0.0
+		if st == c {
+			v = 1
+		}
+		m.conversation.WithLabelValues(st.String()).Set(v)
+	}
 }
 
 // unixSeconds is t as a Prometheus timestamp: Unix seconds, fractional.
@@ -179,6 +195,8 @@ func (m *Metrics) Observe(e contract.Event) {
 		m.prev = e.State
 	case contract.EventQueue:
 		m.queue.Set(float64(e.QueuePosition))
+	case contract.EventConversation:
+		m.setConversation(e.Conversation)
 	case contract.EventConnectFailed:
 		if e.ErrorName != contract.NoError {
 			m.attempts.WithLabelValues(ResultFailed).Inc()

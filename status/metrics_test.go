@@ -246,3 +246,28 @@ func TestNewRegistry(t *testing.T) {
 		t.Fatalf("Gather = %d families, %v", len(mfs), err)
 	}
 }
+
+// kioskd_conversation_state has a series for every conversation state
+// from the start, none at 1; each change moves the 1, and the end of the
+// call (none again) puts it back.
+func TestConversationMetric(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.conversation); n != len(contract.AllConversationStates) {
+		t.Fatalf("conversation series = %d, want %d", n, len(contract.AllConversationStates))
+	}
+	for _, c := range []contract.ConversationState{contract.ConversationNone, contract.ConversationListening, contract.ConversationThinking, contract.ConversationSpeaking, contract.ConversationNone} {
+		m.Observe(contract.Event{Kind: contract.EventConversation, Time: since, State: contract.Connected, Conversation: c})
+		for _, st := range contract.AllConversationStates {
+			want := 0.0
+			if st == c {
+				want = 1
+			}
+			if got := testutil.ToFloat64(m.conversation.WithLabelValues(st.String())); got != want {
+				t.Errorf("after %v: kioskd_conversation_state{%v} = %v, want %v", c, st, got, want)
+			}
+		}
+	}
+}

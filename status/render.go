@@ -30,6 +30,9 @@ func formatLine(st Status, wholeID bool) string {
 	if st.QueuePosition > 0 && st.CurrentStep == 1 {
 		fmt.Fprintf(&b, "  queue %d", st.QueuePosition)
 	}
+	if st.ConversationState != "" {
+		b.WriteString("  DP " + clean(st.ConversationState))
+	}
 	if st.NextRetry != nil {
 		if st.LastError != "" {
 			fmt.Fprintf(&b, "  retrying after %s (attempt %d)", st.LastErrorText(), st.Attempt)
@@ -81,6 +84,9 @@ func FormatText(st Status, now time.Time) string {
 	}
 	if st.QueuePosition > 0 {
 		row("Queue", fmt.Sprint(st.QueuePosition))
+	}
+	if st.ConversationState != "" {
+		row("DP", clean(st.ConversationState)) // the conversation state
 	}
 	if st.LastError != "" {
 		lastError(row, st.LastError, st.LastErrorDetail)

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"github.com/kioskd/kioskd/contract"
 
 	"bytes"
@@ -24,6 +25,7 @@ func TestFormatLine(t *testing.T) {
 		{contract.Snapshot{State: contract.Disconnected, LastError: contract.NoScene, Attempt: 2, NextRetry: retry}, "[····] 0% Disconnected  retrying after noScene (attempt 2)"},
 		{contract.Snapshot{State: contract.Disconnected, LastError: contract.ServerConnectionFailed, LastDetail: contract.DetailUnauthorized, Attempt: 3, NextRetry: retry}, "[····] 0% Disconnected  retrying after serverConnectionFailed (unauthorized) (attempt 3)"},
 		{contract.Snapshot{State: contract.Connected, SessionID: "a\x1b[2Jb"}, "[####] 100% Connected  session a[2Jb"},
+		{contract.Snapshot{State: contract.Connected, SessionID: "r", Conversation: contract.ConversationThinking}, "[####] 100% Connected  DP thinking  session r"},
 	} {
 		if got := FormatLine(FromSnapshot(tc.s)); got != tc.want {
 			t.Errorf("FormatLine\n got %q\nwant %q", got, tc.want)
@@ -104,5 +106,29 @@ func TestIsTerminal(t *testing.T) {
 	defer f.Close()
 	if IsTerminal(f) {
 		t.Error("a regular file is a terminal")
+	}
+}
+
+// The conversation state is a row of its own, and in the JSON, only when
+// the DP publishes one: a DP that publishes none changes nothing.
+func TestConversationInStatus(t *testing.T) {
+	now := since.Add(time.Second)
+	st := FromSnapshot(contract.Snapshot{State: contract.Connected, SessionID: "r", Conversation: contract.ConversationListening})
+	if st.ConversationState != "listening" {
+		t.Fatalf("conversation_state %q, want listening", st.ConversationState)
+	}
+	if out := FormatText(st, now); !strings.Contains(out, "DP:          listening\n") {
+		t.Errorf("FormatText lacks the DP row:\n%s", out)
+	}
+	j, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(j), `"conversation_state":"listening"`) {
+		t.Errorf("JSON %s (%v) lacks conversation_state", j, err)
+	}
+	none := FromSnapshot(contract.Snapshot{State: contract.Connected, SessionID: "r"})
+	if out := FormatText(none, now); strings.Contains(out, "DP:") {
+		t.Errorf("a DP row without a conversation state:\n%s", out)
+	}
+	if j, _ := json.Marshal(none); strings.Contains(string(j), "conversation_state") {
+		t.Errorf("JSON %s has conversation_state without one", j)
 	}
 }

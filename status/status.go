@@ -35,12 +35,17 @@ type Status struct {
 	// LastErrorDetail narrows LastError down ("unauthorized"), "" if
 	// nothing does (contract.ErrorDetail).
 	LastErrorDetail string `json:"last_error_detail"`
+
+	// ConversationState is what the Digital Person is doing (idle,
+	// initializing, listening, thinking, speaking); absent when it
+	// publishes nothing or no call runs (contract.ConversationState).
+	ConversationState string `json:"conversation_state,omitempty"`
 }
 
 // FromSnapshot converts the session's snapshot.
 func FromSnapshot(s contract.Snapshot) Status {
 	d := s.State.Data()
-	return Status{
+	st := Status{
 		State:            d.Name,
 		CurrentStep:      d.CurrentStep,
 		TotalSteps:       d.TotalSteps,
@@ -56,6 +61,10 @@ func FromSnapshot(s contract.Snapshot) Status {
 		Connects:         s.Connects,
 		LastErrorCode:    s.LastError.Code(),
 	}
+	if s.Conversation != contract.ConversationNone {
+		st.ConversationState = s.Conversation.String()
+	}
+	return st
 }
 
 // LastErrorText is the last error as people read it: the name, with its

@@ -188,6 +188,9 @@ func (c *Call) Session(id string, resumed bool) {
 // Queue reports a queue position.
 func (c *Call) Queue(pos int) { c.Attempt.Report.Queue(pos) }
 
+// Conversation reports the Digital Person's conversation state.
+func (c *Call) Conversation(st contract.ConversationState) { c.Attempt.Report.Conversation(st) }
+
 // Connect reports the session id and then every step up to Connected.
 func (c *Call) Connect(id string, resumed bool) {
 	c.Session(id, resumed)

@@ -21,6 +21,9 @@ func (r *reports) Session(id string, resumed bool) {
 	*r = append(*r, fmt.Sprintf("session:%s:%v", id, resumed))
 }
 func (r *reports) Queue(pos int) { *r = append(*r, fmt.Sprintf("queue:%d", pos)) }
+func (r *reports) Conversation(c contract.ConversationState) {
+	*r = append(*r, "conversation:"+c.String())
+}
 
 func start(t *testing.T, d *dialecttest.Dialect, ctx context.Context, resume string) (*dialecttest.Call, *reports) {
 	t.Helper()

@@ -70,9 +70,10 @@ type call struct {
 	// repeating one cannot flood the log.
 	outOfOrder kindLog
 
-	// rateStop ends controlRate, which closes rateDone (nil before offer).
-	rateStop context.CancelFunc
-	rateDone chan struct{}
+	// rate is the PeerConnection's congestion control (nil before offer).
+	rate *dialect.RateControl
+	// conv is the DP's conversation state as last reported (conversation.go).
+	conv contract.ConversationState
 
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
@@ -384,6 +385,8 @@ func (c *call) handle(m dpwire.Message) bool {
 		}
 		c.log.Info("the server handed ICE servers", "ice_urls", strings.Join(urls, " "))
 		return true
+	case dpwire.ConversationState:
+		return c.conversation(v)
 	case dpwire.Close:
 		return c.serverClosed(v)
 	default:
@@ -567,9 +570,7 @@ func (c *call) offer() (string, error) {
 		c.sinks.Add(1)
 		go c.readRTCP(tr.Sender(), t)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.rateStop, c.rateDone = cancel, make(chan struct{})
-	go c.controlRate(ctx, pc, est, c.a.Media.Send())
+	c.rate = dialect.StartRateControl(pc, est, c.a.Media.Send(), c.log)
 	// Receive the DP's voice and face even when we send nothing of a kind.
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if !kinds[k] {
@@ -699,11 +700,7 @@ func (c *call) sendClose(reason string) {
 
 func (c *call) teardown() {
 	c.stopRestartTimer()
-	if c.rateStop != nil {
-		// Before Close: pion's GetStats races a closing PeerConnection.
-		c.rateStop()
-		<-c.rateDone
-	}
+	c.rate.Stop() // before Close: pion's GetStats races a closing PeerConnection
 	if c.pc != nil {
 		_ = c.pc.Close() // unbinds our tracks; they stay open for the next call
 	}

@@ -47,6 +47,9 @@ type reports chan string
 func (r reports) State(st contract.ConnectionState) { r <- "state:" + st.String() }
 func (r reports) Session(id string, resumed bool)   { r <- fmt.Sprintf("session:%v", resumed) }
 func (r reports) Queue(pos int)                     { r <- fmt.Sprintf("queue:%d", pos) }
+func (r reports) Conversation(c contract.ConversationState) {
+	r <- "conversation:" + c.String()
+}
 
 // until reads reports up to and including want, returning them.
 func (r reports) until(t *testing.T, ctx context.Context, want string) []string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -77,9 +78,11 @@ type call struct {
 	peers    map[string]participantInfo // remote participants by SID
 	order    []string                   // their SIDs as they came: "the first agent" is stable
 	dp       string                     // the Digital Person's SID, once chosen
+	conv     contract.ConversationState // the DP's conversation state as last reported
 	arriving map[string]map[webrtc.RTPCodecType]bool
 	toAdd    map[string]dialect.SendTrack // our tracks the server has not acknowledged yet (by cid)
 	pubUp    bool                         // the publisher PeerConnection is connected
+	rate     *dialect.RateControl         // the publisher's congestion control
 	offered  bool
 	pending  [2][]webrtc.ICECandidateInit // server candidates before a remote description
 	haveDesc [2]bool
@@ -259,9 +262,11 @@ func (c *call) startPeers() error {
 		ICETransportPolicy: c.d.cfg.Peer.TransportPolicy(),
 	}
 	var err error
-	if c.pub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
+	var est cc.BandwidthEstimator
+	if c.pub, est, err = c.d.api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
+	c.controlRate(est)
 	if c.sub, _, err = c.d.api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
@@ -606,6 +611,7 @@ func (c *call) look() {
 		return
 	}
 	c.setState(contract.DownloadingAssets)
+	c.reportConversation()
 	if len(rp.Tracks) == 0 {
 		return
 	}
@@ -686,6 +692,7 @@ func (c *call) endByUs() {
 }
 
 func (c *call) teardown() {
+	c.rate.Stop() // before Close: pion's GetStats races a closing PeerConnection
 	if c.sig != nil {
 		_ = c.sig.send(reqLeaveMsg(leaveMsg{Reason: ClientInitiated, Action: leaveDisconnect}))
 		c.sig.Close()

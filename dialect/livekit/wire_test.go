@@ -166,3 +166,32 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+// The DP's lk.agent.state reaches participantInfo.Attributes from every
+// participant update, each of LiveKit's agent states, beside other
+// attributes; an update without attributes (the agent cleared them) has
+// none, and an entry with an empty value keeps its key.
+func TestAgentStateAttribute(t *testing.T) {
+	update := func(attrs map[string]string) participantInfo {
+		u := encodeResp(t, &lkproto.SignalResponse{Message: &lkproto.SignalResponse_Update{Update: &lkproto.ParticipantUpdate{Participants: []*lkproto.ParticipantInfo{
+			{Sid: "PA_other", Identity: "visitor", Attributes: map[string]string{AttrAgentState: "speaking"}},
+			{Sid: "PA_dp", Identity: "dp", Kind: lkproto.ParticipantInfo_AGENT, Attributes: attrs},
+		}}}})
+		if len(u.Update) != 2 || u.Update[0].Attributes[AttrAgentState] != "speaking" {
+			t.Fatalf("update %+v", u.Update)
+		}
+		return u.Update[1]
+	}
+	for _, s := range []string{"initializing", "idle", "listening", "thinking", "speaking"} {
+		p := update(map[string]string{AttrAgentState: s, AttrPublishOnBehalf: "agent-1", "lk.transcription": "x"})
+		if p.Attributes[AttrAgentState] != s || p.Attributes[AttrPublishOnBehalf] != "agent-1" || len(p.Attributes) != 3 {
+			t.Errorf("%s: attributes %v", s, p.Attributes)
+		}
+	}
+	if p := update(nil); p.Attributes != nil {
+		t.Errorf("no attributes: %v", p.Attributes)
+	}
+	if v, ok := update(map[string]string{AttrAgentState: ""}).Attributes[AttrAgentState]; !ok || v != "" {
+		t.Errorf("empty value: %q %v", v, ok)
+	}
+}

@@ -110,6 +110,17 @@ func (s *Server) CloseAll(reason string) int {
 	return n
 }
 
+// SetConversationState mirrors POST /conversation?state=S: the DP of every
+// live session says what it does; it returns how many connections sent it.
+// An invalid state fails the test.
+func (s *Server) SetConversationState(state string) int {
+	n, err := s.DP.SetConversationState(state)
+	if err != nil {
+		s.t.Errorf("dptest: %v", err)
+	}
+	return n
+}
+
 // Drop mirrors POST /drop: it cuts every live control socket without a
 // close message and returns how many.
 func (s *Server) Drop() int { return s.DP.Drop() }

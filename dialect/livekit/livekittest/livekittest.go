@@ -157,8 +157,11 @@ func Token(t testing.TB, room, identity string, agent bool) string {
 // Mint is Token for goroutines that cannot fail a test (a token
 // endpoint's handler).
 func Mint(room, identity string, agent bool) (string, error) {
-	at := auth.NewAccessToken(APIKey, APISecret).
-		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: room}).
+	g := &auth.VideoGrant{RoomJoin: true, Room: room}
+	if agent {
+		g.SetCanUpdateOwnMetadata(true) // an agent publishes lk.agent.state (SetAgentState)
+	}
+	at := auth.NewAccessToken(APIKey, APISecret).SetVideoGrant(g).
 		SetIdentity(identity).SetValidFor(time.Hour)
 	if agent {
 		at.SetKind(livekit.ParticipantInfo_AGENT)
@@ -357,6 +360,13 @@ func (dp *DP) WaitReceived(ctx context.Context, cond func(Received) bool) (Recei
 			return r, false
 		}
 	}
+}
+
+// SetAgentState publishes state in the DP's lk.agent.state attribute, as a
+// LiveKit agent does (idle, listening, thinking, speaking, ...); ""
+// removes the attribute.
+func (dp *DP) SetAgentState(state string) {
+	dp.room.LocalParticipant.SetAttributes(map[string]string{"lk.agent.state": state})
 }
 
 // Leave leaves the room (a DP that ends the conversation) and stops its
