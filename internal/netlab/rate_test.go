@@ -136,7 +136,7 @@ func thinUplink(t *testing.T, rtt time.Duration) {
 	r.rate = lastRate(lc.log())
 	if other == "" {
 		// kioskd status shows the call's figures: an estimate that came
-		// down from its 300 kbit/s start to about the link's rate (GCC
+		// down from its 200 kbit/s start to about the link's rate (GCC
 		// probes above it now and then: up to 1.5 times is allowed; the
 		// RTT above judges what was actually sent), and a video target
 		// that leaves the audio its reserve within the estimate.
@@ -403,6 +403,7 @@ type dpStats struct {
 	Audio struct {
 		Packets    int64   `json:"packets"`
 		Lost       int64   `json:"lost"`
+		Recovered  int64   `json:"fec_recovered"` // of the lost, decoded from Opus's in-band FEC
 		DominantHz float64 `json:"dominant_hz"`
 	} `json:"audio"`
 }
