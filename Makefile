@@ -89,8 +89,8 @@ netlab: deps
 # kioskd's last estimate/video target in kbit/s.
 netlab-rate-table:
 	@echo
-	@printf '%-38s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n' scenario audio tone fps "max gap" "RTT +" "audio back" "est/video" result
-	@grep -o 'NETRATE|.*' bin/netlab.out | awk -F'|' '{printf "%-38s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n", $$2, $$3, $$4, $$5, $$6, $$7, $$8, $$9, $$10}'
+	@printf '%-50s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n' scenario audio tone fps "max gap" "RTT +" "audio back" "est/video" result
+	@grep -o 'NETRATE|.*' bin/netlab.out | awk -F'|' '{printf "%-50s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n", $$2, $$3, $$4, $$5, $$6, $$7, $$8, $$9, $$10}'
 
 clean:
 	rm -rf bin dist

@@ -35,8 +35,8 @@ const (
 	// 12 fps, low enough that a thin link is not flooded for the seconds
 	// GCC needs to find it. 300 kbit/s flooded the network lab's 120
 	// kbit/s uplink with 150 ms of RTT for its first seconds (the late
-	// feedback): 4 runs of 11 lost more than 5 % of the audio there,
-	// none of 4 from here (internal/netlab, TestThinUplinkDelay).
+	// feedback): 4 runs of 12 lost more than 5 % of the audio there,
+	// none of 5 from here (internal/netlab, TestThinUplinkDelay).
 	InitialEstimate = 200_000
 	// MaxEstimate caps GCC (nothing above audio and MaxVideoBitrate is used).
 	MaxEstimate = 2 * (AudioReserve + MaxVideoBitrate)
