@@ -75,7 +75,7 @@ fuzz-long:
 # The network lab (internal/netlab, root only): real kioskd, dpsim and
 # coturn in network namespaces, scripted networks; one row per scenario.
 netlab: deps
-	@$(GO) test -count=1 -v -timeout 10m -run '^(TestTURNWithUDPBlocked|TestSwitchInterface|TestMediaOutageWithSignalling|TestThinUplink|TestOutage)$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
+	@$(GO) test -count=1 -v -timeout 10m -run '^(TestTURNWithUDPBlocked|TestSwitchInterface|TestMediaOutageWithSignalling|TestThinUplink|TestThinUplinkDelay|TestOutage|TestOutageDelay)$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
 	@printf '%-36s %-6s %-20s %s\n' scenario result "time" "detail"
 	@echo "(time: to Connected; for the switch and the outage, from the switch or the link's return to media flowing again)"
 	@grep -o 'NETLAB|.*' bin/netlab.out | awk -F'|' '{printf "%-36s %-6s %-20s %s\n", $$2, $$3, $$4, $$5}'
@@ -89,8 +89,8 @@ netlab: deps
 # kioskd's last estimate/video target in kbit/s.
 netlab-rate-table:
 	@echo
-	@printf '%-38s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n' scenario audio tone fps "max gap" "RTT +" "audio back" "est/video" result
-	@grep -o 'NETRATE|.*' bin/netlab.out | awk -F'|' '{printf "%-38s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n", $$2, $$3, $$4, $$5, $$6, $$7, $$8, $$9, $$10}'
+	@printf '%-50s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n' scenario audio tone fps "max gap" "RTT +" "audio back" "est/video" result
+	@grep -o 'NETRATE|.*' bin/netlab.out | awk -F'|' '{printf "%-50s %-8s %-7s %-6s %-7s %-8s %-9s %-9s %s\n", $$2, $$3, $$4, $$5, $$6, $$7, $$8, $$9, $$10}'
 
 clean:
 	rm -rf bin dist

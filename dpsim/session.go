@@ -86,7 +86,8 @@ type VideoStats struct {
 // AudioStats accounts for the kiosk's audio as received.
 type AudioStats struct {
 	Packets      int64  `json:"packets"`
-	Lost         int64  `json:"lost"`          // packets concealed (sequence gaps)
+	Lost         int64  `json:"lost"`          // packets missing (sequence gaps)
+	FECRecovered int64  `json:"fec_recovered"` // of those, decoded from the next packet's in-band FEC (the rest concealed)
 	DecodeErrors int64  `json:"decode_errors"` // packets libopus refused
 	Codec        string `json:"codec,omitempty"`
 	// Over the analysis window (the last second by default), updated

@@ -461,20 +461,12 @@ func (c *conn) accountAudio(tr *webrtc.TrackRemote) {
 			lost = int(d) - 1
 		}
 		haveSeq, lastSeq = true, pkt.SequenceNumber
-		decodeErr := false
+		var decodeErr, recovered bool
 		if dec != nil {
-			for i := 0; i < min(lost, 5); i++ {
-				if n, err := dec.DecodeLost(pcm); err == nil {
-					ring.Write(pcm[:n])
-					since += n
-				}
-			}
-			if n, err := dec.Decode(pkt.Payload, pcm); err != nil {
-				decodeErr = true
-			} else {
-				ring.Write(pcm[:n])
-				since += n
-			}
+			recovered, decodeErr = decodeAudio(dec, pkt.Payload, lost, pcm, func(p []int16) {
+				ring.Write(p)
+				since += len(p)
+			})
 		}
 		analyse := dec != nil && since >= window/2 && ring.Len() >= min(window, rate/2)
 		var hz, echo, level float64
@@ -494,6 +486,9 @@ func (c *conn) accountAudio(tr *webrtc.TrackRemote) {
 		a := &sess.audio
 		a.Packets++
 		a.Lost += int64(lost)
+		if recovered {
+			a.FECRecovered++
+		}
 		if decodeErr {
 			a.DecodeErrors++
 		}
@@ -506,6 +501,37 @@ func (c *conn) accountAudio(tr *webrtc.TrackRemote) {
 		s.mu.Unlock()
 		first = false
 	}
+}
+
+// decodeAudio decodes a packet that came after lost missing ones and
+// hands write what it decoded, in order: the missing frames (at most 5),
+// concealed, except the last one, which comes back from the packet's
+// in-band FEC when it carries some (as a browser's NetEq does it), then
+// the packet's own frame. It says whether a frame came back from FEC and
+// whether libopus refused the packet.
+func decodeAudio(dec *opus.Decoder, payload []byte, lost int, pcm []int16, write func([]int16)) (recovered, decodeErr bool) {
+	conceal := min(lost, 5)
+	fec := lost > 0 && lost <= 5 && opus.HasFEC(payload)
+	if fec {
+		conceal--
+	}
+	for range conceal {
+		if n, err := dec.DecodeLost(pcm); err == nil {
+			write(pcm[:n])
+		}
+	}
+	if fec {
+		if n, err := dec.DecodeFEC(payload, pcm); err == nil {
+			write(pcm[:n])
+			recovered = true
+		}
+	}
+	n, err := dec.Decode(payload, pcm)
+	if err != nil {
+		return recovered, true
+	}
+	write(pcm[:n])
+	return recovered, false
 }
 
 // restartICE answers the client's ICE restart (docs/PROTOCOL.md section

@@ -5,7 +5,6 @@ package media
 
 import (
 	"github.com/pion/mediadevices"
-	"github.com/pion/mediadevices/pkg/codec/opus"
 
 	"github.com/kioskd/kioskd/av/vp8enc"
 )
@@ -13,8 +12,9 @@ import (
 // Codecs returns the codec selector for sending: VP8 at videoBitrate bits/s
 // on libvpx set up for real time as WebRTC does it (av/vp8enc: CBR,
 // real-time deadline, cpu-used -6, no lag, error resilient, key frames at
-// least every 3 s and on PLI; on a thread of its own), and Opus (libopus through mediadevices,
-// 20 ms frames, 32 kbit/s).
+// least every 3 s and on PLI; on a thread of its own), and Opus (libopus
+// through av/opus: VoIP, 20 ms frames, 32 kbit/s, in-band FEC sized by
+// the loss congestion control measures; see opusParams).
 func Codecs(videoBitrate int) (*mediadevices.CodecSelector, error) {
 	vp8, err := vp8enc.NewParams()
 	if err != nil {
@@ -26,10 +26,7 @@ func Codecs(videoBitrate int) (*mediadevices.CodecSelector, error) {
 	// libvpx on its own thread: no P held in a cgo call for the
 	// milliseconds of every frame (see vp8enc.Params.OwnThread).
 	vp8.OwnThread = true
-	op, err := opus.NewParams()
-	if err != nil {
-		return nil, err
-	}
+	op := opusParams{}
 	op.BitRate = 32000
 	return mediadevices.NewCodecSelector(
 		mediadevices.WithVideoEncoders(&vp8),

@@ -11,9 +11,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Build: cgo for libvpx (VP8), libopus (Opus), libspeexdsp (echo cancellation,
 # noise suppression, gain) and the ALSA headers for malgo.
 # Test: alsa-utils gives a real ALSA userspace with file PCMs, no sound card.
-# Network lab (make netlab, internal/netlab): iproute2, nftables, and coturn
-# (the real TURN server the tests run; its service is not enabled by this).
-PKGS=(gcc libc6-dev make pkg-config git ca-certificates libvpx-dev libopus-dev libspeexdsp-dev libasound2-dev alsa-utils iproute2 nftables coturn)
+# Network lab (make netlab, internal/netlab): iproute2, nftables, iptables
+# (iptables-legacy's NFQUEUE target feeds the lab's delay line: the kernel has
+# no sch_netem and no nftables queue expression), and coturn (the real TURN
+# server the tests run; its service is not enabled by this).
+PKGS=(gcc libc6-dev make pkg-config git ca-certificates libvpx-dev libopus-dev libspeexdsp-dev libasound2-dev alsa-utils iproute2 nftables iptables coturn)
 PKGS+=("$@")
 
 missing=()

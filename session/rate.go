@@ -1,6 +1,7 @@
 package session
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -60,10 +61,28 @@ type frameRateController interface {
 	SetMaxFrameRate(fps int)
 }
 
+// lossController is an encoder told the packet loss to expect (media's
+// Opus encoder: its in-band FEC is sized by it).
+type lossController interface {
+	SetExpectedLoss(percent int) error
+}
+
+// maxExpectedLoss caps the loss handed to the audio encoder: past it the
+// FEC would take more of Opus's fixed bitrate than it gives back.
+const maxExpectedLoss = 25
+
+// expectedLoss is the measured loss (0..1) as the whole percent the Opus
+// encoder is told to expect: rounded up, so any measured loss turns FEC on.
+func expectedLoss(loss float64) int {
+	return min(int(math.Ceil(loss*100-1e-9)), maxExpectedLoss)
+}
+
 // setRate sets the video encoder's target bitrate and frame-rate cap, when
-// they changed. Audio slots keep their rate: Opus is the reserve.
+// they changed. Audio slots keep their rate (Opus is the reserve), and
+// their encoder is told the loss measured on the path (in-band FEC).
 func (r *relay) setRate(rate rtc.SendRate) {
 	if r.kind != webrtc.RTPCodecTypeVideo {
+		r.setLoss(rate.Loss)
 		return
 	}
 	r.mu.Lock()
@@ -83,4 +102,18 @@ func (r *relay) setRate(rate rtc.SendRate) {
 		f.SetMaxFrameRate(rate.MaxFPS)
 	}
 	r.applied, r.appliedTo = rate, ec
+}
+
+// setLoss hands the audio encoder the loss to expect (it keeps the last
+// value and does nothing when it is unchanged).
+func (r *relay) setLoss(loss float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	et, ok := r.inner.(encoderTrack)
+	if !ok {
+		return
+	}
+	if lc, ok := et.EncoderController().(lossController); ok {
+		_ = lc.SetExpectedLoss(expectedLoss(loss))
+	}
 }

@@ -13,7 +13,10 @@ import (
 // fakeEncoder records what congestion control asks of it.
 type fakeEncoder struct {
 	bitRate, fps, sets int
+	loss, lossSets     int
 }
+
+func (e *fakeEncoder) SetExpectedLoss(p int) error { e.loss = p; e.lossSets++; return nil }
 
 func (e *fakeEncoder) SetBitRate(bps int) error { e.bitRate = bps; e.sets++; return nil }
 func (e *fakeEncoder) SetMaxFrameRate(fps int)  { e.fps = fps }
@@ -27,8 +30,9 @@ type encodingTrack struct {
 func (t *encodingTrack) EncoderController() codec.EncoderController { return t.enc }
 
 // TestSetRate: a call's send rate reaches the video encoder (target and
-// frame-rate cap, only when they change), never the audio one, and is
-// recorded for the metrics whichever track it came through.
+// frame-rate cap, only when they change), never the audio one, which is
+// told the loss to expect instead (its in-band FEC), and is recorded for
+// the metrics whichever track it came through.
 func TestSetRate(t *testing.T) {
 	video, audio := webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio
 	var rs relays
@@ -50,6 +54,9 @@ func TestSetRate(t *testing.T) {
 	}
 	if mic.enc.sets != 0 {
 		t.Fatal("the microphone's encoder was given a rate: Opus keeps its own")
+	}
+	if mic.enc.loss != 3 || cam.enc.lossSets != 0 {
+		t.Fatalf("the microphone's encoder expects %d %% loss, want the measured 3 %%; the camera's was told %d times", mic.enc.loss, cam.enc.lossSets)
 	}
 	got := rs.rate.get()
 	if got.SendRate != r || got.At.IsZero() {
@@ -85,5 +92,17 @@ func TestKeyFrameGap(t *testing.T) {
 	s.requestKeyFrame()
 	if len(s.ctx.rtcpIn) != 1 {
 		t.Fatal("a request after the gap did not reach the encoder")
+	}
+}
+
+// The measured loss as the percent Opus expects: rounded up, capped.
+func TestExpectedLoss(t *testing.T) {
+	for _, c := range []struct {
+		loss float64
+		want int
+	}{{0, 0}, {0.001, 1}, {0.03, 3}, {0.031, 4}, {0.1, 10}, {0.6, maxExpectedLoss}, {1, maxExpectedLoss}} {
+		if got := expectedLoss(c.loss); got != c.want {
+			t.Errorf("expectedLoss(%v) = %d, want %d", c.loss, got, c.want)
+		}
 	}
 }

@@ -18,6 +18,35 @@ static int kd_dec_last_duration(OpusDecoder *d, opus_int32 *out) {
 static int kd_enc_set_bitrate(OpusEncoder *e, opus_int32 b) {
 	return opus_encoder_ctl(e, OPUS_SET_BITRATE(b));
 }
+static int kd_enc_set_inband_fec(OpusEncoder *e, opus_int32 on) {
+	return opus_encoder_ctl(e, OPUS_SET_INBAND_FEC(on));
+}
+static int kd_enc_set_packet_loss_perc(OpusEncoder *e, opus_int32 p) {
+	return opus_encoder_ctl(e, OPUS_SET_PACKET_LOSS_PERC(p));
+}
+static int kd_enc_set_signal_voice(OpusEncoder *e) {
+	return opus_encoder_ctl(e, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+}
+// kd_has_lbrr is libopus 1.5's opus_packet_has_lbrr (Debian 12 has 1.3):
+// whether the packet's first SILK frame carries the previous frame's
+// in-band FEC (LBRR). The flag is the bit after the VAD flags of the
+// frame's range-coded header, equiprobable and so the first byte's bit.
+static int kd_has_lbrr(const unsigned char *p, opus_int32 len) {
+	const unsigned char *frames[48];
+	opus_int16 size[48];
+	int nb_frames = 1, spf, lbrr;
+	if (len < 1 || (p[0] >> 3) >= 16) // CELT only: no SILK, no LBRR
+		return 0;
+	spf = opus_packet_get_samples_per_frame(p, 48000);
+	if (spf > 960)
+		nb_frames = spf / 960;
+	if (opus_packet_parse(p, len, NULL, frames, size, NULL) <= 0 || size[0] == 0)
+		return 0;
+	lbrr = (frames[0][0] >> (7 - nb_frames)) & 1;
+	if (opus_packet_get_nb_channels(p) == 2)
+		lbrr = lbrr || ((frames[0][0] >> (6 - 2 * nb_frames)) & 1);
+	return lbrr;
+}
 */
 import "C"
 
@@ -141,6 +170,47 @@ func (d *Decoder) DecodeLost(pcm []int16) (int, error) {
 	return int(n), nil
 }
 
+// DecodeFEC decodes the frame before packet, lost, from the in-band FEC
+// packet carries (see HasFEC), into pcm: as many samples per channel as
+// the last decoded packet had (20 ms before any), within what pcm holds.
+// Then decode packet itself with Decode. Without FEC in packet, libopus
+// conceals the frame instead, as DecodeLost does.
+func (d *Decoder) DecodeFEC(packet []byte, pcm []int16) (int, error) {
+	if d.st == nil {
+		return 0, ErrClosed
+	}
+	if len(packet) == 0 {
+		return 0, ErrEmpty
+	}
+	frame := d.sampleRate / 50
+	var last C.opus_int32
+	if C.kd_dec_last_duration(d.st, &last) == C.OPUS_OK && last > 0 {
+		frame = int(last)
+	}
+	if frame > len(pcm)/d.channels {
+		return 0, fmt.Errorf("%w: %d samples per channel", ErrBufferSize, len(pcm)/d.channels)
+	}
+	n := C.opus_decode(d.st, (*C.uchar)(unsafe.Pointer(&packet[0])), C.opus_int32(len(packet)),
+		(*C.opus_int16)(unsafe.Pointer(&pcm[0])), C.int(frame), 1)
+	runtime.KeepAlive(packet)
+	runtime.KeepAlive(pcm)
+	if n < 0 {
+		return 0, &Error{Op: "decode (fec)", Code: int(n)}
+	}
+	return int(n), nil
+}
+
+// HasFEC says whether packet carries in-band FEC for the frame before it
+// (an LBRR frame, which only SILK and hybrid packets have).
+func HasFEC(packet []byte) bool {
+	if len(packet) == 0 {
+		return false
+	}
+	ok := C.kd_has_lbrr((*C.uchar)(unsafe.Pointer(&packet[0])), C.opus_int32(len(packet))) == 1
+	runtime.KeepAlive(packet)
+	return ok
+}
+
 // Close releases the decoder; it may be called more than once.
 func (d *Decoder) Close() error {
 	if d.st == nil {
@@ -193,6 +263,49 @@ func (e *Encoder) SetBitrate(bps int) error {
 	}
 	if code := C.kd_enc_set_bitrate(e.st, C.opus_int32(bps)); code != C.OPUS_OK {
 		return &Error{Op: "set bitrate", Code: int(code)}
+	}
+	return nil
+}
+
+// SetInbandFEC turns in-band forward error correction on or off: with it
+// on and an expected loss (SetPacketLossPerc) above 0, each packet also
+// carries a coarser copy of the frame before it (SILK's LBRR), within the
+// same bitrate, which a decoder uses when that frame's packet was lost.
+func (e *Encoder) SetInbandFEC(on bool) error {
+	if e.st == nil {
+		return ErrClosed
+	}
+	v := C.opus_int32(0)
+	if on {
+		v = 1
+	}
+	if code := C.kd_enc_set_inband_fec(e.st, v); code != C.OPUS_OK {
+		return &Error{Op: "set inband fec", Code: int(code)}
+	}
+	return nil
+}
+
+// SetSignalVoice tells the encoder its input is speech (a visitor's
+// voice), which it otherwise guesses from the signal: a steady tone reads
+// as music and goes to CELT, which carries no in-band FEC.
+func (e *Encoder) SetSignalVoice() error {
+	if e.st == nil {
+		return ErrClosed
+	}
+	if code := C.kd_enc_set_signal_voice(e.st); code != C.OPUS_OK {
+		return &Error{Op: "set signal", Code: int(code)}
+	}
+	return nil
+}
+
+// SetPacketLossPerc tells the encoder the packet loss to expect (0-100 %):
+// it sizes the in-band FEC and its choice of modes by it.
+func (e *Encoder) SetPacketLossPerc(percent int) error {
+	if e.st == nil {
+		return ErrClosed
+	}
+	if code := C.kd_enc_set_packet_loss_perc(e.st, C.opus_int32(percent)); code != C.OPUS_OK {
+		return &Error{Op: "set packet loss", Code: int(code)}
 	}
 	return nil
 }

@@ -182,3 +182,115 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("encode after Close: %v", err)
 	}
 }
+
+// kioskd's microphone settings (VoIP, 32 kbit/s, mono, 20 ms) with in-band
+// FEC on and an expected loss, on voiced speech (synthetic.Voice): the
+// voiced packets carry the frame before them (HasFEC), and a lost frame
+// decodes from its successor's FEC as voice. Without FEC, or with no loss
+// expected, no packet carries any.
+func TestInbandFEC(t *testing.T) {
+	encode := func(fec bool, loss int) [][]byte {
+		enc, err := NewEncoder(48000, 1, VoIP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer enc.Close()
+		if err := enc.SetBitrate(32000); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.SetInbandFEC(fec); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.SetPacketLossPerc(loss); err != nil {
+			t.Fatal(err)
+		}
+		voice := synthetic.Voice{SampleRate: 48000}
+		pcm := make([]int16, 960)
+		out := make([]byte, 1500)
+		var pkts [][]byte
+		for range 100 {
+			voice.Fill(pcm)
+			n, err := enc.Encode(pcm, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts = append(pkts, append([]byte(nil), out[:n]...))
+		}
+		return pkts
+	}
+	count := func(pkts [][]byte) (n int) {
+		for _, p := range pkts {
+			if HasFEC(p) {
+				n++
+			}
+		}
+		return n
+	}
+	withFEC := encode(true, 5)
+	// Syllables fill about half the time; each voiced packet after the
+	// first of a syllable carries FEC.
+	if n := count(withFEC); n < 30 {
+		t.Errorf("FEC on, 5 %% loss expected: %d of 100 packets carry FEC", n)
+	}
+	for _, c := range []struct {
+		fec  bool
+		loss int
+	}{{false, 5}, {true, 0}} {
+		if n := count(encode(c.fec, c.loss)); n != 0 {
+			t.Errorf("FEC %v, %d %% loss expected: %d packets carry FEC", c.fec, c.loss, n)
+		}
+	}
+	if HasFEC(nil) || HasFEC([]byte{0xf8}) { // empty; a CELT-only TOC
+		t.Error("HasFEC true for a packet without SILK")
+	}
+
+	// A voiced packet lost: decoded from its successor's FEC, then the
+	// successor itself.
+	// The middle of a syllable: a run of five packets with FEC.
+	lost := -1
+	for i := 10; i < len(withFEC)-3 && lost < 0; i++ {
+		if HasFEC(withFEC[i-2]) && HasFEC(withFEC[i-1]) && HasFEC(withFEC[i]) && HasFEC(withFEC[i+1]) && HasFEC(withFEC[i+2]) {
+			lost = i
+		}
+	}
+	if lost < 0 {
+		t.Fatal("no five packets with FEC in a row")
+	}
+	// What the frame decodes to when it is not lost.
+	ref, err := NewDecoder(48000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	refPCM := make([]int16, MaxFrameSamples(48000))
+	for _, p := range withFEC[:lost+1] {
+		if _, err := ref.Decode(p, refPCM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := analysis.RMSDBFS(refPCM[:960])
+	dec, err := NewDecoder(48000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	pcm := make([]int16, MaxFrameSamples(48000))
+	for _, p := range withFEC[:lost] {
+		if _, err := dec.Decode(p, pcm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := dec.DecodeFEC(withFEC[lost+1], pcm)
+	if err != nil || n != 960 {
+		t.Fatalf("DecodeFEC: %d samples, %v; want 960", n, err)
+	}
+	if lvl := analysis.RMSDBFS(pcm[:n]); math.Abs(lvl-want) > 6 {
+		t.Errorf("the recovered frame is at %.1f dBFS, the frame itself at %.1f dBFS", lvl, want)
+	}
+	if n, err := dec.Decode(withFEC[lost+1], pcm); err != nil || n != 960 {
+		t.Fatalf("decoding the packet after its FEC: %d, %v", n, err)
+	}
+	if _, err := dec.DecodeFEC(nil, pcm); !errors.Is(err, ErrEmpty) {
+		t.Errorf("DecodeFEC of nothing: %v", err)
+	}
+}

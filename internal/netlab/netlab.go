@@ -183,6 +183,25 @@ func (ns *NS) BlockUDP(dev string) {
 `, dev, dev))
 }
 
+// BlockUDPExcept drops every UDP datagram in and out of dev but those to
+// and from host:port (a firewall that lets UDP through to one TURN server
+// only).
+func (ns *NS) BlockUDPExcept(dev, host string, port int) {
+	ns.Nft(fmt.Sprintf(`table inet netlab_udp {
+	chain in {
+		type filter hook input priority 0;
+		iifname %[1]q meta l4proto udp ip saddr != %[2]s drop;
+		iifname %[1]q udp sport != %[3]d drop;
+	}
+	chain out {
+		type filter hook output priority 0;
+		oifname %[1]q meta l4proto udp ip daddr != %[2]s drop;
+		oifname %[1]q udp dport != %[3]d drop;
+	}
+}
+`, dev, host, port))
+}
+
 // Loss drops percent (1-100) of the packets leaving dev, at random
 // (nftables numgen random; the host has no netem).
 func (ns *NS) Loss(dev string, percent int) {

@@ -57,6 +57,26 @@ func TestLabLinkAndBlockUDP(t *testing.T) {
 	if err := a.WaitTCP(ctx, "10.99.0.2:7001"); err != nil {
 		t.Fatalf("TCP blocked too: %v", err)
 	}
+	// BlockUDPExcept in place of BlockUDP: UDP to the one port passes.
+	a.MustRun("nft", "delete", "table", "inet", "netlab_udp")
+	turn := listenPacketIn(t, b, "10.99.0.2:3478")
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := turn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = turn.WriteTo(buf[:n], from)
+		}
+	}()
+	a.BlockUDPExcept(ifA, "10.99.0.2", 3478)
+	if !udpEcho(t, a, "10.99.0.2:3478") {
+		t.Fatal("UDP to the allowed port does not pass BlockUDPExcept")
+	}
+	if udpEcho(t, a, "10.99.0.2:7002") {
+		t.Fatal("UDP to another port passes BlockUDPExcept")
+	}
 	l.Close()
 	for _, ns := range []*NS{a, b} {
 		if err := ns.Command("true").Run(); err == nil {

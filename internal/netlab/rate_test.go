@@ -42,12 +42,39 @@ func TestThinUplink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("netlab congestion scenario: 25 s (make netlab)")
 	}
+	thinUplink(t, 0)
+}
+
+// TestThinUplinkDelay is TestThinUplink with 150 ms of added round-trip
+// time: a delay line of 75 ms on each side's output (netlab.Delay: real
+// packets held in a netfilter queue, this host having no sch_netem), in
+// front of the kiosk's tbf as netem on a sender's egress would be. The
+// delay is checked first: the idle link's RTT grows by 150 ms (at most
+// 100 ms more) when the lines start. The criteria are the same, the RTT's
+// growth counted over the delayed idle link's.
+func TestThinUplinkDelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("netlab congestion scenario with delay: 25 s (make netlab)")
+	}
+	if why := netlab.DelaySkip(); why != "" {
+		t.Skip(why)
+	}
+	thinUplink(t, addedRTT)
+}
+
+// addedRTT is the delay scenarios' added round-trip time, half each way.
+const addedRTT = 150 * time.Millisecond
+
+func thinUplink(t *testing.T, rtt time.Duration) {
 	bins := buildBinaries(t)
 	other := os.Getenv("NETLAB_KIOSKD")
 	if other != "" {
 		bins.kioskd = other
 	}
 	name := fmt.Sprintf("uplink %d kbit/s, %d%% loss each way", uplinkKbit, lossPercent)
+	if rtt > 0 {
+		name += fmt.Sprintf(", +%d ms RTT", rtt.Milliseconds())
+	}
 	lab := netlab.New(t)
 	kiosk, dp := lab.Namespace("kiosk"), lab.Namespace("dp")
 	kioskIf, dpIf := lab.Link(kiosk, kioskAddr+"/24", dp, dpAddr+"/24")
@@ -62,6 +89,21 @@ func TestThinUplink(t *testing.T) {
 	// The idle link's round-trip time: a second of probes before any media.
 	time.Sleep(time.Second) // a measuring window, not a synchronisation
 	idle := netlab.Median(probe.Take())
+	var lines []*netlab.DelayLine
+	if rtt > 0 {
+		// The delay, and that it is real: the same probes again.
+		// Never less than the delay; more by the delay lines' own
+		// scheduling on a loaded machine (seen: up to 40 ms), never by as
+		// much as a second delay.
+		lines = []*netlab.DelayLine{kiosk.Delay(kioskIf, rtt/2), dp.Delay(dpIf, rtt/2)}
+		time.Sleep(2 * time.Second) // a measuring window
+		delayed := netlab.Median(probe.Take())
+		t.Logf("idle RTT %v without the delay lines, %v with them: +%v", idle, delayed, delayed-idle)
+		if added := delayed - idle; added < rtt || added > rtt+100*time.Millisecond {
+			t.Fatalf("the delay lines add %v to the idle RTT (%v → %v), want %v to %v", added, idle, delayed, rtt, rtt+100*time.Millisecond)
+		}
+		idle = delayed
+	}
 
 	lc := startCall(t, kiosk, dp, bins)
 	probe.Take()
@@ -97,7 +139,7 @@ func TestThinUplink(t *testing.T) {
 	r.rate = lastRate(lc.log())
 	if other == "" {
 		// kioskd status shows the call's figures: an estimate that came
-		// down from its 300 kbit/s start to about the link's rate (GCC
+		// down from its 200 kbit/s start to about the link's rate (GCC
 		// probes above it now and then: up to 1.5 times is allowed; the
 		// RTT above judges what was actually sent), and a video target
 		// that leaves the audio its reserve within the estimate.
@@ -111,7 +153,17 @@ func TestThinUplink(t *testing.T) {
 			fails = append(fails, fmt.Sprintf("kioskd status's Network row (%v): estimate %d, video %d kbit/s; want the estimate within 1.5 times the link's %d kbit/s, video within it after audio:\n%s", err, est, video, uplinkKbit, st))
 		}
 	}
+	if out, err := kiosk.Command("tc", "-s", "qdisc", "show", "dev", kioskIf).CombinedOutput(); err == nil {
+		t.Logf("the uplink's tbf: %s", strings.Join(strings.Fields(string(out)), " "))
+	}
 	t.Logf("idle RTT %v, busy RTT %v; dpsim before %+v after %+v; kioskd's last send rate %s", idle, busy, s0, s1, r.rate)
+	for _, l := range lines {
+		if s := l.Stats(); s.Err != nil || s.Dropped > 0 {
+			fails = append(fails, fmt.Sprintf("delay line: %+v", s))
+		} else {
+			t.Logf("delay line: %d packets passed", s.Passed)
+		}
+	}
 	r.report(t, fails, other != "")
 	if len(fails) > 0 && other == "" {
 		t.Errorf("%v\nkioskd:\n%s", fails, lc.log())
@@ -126,10 +178,32 @@ func TestOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("netlab outage scenario: 10 s (make netlab)")
 	}
+	outage(t, 0)
+}
+
+// TestOutageDelay is TestOutage on a link with 150 ms of added round-trip
+// time (see TestThinUplinkDelay).
+func TestOutageDelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("netlab outage scenario with delay: 10 s (make netlab)")
+	}
+	if why := netlab.DelaySkip(); why != "" {
+		t.Skip(why)
+	}
+	outage(t, addedRTT)
+}
+
+func outage(t *testing.T, rtt time.Duration) {
 	bins := buildBinaries(t)
 	lab := netlab.New(t)
 	kiosk, dp := lab.Namespace("kiosk"), lab.Namespace("dp")
-	kioskIf, _ := lab.Link(kiosk, kioskAddr+"/24", dp, dpAddr+"/24")
+	kioskIf, dpIf := lab.Link(kiosk, kioskAddr+"/24", dp, dpAddr+"/24")
+	name := "3 s outage, then the link back"
+	if rtt > 0 {
+		kiosk.Delay(kioskIf, rtt/2)
+		dp.Delay(dpIf, rtt/2)
+		name += fmt.Sprintf(", +%d ms RTT", rtt.Milliseconds())
+	}
 	lc := startCall(t, kiosk, dp, bins)
 	// Steady for a second, then the outage.
 	waitAudio(t, dp, dpSession(t, dp).Audio.Packets+50, 5*time.Second)
@@ -143,7 +217,7 @@ func TestOutage(t *testing.T) {
 	after := dpSession(t, dp)
 	all := dpSessions(t, dp)
 
-	r := row{scenario: "3 s outage, then the link back", recovery: took, audioPct: -1}
+	r := row{scenario: name, recovery: took, audioPct: -1}
 	var fails []string
 	if took > 2*time.Second {
 		fails = append(fails, fmt.Sprintf("audio back %v after the link, > 2 s", took))
@@ -280,6 +354,10 @@ func watchVideo(t *testing.T, dp *netlab.NS, d time.Duration, frames int64, prob
 	start := time.Now()
 	last := start
 	half := false
+	// A trace every 2 s of what dpsim got (audio packets, gaps, frames):
+	// where in the window the losses fell.
+	var trace strings.Builder
+	mark, at := dpSession(t, dp), start
 	for time.Since(start) < d {
 		if !half && time.Since(start) >= d/2 {
 			probe.Take() // the first half's: congestion control still finding the link
@@ -287,12 +365,19 @@ func watchVideo(t *testing.T, dp *netlab.NS, d time.Duration, frames int64, prob
 		}
 		time.Sleep(100 * time.Millisecond)
 		now := time.Now()
-		if n := dpSession(t, dp).Video.Frames; n != frames {
+		s := dpSession(t, dp)
+		if n := s.Video.Frames; n != frames {
 			frames, last = n, now
 		}
 		w.maxGap = max(w.maxGap, now.Sub(last))
+		if now.Sub(at) >= 2*time.Second {
+			fmt.Fprintf(&trace, " [%2.0fs audio %d lost %d, %d frames]", now.Sub(start).Seconds(),
+				s.Audio.Packets-mark.Audio.Packets, s.Audio.Lost-mark.Audio.Lost, s.Video.Frames-mark.Video.Frames)
+			mark, at = s, now
+		}
 	}
 	w.rtt = probe.Take()
+	t.Logf("dpsim every 2 s:%s", trace.String())
 	return w
 }
 
@@ -321,6 +406,7 @@ type dpStats struct {
 	Audio struct {
 		Packets    int64   `json:"packets"`
 		Lost       int64   `json:"lost"`
+		Recovered  int64   `json:"fec_recovered"` // of the lost, decoded from Opus's in-band FEC
 		DominantHz float64 `json:"dominant_hz"`
 	} `json:"audio"`
 }

@@ -41,7 +41,9 @@ const (
 // Person is a TURN server (a real coturn) reached over TCP or TLS. The
 // real kioskd reaches Connected against the real dpsim through it, logs
 // the selected pair as relayed over that transport, and dpsim receives
-// the kiosk's video.
+// the kiosk's video. One more row lets UDP through to coturn's port only
+// (relay forced): TURN over UDP, the relay a kiosk behind a strict
+// firewall with a TURN server of its own uses.
 func TestTURNWithUDPBlocked(t *testing.T) {
 	if _, err := exec.LookPath("turnserver"); err != nil {
 		t.Skip("no turnserver (apt-get install coturn; scripts/install-deps.sh installs it)")
@@ -51,6 +53,8 @@ func TestTURNWithUDPBlocked(t *testing.T) {
 		{name: "udp-blocked turn/tcp", url: "turn:" + dpAddr + ":3478?transport=tcp", policy: "all", wantPair: "relay/tcp -> "},
 		{name: "udp-blocked turns/tls relay-only", url: "turns:" + dpAddr + ":5349?transport=tcp", policy: "relay", wantPair: "relay/tls -> "},
 		{name: "udp-blocked turn/tcp from dpsim", url: "turn:" + dpAddr + ":3478?transport=tcp", policy: "relay", fromServer: true, wantPair: "relay/tcp -> "},
+		// UDP allowed to coturn's port only: TURN over UDP, relay forced.
+		{name: "udp-only-to-turn turn/udp relay-only", url: "turn:" + dpAddr + ":3478", policy: "relay", udpToTURN: true, wantPair: "relay/udp -> "},
 	} {
 		t.Run(strings.ReplaceAll(sc.name, " ", "_"), func(t *testing.T) { runTURN(t, bins, sc) })
 	}
@@ -59,6 +63,7 @@ func TestTURNWithUDPBlocked(t *testing.T) {
 type scenario struct {
 	name, url, policy string
 	fromServer        bool // the server hands the TURN server (ice_servers), not the config
+	udpToTURN         bool // UDP blocked but to coturn's 3478 (else blocked entirely)
 	wantPair          string
 }
 
@@ -102,7 +107,11 @@ func runTURN(t *testing.T, bins binaries, sc scenario) {
 	lab := netlab.New(t)
 	kiosk, dp := lab.Namespace("kiosk"), lab.Namespace("dp")
 	kioskIf, _ := lab.Link(kiosk, kioskAddr+"/24", dp, dpAddr+"/24")
-	kiosk.BlockUDP(kioskIf)
+	if sc.udpToTURN {
+		kiosk.BlockUDPExcept(kioskIf, dpAddr, 3478)
+	} else {
+		kiosk.BlockUDP(kioskIf)
+	}
 
 	ca := writeCerts(t, dir, dpAddr)
 	secret := "netlab-turn-secret-" + randomHex(t)
