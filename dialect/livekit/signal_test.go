@@ -131,13 +131,21 @@ func TestRTCURL(t *testing.T) {
 		"https://user:pw@lk.example.com/": "wss://lk.example.com/rtc?",
 		"ws://127.0.0.1:7880/base":        "ws://127.0.0.1:7880/base/rtc?",
 	} {
-		got, err := rtcURL(in)
+		got, err := rtcURL(in, nil)
 		if err != nil || !strings.HasPrefix(got, want) {
 			t.Errorf("%s: %s, %v; want %s…", in, got, err, want)
 		}
 	}
-	if _, err := rtcURL("ftp://x"); err == nil {
+	if _, err := rtcURL("ftp://x", nil); err == nil {
 		t.Error("ftp accepted")
+	}
+	// A resume names the participant it resumes, as LiveKit's SDKs do.
+	got, err := rtcURL("ws://127.0.0.1:7880", &resumeQuery{SID: "PA_k", Reason: reconnectNetworkChange})
+	if err != nil || !strings.Contains(got, "reconnect=1") || !strings.Contains(got, "sid=PA_k") || !strings.Contains(got, "reconnect_reason=4") {
+		t.Errorf("resume URL %s, %v", got, err)
+	}
+	if got, _ := rtcURL("ws://127.0.0.1:7880", nil); strings.Contains(got, "reconnect") {
+		t.Errorf("join URL asks to resume: %s", got)
 	}
 }
 
