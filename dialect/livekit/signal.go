@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -66,6 +67,7 @@ type signal struct {
 
 	wmu       sync.Mutex
 	closeOnce sync.Once
+	started   atomic.Bool // the read goroutine runs (start)
 }
 
 // rtcURL is the server URL with /rtc appended to its path and the join's
@@ -185,6 +187,7 @@ func dialRTC(ctx context.Context, server, token string, tlsCfg *tls.Config, time
 // every interval; no message within timeout ends the channel
 // (ErrPingTimeout): a half-open connection is found without TCP's help.
 func (s *signal) start(interval, timeout time.Duration) {
+	s.started.Store(true)
 	go s.readLoop(timeout)
 	if interval > 0 {
 		go s.pingLoop(interval)
@@ -275,7 +278,9 @@ func (s *signal) Close() {
 		_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		s.wmu.Unlock()
 		_ = s.ws.Close()
-		<-s.read
+		if s.started.Load() { // a channel dialled and never started has no reader
+			<-s.read
+		}
 	})
 }
 

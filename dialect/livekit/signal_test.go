@@ -179,3 +179,42 @@ func TestSignalPrivateCA(t *testing.T) {
 		t.Fatalf("join %+v", j)
 	}
 }
+
+// A resume asks for the participant by its SID and takes the server's
+// ReconnectResponse; a server that no longer has the participant answers
+// with a leave (ErrNoReconnect); a join of a room that does not exist
+// (room.auto_create off) is ErrRoomNotFound.
+func TestSignalResume(t *testing.T) {
+	u := fakeServer(t, func(ws *websocket.Conn, r *http.Request) {
+		var rr []byte
+		rr = appendMessage(rr, 1, appendString(nil, 1, "stun:s"))
+		switch r.URL.Query().Get("sid") {
+		case "PA_known":
+			_ = ws.WriteMessage(websocket.BinaryMessage, appendMessage(nil, 19, rr))
+		default:
+			_ = ws.WriteMessage(websocket.BinaryMessage, reqLeaveMsg(leaveMsg{Reason: StateMismatch, Action: leaveReconnect}))
+		}
+		_, _, _ = ws.ReadMessage()
+	})
+	s, rr, err := dialResume(t.Context(), u, "secret-token", nil, 5*time.Second, resumeQuery{SID: "PA_known", Reason: reconnectSignalLost})
+	if err != nil || len(rr.ICEServers) != 1 || rr.ICEServers[0].URLs[0] != "stun:s" {
+		t.Fatalf("resume: %+v, %v", rr, err)
+	}
+	s.Close()
+	if _, _, err := dialResume(t.Context(), u, "secret-token", nil, 5*time.Second, resumeQuery{SID: "PA_gone"}); !errors.Is(err, ErrNoReconnect) || !strings.Contains(err.Error(), "STATE_MISMATCH") {
+		t.Fatalf("resume of a participant the server lost: %v", err)
+	}
+	// A join response where a reconnect response is due is no resume.
+	j := fakeServer(t, func(ws *websocket.Conn, _ *http.Request) {
+		_ = ws.WriteMessage(websocket.BinaryMessage, joinMsg("lobby", 1, 2))
+		_, _, _ = ws.ReadMessage()
+	})
+	if _, _, err := dialResume(t.Context(), j, "secret-token", nil, 5*time.Second, resumeQuery{SID: "PA_known"}); !errors.Is(err, ErrNoReconnect) {
+		t.Fatalf("a join response to a resume: %v", err)
+	}
+	nf := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(nf.Close)
+	if _, _, err := dialSignal(t.Context(), nf.URL, "secret-token", nil, 5*time.Second); !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("HTTP 404: %v", err)
+	}
+}
