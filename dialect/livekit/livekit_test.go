@@ -138,6 +138,18 @@ func (l *logTap) count(msg string) int {
 	return n
 }
 
+// has says whether a line with msg has attribute key with value val.
+func (l *logTap) has(msg, key, val string) bool {
+	l.st.mu.Lock()
+	defer l.st.mu.Unlock()
+	for _, ln := range l.st.lines {
+		if v, ok := ln.Attrs[key]; ok && ln.Msg == msg && v.String() == val {
+			return true
+		}
+	}
+	return false
+}
+
 // wait waits for the n-th line with msg and returns it.
 func (l *logTap) wait(t *testing.T, ctx context.Context, msg string, n int) tapLine {
 	t.Helper()

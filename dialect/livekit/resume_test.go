@@ -130,7 +130,7 @@ func TestResumeRefusedRejoins(t *testing.T) {
 	}
 	k.sink.Mark()
 	k.sink.waitAudio(t, ctx, 1)
-	t.Logf("rejoin: Disconnected → Connected %v; cut → the DP's voice back %v (of which the resume's bound 1.5 s)",
+	t.Logf("rejoin: Disconnected → Connected %v; cut → the DP's voice back %v (the refused resume's attempts included)",
 		last.Time.Sub(disc.Time), time.Since(cut))
 }
 
@@ -230,8 +230,12 @@ func TestServerRestartResumesTheRoom(t *testing.T) {
 					t.Fatalf("the recreated room was refused as noSessionToResume\n%s", sessiontest.Describe(evs))
 				}
 			}
-			if how == "sigterm" && k.log.count("left the LiveKit room") == 0 && k.log.count("LiveKit signalling lost") == 0 {
-				t.Fatal("neither SERVER_SHUTDOWN nor the lost signalling was logged")
+			// The second SIGTERM closes every participant with
+			// SERVER_SHUTDOWN; whose leave the kiosk sees first (the DP's
+			// or its own) varies, the reaction does not.
+			if how == "sigterm" && !k.log.has("left the LiveKit room", "reason", "SERVER_SHUTDOWN") &&
+				!k.log.has("the Digital Person left the room", "reason", "SERVER_SHUTDOWN") {
+				t.Fatal("no SERVER_SHUTDOWN was logged")
 			}
 		})
 	}
