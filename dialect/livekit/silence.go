@@ -44,7 +44,7 @@ var ErrDPSilent = errors.New("livekit: the Digital Person's voice stopped arrivi
 
 // silenceState is the watch (owned by run).
 type silenceState struct {
-	ssrc    map[string]webrtc.SSRC // the audio SSRC of each participant, by SID
+	ssrc   map[string]webrtc.SSRC // the audio SSRC of each participant, by SID
 	ticker clock.Ticker
 	armed  time.Time // since when the watch is armed: silence counts from here at the earliest
 }
