@@ -9,6 +9,10 @@ import (
 	"github.com/kioskd/kioskd/dialect/livekit"
 )
 
+// The livekit dialect moves a live call to a changed network itself
+// (LiveKit's in-call resume with an ICE restart): watchNetwork feeds it.
+var _ NetworkChanger = (*livekit.Dialect)(nil)
+
 // newLiveKit builds the livekit dialect. It is in every build: its client
 // is kioskd's own (no LiveKit SDK or generated protobuf package), which
 // costs a Connected kiosk nothing measurable (docs/LIVEKIT.md,

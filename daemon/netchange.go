@@ -8,9 +8,10 @@ import (
 
 // NetworkChanger is a dialect that can move a live call to a changed
 // network without a new session (dialect/dpv1: an ICE restart over the
-// signalling channel, docs/PROTOCOL.md section 4.12). A dialect without it
-// (LiveKit: its SDK reconnects by itself) sees a network change as the
-// lost connection it may become.
+// signalling channel, docs/PROTOCOL.md section 4.12; dialect/livekit:
+// LiveKit's in-call resume with an ICE restart, docs/LIVEKIT.md). A
+// dialect without it sees a network change as the lost connection it may
+// become.
 type NetworkChanger interface {
 	NetworkChanged(why string)
 }

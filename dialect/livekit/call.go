@@ -31,7 +31,6 @@ var (
 	ErrSignalLost = errors.New("livekit: signalling lost before Connected")
 	ErrRoomClosed = errors.New("livekit: the room was closed")
 	ErrOtherRoom  = errors.New("livekit: the stored session is another room than the token's")
-	ErrRoomIsNew  = errors.New("livekit: the stored room is gone (the server made a new one)")
 	ErrPeerFailed = errors.New("livekit: WebRTC (ICE/DTLS) failed")
 )
 
@@ -50,6 +49,7 @@ type event struct {
 	streamID string // of a remote track: "<participant SID>|<track SID>"
 	trackID  string
 	track    webrtc.RTPCodecType
+	ssrc     webrtc.SSRC // of a remote track, for the silence watch (silence.go)
 }
 
 type eventKind int
@@ -88,6 +88,13 @@ type call struct {
 	haveDesc [2]bool
 	nCands   [2]int
 
+	// In-call resume and network changes (resume.go); media silence of
+	// the Digital Person (silence.go). netChanged is fed by
+	// Dialect.NetworkChanged.
+	rs         resumeState
+	netChanged chan string
+	sil        silenceState
+
 	sinkCtx     context.Context
 	sinkCancel  context.CancelFunc
 	sinks       sync.WaitGroup
@@ -104,6 +111,9 @@ func newCall(d *Dialect, a dialect.Attempt) *call {
 		peers:    map[string]participantInfo{},
 		arriving: map[string]map[webrtc.RTPCodecType]bool{},
 		toAdd:    map[string]dialect.SendTrack{},
+		sil:      silenceState{ssrc: map[string]webrtc.SSRC{}},
+
+		netChanged: make(chan string, 1),
 	}
 	c.sinkCtx, c.sinkCancel = context.WithCancel(context.Background())
 	return c
@@ -143,6 +153,8 @@ func (c *call) setState(st contract.ConnectionState) {
 func (c *call) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.teardown()
+	c.d.addCall(c)
+	defer c.d.removeCall(c)
 
 	if c.d.cfg.TokenEndpoint == "" && c.a.Resume != "" && c.a.Resume != c.d.cfg.Room {
 		c.fail(contract.NoSessionToResume, fmt.Errorf("%w (room %q)", ErrOtherRoom, c.a.Resume))
@@ -154,8 +166,12 @@ func (c *call) run(ctx context.Context) {
 	j := c.join
 	resumed := c.a.Resume != ""
 	if c.d.sawRoom(j.RoomName, j.RoomSID) && resumed {
-		c.fail(contract.NoSessionToResume, ErrRoomIsNew)
-		return
+		// The room was made anew under its name: the server restarted
+		// (its rooms live in memory) or the room emptied out. A room the
+		// kiosk saw deleted or was removed from ended the conversation
+		// (conversationEnded: nothing to resume), so this is the same
+		// session, resumed (docs/LIVEKIT.md, "Reconnects").
+		c.log.Info("the room was made anew under its name; resuming it", "room", j.RoomName, "room_sid", j.RoomSID)
 	}
 	c.result.SessionID, c.result.Resumed = j.RoomName, resumed
 	c.log.Info("joined the LiveKit room", "room", j.RoomName, "room_sid", j.RoomSID,
@@ -183,8 +199,14 @@ func (c *call) run(ctx context.Context) {
 			}
 			c.fail(ab.name, ab.cause)
 			return
-		case r, ok := <-c.sig.In():
+		case r, ok := <-c.sigIn():
 			if !ok {
+				if c.state == contract.Connected {
+					// LiveKit's resume first (resume.go), the rejoin second.
+					c.log.Info("LiveKit signalling lost", "room", c.join.RoomName, "error", c.sig.Err())
+					c.startResume(reconnectSignalLost, "signalling lost")
+					continue
+				}
 				c.signalLost(c.sig.Err())
 				return
 			}
@@ -198,6 +220,20 @@ func (c *call) run(ctx context.Context) {
 		case err := <-c.a.Media.Failed():
 			c.mediaFailed(err)
 			return
+		case r := <-c.resumeResult():
+			if !c.resumeDialled(r) {
+				return
+			}
+		case <-c.resumeDeadline():
+			c.rs.timer = nil
+			c.resumeFailed(fmt.Errorf("%w: not back within %s", ErrResume, c.resumeTimeout()))
+			return
+		case why := <-c.netChanged:
+			c.networkChanged(why)
+		case <-c.silenceTick():
+			if !c.silenceCheck() {
+				return
+			}
 		}
 	}
 }
@@ -216,6 +252,9 @@ func (c *call) dial(ctx context.Context) bool {
 	ch := make(chan dialed, 1)
 	go func() {
 		server, token := c.d.cfg.URL, c.d.cfg.Token
+		if t := c.d.refreshed(c.d.cfg.Room); t != "" && c.d.cfg.TokenEndpoint == "" {
+			token = t // the server's refresh of the static token (resume.go)
+		}
 		if c.d.cfg.TokenEndpoint != "" {
 			room := c.d.roomFor(c.a.Resume)
 			c.log.Info("asking the token endpoint for a room", "room", room, "identity", c.d.cfg.Identity)
@@ -226,6 +265,7 @@ func (c *call) dial(ctx context.Context) bool {
 			}
 		}
 		s, j, err := dialSignal(dctx, server, token, c.d.cfg.TLS, c.d.cfg.ConnectTimeout)
+		c.rs.server, c.rs.token = server, token // read by run after ch
 		ch <- dialed{s, j, err}
 	}()
 	var r dialed
@@ -243,6 +283,12 @@ func (c *call) dial(ctx context.Context) bool {
 	if r.err != nil {
 		if ctx.Err() != nil {
 			c.endByUs()
+			return false
+		}
+		if c.a.Resume != "" && errors.Is(r.err, ErrRoomNotFound) {
+			// A server that does not create rooms on join (room.auto_create
+			// off): the stored room no longer exists.
+			c.fail(contract.NoSessionToResume, r.err)
 			return false
 		}
 		c.fail(contract.ServerConnectionFailed, r.err)
@@ -323,7 +369,7 @@ func (c *call) onTrack(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	}
 	c.sinks.Add(1)
 	c.sinkMu.Unlock()
-	c.post(event{kind: evTrack, streamID: tr.StreamID(), trackID: tr.ID(), track: tr.Kind()})
+	c.post(event{kind: evTrack, streamID: tr.StreamID(), trackID: tr.ID(), track: tr.Kind(), ssrc: tr.SSRC()})
 	go func() {
 		defer c.sinks.Done()
 		c.a.Media.HandleTrack(c.sinkCtx, tr, rcv)
@@ -338,6 +384,9 @@ func (c *call) handle(r signalResponse) bool {
 		if err := c.answer(r.Offer.SDP); err != nil {
 			return c.peerFailed(fmt.Errorf("subscriber: %w", err))
 		}
+		if c.rs.sigBack {
+			c.rs.subOffer = true // the server's ICE restart of the subscriber
+		}
 	case r.Answer != nil:
 		if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: r.Answer.SDP}); err != nil {
 			return c.peerFailed(fmt.Errorf("publisher: the server's answer: %w", err))
@@ -346,6 +395,9 @@ func (c *call) handle(r signalResponse) bool {
 	case r.Trickle != nil:
 		c.trickle(r.Trickle)
 	case r.UpdateSet:
+		if c.rs.full && !c.fullUpdate(r.Update) {
+			return false
+		}
 		for _, p := range r.Update {
 			if p.SID == c.join.Participant.SID || p.Identity == c.join.Participant.Identity {
 				continue
@@ -373,10 +425,17 @@ func (c *call) handle(r signalResponse) bool {
 			}
 		}
 	case r.Leave != nil:
+		if c.state == contract.Connected && r.Leave.Action == leaveResume {
+			// The server asks for a resume (LiveKit's LeaveRequest RESUME).
+			c.startResume(reconnectSignalLost, "the server asked to resume ("+r.Leave.Reason.String()+")")
+			return true
+		}
 		return c.disconnected(r.Leave.Reason)
+	case r.RefreshToken != "":
+		c.refreshToken(r.RefreshToken)
 	}
 	c.look()
-	return true
+	return c.resumeCheck()
 }
 
 // answer answers the server's offer for the subscriber PeerConnection.
@@ -487,7 +546,7 @@ func (c *call) handleEvent(ev event) bool {
 	switch ev.kind {
 	case evCandidate:
 		j, err := json.Marshal(ev.cand.ToJSON())
-		if err == nil {
+		if err == nil && c.sig != nil { // none while a resume dials: the restart gathers anew
 			_ = c.sig.send(reqTrickleMsg(trickleMsg{CandidateInit: string(j), Target: ev.target}))
 		}
 	case evPCState:
@@ -500,6 +559,9 @@ func (c *call) handleEvent(ev event) bool {
 			which := "publisher"
 			if ev.target == targetSubscriber {
 				which = "subscriber"
+			}
+			if c.rs.active {
+				return c.resumeFailed(fmt.Errorf("%w: %w (%s)", ErrResume, ErrPeerFailed, which))
 			}
 			return c.peerFailed(fmt.Errorf("%w (%s)", ErrPeerFailed, which))
 		}
@@ -515,10 +577,13 @@ func (c *call) handleEvent(ev event) bool {
 				c.arriving[pid] = map[webrtc.RTPCodecType]bool{}
 			}
 			c.arriving[pid][ev.track] = true
+			if ev.track == webrtc.RTPCodecTypeAudio {
+				c.sil.ssrc[pid] = ev.ssrc
+			}
 		}
 	}
 	c.look()
-	return true
+	return c.resumeCheck()
 }
 
 // trackOwner is the SID of the participant that published the track
@@ -562,6 +627,12 @@ func (c *call) left(p participantInfo) bool {
 	c.log.Info("the Digital Person left the room", "identity", p.Identity, "reason", p.DisconnectReason.String())
 	if c.state == contract.Connected {
 		c.result.Reason = contract.ReasonConversationEnded
+		if p.DisconnectReason == ServerShutdown || p.DisconnectReason == Migration {
+			// The server sent everyone away (a second SIGTERM, a
+			// migration): the DP did not end the conversation, and
+			// comes back to the room when the server is back.
+			c.result.Reason = contract.ReasonControlDisconnected
+		}
 		return false
 	}
 	return c.fail(contract.ServerConnectionFailed, fmt.Errorf("%w (%s)", ErrDPLeft, p.DisconnectReason))
@@ -637,6 +708,7 @@ func (c *call) look() {
 	}
 	if c.state != contract.Connected {
 		c.result.Connected = c.d.cfg.Clock.Now()
+		c.startSilence()
 	}
 	c.setState(contract.Connected)
 }
@@ -692,6 +764,8 @@ func (c *call) endByUs() {
 }
 
 func (c *call) teardown() {
+	c.stopResume()
+	c.stopSilence()
 	c.rate.Stop() // before Close: pion's GetStats races a closing PeerConnection
 	if c.sig != nil {
 		_ = c.sig.send(reqLeaveMsg(leaveMsg{Reason: ClientInitiated, Action: leaveDisconnect}))

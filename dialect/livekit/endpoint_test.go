@@ -131,8 +131,9 @@ func hostRoom(t *testing.T) *regexp.Regexp {
 // With a token endpoint a fresh session asks for a new room
 // kiosk-<hostname>-<random> as the configured identity, joins it with the
 // endpoint's server_url and token and reaches Connected with the room as
-// session id; a signalling cut asks for the SAME room (resumed); the DP
-// leaving (conversationEnded) asks for a NEW one.
+// session id; a signalling cut whose in-call resume is refused (the
+// rejoin) asks for the SAME room (resumed); the DP leaving
+// (conversationEnded) asks for a NEW one.
 func TestTokenEndpointRooms(t *testing.T) {
 	ctx := testCtx(t, 120*time.Second)
 	srv := livekittest.Start(t)
@@ -140,6 +141,7 @@ func TestTokenEndpointRooms(t *testing.T) {
 	ep := newTokenEndpoint(t, proxy.URL(), nil)
 	k := startKiosk(t, "", credential, withEndpoint(ep.srv.URL, func(_ *session.Config, lk *livekit.Config) {
 		lk.Identity = "kiosk-lk-7"
+		lk.ResumeTimeout = 1500 * time.Millisecond
 	}))
 	room1 := ep.nextRoom(t, ctx)
 	if !hostRoom(t).MatchString(room1) {
@@ -161,6 +163,7 @@ func TestTokenEndpointRooms(t *testing.T) {
 		t.Fatalf("request %+v: want participant_identity and _name kiosk-lk-7, the bearer credential, nothing else", r)
 	}
 
+	proxy.refuseResume.Store(true) // LiveKit's resume needs no token endpoint: the rejoin does
 	proxy.Cut()
 	if room := ep.nextRoom(t, ctx); room != room1 {
 		t.Fatalf("after a signalling cut the kiosk asked for %q, want the same room %q", room, room1)
@@ -369,5 +372,29 @@ func TestNewWithEndpoint(t *testing.T) {
 	}
 	if _, err := livekit.New(livekit.Config{TokenEndpoint: "http://t.example/x", Token: credential, AllowInsecure: true}); err != nil {
 		t.Errorf("http with allow_insecure: %v", err)
+	}
+}
+
+// A kioskd restart with a token endpoint (a new process on the same state
+// directory) asks the endpoint for the stored room, not a new one, and
+// joins it, resumed.
+func TestTokenEndpointKioskdRestartAsksForTheStoredRoom(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	srv := livekittest.Start(t)
+	ep := newTokenEndpoint(t, srv.URL, nil)
+	dir := t.TempDir()
+	k1 := startKioskIn(t, dir, "", credential, withEndpoint(ep.srv.URL, nil))
+	room := ep.nextRoom(t, ctx)
+	srv.JoinDP(t, room, "dp-1")
+	k1.rec.WaitFor(t, ctx, "Connected", connected(1))
+	k1.cancel()
+	<-k1.done
+	k2 := startKioskIn(t, dir, "", credential, withEndpoint(ep.srv.URL, nil))
+	if got := ep.nextRoom(t, ctx); got != room {
+		t.Fatalf("after a restart the kiosk asked for %q, want the stored %q", got, room)
+	}
+	evs := k2.rec.WaitFor(t, ctx, "Connected after the restart", connected(1))
+	if last := evs[len(evs)-1]; last.SessionID != room || !last.Resumed {
+		t.Fatalf("after a restart: session %q resumed %v, want %q resumed\n%s", last.SessionID, last.Resumed, room, sessiontest.Describe(evs))
 	}
 }

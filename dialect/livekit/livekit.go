@@ -77,6 +77,13 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Clock stamps the results; nil: the wall clock.
 	Clock clock.Clock
+	// ResumeTimeout bounds an in-call resume (resume.go); 0:
+	// DefaultResumeTimeout.
+	ResumeTimeout time.Duration
+	// DPSilence is how long the Digital Person's voice may stop arriving
+	// on a working media path before the call ends as if it had left
+	// (silence.go); 0: DefaultDPSilence.
+	DPSilence time.Duration
 }
 
 // Dialect joins LiveKit rooms. It implements dialect.Dialect.
@@ -86,8 +93,10 @@ type Dialect struct {
 	http *http.Client // of the token endpoint; nil without one
 	host string       // the hostname, for kiosk-<hostname>-<random> rooms
 
-	mu      sync.Mutex
-	roomSID map[string]string // the last SID seen for each room name: a different one on resume is a new room
+	mu           sync.Mutex
+	roomSID      map[string]string  // the last SID seen for each room name (logged when it changes)
+	calls        map[*call]struct{} // the running calls, for NetworkChanged
+	refreshedTok map[string]string  // the server's last refresh_token, by room (resume.go): a secret
 }
 
 var _ dialect.Dialect = (*Dialect)(nil)
@@ -171,7 +180,7 @@ func build(cfg Config) (*Dialect, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dialect{cfg: cfg, api: api, roomSID: map[string]string{}}, nil
+	return &Dialect{cfg: cfg, api: api, roomSID: map[string]string{}, calls: map[*call]struct{}{}}, nil
 }
 
 // roomSafe keeps a hostname to what a room name may hold (letters,

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -33,7 +34,26 @@ var (
 	ErrTokenRefused = errors.New("livekit: the server refused the access token (401 unauthorized)")
 	ErrNoJoin       = errors.New("livekit: the server's first signal message is not a join response")
 	ErrPingTimeout  = errors.New("livekit: no signal message within the server's ping timeout")
+	ErrRoomNotFound = errors.New("livekit: the room does not exist (HTTP 404)")
+	ErrNoReconnect  = errors.New("livekit: the server's first signal message on a resume is not a reconnect response")
 )
+
+// Reasons of a resume (LiveKit's ReconnectReason), sent as
+// reconnect_reason: the server logs them.
+const (
+	reconnectSignalLost    = 1 // RR_SIGNAL_DISCONNECTED
+	reconnectPubFailed     = 2 // RR_PUBLISHER_FAILED
+	reconnectSubFailed     = 3 // RR_SUBSCRIBER_FAILED
+	reconnectNetworkChange = 4 // RR_SWITCH_CANDIDATE
+)
+
+// resumeQuery asks for LiveKit's in-call resume (reconnect=1&sid=…): the
+// server keeps the participant and its PeerConnections and answers with
+// a ReconnectResponse instead of a join response.
+type resumeQuery struct {
+	SID    string // the kiosk's participant SID
+	Reason int32  // reconnect*
+}
 
 // signal is one /rtc connection. A goroutine reads it into In; Send may be
 // called from any goroutine.
@@ -47,11 +67,12 @@ type signal struct {
 
 	wmu       sync.Mutex
 	closeOnce sync.Once
+	started   atomic.Bool // the read goroutine runs (start)
 }
 
 // rtcURL is the server URL with /rtc appended to its path and the join's
 // query: ws(s) as given, http(s) turned into ws(s).
-func rtcURL(server string) (string, error) {
+func rtcURL(server string, resume *resumeQuery) (string, error) {
 	u, err := url.Parse(server)
 	if err != nil {
 		return "", fmt.Errorf("livekit: server URL: %w", err)
@@ -73,6 +94,11 @@ func rtcURL(server string) (string, error) {
 	q.Set("version", sdkVersion)
 	q.Set("protocol", protocolVersion)
 	q.Set("os", "linux")
+	if resume != nil {
+		q.Set("reconnect", "1")
+		q.Set("sid", resume.SID)
+		q.Set("reconnect_reason", fmt.Sprint(resume.Reason))
+	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
@@ -80,9 +106,32 @@ func rtcURL(server string) (string, error) {
 // dialSignal opens the signal channel and reads the join response; the
 // token goes in the Authorization header only. timeout bounds both.
 func dialSignal(ctx context.Context, server, token string, tlsCfg *tls.Config, timeout time.Duration) (*signal, *joinResponse, error) {
-	u, err := rtcURL(server)
+	s, r, err := dialRTC(ctx, server, token, tlsCfg, timeout, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	return s, r.Join, nil
+}
+
+// dialResume opens a signal channel that resumes the participant q.SID
+// (LiveKit's in-call resume) and reads the server's ReconnectResponse. A
+// server that no longer has the participant answers with a leave
+// (STATE_MISMATCH): ErrNoReconnect, the caller rejoins.
+func dialResume(ctx context.Context, server, token string, tlsCfg *tls.Config, timeout time.Duration, q resumeQuery) (*signal, *reconnectResponse, error) {
+	s, r, err := dialRTC(ctx, server, token, tlsCfg, timeout, &q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, r.Reconnect, nil
+}
+
+// dialRTC opens the signal channel and reads its first message: the join
+// response, or with resume the reconnect response.
+func dialRTC(ctx context.Context, server, token string, tlsCfg *tls.Config, timeout time.Duration, resume *resumeQuery) (*signal, signalResponse, error) {
+	var none signalResponse
+	u, err := rtcURL(server, resume)
+	if err != nil {
+		return nil, none, err
 	}
 	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: timeout, TLSClientConfig: tlsCfg}
 	h := http.Header{}
@@ -96,11 +145,13 @@ func dialSignal(ctx context.Context, server, token string, tlsCfg *tls.Config, t
 	if err != nil {
 		switch {
 		case resp != nil && resp.StatusCode == http.StatusUnauthorized:
-			return nil, nil, ErrTokenRefused
+			return nil, none, ErrTokenRefused
+		case resp != nil && resp.StatusCode == http.StatusNotFound:
+			return nil, none, ErrRoomNotFound
 		case resp != nil:
-			return nil, nil, fmt.Errorf("livekit: cannot join the room: the server answered HTTP %d", resp.StatusCode)
+			return nil, none, fmt.Errorf("livekit: cannot join the room: the server answered HTTP %d", resp.StatusCode)
 		}
-		return nil, nil, fmt.Errorf("livekit: cannot join the room: %w", err)
+		return nil, none, fmt.Errorf("livekit: cannot join the room: %w", err)
 	}
 	ws.SetReadLimit(4 << 20)
 	// The first message is the join response (or a leave: the join failed).
@@ -110,28 +161,33 @@ func dialSignal(ctx context.Context, server, token string, tlsCfg *tls.Config, t
 	stop()
 	if err != nil {
 		_ = ws.Close()
-		return nil, nil, fmt.Errorf("livekit: no join response: %w", err)
+		return nil, none, fmt.Errorf("livekit: no join response: %w", err)
 	}
 	var r signalResponse
 	if typ == websocket.BinaryMessage {
 		r, err = decodeResponse(b)
 	}
-	if err != nil || r.Join == nil {
+	want := ErrNoJoin
+	if resume != nil {
+		want = ErrNoReconnect
+	}
+	if err != nil || (resume == nil && r.Join == nil) || (resume != nil && r.Reconnect == nil) {
 		_ = ws.Close()
 		if r.Leave != nil {
-			return nil, nil, fmt.Errorf("%w (the server sent leave, %s)", ErrNoJoin, r.Leave.Reason)
+			return nil, none, fmt.Errorf("%w (the server sent leave, %s)", want, r.Leave.Reason)
 		}
-		return nil, nil, ErrNoJoin
+		return nil, none, want
 	}
 	_ = ws.SetReadDeadline(time.Time{})
 	s := &signal{ws: ws, in: make(chan signalResponse, 64), done: make(chan struct{}), read: make(chan struct{})}
-	return s, r.Join, nil
+	return s, r, nil
 }
 
 // start runs the read goroutine and, when interval > 0, pings the server
 // every interval; no message within timeout ends the channel
 // (ErrPingTimeout): a half-open connection is found without TCP's help.
 func (s *signal) start(interval, timeout time.Duration) {
+	s.started.Store(true)
 	go s.readLoop(timeout)
 	if interval > 0 {
 		go s.pingLoop(interval)
@@ -198,12 +254,19 @@ func (s *signal) Err() error {
 	return s.err
 }
 
-// send writes one SignalRequest.
+// send writes one SignalRequest. A write that fails closes the
+// connection, so that the read side ends too and the call sees signalling
+// lost (In closes) rather than a failure of whatever it was sending (an
+// answer is no media failure when the socket broke under it); send then
+// returns nil.
 func (s *signal) send(req []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	_ = s.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return s.ws.WriteMessage(websocket.BinaryMessage, req)
+	if err := s.ws.WriteMessage(websocket.BinaryMessage, req); err != nil {
+		_ = s.ws.Close()
+	}
+	return nil
 }
 
 // Close closes the connection (after a leave, if the caller sent one) and
@@ -215,7 +278,9 @@ func (s *signal) Close() {
 		_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		s.wmu.Unlock()
 		_ = s.ws.Close()
-		<-s.read
+		if s.started.Load() { // a channel dialled and never started has no reader
+			<-s.read
+		}
 	})
 }
 

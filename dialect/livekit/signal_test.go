@@ -131,13 +131,21 @@ func TestRTCURL(t *testing.T) {
 		"https://user:pw@lk.example.com/": "wss://lk.example.com/rtc?",
 		"ws://127.0.0.1:7880/base":        "ws://127.0.0.1:7880/base/rtc?",
 	} {
-		got, err := rtcURL(in)
+		got, err := rtcURL(in, nil)
 		if err != nil || !strings.HasPrefix(got, want) {
 			t.Errorf("%s: %s, %v; want %s…", in, got, err, want)
 		}
 	}
-	if _, err := rtcURL("ftp://x"); err == nil {
+	if _, err := rtcURL("ftp://x", nil); err == nil {
 		t.Error("ftp accepted")
+	}
+	// A resume names the participant it resumes, as LiveKit's SDKs do.
+	got, err := rtcURL("ws://127.0.0.1:7880", &resumeQuery{SID: "PA_k", Reason: reconnectNetworkChange})
+	if err != nil || !strings.Contains(got, "reconnect=1") || !strings.Contains(got, "sid=PA_k") || !strings.Contains(got, "reconnect_reason=4") {
+		t.Errorf("resume URL %s, %v", got, err)
+	}
+	if got, _ := rtcURL("ws://127.0.0.1:7880", nil); strings.Contains(got, "reconnect") {
+		t.Errorf("join URL asks to resume: %s", got)
 	}
 }
 
@@ -169,5 +177,44 @@ func TestSignalPrivateCA(t *testing.T) {
 	s.Close()
 	if j.RoomName != "tls-room" {
 		t.Fatalf("join %+v", j)
+	}
+}
+
+// A resume asks for the participant by its SID and takes the server's
+// ReconnectResponse; a server that no longer has the participant answers
+// with a leave (ErrNoReconnect); a join of a room that does not exist
+// (room.auto_create off) is ErrRoomNotFound.
+func TestSignalResume(t *testing.T) {
+	u := fakeServer(t, func(ws *websocket.Conn, r *http.Request) {
+		var rr []byte
+		rr = appendMessage(rr, 1, appendString(nil, 1, "stun:s"))
+		switch r.URL.Query().Get("sid") {
+		case "PA_known":
+			_ = ws.WriteMessage(websocket.BinaryMessage, appendMessage(nil, 19, rr))
+		default:
+			_ = ws.WriteMessage(websocket.BinaryMessage, reqLeaveMsg(leaveMsg{Reason: StateMismatch, Action: leaveReconnect}))
+		}
+		_, _, _ = ws.ReadMessage()
+	})
+	s, rr, err := dialResume(t.Context(), u, "secret-token", nil, 5*time.Second, resumeQuery{SID: "PA_known", Reason: reconnectSignalLost})
+	if err != nil || len(rr.ICEServers) != 1 || rr.ICEServers[0].URLs[0] != "stun:s" {
+		t.Fatalf("resume: %+v, %v", rr, err)
+	}
+	s.Close()
+	if _, _, err := dialResume(t.Context(), u, "secret-token", nil, 5*time.Second, resumeQuery{SID: "PA_gone"}); !errors.Is(err, ErrNoReconnect) || !strings.Contains(err.Error(), "STATE_MISMATCH") {
+		t.Fatalf("resume of a participant the server lost: %v", err)
+	}
+	// A join response where a reconnect response is due is no resume.
+	j := fakeServer(t, func(ws *websocket.Conn, _ *http.Request) {
+		_ = ws.WriteMessage(websocket.BinaryMessage, joinMsg("lobby", 1, 2))
+		_, _, _ = ws.ReadMessage()
+	})
+	if _, _, err := dialResume(t.Context(), j, "secret-token", nil, 5*time.Second, resumeQuery{SID: "PA_known"}); !errors.Is(err, ErrNoReconnect) {
+		t.Fatalf("a join response to a resume: %v", err)
+	}
+	nf := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(nf.Close)
+	if _, _, err := dialSignal(t.Context(), nf.URL, "secret-token", nil, 5*time.Second); !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("HTTP 404: %v", err)
 	}
 }

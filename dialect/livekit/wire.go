@@ -140,6 +140,12 @@ type joinResponse struct {
 	PingIntervalSecond int32
 }
 
+// reconnectResponse is the ReconnectResponse: the ICE servers for the
+// PeerConnections that the resume keeps.
+type reconnectResponse struct {
+	ICEServers []iceServer
+}
+
 type trackPublished struct {
 	CID   string
 	Track trackInfo
@@ -156,7 +162,13 @@ type signalResponse struct {
 	TrackPublished *trackPublished
 	Leave          *leaveMsg
 	Pong           bool
-	Other          protowire.Number // the field of a message kioskd does not read (0: none)
+	// RefreshToken is a new access token for the next resume or rejoin
+	// (the server sends one as the old one nears its expiry): a secret.
+	RefreshToken string
+	// Reconnect is the ReconnectResponse, the first message of a resumed
+	// signal channel (reconnect=1).
+	Reconnect *reconnectResponse
+	Other     protowire.Number // the field of a message kioskd does not read (0: none)
 }
 
 // SignalRequest fields.
@@ -483,6 +495,19 @@ func decodeResponse(b []byte) (signalResponse, error) {
 			r.TrackPublished = tp
 		case 8:
 			r.Leave, err = decodeLeave(bs)
+		case 16:
+			r.RefreshToken = string(bs)
+		case 19:
+			rr := &reconnectResponse{}
+			err = fields(bs, func(n protowire.Number, t protowire.Type, _ uint64, bs []byte) error {
+				if n != 1 || t != protowire.BytesType {
+					return nil
+				}
+				s, err := decodeICEServer(bs)
+				rr.ICEServers = append(rr.ICEServers, s)
+				return err
+			})
+			r.Reconnect = rr
 		case 20: // pong_resp (Pong)
 			r.Pong = true
 		default:

@@ -126,6 +126,17 @@ func TestResponsesDecodeFromLiveKits(t *testing.T) {
 	if o := encodeResp(t, &lkproto.SignalResponse{Message: &lkproto.SignalResponse_SpeakersChanged{SpeakersChanged: &lkproto.SpeakersChanged{}}}).Other; o != 10 {
 		t.Errorf("speakers changed: other %d", o)
 	}
+	rt := encodeResp(t, &lkproto.SignalResponse{Message: &lkproto.SignalResponse_RefreshToken{RefreshToken: "a.b.c"}})
+	if rt.RefreshToken != "a.b.c" || rt.Other != 0 {
+		t.Errorf("refresh token: %+v", rt)
+	}
+	rc := encodeResp(t, &lkproto.SignalResponse{Message: &lkproto.SignalResponse_Reconnect{Reconnect: &lkproto.ReconnectResponse{
+		IceServers:          []*lkproto.ICEServer{{Urls: []string{"stun:s"}}},
+		ClientConfiguration: &lkproto.ClientConfiguration{}, ServerInfo: &lkproto.ServerInfo{Version: "1.13.5"}, LastMessageSeq: 7,
+	}}}).Reconnect
+	if rc == nil || !reflect.DeepEqual(rc.ICEServers, []iceServer{{URLs: []string{"stun:s"}}}) {
+		t.Errorf("reconnect: %+v", rc)
+	}
 	for i := range reasonNames {
 		if got, want := DisconnectReason(i).String(), lkproto.DisconnectReason(i).String(); got != want {
 			t.Errorf("reason %d: %s, want %s", i, got, want)

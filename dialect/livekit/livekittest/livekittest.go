@@ -13,6 +13,10 @@ package livekittest
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -67,6 +71,9 @@ type Server struct {
 	Port    int
 	Rooms   *lksdk.RoomServiceClient
 
+	body string // the config: the ports, kept by a Restart
+	logf string // its log file
+	mu   sync.Mutex
 	cmd  *exec.Cmd
 	exit chan struct{}
 }
@@ -80,9 +87,23 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("livekit-server %s not found at %s (%v): run scripts/livekit-server.sh, or set %s to its path", Version, bin, err, EnvServer)
 	}
 	port, tcp, udp := freeTCP(t), freeTCP(t), freeUDP(t)
-	body := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nlogging:\n  level: warn\n", port, tcp, udp)
-	cmd := exec.Command(bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", body)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "livekit-server.log"))
+	s := &Server{
+		URL: fmt.Sprintf("ws://127.0.0.1:%d", port), HTTPURL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port,
+		body: fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nlogging:\n  level: warn\n", port, tcp, udp),
+		logf: filepath.Join(t.TempDir(), "livekit-server.log"),
+	}
+	s.launch(t)
+	t.Cleanup(func() { s.Kill() })
+	s.Rooms = lksdk.NewRoomServiceClient(s.HTTPURL, APIKey, APISecret)
+	return s
+}
+
+// launch starts the server process on s's ports and waits until it
+// listens.
+func (s *Server) launch(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(BinaryPath(), "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", s.body)
+	logf, err := os.OpenFile(s.logf, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,39 +111,66 @@ func Start(t testing.TB) *Server {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start livekit-server: %v", err)
 	}
-	s := &Server{
-		URL: fmt.Sprintf("ws://127.0.0.1:%d", port), HTTPURL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port,
-		cmd: cmd, exit: make(chan struct{}),
-	}
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(s.exit) }()
-	t.Cleanup(func() { s.Kill() })
-	s.Rooms = lksdk.NewRoomServiceClient(s.HTTPURL, APIKey, APISecret)
+	exit := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(exit) }()
+	s.mu.Lock()
+	s.cmd, s.exit = cmd, exit
+	s.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(s.HTTPURL + "/")
 		if err == nil {
 			_ = resp.Body.Close()
-			break
+			return
 		}
 		select {
-		case <-s.exit:
-			log, _ := os.ReadFile(logf.Name())
+		case <-exit:
+			log, _ := os.ReadFile(s.logf)
 			t.Fatalf("livekit-server exited at start:\n%s", log)
 		case <-time.After(50 * time.Millisecond): // polling: the server signals nothing when it listens
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("livekit-server did not listen on %d within 30 s", port)
+			t.Fatalf("livekit-server did not listen on %d within 30 s", s.Port)
 		}
 	}
-	return s
 }
 
 // Kill stops the server at once (SIGKILL) and waits for it.
 func (s *Server) Kill() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
+	s.mu.Lock()
+	cmd, exit := s.cmd, s.exit
+	s.mu.Unlock()
+	if cmd.Process != nil {
+		_ = cmd.Process.Kill()
 	}
-	<-s.exit
+	<-exit
+}
+
+// Signal sends sig to the server process (SIGTERM: a first one drains, a
+// second shuts down, sending SERVER_SHUTDOWN).
+func (s *Server) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal livekit-server: %v", err)
+	}
+}
+
+// Exited is closed when the current server process has ended.
+func (s *Server) Exited() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exit
+}
+
+// Restart kills the server (if it still runs) and starts a new one on the
+// same ports, as a crashed server's supervisor would: its rooms, in memory
+// in --dev, are gone.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Kill()
+	s.launch(t)
 }
 
 func freeTCP(t testing.TB) int {
@@ -203,6 +251,7 @@ type DP struct {
 	room     *lksdk.Room
 
 	audio, video atomic.Uint64
+	silent       atomic.Bool // sends no RTP (a crashed DP that has not left)
 	changed      chan struct{}
 	mu           sync.Mutex
 
@@ -217,6 +266,29 @@ type DP struct {
 // synthetic face (160x120 at 10 fps) and an 880 Hz voice, until Leave or
 // the end of the test.
 func (s *Server) JoinDP(t testing.TB, room, identity string) *DP {
+	t.Helper()
+	dp := s.JoinDPUnpublished(t, room, identity)
+	dp.Publish(t)
+	return dp
+}
+
+// Publish publishes the DP's face and voice (JoinDP does at once).
+func (dp *DP) Publish(t testing.TB) {
+	t.Helper()
+	if err := dp.publish(); err != nil {
+		dp.Leave()
+		t.Fatalf("DP publish: %v", err)
+	}
+}
+
+// Silence stops (true) or resumes (false) the DP's RTP without leaving
+// the room: a DP whose process hangs or died with its participant still
+// in the room. Tracks published meanwhile stay silent too.
+func (dp *DP) Silence(on bool) { dp.silent.Store(on) }
+
+// JoinDPUnpublished joins room as JoinDP does but publishes nothing until
+// Publish: the kiosk stays at DownloadingAssets.
+func (s *Server) JoinDPUnpublished(t testing.TB, room, identity string) *DP {
 	t.Helper()
 	dp := &DP{Identity: identity, stop: make(chan struct{}), changed: make(chan struct{})}
 	cb := lksdk.NewRoomCallback()
@@ -234,10 +306,6 @@ func (s *Server) JoinDP(t testing.TB, room, identity string) *DP {
 	}
 	dp.room = r
 	t.Cleanup(dp.Leave)
-	if err := dp.publish(); err != nil {
-		dp.Leave()
-		t.Fatalf("DP publish: %v", err)
-	}
 	return dp
 }
 
@@ -307,7 +375,9 @@ func (dp *DP) send(src mediadevices.Track, lt *lksdk.LocalTrack, mime string, ra
 		if err != nil {
 			return
 		}
-		_ = lt.WriteSample(pionmedia.Sample{Data: buf.Data, Duration: time.Duration(buf.Samples) * time.Second / rate}, nil)
+		if !dp.silent.Load() {
+			_ = lt.WriteSample(pionmedia.Sample{Data: buf.Data, Duration: time.Duration(buf.Samples) * time.Second / rate}, nil)
+		}
 		release()
 		select {
 		case <-dp.stop:
@@ -386,3 +456,43 @@ func (dp *DP) Leave() {
 // Env is the environment entry that points a child process (a kioskd
 // under test) at the server binary.
 func Env() string { return EnvServer + "=" + BinaryPath() }
+
+// ParticipantSID is the SID of identity in room ("" if it is not there):
+// a resume keeps it, a rejoin gets a new one.
+func (s *Server) ParticipantSID(t testing.TB, room, identity string) string {
+	t.Helper()
+	res, err := s.Rooms.ListParticipants(context.Background(), &livekit.ListParticipantsRequest{Room: room})
+	if err != nil {
+		return ""
+	}
+	for _, p := range res.Participants {
+		if p.Identity == identity {
+			return p.Sid
+		}
+	}
+	return ""
+}
+
+// TokenExpiring is a kiosk's (not an agent's) access token to join room
+// as identity that the server accepts for about left more: its expiry is
+// set a minute earlier, since the server grants expired tokens a minute's
+// leeway. The server's refresh_token is then the only token that works
+// after left.
+func TokenExpiring(t testing.TB, room, identity string, left time.Duration) string {
+	t.Helper()
+	// By hand: auth.AccessToken takes no expiry in the past.
+	now := time.Now()
+	claims, err := json.Marshal(map[string]any{
+		"iss": APIKey, "sub": identity, "name": identity,
+		"nbf": now.Add(-2 * time.Minute).Unix(), "exp": now.Add(left - time.Minute).Unix(),
+		"video": map[string]any{"roomJoin": true, "room": room},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	msg := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(claims)
+	mac := hmac.New(sha256.New, []byte(APISecret))
+	mac.Write([]byte(msg))
+	return msg + "." + enc.EncodeToString(mac.Sum(nil))
+}
