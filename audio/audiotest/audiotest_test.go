@@ -108,22 +108,29 @@ func TestSpeakerWritesWhatIsPlayed(t *testing.T) {
 	t.Setenv("ALSA_CONFIG_PATH", conf)
 	const chunks = 25 // 0.5 s
 	want := chunks * audio.ChunkFrames
-	// The tap sees every block handed to the PCM: once all the voice went
-	// by, closing the player flushes it to the file.
+	// The tap sees every block handed to the PCM. Once all the voice went
+	// by (880 Hz at 48 kHz is exactly 0 every 300 samples: 80 of them) and then a few more
+	// periods of silence, the periods holding the voice have left the
+	// device's buffers for the file: closing then cannot cut the voice's
+	// tail, however late the device thread runs on a loaded machine.
 	var mu sync.Mutex
-	voiced := 0
+	voiced, after := 0, 0
 	allPlayed := make(chan struct{})
 	p, err := audio.OpenPlayer(audio.PlayerConfig{PCM: "spk", Max: time.Second, Tap: func(b []int16) {
 		mu.Lock()
 		defer mu.Unlock()
-		before := voiced
+		if voiced >= want*99/100 {
+			before := after
+			after += len(b)
+			if before < 10*audio.ChunkFrames && after >= 10*audio.ChunkFrames {
+				close(allPlayed)
+			}
+			return
+		}
 		for _, s := range b {
 			if s != 0 {
 				voiced++
 			}
-		}
-		if before < want*9/10 && voiced >= want*9/10 {
-			close(allPlayed)
 		}
 	}})
 	if err != nil {
