@@ -409,3 +409,35 @@ func recsNow(p *proc) []map[string]any {
 	recs, _ := p.records()
 	return recs
 }
+
+// TestLiveKitDemo: `kioskd demo --dialect livekit` with the test's
+// livekit-server and dpsim binaries: the same UI to Connected, a new room
+// after the DP left, what the DP received.
+func TestLiveKitDemo(t *testing.T) {
+	t.Setenv(envLiveKitServer, livekittest.BinaryPath())
+	t.Setenv(envDpsim, dpsimBinary(t))
+	var out, errOut strings.Builder
+	code := runLiveKitDemo(demoOptions{For: 12 * time.Second, Camera: "test", Microphone: "test", Speaker: "none"}, &out, &errOut)
+	o := out.String()
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s\n%s", code, errOut.String(), o)
+	}
+	for _, want := range []string{"livekit-server --dev runs at ws://127.0.0.1:", "25% SearchingForDigitalPerson", "50% DownloadingAssets",
+		"75% ConnectingToDigitalPerson", "100% Connected", "disconnected: conversationEnded", "→ kioskd started a NEW session kiosk-",
+		"kioskd demo: after the Digital Person left, Connected again in", "(640x480)", "(dominant 440 Hz)", "LEDs: red ○ amber ○ green ●"} {
+		if !strings.Contains(o, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, o)
+		}
+	}
+}
+
+// The version the demo looks for is the tests' (and scripts/livekit-server.sh's).
+func TestLiveKitDemoVersion(t *testing.T) {
+	b, err := os.ReadFile("../scripts/livekit-server.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if liveKitServerVersion != livekittest.Version || !strings.Contains(string(b), "\nversion="+liveKitServerVersion+"\n") {
+		t.Fatalf("the demo looks for livekit-server %s; the tests run %s; scripts/livekit-server.sh builds another", liveKitServerVersion, livekittest.Version)
+	}
+}

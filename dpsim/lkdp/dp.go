@@ -119,9 +119,9 @@ func (d *DP) Run(ctx context.Context) error {
 	}
 }
 
-// poll lists the rooms once and takes on each new one that has
-// participants (a room is known by its SID: a room deleted and made again
-// under the same name is a new one).
+// poll lists the rooms once and takes on each one a kiosk waits in (a
+// room is known by its SID: a room deleted and made again under the same
+// name is a new one).
 func (d *DP) poll(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -134,22 +134,19 @@ func (d *DP) poll(ctx context.Context) error {
 	d.notifyLocked()
 	d.mu.Unlock()
 	for _, r := range res.Rooms {
-		if r.NumParticipants == 0 {
-			continue
-		}
 		d.mu.Lock()
 		prev, closed := d.bySID[r.Sid], d.closed
 		d.mu.Unlock()
 		if closed {
 			return nil
 		}
-		if prev != nil && !d.rejoin(ctx, prev) {
+		if !d.wanted(ctx, r.Name, prev) {
 			continue
 		}
 		d.mu.Lock()
 		rm := d.newRoomLocked(r.Name, r.Sid)
 		d.mu.Unlock()
-		d.log.Info("room appeared", "room", r.Name, "room_sid", r.Sid, "participants", r.NumParticipants)
+		d.log.Info("a kiosk is in a room", "room", r.Name, "room_sid", r.Sid)
 		if d.cfg.Scenario.NeverJoin {
 			d.setState(rm, StateIgnored, "")
 			continue
@@ -163,17 +160,23 @@ func (d *DP) poll(ctx context.Context) error {
 	return nil
 }
 
-// rejoin says whether the DP should join a room again that it was in
-// before (prev, the latest record of that room's SID): only when its time
-// there has ended and a participant that is not an agent joined since (a
-// kiosk's fresh session in the same room, as with a static token), never
-// for the kiosk that lingers a moment after the DP left.
-func (d *DP) rejoin(ctx context.Context, prev *room) bool {
-	d.mu.Lock()
-	ended, at, name := prev.state.ended(), prev.ended, prev.name
-	d.mu.Unlock()
-	if !ended || prev.endReason == EndShutdown {
-		return false
+// wanted says whether the DP should join room name: when a participant
+// that is not an agent (a kiosk) is in it, and the DP has not been in it
+// before (prev, the latest record of the room's SID, is nil) or its time
+// there has ended and that participant joined since (a kiosk's fresh
+// session in the same room, as with a static token; not the kiosk that
+// lingers a moment after the DP left). ListRooms's participant count lags
+// by seconds, so the participants are listed.
+func (d *DP) wanted(ctx context.Context, name string, prev *room) bool {
+	var since int64 // ms
+	if prev != nil {
+		d.mu.Lock()
+		ended, at, reason := prev.state.ended(), prev.ended, prev.endReason
+		d.mu.Unlock()
+		if !ended || reason == EndShutdown {
+			return false
+		}
+		since = at.UnixMilli()
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -182,7 +185,7 @@ func (d *DP) rejoin(ctx context.Context, prev *room) bool {
 		return false
 	}
 	for _, p := range res.Participants {
-		if p.Kind != livekit.ParticipantInfo_AGENT && p.JoinedAtMs > at.UnixMilli() {
+		if p.Kind != livekit.ParticipantInfo_AGENT && p.JoinedAtMs > since {
 			return true
 		}
 	}
