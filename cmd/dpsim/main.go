@@ -82,10 +82,6 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		return 2
 	}
 
-	if lk.url != "" {
-		return lk.run(cfg, *admin, log, stderr)
-	}
-
 	cfg.Token = os.Getenv("DPSIM_TOKEN")
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)
@@ -108,6 +104,9 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 			log.Error("refusing the admin address", "err", err)
 			return 2
 		}
+	}
+	if lk.url != "" {
+		return lk.run(cfg, *admin, log, stderr)
 	}
 
 	// SIGINT and SIGTERM are caught from here on, before "dpsim ready": a

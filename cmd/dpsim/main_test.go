@@ -39,6 +39,7 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--livekit-secret-file", secret, "--livekit-join-delay", "-1s", "--admin", ""}, 2},
 		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--livekit-secret-file", secret, "--token-endpoint-refuse-status", "500", "--admin", ""}, 2},
 		{[]string{"--token-endpoint-refuse", "lots"}, 2},
+		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--livekit-secret-file", secret, "--admin", "0.0.0.0:0"}, 2},
 	} {
 		if got := run(c.args, io.Discard, null); got != c.want {
 			t.Errorf("dpsim %v: exit %d, want %d", c.args, got, c.want)
