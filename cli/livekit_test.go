@@ -298,8 +298,9 @@ func TestLiveKitScenarios(t *testing.T) {
 				if len(retries) == 0 || len(connectedIDs(recs)) != 0 {
 					t.Fatalf("retries %v, connected %v", retries, connectedIDs(recs))
 				}
-				if r := dp.waitRoom(t, ctx, "lk-never", func(r lkdp.RoomInfo) bool { return true }); r.State != lkdp.StateIgnored {
-					t.Fatalf("the DP's room %+v", r)
+				dp.waitRoom(t, ctx, "lk-never", func(r lkdp.RoomInfo) bool { return r.State == lkdp.StateIgnored })
+				if st := dp.stats(t, ctx); st.Joins != 0 {
+					t.Fatalf("the DP joined: %+v", st)
 				}
 			}},
 		{"join late within the step deadline: Connected", []string{"--livekit-join-delay", "2s"}, "lk-late", 10 * time.Second,
@@ -358,14 +359,21 @@ func TestLiveKitScenarios(t *testing.T) {
 						t.Fatalf("failure without detail unauthorized: %v", r)
 					}
 				}
-				// Backoff: the delays grow (50 ms doubling, at most 500 ms).
+				// Backoff: a retry after every failure, each delay drawn
+				// below its ceiling (full jitter: 50 ms doubling, at most
+				// 500 ms, writeLab's reconnect settings).
 				var delays []time.Duration
 				for _, r := range where(recs, func(r map[string]any) bool { _, ok := r["retry_in"]; return ok }) {
 					d, _ := time.ParseDuration(r["retry_in"].(string))
 					delays = append(delays, d)
 				}
-				if len(delays) < 4 || delays[3] <= delays[0] {
-					t.Fatalf("retry delays %v, want growing", delays)
+				if len(delays) < len(fails)-1 {
+					t.Fatalf("%d failures, %d retries", len(fails), len(delays))
+				}
+				for i, d := range delays {
+					if ceiling := min(500*time.Millisecond, 50*time.Millisecond<<i); d < 0 || d > ceiling {
+						t.Fatalf("retry %d after %s, want within [0, %s]: delays %v", i+1, d, ceiling, delays)
+					}
 				}
 				// One request per attempt: the requests counted by the
 				// endpoint are the failures logged (plus one under way).

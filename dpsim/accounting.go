@@ -30,7 +30,11 @@ type Accounting struct {
 	VoiceHz float64
 	// Window is how much of the kiosk's most recent audio is analysed.
 	Window time.Duration
-	Log    *slog.Logger
+	// NotThePicture (may be nil) says that a keyframe of that size is not
+	// the kiosk's picture (an SFU's blank frames): it is counted, but its
+	// size is not taken as the video's.
+	NotThePicture func(width, height int) bool
+	Log           *slog.Logger
 }
 
 // NewAudioStats is the AudioStats of a session that has received nothing:
@@ -82,7 +86,9 @@ func (a Accounting) VideoTrack(tr *webrtc.TrackRemote, writeRTCP func([]rtcp.Pac
 			lastFrame = now
 			if key {
 				v.Keyframes++
-				v.Width, v.Height = w, h
+				if a.NotThePicture == nil || !a.NotThePicture(w, h) {
+					v.Width, v.Height = w, h
+				}
 			}
 			a.notify()
 		}

@@ -221,7 +221,7 @@ func (d *DP) setState(rm *room, st State, reason string) {
 		return
 	}
 	rm.state = st
-	if st.ended() {
+	if st.ended() && rm.ended.IsZero() {
 		rm.ended = time.Now()
 	}
 	if reason != "" {

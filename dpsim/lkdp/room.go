@@ -156,7 +156,11 @@ func (r *room) join() error {
 		}
 		d.log.Info("kiosk track", "room", r.name, "kiosk", rp.Identity(), "kind", tr.Kind().String(), "codec", tr.Codec().MimeType)
 		acc := dpsim.Accounting{Mu: &d.mu, Video: &r.video, Audio: &r.audio, Notify: r.changedLocked,
-			VoiceHz: d.cfg.VoiceHz, Window: d.cfg.AnalysisWindow, Log: d.log}
+			VoiceHz: d.cfg.VoiceHz, Window: d.cfg.AnalysisWindow, Log: d.log,
+			// LiveKit's SFU writes blank 8x8 VP8 keyframes when a track is
+			// muted or closed (livekit-server's DownTrack, VP8KeyFrame8x8):
+			// not the kiosk's picture.
+			NotThePicture: func(w, h int) bool { return w == 8 && h == 8 }}
 		// Not in the SDK's callback: it would hold up the room's events.
 		go func() {
 			defer r.wg.Done()
@@ -247,6 +251,9 @@ func (r *room) act(what string) error {
 	d.mu.Lock()
 	kiosk := r.kiosk
 	r.pending = what
+	// The DP's time here ends now: a kiosk that joins from this moment
+	// on (its fresh session, quick after a removal) is a new one.
+	r.ended = time.Now()
 	d.mu.Unlock()
 	var err error
 	switch what {
@@ -260,7 +267,7 @@ func (r *room) act(what string) error {
 	}
 	if err != nil {
 		d.mu.Lock()
-		r.pending = ""
+		r.pending, r.ended = "", time.Time{}
 		d.mu.Unlock()
 		d.log.Warn("scenario action failed", "room", r.name, "action", what, "err", err)
 		return err
@@ -285,7 +292,13 @@ func (r *room) leave(reason string) {
 	d := r.dp
 	d.mu.Lock()
 	if !r.state.ended() {
-		r.state, r.ended = StateEnded, time.Now()
+		r.state = StateEnded
+		if r.ended.IsZero() {
+			r.ended = time.Now()
+		}
+		if r.pending != "" { // the DP's own action is why, whoever noticed first
+			reason = r.pending
+		}
 		if reason != "" {
 			r.endReason = reason
 		}
