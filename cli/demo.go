@@ -25,7 +25,9 @@ import (
 // cmdDemo is the embedded default: everything in one process, nothing to
 // configure. It shows each step, the LEDs and the session id live, and
 // after the first Connected it has the server drop the control channel
-// once, so a newcomer sees kioskd resume the same session.
+// once, so a newcomer sees kioskd resume the same session. With --dialect
+// livekit it runs livekit-server and dpsim as processes instead
+// (demolivekit.go).
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
 	dur := fs.Duration("for", 0, "end the demo after this long (0: run until Ctrl-C)")
