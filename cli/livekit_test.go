@@ -219,66 +219,52 @@ func noSecret(t *testing.T, p *proc, secrets ...string) {
 }
 
 // TestLiveKitEndToEndThroughALSA is issue 14's "done when" at the daemon
-// level: `kioskd run` with server.dialect: livekit and a static token, a
-// real livekit-server, dpsim's LiveKit mode as the DP; the steps 25, 50,
-// 75, 100 in order, SESSION_ID = the room (its SID logged); at the DP
-// 640x480 frames and 440 Hz from the kiosk's ALSA microphone; at the
-// kiosk's ALSA speaker the DP's 880 Hz.
+// level: `kioskd run` with server.dialect: livekit, a real livekit-server,
+// dpsim's LiveKit mode as the DP; the steps 25, 50, 75, 100 in order,
+// SESSION_ID = the room (its SID logged); at the DP 640x480 frames and
+// 440 Hz from the kiosk's ALSA microphone; at the kiosk's ALSA speaker the
+// DP's 880 Hz. Once with a static token, once through dpsim's token
+// endpoint (a kiosk-<hostname>-<random> room); neither the token nor the
+// credential logged.
 func TestLiveKitEndToEndThroughALSA(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	srv := livekittest.Start(t)
-	dp := startLiveKitDP(t, ctx, srv)
-	const room = "lk-e2e"
-	lab := liveKitLab(t, srv, dp, room, 15*time.Second)
-	asound, speaker := alsaLab(t, lab)
-	p := startKioskd(t, []string{"ALSA_CONFIG_PATH=" + asound}, "run", "--config", lab.config, "--log-format", "json")
-	recs := p.waitRecords(t, ctx, "Connected", nConnected(1))
-	checkSteps(t, recs)
-	if id := connectedIDs(recs)[0]; id != room {
-		t.Fatalf("session id %q, want the room %q", id, room)
+	for _, c := range []struct{ name, room string }{{"static token", "lk-e2e"}, {"token endpoint", ""}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			srv := livekittest.Start(t)
+			dp := startLiveKitDP(t, ctx, srv)
+			lab := liveKitLab(t, srv, dp, c.room, 15*time.Second)
+			asound, speaker := alsaLab(t, lab)
+			p := startKioskd(t, []string{"ALSA_CONFIG_PATH=" + asound}, "run", "--config", lab.config, "--log-format", "json")
+			recs := p.waitRecords(t, ctx, "Connected", nConnected(1))
+			checkSteps(t, recs)
+			id := connectedIDs(recs)[0]
+			host, _ := os.Hostname()
+			switch {
+			case c.room != "" && id != c.room:
+				t.Fatalf("session id %q, want the room %q", id, c.room)
+			case c.room == "" && (!regexp.MustCompile(`^kiosk-.+-[0-9a-f]{8}$`).MatchString(id) || !strings.HasPrefix(id, "kiosk-"+host[:min(4, len(host))])):
+				t.Fatalf("session id %q, want kiosk-<hostname>-<random>", id)
+			}
+			if len(where(recs, func(r map[string]any) bool { s, _ := r["room_sid"].(string); return strings.HasPrefix(s, "RM_") })) == 0 {
+				t.Fatal("no log line with the room's SID (room_sid)")
+			}
+			got := dp.waitRoom(t, ctx, id, func(r lkdp.RoomInfo) bool {
+				return r.Video.Frames >= 10 && r.Video.Width == 640 && r.Video.Height == 480 &&
+					r.Audio.WindowMS >= 500 && r.Audio.DominantHz >= 430 && r.Audio.DominantHz <= 450
+			})
+			t.Logf("the DP: video %+v audio %+v", got.Video, got.Audio)
+			if got.Kiosk != "kiosk-cli" || !got.Connected {
+				t.Fatalf("the DP's room: %+v", got)
+			}
+			if st := dp.stats(t, ctx); c.room == "" && (st.TokensIssued < 1 || st.TokensRefused != 0 || st.TokensBad != 0) {
+				t.Fatalf("token endpoint stats %+v", st)
+			}
+			checkSpeaker(t, ctx, p, speaker, 880)
+			b, _ := os.ReadFile(filepath.Join(lab.dir, "token"))
+			noSecret(t, p, strings.TrimSpace(string(b)), "eyJ")
+		})
 	}
-	if len(where(recs, func(r map[string]any) bool { s, _ := r["room_sid"].(string); return strings.HasPrefix(s, "RM_") })) == 0 {
-		t.Fatal("no log line with the room's SID (room_sid)")
-	}
-	got := dp.waitRoom(t, ctx, room, func(r lkdp.RoomInfo) bool {
-		return r.Video.Frames >= 10 && r.Video.Width == 640 && r.Video.Height == 480 &&
-			r.Audio.WindowMS >= 500 && r.Audio.DominantHz >= 430 && r.Audio.DominantHz <= 450
-	})
-	t.Logf("the DP: video %+v audio %+v", got.Video, got.Audio)
-	if got.Kiosk != "kiosk-cli" || !got.Connected {
-		t.Fatalf("the DP's room: %+v", got)
-	}
-	checkSpeaker(t, ctx, p, speaker, 880)
-	b, _ := os.ReadFile(filepath.Join(lab.dir, "token"))
-	noSecret(t, p, strings.TrimSpace(string(b)))
-}
-
-// TestLiveKitTokenEndpointEndToEnd: the same happy path with dpsim's token
-// endpoint: a kiosk-<hostname>-<random> room, the steps in order, the DP
-// in that room receiving the kiosk; neither the credential nor a token
-// logged.
-func TestLiveKitTokenEndpointEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	srv := livekittest.Start(t)
-	dp := startLiveKitDP(t, ctx, srv)
-	lab := liveKitLab(t, srv, dp, "", 15*time.Second)
-	p := startKioskd(t, nil, "run", "--config", lab.config, "--log-format", "json")
-	recs := p.waitRecords(t, ctx, "Connected", nConnected(1))
-	checkSteps(t, recs)
-	id := connectedIDs(recs)[0]
-	host, _ := os.Hostname()
-	if !regexp.MustCompile(`^kiosk-.+-[0-9a-f]{8}$`).MatchString(id) || !strings.HasPrefix(id, "kiosk-"+host[:min(4, len(host))]) {
-		t.Fatalf("session id %q, want kiosk-<hostname>-<random>", id)
-	}
-	dp.waitRoom(t, ctx, id, func(r lkdp.RoomInfo) bool {
-		return r.Connected && r.Video.Frames >= 5 && r.Audio.DominantHz >= 430 && r.Audio.DominantHz <= 450
-	})
-	if st := dp.stats(t, ctx); st.TokensIssued < 1 || st.TokensRefused != 0 || st.TokensBad != 0 {
-		t.Fatalf("token endpoint stats %+v", st)
-	}
-	noSecret(t, p, lkCredential, "eyJ")
 }
 
 // The scenario rows: one livekit-server, one DP (with the row's flags)
