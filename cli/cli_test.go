@@ -53,6 +53,13 @@ func startKioskd(t *testing.T, env []string, args ...string) *proc {
 	script := `WATCHDOG_PID=$$; [ -n "$SET_WATCHDOG_PID" ] && export WATCHDOG_PID; exec "$0" "$@"`
 	cmd := exec.Command("/bin/sh", append([]string{"-c", script, exe}, args...)...)
 	cmd.Env = append(append(os.Environ(), "KIOSKD_TEST_MAIN=1"), env...)
+	return startProc(t, cmd)
+}
+
+// startProc starts cmd (kioskd, dpsim) and collects its stderr lines; the
+// process is killed at the end of the test.
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,17 +133,38 @@ func nConnected(n int) func([]map[string]any) bool {
 	return func(r []map[string]any) bool { return len(connectedIDs(r)) >= n }
 }
 
+// checkSteps: the connection_state lines so far are 25, 50, 75, 100 in order.
+func checkSteps(t *testing.T, recs []map[string]any) {
+	t.Helper()
+	var pcts []float64
+	for _, r := range recs {
+		if _, ok := r["connection_state"]; ok {
+			pcts = append(pcts, r["percentage_loaded"].(float64))
+		}
+	}
+	if fmt.Sprint(pcts) != "[25 50 75 100]" {
+		t.Fatalf("percentage_loaded in order %v, want [25 50 75 100]", pcts)
+	}
+}
+
 type labFiles struct {
 	dir, config, socket, leds, state string
 }
 
 func writeLab(t *testing.T, dp *dptest.Server, extra string) labFiles {
 	t.Helper()
+	return writeLabFor(t, dp.URL, dp.Token, "", extra)
+}
+
+// writeLabFor is writeLab for any server: url and token (the token file's
+// content) and more keys of the server section (indented by two spaces).
+func writeLabFor(t *testing.T, url, tokenText, serverExtra, extra string) labFiles {
+	t.Helper()
 	dir := t.TempDir()
 	lf := labFiles{dir: dir, config: filepath.Join(dir, "kioskd.yaml"), socket: filepath.Join(dir, "status.sock"),
 		leds: filepath.Join(dir, "leds"), state: filepath.Join(dir, "state")}
 	token := filepath.Join(dir, "token")
-	if err := os.WriteFile(token, []byte(dp.Token+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(token, []byte(tokenText+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"red", "amber", "green"} {
@@ -147,7 +175,7 @@ func writeLab(t *testing.T, dp *dptest.Server, extra string) labFiles {
 	cfg := fmt.Sprintf(`server:
   url: %s
   token_file: %s
-session:
+%ssession:
   state_dir: %s
   reconnect: {initial_delay: 50ms, max_delay: 500ms}
 media:
@@ -163,7 +191,7 @@ leds:
   lines: {red: "kiosk:red", amber: "kiosk:amber", green: "kiosk:green"}
 status:
   socket: %s
-%s`, dp.URL, token, lf.state, lf.leds, lf.socket, extra)
+%s`, url, token, serverExtra, lf.state, lf.leds, lf.socket, extra)
 	if err := os.WriteFile(lf.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -228,15 +256,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 
 	// 1. Connected, logging 25, 50, 75, 100 in order, with the session id.
 	recs := p.waitRecords(t, ctx, "Connected", nConnected(1))
-	var pcts []float64
-	for _, r := range recs {
-		if _, ok := r["connection_state"]; ok {
-			pcts = append(pcts, r["percentage_loaded"].(float64))
-		}
-	}
-	if fmt.Sprint(pcts) != "[25 50 75 100]" {
-		t.Fatalf("percentage_loaded in order %v, want [25 50 75 100]", pcts)
-	}
+	checkSteps(t, recs)
 	first := connectedIDs(recs)[0]
 	if first == "" {
 		t.Fatal("Connected line without session_id")

@@ -35,6 +35,9 @@ _kioskd()
         --for)
             COMPREPLY=($(compgen -W "10s 30s 1m 2m 5m" -- "$cur"))
             return ;;
+        --dialect)
+            COMPREPLY=($(compgen -W "kioskd livekit" -- "$cur"))
+            return ;;
     esac
 
     case $cmd in

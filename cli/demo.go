@@ -25,7 +25,9 @@ import (
 // cmdDemo is the embedded default: everything in one process, nothing to
 // configure. It shows each step, the LEDs and the session id live, and
 // after the first Connected it has the server drop the control channel
-// once, so a newcomer sees kioskd resume the same session.
+// once, so a newcomer sees kioskd resume the same session. With --dialect
+// livekit it runs livekit-server and dpsim as processes instead
+// (demolivekit.go).
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
 	dur := fs.Duration("for", 0, "end the demo after this long (0: run until Ctrl-C)")
@@ -33,10 +35,19 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	mic := fs.String("microphone", "test", "microphone: test (440 Hz tone), default, none, or an ALSA PCM")
 	speaker := fs.String("speaker", "none", "speaker for the Digital Person's voice: none, default, or an ALSA PCM")
 	verbose := fs.Bool("verbose", false, "also print kioskd's log lines")
+	dia := fs.String("dialect", config.DialectKioskd, "kioskd (the reference server in this process) or livekit (a livekit-server on loopback and dpsim's LiveKit mode, as processes)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	return runDemo(demoOptions{For: *dur, Camera: *camera, Microphone: *mic, Speaker: *speaker, Verbose: *verbose}, stdout, stderr)
+	o := demoOptions{For: *dur, Camera: *camera, Microphone: *mic, Speaker: *speaker, Verbose: *verbose}
+	switch *dia {
+	case config.DialectKioskd:
+		return runDemo(o, stdout, stderr)
+	case config.DialectLiveKit:
+		return runLiveKitDemo(o, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "kioskd demo: --dialect %q: want %s or %s\nrun 'kioskd demo --help' for usage\n", *dia, config.DialectKioskd, config.DialectLiveKit)
+	return exitUsage
 }
 
 type demoOptions struct {
@@ -101,13 +112,38 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer os.RemoveAll(dir)
-	cfg := config.Default()
+	cfg := demoConfig(o, dir)
 	cfg.Server.URL = "ws://" + ctl.String() + dpsim.ControlPath
-	cfg.Server.TokenFile = filepath.Join(dir, "token")
 	if err := os.WriteFile(cfg.Server.TokenFile, []byte(token), 0o600); err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
 		return exitFail
 	}
+
+	fmt.Fprintf(stdout, "kioskd demo: a Digital Person server runs in this process at %s (admin API http://%s/sessions)\n", cfg.Server.URL, adm)
+	fmt.Fprintf(stdout, "kioskd demo: camera %s, microphone %s, speaker %s; Ctrl-C ends it\n\n", o.Camera, o.Microphone, o.Speaker)
+
+	ui := &demoUI{out: stdout,
+		stageMsg:  "the server now drops the control channel without a word (as a network blip would)",
+		stageName: "the drop",
+		stage:     func() error { dp.Drop(); return nil },
+		received: func(id string) (demoReceived, bool) {
+			for _, s := range dp.Sessions() {
+				if s.ID == id {
+					return demoReceived{Frames: s.Video.Frames, Width: s.Video.Width, Height: s.Video.Height,
+						Packets: s.Audio.Packets, DominantHz: s.Audio.DominantHz}, true
+				}
+			}
+			return demoReceived{}, false
+		},
+	}
+	return runDemoDaemon(ctx, cfg, log, tracker, ui, stdout, stderr)
+}
+
+// demoConfig is the kiosk's configuration of every demo, its files in dir:
+// the devices of o, console LEDs, a quick reconnect.
+func demoConfig(o demoOptions, dir string) *config.Config {
+	cfg := config.Default()
+	cfg.Server.TokenFile = filepath.Join(dir, "token")
 	cfg.Session.StateDir = filepath.Join(dir, "state")
 	cfg.Session.Reconnect.InitialDelay = 500 * time.Millisecond
 	cfg.Session.Reconnect.MaxDelay = 5 * time.Second
@@ -115,13 +151,14 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	cfg.Media.CameraRequired = o.Camera != "none"
 	cfg.Media.MicrophoneRequired = o.Microphone != "none"
 	cfg.Status.Socket = filepath.Join(dir, "status.sock")
-
-	fmt.Fprintf(stdout, "kioskd demo: a Digital Person server runs in this process at %s (admin API http://%s/sessions)\n", cfg.Server.URL, adm)
-	fmt.Fprintf(stdout, "kioskd demo: camera %s, microphone %s, speaker %s; Ctrl-C ends it\n\n", o.Camera, o.Microphone, o.Speaker)
-
-	ui := &demoUI{out: stdout, dp: dp}
 	// Console LEDs, printed under the progress lines.
 	cfg.LEDs.Backend = config.BackendConsole
+	return cfg
+}
+
+// runDemoDaemon runs kioskd with cfg and the demo's UI until ctx ends, and
+// gives the demo's exit code: a demo that never connects failed.
+func runDemoDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, tracker *logging.SessionTracker, ui *demoUI, stdout, stderr io.Writer) int {
 	d, err := daemon.New(cfg, daemon.Options{
 		Log:         log,
 		OnSessionID: tracker.Set, // "" clears it
@@ -149,12 +186,25 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// demoUI prints one line per step with a progress bar, and stages the
-// control-channel drop after the first Connected.
+// demoReceived is what the demo's DP received from the kiosk.
+type demoReceived struct {
+	Frames        int64
+	Width, Height int
+	Packets       int64
+	DominantHz    float64
+}
+
+// demoUI prints one line per step with a progress bar, and stages an
+// event after the first Connected (a control-channel drop on kioskd.dp.v1,
+// the DP leaving on LiveKit).
 type demoUI struct {
-	out   io.Writer
-	dp    *dpsim.Server
-	start time.Time
+	out       io.Writer
+	stageMsg  string       // what the staged event is, for the visitor
+	stageName string       // and in the summary ("the drop")
+	stage     func() error // nil: nothing staged
+	// received says what the DP got from the kiosk in session id.
+	received func(id string) (demoReceived, bool)
+	start    time.Time
 
 	mu        sync.Mutex
 	firstAt   time.Duration
@@ -196,14 +246,14 @@ func (u *demoUI) follow(events <-chan contract.Event) {
 				u.firstID, u.firstAt = e.SessionID, time.Since(u.start)
 			} else if !u.dropAt.IsZero() && u.resumedID == "" {
 				u.resumedID, u.resumedIn = e.SessionID, time.Since(u.dropAt)
-				same := "a NEW session"
+				same := "started a NEW session"
 				if e.Resumed && e.SessionID == u.firstID {
-					same = "the SAME session"
+					same = "resumed the SAME session"
 				}
-				fmt.Fprintf(u.out, "          → kioskd resumed %s %s in %s\n\n", same, e.SessionID, u.resumedIn.Round(time.Millisecond))
+				fmt.Fprintf(u.out, "          → kioskd %s %s in %s\n\n", same, e.SessionID, u.resumedIn.Round(time.Millisecond))
 			}
 			u.mu.Unlock()
-			if !dropped {
+			if !dropped && u.stage != nil {
 				dropped = true
 				go u.dropSoon()
 			}
@@ -222,15 +272,18 @@ func (u *demoUI) follow(events <-chan contract.Event) {
 	}
 }
 
-// dropSoon lets the visitor see Connected, then cuts the control socket as
-// a network blip would (no close message): kioskd must resume at once.
+// dropSoon lets the visitor see Connected, then stages the event (on
+// kioskd.dp.v1 a cut of the control socket as a network blip would do it,
+// no close message: kioskd must resume at once).
 func (u *demoUI) dropSoon() {
 	time.Sleep(1500 * time.Millisecond)
 	u.mu.Lock()
 	u.dropAt = time.Now()
 	u.mu.Unlock()
-	fmt.Fprintf(u.out, "\n          ⚡ the server now drops the control channel without a word (as a network blip would)\n")
-	u.dp.Drop()
+	fmt.Fprintf(u.out, "\n          ⚡ %s\n", u.stageMsg)
+	if err := u.stage(); err != nil {
+		fmt.Fprintf(u.out, "          (that failed: %v)\n", err)
+	}
 }
 
 func (u *demoUI) wait() { u.done.Wait() }
@@ -245,13 +298,11 @@ func (u *demoUI) summary() bool {
 	}
 	fmt.Fprintf(u.out, "kioskd demo: Connected %s after start, session %s\n", u.firstAt.Round(time.Millisecond), u.firstID)
 	if u.resumedID != "" {
-		fmt.Fprintf(u.out, "kioskd demo: after the drop, Connected again in %s with session %s\n", u.resumedIn.Round(time.Millisecond), u.resumedID)
+		fmt.Fprintf(u.out, "kioskd demo: after %s, Connected again in %s with session %s\n", u.stageName, u.resumedIn.Round(time.Millisecond), u.resumedID)
 	}
-	for _, s := range u.dp.Sessions() {
-		if s.ID == u.firstID {
-			fmt.Fprintf(u.out, "kioskd demo: the server received %d video frames (%dx%d) and %d audio packets (dominant %.0f Hz) from the kiosk\n",
-				s.Video.Frames, s.Video.Width, s.Video.Height, s.Audio.Packets, s.Audio.DominantHz)
-		}
+	if r, ok := u.received(u.firstID); ok {
+		fmt.Fprintf(u.out, "kioskd demo: the server received %d video frames (%dx%d) and %d audio packets (dominant %.0f Hz) from the kiosk\n",
+			r.Frames, r.Width, r.Height, r.Packets, r.DominantHz)
 	}
 	return true
 }

@@ -27,24 +27,8 @@ func TestRealMediaThroughALSA(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario(), VideoWidth: 160, VideoHeight: 120})
-	dir := t.TempDir()
-	tone := filepath.Join(dir, "tone.raw")
-	if err := audiotest.WriteToneFile(tone, 440, 30); err != nil {
-		t.Fatal(err)
-	}
-	speaker := filepath.Join(dir, "speaker.raw")
-	asound, err := audiotest.WriteConfig(dir, "kioskmic", tone, "kioskspk", speaker)
-	if err != nil {
-		t.Fatal(err)
-	}
 	lab := writeLab(t, dp, "")
-	cfg, _ := os.ReadFile(lab.config)
-	c := string(cfg)
-	c = strings.Replace(c, "  width: 160\n  height: 120\n  fps: 10\n", "  width: 640\n  height: 480\n  fps: 15\n", 1)
-	c = strings.Replace(c, "  microphone: test\n  speaker: none\n", "  microphone: kioskmic\n  microphone_pace: true\n  speaker: kioskspk\n", 1)
-	if err := os.WriteFile(lab.config, []byte(c), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	asound, speaker := alsaLab(t, lab)
 	p := startKioskd(t, []string{"ALSA_CONFIG_PATH=" + asound}, "run", "--config", lab.config, "--log-format", "json")
 	id := connectedIDs(p.waitRecords(t, ctx, "Connected", nConnected(1)))[0]
 
@@ -83,7 +67,39 @@ func TestRealMediaThroughALSA(t *testing.T) {
 	}
 	t.Logf("dpsim: video %+v audio %+v", got.Video, got.Audio)
 
-	// The speaker: wait until a second of the DP's voice has been written.
+	checkSpeaker(t, ctx, p, speaker, 880)
+}
+
+// alsaLab makes lab's kioskd capture 640x480 at 15 fps and use ALSA file
+// PCMs: a microphone playing 440 Hz (paced) and a speaker written to a
+// file. It returns the ALSA configuration (ALSA_CONFIG_PATH) and the
+// speaker file.
+func alsaLab(t *testing.T, lab labFiles) (asound, speaker string) {
+	t.Helper()
+	tone := filepath.Join(lab.dir, "tone.raw")
+	if err := audiotest.WriteToneFile(tone, 440, 30); err != nil {
+		t.Fatal(err)
+	}
+	speaker = filepath.Join(lab.dir, "speaker.raw")
+	asound, err := audiotest.WriteConfig(lab.dir, "kioskmic", tone, "kioskspk", speaker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(lab.config)
+	c := string(cfg)
+	c = strings.Replace(c, "  width: 160\n  height: 120\n  fps: 10\n", "  width: 640\n  height: 480\n  fps: 15\n", 1)
+	c = strings.Replace(c, "  microphone: test\n  speaker: none\n", "  microphone: kioskmic\n  microphone_pace: true\n  speaker: kioskspk\n", 1)
+	if err := os.WriteFile(lab.config, []byte(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return asound, speaker
+}
+
+// checkSpeaker waits until a second of the DP's voice has been written to
+// the speaker file, stops kioskd (SIGTERM, exit 0) and checks that the
+// voice is hz.
+func checkSpeaker(t *testing.T, ctx context.Context, p *proc, speaker string, hz float64) {
+	t.Helper()
 	for ctx.Err() == nil {
 		if fi, err := os.Stat(speaker); err == nil && fi.Size() >= 48000*2*2 {
 			break
@@ -112,7 +128,7 @@ func TestRealMediaThroughALSA(t *testing.T) {
 	if len(voiced) < 24000 {
 		t.Fatalf("speaker wrote %d voiced samples, want at least half a second", len(voiced))
 	}
-	if hz := analysis.DominantHz(voiced, 48000); math.Abs(hz-880) > 10 {
-		t.Fatalf("speaker played %.1f Hz, want 880±10", hz)
+	if got := analysis.DominantHz(voiced, 48000); math.Abs(got-hz) > 10 {
+		t.Fatalf("speaker played %.1f Hz, want %.0f±10", got, hz)
 	}
 }

@@ -7,13 +7,13 @@ import (
 	"github.com/kioskd/kioskd/av/vp8enc"
 )
 
-// codecs returns the Digital Person's encoders: VP8 at videoBitrate bits/s
+// Codecs returns the Digital Person's encoders: VP8 at videoBitrate bits/s
 // on libvpx set up for real time (av/vp8enc, on a thread of its own so that
 // no P is held in a cgo call for the milliseconds of every frame), and Opus
 // (libopus through mediadevices, 32 kbit/s). These are the parameters the
 // kiosk uses too, written here again on purpose: dpsim is a second
 // implementation of docs/PROTOCOL.md and takes nothing from the client.
-func codecs(videoBitrate int) (*mediadevices.CodecSelector, error) {
+func Codecs(videoBitrate int) (*mediadevices.CodecSelector, error) {
 	vp8, err := vp8enc.NewParams()
 	if err != nil {
 		return nil, err

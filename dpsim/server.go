@@ -71,7 +71,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sel, err := codecs(cfg.VideoBitrate)
+	sel, err := Codecs(cfg.VideoBitrate)
 	if err != nil {
 		return nil, fmt.Errorf("dpsim: codecs: %w", err)
 	}

@@ -4,8 +4,6 @@ import (
 	"github.com/kioskd/kioskd/dpwire"
 
 	"time"
-
-	"github.com/kioskd/kioskd/av/analysis"
 )
 
 // Session states as the server sees them: the four steps of
@@ -128,7 +126,7 @@ type session struct {
 func newSession(id string, client dpwire.ClientInfo) *session {
 	return &session{
 		id: id, created: time.Now(), client: client, state: StateSearching, attempts: 1,
-		audio: AudioStats{EchoDBFS: analysis.MinDBFS, LevelDBFS: analysis.MinDBFS},
+		audio: NewAudioStats(),
 	}
 }
 

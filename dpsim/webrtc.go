@@ -18,10 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
-	"github.com/kioskd/kioskd/av/analysis"
-	"github.com/kioskd/kioskd/av/opus"
 	"github.com/kioskd/kioskd/av/synthetic"
-	"github.com/kioskd/kioskd/av/vp8"
 )
 
 // unreachableCandidate is what ICEFailure trickles: a host candidate on
@@ -365,173 +362,15 @@ func (c *conn) account(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
 	c.mediaMu.Unlock()
 	defer c.mediaWG.Done()
 	c.log.Info("kiosk track", "kind", tr.Kind().String(), "codec", tr.Codec().MimeType)
+	s := c.srv
+	acc := Accounting{Mu: &s.mu, Video: &c.sess.video, Audio: &c.sess.audio, Notify: s.notifyLocked,
+		VoiceHz: s.cfg.VoiceHz, Window: s.cfg.AnalysisWindow, Log: c.log}
 	switch tr.Kind() {
 	case webrtc.RTPCodecTypeVideo:
-		c.accountVideo(pc, tr)
+		acc.VideoTrack(tr, pc.WriteRTCP)
 	case webrtc.RTPCodecTypeAudio:
-		c.accountAudio(tr)
+		acc.AudioTrack(tr)
 	}
-}
-
-func (c *conn) accountVideo(pc *webrtc.PeerConnection, tr *webrtc.TrackRemote) {
-	s, sess := c.srv, c.sess
-	codec := tr.Codec().MimeType
-	isVP8 := strings.EqualFold(codec, webrtc.MimeTypeVP8)
-	s.mu.Lock()
-	sess.video.Codec = codec
-	s.mu.Unlock()
-	var asm vp8.Assembler
-	var dropped uint64
-	var lastPLI, lastFrame time.Time
-	haveKey := false
-	for {
-		pkt, _, err := tr.ReadRTP()
-		if err != nil {
-			return
-		}
-		var frame []byte
-		if isVP8 {
-			frame, _ = asm.Push(pkt)
-		}
-		w, h, key := vp8.KeyframeSize(frame)
-		s.mu.Lock()
-		v := &sess.video
-		v.Packets++
-		v.Dropped += int64(asm.Dropped - dropped)
-		dropped = asm.Dropped
-		if frame != nil {
-			v.Frames++
-			now := time.Now()
-			if !lastFrame.IsZero() {
-				v.MaxGapMS = max(v.MaxGapMS, now.Sub(lastFrame).Milliseconds())
-			}
-			lastFrame = now
-			if key {
-				v.Keyframes++
-				v.Width, v.Height = w, h
-			}
-			s.notifyLocked()
-		}
-		s.mu.Unlock()
-		haveKey = haveKey || key
-		// Ask for a keyframe until one arrives: the size is in it.
-		if isVP8 && !haveKey && time.Since(lastPLI) > time.Second {
-			lastPLI = time.Now()
-			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}})
-		}
-	}
-}
-
-func (c *conn) accountAudio(tr *webrtc.TrackRemote) {
-	const rate = 48000
-	s, sess := c.srv, c.sess
-	codec := tr.Codec().MimeType
-	s.mu.Lock()
-	sess.audio.Codec = codec
-	s.mu.Unlock()
-	var dec *opus.Decoder
-	if strings.EqualFold(codec, webrtc.MimeTypeOpus) {
-		d, err := opus.NewDecoder(rate, 1)
-		if err != nil {
-			c.log.Error("opus decoder", "err", err)
-		} else {
-			dec = d
-			defer dec.Close()
-		}
-	}
-	window := int(s.cfg.AnalysisWindow.Seconds() * rate)
-	ring := analysis.NewRing(window)
-	pcm := make([]int16, opus.MaxFrameSamples(rate))
-	var scratch []int16
-	since := 0
-	first := true
-	var lastSeq uint16
-	haveSeq := false
-	for {
-		pkt, _, err := tr.ReadRTP()
-		if err != nil {
-			return
-		}
-		lost := 0
-		if haveSeq {
-			d := pkt.SequenceNumber - lastSeq
-			if d == 0 || d > 0x8000 { // duplicate or late: already concealed
-				continue
-			}
-			lost = int(d) - 1
-		}
-		haveSeq, lastSeq = true, pkt.SequenceNumber
-		var decodeErr, recovered bool
-		if dec != nil {
-			recovered, decodeErr = decodeAudio(dec, pkt.Payload, lost, pcm, func(p []int16) {
-				ring.Write(p)
-				since += len(p)
-			})
-		}
-		analyse := dec != nil && since >= window/2 && ring.Len() >= min(window, rate/2)
-		var hz, echo, level float64
-		var winMS int
-		if analyse {
-			since = 0
-			scratch = ring.Samples(scratch[:0])
-			// The voice's band (±10 %), not its exact frequency: the
-			// echo of a tone whose phase jumps (the kiosk's jitter buffer
-			// concealing a late packet, a sound card's xrun) keeps its
-			// energy there but reads low at the exact frequency.
-			hz, echo = analysis.DominantHzAndBandDBFS(scratch, rate, 0.9*s.cfg.VoiceHz, 1.1*s.cfg.VoiceHz)
-			level = analysis.RMSDBFS(scratch)
-			winMS = len(scratch) * 1000 / rate
-		}
-		s.mu.Lock()
-		a := &sess.audio
-		a.Packets++
-		a.Lost += int64(lost)
-		if recovered {
-			a.FECRecovered++
-		}
-		if decodeErr {
-			a.DecodeErrors++
-		}
-		if analyse {
-			a.DominantHz, a.EchoDBFS, a.LevelDBFS, a.WindowMS = hz, echo, level, winMS
-		}
-		if first || analyse {
-			s.notifyLocked()
-		}
-		s.mu.Unlock()
-		first = false
-	}
-}
-
-// decodeAudio decodes a packet that came after lost missing ones and
-// hands write what it decoded, in order: the missing frames (at most 5),
-// concealed, except the last one, which comes back from the packet's
-// in-band FEC when it carries some (as a browser's NetEq does it), then
-// the packet's own frame. It says whether a frame came back from FEC and
-// whether libopus refused the packet.
-func decodeAudio(dec *opus.Decoder, payload []byte, lost int, pcm []int16, write func([]int16)) (recovered, decodeErr bool) {
-	conceal := min(lost, 5)
-	fec := lost > 0 && lost <= 5 && opus.HasFEC(payload)
-	if fec {
-		conceal--
-	}
-	for range conceal {
-		if n, err := dec.DecodeLost(pcm); err == nil {
-			write(pcm[:n])
-		}
-	}
-	if fec {
-		if n, err := dec.DecodeFEC(payload, pcm); err == nil {
-			write(pcm[:n])
-			recovered = true
-		}
-	}
-	n, err := dec.Decode(payload, pcm)
-	if err != nil {
-		return recovered, true
-	}
-	write(pcm[:n])
-	return recovered, false
 }
 
 // restartICE answers the client's ICE restart (docs/PROTOCOL.md section

@@ -2,6 +2,11 @@
 //
 //	dpsim --listen ADDR [--admin ADDR] [scenario flags]
 //
+// or, with --livekit-url, a Digital Person participant of a LiveKit server
+// (package dpsim/lkdp, livekit.go):
+//
+//	dpsim --livekit-url URL --livekit-key KEY --livekit-secret-file FILE [--admin ADDR] [--token-endpoint ADDR]
+//
 // The token is read from --token-file or the DPSIM_TOKEN environment
 // variable (none: any client is accepted). The admin API listens on a
 // loopback address only. SIGINT or SIGTERM closes every session and exits 0.
@@ -43,9 +48,12 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	logFormat := fs.String("log-format", "text", "text or json")
 	verbose := fs.Bool("v", false, "debug logging")
 	cfg.RegisterFlags(fs)
+	var lk liveKitFlags
+	lk.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "usage: dpsim --listen ADDR [--admin ADDR] [--token-file FILE] [scenario flags]\n\n")
+			fmt.Fprintf(stdout, "usage: dpsim --listen ADDR [--admin ADDR] [--token-file FILE] [scenario flags]\n"+
+				"       dpsim --livekit-url URL --livekit-key KEY --livekit-secret-file FILE [--admin ADDR] [--token-endpoint ADDR] [--livekit-* flags]\n\n")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return 0
@@ -96,6 +104,9 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 			log.Error("refusing the admin address", "err", err)
 			return 2
 		}
+	}
+	if lk.url != "" {
+		return lk.run(cfg, *admin, log, stderr)
 	}
 
 	// SIGINT and SIGTERM are caught from here on, before "dpsim ready": a

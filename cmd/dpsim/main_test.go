@@ -13,6 +13,11 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer null.Close()
+	t.Setenv("DPSIM_LIVEKIT_SECRET", "")
+	secret := t.TempDir() + "/secret"
+	if err := os.WriteFile(secret, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want int
@@ -26,6 +31,15 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		{[]string{"--tls-cert", "x.pem", "--admin", ""}, 2},
 		{[]string{"--token-file", "/nonexistent/token", "--admin", ""}, 1},
 		{[]string{"extra"}, 2},
+		// LiveKit mode: no secret, a URL that is not ws/wss, a secret file
+		// that cannot be read, bad scenario values.
+		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--admin", ""}, 2},
+		{[]string{"--livekit-url", "http://127.0.0.1:1", "--livekit-secret-file", secret, "--admin", ""}, 2},
+		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--livekit-secret-file", "/nonexistent/secret", "--admin", ""}, 1},
+		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--livekit-secret-file", secret, "--livekit-join-delay", "-1s", "--admin", ""}, 2},
+		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--livekit-secret-file", secret, "--token-endpoint-refuse-status", "500", "--admin", ""}, 2},
+		{[]string{"--token-endpoint-refuse", "lots"}, 2},
+		{[]string{"--livekit-url", "ws://127.0.0.1:1", "--livekit-secret-file", secret, "--admin", "0.0.0.0:0"}, 2},
 	} {
 		if got := run(c.args, io.Discard, null); got != c.want {
 			t.Errorf("dpsim %v: exit %d, want %d", c.args, got, c.want)

@@ -65,6 +65,7 @@ var Layers = []Layer{
 		"media/mediatest",
 		"dpsim/dptest",
 		"dialect/livekit/livekittest", // livekit-server and a Digital Person participant
+		"dpsim/lkdp",                  // dpsim's LiveKit mode: a DP participant (LiveKit's Go SDK)
 	}},
 	{"composition root", []string{
 		"daemon", // wires devices, session and every reporter
@@ -134,6 +135,10 @@ var Rules = []Rule{
 		Why: "kioskd run never reaches the reference server's scenarios and admin API: only `kioskd demo` (cli) starts dpsim"},
 	{Package: "dpsim", Forbid: client,
 		Why: "dpsim is a second, independent implementation of docs/PROTOCOL.md"},
+	{Package: "dpsim", Forbid: []string{"github.com/livekit/", Module + "/dpsim/lkdp"},
+		Why: "`kioskd demo` links dpsim: its LiveKit mode (dpsim/lkdp, LiveKit's SDK) is cmd/dpsim's alone"},
+	{Package: "dpsim/lkdp", Forbid: client,
+		Why: "dpsim's LiveKit mode is a second, independent LiveKit client: it checks kioskd's, not itself"},
 	{Package: "cmd/dpsim", Forbid: client,
 		Why: "the reference server's binary carries no kiosk code"},
 }

@@ -248,6 +248,7 @@ type Received struct {
 // DP is a Digital Person in a room.
 type DP struct {
 	Identity string
+	toneHz   float64
 	room     *lksdk.Room
 
 	audio, video atomic.Uint64
@@ -267,7 +268,14 @@ type DP struct {
 // the end of the test.
 func (s *Server) JoinDP(t testing.TB, room, identity string) *DP {
 	t.Helper()
-	dp := s.JoinDPUnpublished(t, room, identity)
+	return s.Join(t, room, identity, true, 880)
+}
+
+// Join joins room as identity, an AGENT if agent, publishing the synthetic
+// face and a voice of toneHz (a kiosk stand-in: agent false, 440 Hz).
+func (s *Server) Join(t testing.TB, room, identity string, agent bool, toneHz float64) *DP {
+	t.Helper()
+	dp := s.join(t, room, identity, agent, toneHz)
 	dp.Publish(t)
 	return dp
 }
@@ -290,7 +298,12 @@ func (dp *DP) Silence(on bool) { dp.silent.Store(on) }
 // Publish: the kiosk stays at DownloadingAssets.
 func (s *Server) JoinDPUnpublished(t testing.TB, room, identity string) *DP {
 	t.Helper()
-	dp := &DP{Identity: identity, stop: make(chan struct{}), changed: make(chan struct{})}
+	return s.join(t, room, identity, true, 880)
+}
+
+func (s *Server) join(t testing.TB, room, identity string, agent bool, toneHz float64) *DP {
+	t.Helper()
+	dp := &DP{Identity: identity, stop: make(chan struct{}), changed: make(chan struct{}), toneHz: toneHz}
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
 		dp.sinks.Add(1)
@@ -299,7 +312,7 @@ func (s *Server) JoinDPUnpublished(t testing.TB, room, identity string) *DP {
 			dp.count(tr)
 		}()
 	}
-	r, err := lksdk.ConnectToRoomWithToken(s.URL, Token(t, room, identity, true), cb,
+	r, err := lksdk.ConnectToRoomWithToken(s.URL, Token(t, room, identity, agent), cb,
 		lksdk.WithDisableRegionDiscovery(), lksdk.WithLogger(protologger.GetDiscardLogger()))
 	if err != nil {
 		t.Fatalf("DP join %s: %v", room, err)
@@ -332,7 +345,7 @@ func (dp *DP) publish() error {
 			capab, rate = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, 90000
 			opts = &lksdk.TrackPublicationOptions{Name: "face", Source: livekit.TrackSource_CAMERA, VideoWidth: 160, VideoHeight: 120}
 		} else {
-			src = mediadevices.NewAudioTrack(synthetic.NewTone(880, 48000), sel)
+			src = mediadevices.NewAudioTrack(synthetic.NewTone(dp.toneHz, 48000), sel)
 			capab, rate = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, 48000
 			opts = &lksdk.TrackPublicationOptions{Name: "voice", Source: livekit.TrackSource_MICROPHONE}
 		}

@@ -1,0 +1,128 @@
+package lkdp
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/kioskd/kioskd/dpsim"
+)
+
+// Config is a LiveKit Digital Person. Every zero value has a default
+// (withDefaults).
+type Config struct {
+	// URL is the LiveKit server, ws:// or wss:// (its RoomService is the
+	// same host over http or https).
+	URL string
+	// APIKey and APISecret sign the DP's own tokens and the RoomService
+	// calls (livekit-server --dev: devkey and secret). The secret is
+	// never logged.
+	APIKey, APISecret string
+	// Identity is the DP participant's identity (default "dpsim-dp").
+	Identity string
+	// VoiceHz is the DP's voice (default 880); the echo measured is its band.
+	VoiceHz float64
+	// The DP's face: size (default 320x240), frame rate (15), bitrate (150 kbit/s).
+	VideoWidth, VideoHeight, VideoFPS, VideoBitrate int
+	// AnalysisWindow is how much of the kiosk's audio is analysed (1 s).
+	AnalysisWindow time.Duration
+	// Poll is how often the rooms are listed (default 200 ms).
+	Poll time.Duration
+	// HistoryLimit caps the ended rooms kept for the admin API (1000).
+	HistoryLimit int
+	Scenario     Scenario
+}
+
+// Scenario is what the DP does to a kiosk's room. The "after" durations
+// count from the moment the DP first receives the kiosk's audio (the
+// kiosk has published: it is Connected or about to be); 0 is never.
+type Scenario struct {
+	// NeverJoin: watch the rooms, join none (the kiosk waits in vain).
+	NeverJoin bool
+	// JoinDelay: join a new room this long after it was first seen.
+	JoinDelay time.Duration
+	// LeaveAfter: the DP leaves the room (the conversation ended).
+	LeaveAfter time.Duration
+	// RemoveKioskAfter: the RoomService removes the kiosk's participant.
+	RemoveKioskAfter time.Duration
+	// DeleteRoomAfter: the RoomService deletes the room.
+	DeleteRoomAfter time.Duration
+}
+
+// ErrConfig is the error of an invalid Config.
+var ErrConfig = errors.New("lkdp: invalid configuration")
+
+func (cfg Config) withDefaults() (Config, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return cfg, fmt.Errorf("%w: the LiveKit URL must be ws:// or wss://host[:port]", ErrConfig)
+	}
+	if cfg.APIKey == "" || cfg.APISecret == "" {
+		return cfg, fmt.Errorf("%w: the API key and secret are required", ErrConfig)
+	}
+	if cfg.Identity == "" {
+		cfg.Identity = "dpsim-dp"
+	}
+	if cfg.VoiceHz == 0 {
+		cfg.VoiceHz = 880
+	}
+	if cfg.VoiceHz < 20 || cfg.VoiceHz > 20000 {
+		return cfg, fmt.Errorf("%w: voice %g Hz out of 20..20000", ErrConfig, cfg.VoiceHz)
+	}
+	if cfg.VideoWidth == 0 || cfg.VideoHeight == 0 {
+		cfg.VideoWidth, cfg.VideoHeight = 320, 240
+	}
+	if cfg.VideoFPS == 0 {
+		cfg.VideoFPS = 15
+	}
+	if cfg.VideoBitrate == 0 {
+		cfg.VideoBitrate = 150_000
+	}
+	if cfg.AnalysisWindow == 0 {
+		cfg.AnalysisWindow = time.Second
+	}
+	if cfg.AnalysisWindow < 100*time.Millisecond || cfg.AnalysisWindow > 10*time.Second {
+		return cfg, fmt.Errorf("%w: analysis window %s out of 100ms..10s", ErrConfig, cfg.AnalysisWindow)
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Poll < 10*time.Millisecond {
+		return cfg, fmt.Errorf("%w: poll interval %s under 10ms", ErrConfig, cfg.Poll)
+	}
+	if cfg.HistoryLimit == 0 {
+		cfg.HistoryLimit = 1000
+	}
+	sc := cfg.Scenario
+	if sc.JoinDelay < 0 || sc.LeaveAfter < 0 || sc.RemoveKioskAfter < 0 || sc.DeleteRoomAfter < 0 {
+		return cfg, fmt.Errorf("%w: negative scenario duration", ErrConfig)
+	}
+	return cfg, nil
+}
+
+// RegisterFlags binds the DP's settings and scenario to fs (cmd/dpsim's
+// --livekit-* flags). The URL, key and secret file are cmd/dpsim's.
+func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
+	sc := &cfg.Scenario
+	fs.StringVar(&cfg.Identity, "livekit-identity", cfg.Identity, "LiveKit mode: the DP participant's identity (default dpsim-dp)")
+	fs.DurationVar(&cfg.Poll, "livekit-poll", cfg.Poll, "LiveKit mode: how often the rooms are listed (0: 200ms)")
+	fs.BoolVar(&sc.NeverJoin, "livekit-never-join", sc.NeverJoin, "LiveKit mode: join no room (the kiosk's step deadline runs out)")
+	fs.DurationVar(&sc.JoinDelay, "livekit-join-delay", sc.JoinDelay, "LiveKit mode: join a new room this long after it appears")
+	fs.DurationVar(&sc.LeaveAfter, "livekit-leave-after", sc.LeaveAfter, "LiveKit mode: leave the room this long after the kiosk's audio arrives (0: never)")
+	fs.DurationVar(&sc.RemoveKioskAfter, "livekit-remove-kiosk-after", sc.RemoveKioskAfter, "LiveKit mode: remove the kiosk's participant this long after its audio arrives (0: never)")
+	fs.DurationVar(&sc.DeleteRoomAfter, "livekit-delete-room-after", sc.DeleteRoomAfter, "LiveKit mode: delete the room this long after the kiosk's audio arrives (0: never)")
+}
+
+// FromDpsim takes the DP's media settings from dpsim's own flags
+// (--voice-hz, --video-size, --video-fps, --video-bitrate,
+// --analysis-window), so the two modes share them.
+func (cfg *Config) FromDpsim(d dpsim.Config) {
+	cfg.VoiceHz = d.VoiceHz
+	cfg.VideoWidth, cfg.VideoHeight, cfg.VideoFPS, cfg.VideoBitrate = d.VideoWidth, d.VideoHeight, d.VideoFPS, d.VideoBitrate
+	cfg.AnalysisWindow = d.AnalysisWindow
+	if d.HistoryLimit != 0 {
+		cfg.HistoryLimit = d.HistoryLimit
+	}
+}

@@ -1,0 +1,303 @@
+//go:build livekit
+
+package lkdp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/dialect/livekit/livekittest"
+	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/dpsim/lkdp"
+)
+
+// logBuf collects the DP's log, to look for secrets in it.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type harness struct {
+	srv   *livekittest.Server
+	dp    *lkdp.DP
+	admin string
+	log   *logBuf
+}
+
+// start runs a livekit-server and the DP with scenario sc until the test
+// ends; the DP's admin API is served at h.admin.
+func start(t *testing.T, sc lkdp.Scenario) *harness {
+	t.Helper()
+	srv := livekittest.Start(t)
+	lb := &logBuf{}
+	dp, err := lkdp.New(lkdp.Config{URL: srv.URL, APIKey: livekittest.APIKey, APISecret: livekittest.APISecret,
+		VideoWidth: 160, VideoHeight: 120, VideoFPS: 10, Poll: 50 * time.Millisecond, Scenario: sc},
+		slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = dp.Run(ctx); close(done) }()
+	adm := httptest.NewServer(dp.AdminHandler())
+	t.Cleanup(func() {
+		adm.Close()
+		cancel()
+		<-done
+		if strings.Contains(lb.String(), livekittest.APISecret+`"`) || strings.Contains(lb.String(), "eyJ") {
+			t.Errorf("the DP's log holds a secret or a token:\n%s", lb.String())
+		}
+	})
+	return &harness{srv: srv, dp: dp, admin: adm.URL, log: lb}
+}
+
+// sessions is GET /sessions, as an integrator reads it.
+func (h *harness) sessions(t *testing.T) []lkdp.RoomInfo {
+	t.Helper()
+	resp, err := http.Get(h.admin + "/sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []lkdp.RoomInfo
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// wait waits until cond holds of the admin API's rooms.
+func (h *harness) wait(t *testing.T, ctx context.Context, what string, cond func([]lkdp.RoomInfo) bool) []lkdp.RoomInfo {
+	t.Helper()
+	for {
+		ch := h.dp.Changed()
+		rs := h.sessions(t)
+		if cond(rs) {
+			return rs
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s; rooms %+v", what, rs)
+		}
+	}
+}
+
+func room(rs []lkdp.RoomInfo, name string) (lkdp.RoomInfo, bool) {
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].ID == name {
+			return rs[i], true
+		}
+	}
+	return lkdp.RoomInfo{}, false
+}
+
+// The DP joins a kiosk's room as an AGENT, the kiosk receives its face and
+// 880 Hz voice, and the admin API reports per room (id = the room name)
+// the kiosk's video frames with their size and its 440 Hz.
+func TestDPJoinsTheKiosksRoomAndAnalyses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{})
+	kiosk := h.srv.Join(t, "kiosk-room-1", "kiosk-1", false, 440)
+	rs := h.wait(t, ctx, "640x480... the kiosk's video and 440 Hz at the DP", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "kiosk-room-1")
+		return ok && r.Connected && r.Video.Frames >= 5 && r.Video.Width == 160 && r.Video.Height == 120 &&
+			r.Audio.WindowMS >= 500 && r.Audio.DominantHz > 430 && r.Audio.DominantHz < 450
+	})
+	r, _ := room(rs, "kiosk-room-1")
+	if r.Kiosk != "kiosk-1" || r.RoomSID == "" || r.State != lkdp.StateJoined {
+		t.Fatalf("room %+v", r)
+	}
+	if r.Audio.EchoDBFS > -40 {
+		t.Errorf("echo %.1f dBFS of a kiosk that plays nothing back", r.Audio.EchoDBFS)
+	}
+	if got, ok := kiosk.WaitReceived(ctx, func(r livekittest.Received) bool { return r.AudioPackets > 20 && r.VideoFrames > 3 }); !ok {
+		t.Fatalf("the kiosk received %+v from the DP", got)
+	}
+	if ids := h.srv.Participants(t, "kiosk-room-1"); !slices.Contains(ids, "dpsim-dp") {
+		t.Fatalf("participants %v, want the DP", ids)
+	}
+	if st := h.dp.Stats(); st.RoomsSeen != 1 || st.Joins != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Never join: the room is seen and reported, the DP stays out.
+func TestNeverJoin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{NeverJoin: true})
+	h.srv.Join(t, "lonely", "kiosk-1", false, 440)
+	h.wait(t, ctx, "the room ignored", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "lonely")
+		return ok && r.State == lkdp.StateIgnored
+	})
+	// Ten more polls: still only the kiosk.
+	polls := h.dp.Stats().Polls
+	for h.dp.Stats().Polls < polls+10 {
+		select {
+		case <-h.dp.Changed():
+		case <-ctx.Done():
+			t.Fatal("the DP stopped polling")
+		}
+	}
+	if ids := h.srv.Participants(t, "lonely"); len(ids) != 1 || ids[0] != "kiosk-1" {
+		t.Fatalf("participants %v, want the kiosk alone", ids)
+	}
+	if st := h.dp.Stats(); st.Joins != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Join late: the DP joins no earlier than the delay after the room appeared.
+func TestJoinLate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{JoinDelay: 1500 * time.Millisecond})
+	h.srv.Join(t, "late", "kiosk-1", false, 440)
+	rs := h.wait(t, ctx, "the DP joined", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "late")
+		return ok && r.State == lkdp.StateJoined
+	})
+	r, _ := room(rs, "late")
+	if d := r.Joined.Sub(r.Created); d < 1500*time.Millisecond {
+		t.Fatalf("joined %s after the room appeared, want at least 1.5 s", d)
+	}
+}
+
+// Leave after N: the DP leaves N after the kiosk's audio arrived; a kiosk
+// that joins the same room again (a fresh session with a static token)
+// gets a DP again; the kiosk leaving makes the DP leave.
+func TestLeaveAfterAndRejoin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{LeaveAfter: time.Second})
+	k1 := h.srv.Join(t, "leaving", "kiosk-1", false, 440)
+	rs := h.wait(t, ctx, "the DP left", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "leaving")
+		return ok && r.State == lkdp.StateEnded
+	})
+	r, _ := room(rs, "leaving")
+	if r.EndReason != lkdp.EndLeft || r.Audio.Packets == 0 {
+		t.Fatalf("room %+v", r)
+	}
+	if d := time.Since(r.Joined); d < time.Second {
+		t.Fatalf("left %s after joining", d)
+	}
+	k1.Leave()
+	h.srv.Join(t, "leaving", "kiosk-1", false, 440)
+	h.wait(t, ctx, "a second DP session in the same room", func(rs []lkdp.RoomInfo) bool {
+		n := 0
+		for _, r := range rs {
+			if r.ID == "leaving" && r.Audio.Packets > 0 {
+				n++
+			}
+		}
+		return n == 2
+	})
+}
+
+// Remove the kiosk, delete the room: the server does it (the kiosk is
+// gone from the room; the room is gone), and the admin API's POSTs do the
+// same on demand.
+func TestRemoveKioskAndDeleteRoom(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{RemoveKioskAfter: 500 * time.Millisecond})
+	h.srv.Join(t, "kick", "kiosk-1", false, 440)
+	h.wait(t, ctx, "the kiosk removed", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "kick")
+		return ok && r.EndReason == lkdp.EndKickedKiosk
+	})
+	if ids := h.srv.Participants(t, "kick"); slices.Contains(ids, "kiosk-1") {
+		t.Fatalf("participants %v after the kiosk was removed", ids)
+	}
+
+	h.srv.Join(t, "doomed", "kiosk-2", false, 440)
+	h.wait(t, ctx, "the DP in the room", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "doomed")
+		return ok && r.Connected
+	})
+	resp, err := http.Post(h.admin+"/delete-room?room=doomed", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"rooms": 1`) {
+		t.Fatalf("POST /delete-room: %d %s", resp.StatusCode, b)
+	}
+	rs := h.wait(t, ctx, "the room deleted", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "doomed")
+		return ok && r.State == lkdp.StateEnded
+	})
+	if r, _ := room(rs, "doomed"); r.EndReason != lkdp.EndDeletedRoom {
+		t.Fatalf("room %+v", r)
+	}
+	if ids := h.srv.Participants(t, "doomed"); len(ids) != 0 {
+		t.Fatalf("participants %v of a deleted room", ids)
+	}
+}
+
+// The token endpoint: a refusal (scenario, then a wrong credential) and a
+// 201 whose token joins the room asked for; nothing secret in any answer.
+func TestTokenEndpoint(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{})
+	const cred = "kiosk-credential-0123456789"
+	ep := httptest.NewServer(h.dp.TokenHandler(lkdp.TokenEndpoint{Credential: cred, Refuse: 1, RefuseStatus: http.StatusForbidden}))
+	defer ep.Close()
+	ask := func(bearer string) (int, map[string]string, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL,
+			strings.NewReader(`{"room_name":"ep-room","participant_identity":"kiosk-ep","participant_name":"kiosk-ep"}`))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var m map[string]string
+		_ = json.Unmarshal(b, &m)
+		return resp.StatusCode, m, string(b)
+	}
+	if code, _, body := ask(cred); code != http.StatusForbidden || strings.Contains(body, cred) {
+		t.Fatalf("first request (refused by the scenario): %d %s", code, body)
+	}
+	if code, _, body := ask("wrong-credential-000000"); code != http.StatusUnauthorized || strings.Contains(body, "wrong") {
+		t.Fatalf("wrong credential: %d %s", code, body)
+	}
+	code, m, body := ask(cred)
+	if code != http.StatusCreated || m["server_url"] != h.srv.URL || !strings.HasPrefix(m["participant_token"], "eyJ") {
+		t.Fatalf("token request: %d %s", code, body)
+	}
+	if st := h.dp.Stats(); st.TokenRequests != 3 || st.TokensIssued != 1 || st.TokensRefused != 1 || st.TokensBad != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	_ = dpsim.Always
+}
