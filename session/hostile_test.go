@@ -84,8 +84,9 @@ func closeWith(reason string) func(*websocket.Conn, dpwire.Hello) {
 // lines is an slog.Handler that keeps every message, for tests that check
 // what was logged.
 type lines struct {
-	mu   sync.Mutex
-	msgs []string
+	mu      sync.Mutex
+	msgs    []string
+	changed chan struct{} // closed and replaced at each message
 }
 
 func (l *lines) Enabled(context.Context, slog.Level) bool { return true }
@@ -93,6 +94,10 @@ func (l *lines) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.msgs = append(l.msgs, r.Message)
+	if l.changed != nil {
+		close(l.changed)
+	}
+	l.changed = make(chan struct{})
 	return nil
 }
 func (l *lines) WithAttrs([]slog.Attr) slog.Handler { return l }
@@ -108,6 +113,28 @@ func (l *lines) count(prefix string) int {
 		}
 	}
 	return n
+}
+
+// waitFor waits for a message starting with prefix. The supervisor
+// publishes an event before it logs its line, so a test that saw the
+// event waits for the line rather than counting at once.
+func (l *lines) waitFor(ctx context.Context, prefix string) bool {
+	for {
+		l.mu.Lock()
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		if l.count(prefix) > 0 {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 type dpv1Kiosk struct {
@@ -201,7 +228,7 @@ func TestNoSessionToResumeForAFreshHelloIsBackedOff(t *testing.T) {
 	if failed.ErrorName != contract.ServerConnectionFailed || retry.Delay != 500*time.Millisecond {
 		t.Fatalf("the refused fresh hello: want serverConnectionFailed and a retry in 500ms (backoff 1 s, jitter 0.5)\n%s", sessiontest.Describe(evs))
 	}
-	if k.logs.count("retrying") < 1 {
+	if !k.logs.waitFor(ctx, "retrying") {
 		t.Fatal("no retry line in the log")
 	}
 	if _, err := session.NewStore(dir).Load(); !errors.Is(err, session.ErrNoStoredSession) {
