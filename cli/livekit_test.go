@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -397,6 +398,168 @@ func TestLiveKitScenarios(t *testing.T) {
 			noSecret(t, p, lkCredential, "eyJ")
 		})
 	}
+}
+
+// TestLiveKitAgentDispatch: `kioskd run` with server.livekit.agent_name
+// and a token endpoint asks for that agent (room_config), and dpsim's
+// LiveKit mode as the agent named "avatar" goes only where it is
+// dispatched: Connected when the kiosk asks for avatar; sessionTimeout
+// (no DP ever joins) when it asks for another agent or for none.
+func TestLiveKitAgentDispatch(t *testing.T) {
+	for _, c := range []struct {
+		name, agent string // the kiosk's agent_name ("" = none)
+		joined      bool
+	}{{"same agent: Connected", "avatar", true}, {"another agent: sessionTimeout", "other", false}, {"no dispatch: sessionTimeout", "", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			srv := livekittest.Start(t)
+			dp := startLiveKitDP(t, ctx, srv, "--livekit-agent-name", "avatar")
+			step := 3 * time.Second
+			if c.joined {
+				step = 15 * time.Second
+			}
+			lab := liveKitLab(t, srv, dp, "", step)
+			if c.agent != "" {
+				setAgentName(t, lab, c.agent)
+			}
+			p := startKioskd(t, nil, "run", "--config", lab.config, "--log-format", "json")
+			var room string
+			if c.joined {
+				recs := p.waitRecords(t, ctx, "Connected", nConnected(1))
+				checkSteps(t, recs)
+				room = connectedIDs(recs)[0]
+				if r := dp.waitRoom(t, ctx, room, func(r lkdp.RoomInfo) bool { return r.Connected }); !slices.Equal(r.Dispatch, []string{"avatar"}) {
+					t.Fatalf("the DP's room: %+v, want dispatch [avatar]", r)
+				}
+			} else {
+				recs := p.waitRecords(t, ctx, "two sessionTimeouts", atLeast(2, failed("sessionTimeout")))
+				if ids := connectedIDs(recs); len(ids) != 0 {
+					t.Fatalf("Connected in %v without the agent", ids)
+				}
+				rs := dp.rooms(t, ctx)
+				if len(rs) == 0 {
+					t.Fatal("the DP saw no room")
+				}
+				for _, r := range rs {
+					if r.State != lkdp.StateIgnored || (c.agent != "" && !slices.Equal(r.Dispatch, []string{c.agent})) || (c.agent == "" && len(r.Dispatch) != 0) {
+						t.Fatalf("the DP's room %+v: want ignored with dispatch %q", r, c.agent)
+					}
+				}
+				if st := dp.stats(t, ctx); st.Joins != 0 || st.TokensIssued < 2 {
+					t.Fatalf("the DP's stats %+v: want no join, a token per attempt", st)
+				}
+			}
+			noSecret(t, p, lkCredential, "eyJ")
+		})
+	}
+}
+
+// setAgentName adds server.livekit.agent_name to a liveKitLab config.
+func setAgentName(t *testing.T, lab labFiles, name string) {
+	t.Helper()
+	b, err := os.ReadFile(lab.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.Replace(string(b), "livekit: {identity: kiosk-cli}", "livekit: {identity: kiosk-cli, agent_name: "+name+"}", 1)
+	if c == string(b) {
+		t.Fatal("no livekit section in the lab config")
+	}
+	if err := os.WriteFile(lab.config, []byte(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLiveKitConversationState is issue 14 item 7 through `kioskd run` on
+// the livekit dialect: as dpsim's LiveKit DP changes its lk.agent.state
+// (POST /conversation), kioskd logs a line with conversation_state (the
+// journal's CONVERSATION_STATE: the same attribute, upper-cased by the
+// journald handler) and SESSION_ID, `kioskd status --json` shows
+// conversation_state, and kioskd_conversation_state on /metrics is 1 for
+// that state only.
+func TestLiveKitConversationState(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	srv := livekittest.Start(t)
+	dp := startLiveKitDP(t, ctx, srv, "--livekit-agent-name", "avatar")
+	lab := liveKitLab(t, srv, dp, "", 15*time.Second)
+	setAgentName(t, lab, "avatar")
+	addr := freeLoopback(t)
+	b, err := os.ReadFile(lab.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lab.config, append(b, "  metrics_listen: "+addr+"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startKioskd(t, nil, "run", "--config", lab.config, "--log-format", "json")
+	room := connectedIDs(p.waitRecords(t, ctx, "Connected", nConnected(1)))[0]
+	dp.waitRoom(t, ctx, room, func(r lkdp.RoomInfo) bool { return r.Connected })
+
+	convLines := func(recs []map[string]any) []map[string]any {
+		return where(recs, func(r map[string]any) bool { _, ok := r["conversation_state"]; return ok })
+	}
+	for i, st := range []string{"listening", "thinking", "speaking", "listening"} {
+		before := len(convLines(recsNow(p)))
+		if i == 0 {
+			before = 0 // the first listening is the DP's own, once it publishes (maybe before Connected)
+		} else {
+			resp, err := http.Post(dp.admin+"/conversation?state="+st+"&room="+room, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("POST /conversation?state=%s: HTTP %d", st, resp.StatusCode)
+			}
+			if r := dp.waitRoom(t, ctx, room, func(r lkdp.RoomInfo) bool { return r.ConversationState == st }); r.ConversationState != st {
+				t.Fatal("unreachable")
+			}
+		}
+		recs := p.waitRecords(t, ctx, "conversation state "+st, func(recs []map[string]any) bool {
+			l := convLines(recs)
+			return len(l) > before && l[len(l)-1]["conversation_state"] == st
+		})
+		last := convLines(recs)[len(convLines(recs))-1]
+		if last["session_id"] != room {
+			t.Fatalf("conversation line %v: want session_id %s", last, room)
+		}
+		var out, errOut strings.Builder
+		if code := Main([]string{"status", "--json", "--socket", lab.socket}, &out, &errOut); code != 0 {
+			t.Fatalf("kioskd status --json: %d %s", code, errOut.String())
+		}
+		var js struct {
+			State             string `json:"state"`
+			ConversationState string `json:"conversation_state"`
+		}
+		if err := json.Unmarshal([]byte(out.String()), &js); err != nil || js.State != "Connected" || js.ConversationState != st {
+			t.Fatalf("kioskd status --json %s (%v): want Connected and conversation_state %s", out.String(), err, st)
+		}
+		waitScrape(t, ctx, addr, "kioskd_conversation_state "+st, func(m map[string]float64) bool {
+			for _, s := range []string{"none", "idle", "initializing", "listening", "thinking", "speaking"} {
+				want := 0.0
+				if s == st {
+					want = 1
+				}
+				if v, ok := m[`kioskd_conversation_state{state="`+s+`"}`]; !ok || v != want {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// Every change logged once, in order; initializing only before
+	// listening (the DP joins with it, and may publish before kioskd
+	// picks it as the DP).
+	var got []string
+	for _, r := range convLines(recsNow(p)) {
+		got = append(got, r["conversation_state"].(string))
+	}
+	if s := strings.TrimPrefix(strings.Join(got, " "), "initializing "); s != "listening thinking speaking listening" {
+		t.Fatalf("conversation lines %v, want [initializing] listening thinking speaking listening", got)
+	}
+	noSecret(t, p, lkCredential, "eyJ")
 }
 
 func recsNow(p *proc) []map[string]any {

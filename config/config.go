@@ -150,6 +150,12 @@ type LiveKit struct {
 	// DPIdentity is the Digital Person's identity; "": the first agent
 	// participant (kind AGENT, or publishing on an agent's behalf).
 	DPIdentity string `yaml:"dp_identity"`
+	// AgentName, with a token endpoint, asks it to dispatch the LiveKit
+	// agent of that name to the room (the request's room_config.agents,
+	// LiveKit's explicit agent dispatch); "": no room_config, the
+	// endpoint decides. A static token carries its own room_config, so
+	// with one the key is an error rather than silently ignored.
+	AgentName string `yaml:"agent_name"`
 }
 
 // Session is how the session is kept and resumed.

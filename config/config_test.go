@@ -901,6 +901,33 @@ func TestDialect(t *testing.T) {
 	}
 }
 
+// server.livekit.agent_name: a LiveKit name, only with a token endpoint
+// (a static token carries its own dispatch), only on the livekit dialect.
+func TestAgentName(t *testing.T) {
+	c, err := Parse([]byte("server:\n  dialect: livekit\n  token_endpoint: https://tokens.example.com/t\n  livekit:\n    agent_name: avatar-agent_1.2\n"), "k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.LiveKit.AgentName != "avatar-agent_1.2" {
+		t.Fatalf("server.livekit = %+v", c.Server.LiveKit)
+	}
+	if Default().Server.LiveKit.AgentName != "" {
+		t.Fatal("agent_name defaults to a dispatch")
+	}
+	ep := "server:\n  dialect: livekit\n  token_endpoint: https://tokens.example.com/t\n  livekit:\n    agent_name: "
+	for _, b := range []struct{ yaml, want string }{
+		{ep + "\"my agent\"\n", "k.yaml:5: server.livekit.agent_name: may hold only letters, digits, '.', '_' and '-'"},
+		{ep + strings.Repeat("a", 129) + "\n", "k.yaml:5: server.livekit.agent_name: must be at most 128 characters (got 129)"},
+		{"server:\n  dialect: livekit\n  livekit:\n    agent_name: avatar\n", "k.yaml:4: server.livekit.agent_name: is only used with server.token_endpoint (a static access token carries its own agent dispatch in its room configuration)"},
+		{"server:\n  livekit:\n    agent_name: avatar\n", "k.yaml:3: server.livekit.agent_name: is only used with server.dialect: livekit"},
+	} {
+		_, err := Parse([]byte(b.yaml), "k.yaml")
+		if err == nil || err.Error() != b.want {
+			t.Errorf("%q:\n got %v\nwant %s", b.yaml, err, b.want)
+		}
+	}
+}
+
 // server.token_endpoint: https (http to loopback, or with allow_insecure),
 // livekit only, strict; with it server.url is optional for a run. The URL
 // is never echoed (a key may sit in its query).

@@ -130,6 +130,7 @@ func (v *validator) server() {
 			{"server.livekit.room", s.LiveKit.Room},
 			{"server.livekit.identity", s.LiveKit.Identity},
 			{"server.livekit.dp_identity", s.LiveKit.DPIdentity},
+			{"server.livekit.agent_name", s.LiveKit.AgentName},
 		} {
 			if k.val != "" {
 				v.fail(k.key, nil, "is only used with server.dialect: %s", DialectLiveKit)
@@ -150,10 +151,14 @@ func (v *validator) server() {
 			{"server.livekit.room", s.LiveKit.Room},
 			{"server.livekit.identity", s.LiveKit.Identity},
 			{"server.livekit.dp_identity", s.LiveKit.DPIdentity},
+			{"server.livekit.agent_name", s.LiveKit.AgentName},
 		} {
 			if msg := checkLiveKitName(k.val); msg != "" {
 				v.fail(k.key, nil, "%s", msg)
 			}
+		}
+		if s.LiveKit.AgentName != "" && s.TokenEndpoint == "" {
+			v.fail("server.livekit.agent_name", nil, "is only used with server.token_endpoint (a static access token carries its own agent dispatch in its room configuration)")
 		}
 	default:
 		v.fail("server.dialect", nil, "must be %s or %s (got %s)", DialectKioskd, DialectLiveKit, quote(s.Dialect))

@@ -26,7 +26,8 @@ func newLiveKit(cfg *config.Config, token string, tlsCfg *tls.Config, opts Optio
 		Peer: peer, URL: cfg.Server.URL, Token: token, TLS: tlsCfg,
 		TokenEndpoint: cfg.Server.TokenEndpoint, AllowInsecure: cfg.Server.AllowInsecure,
 		Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
-		Clock: opts.Clock,
+		AgentName: cfg.Server.LiveKit.AgentName,
+		Clock:     opts.Clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)

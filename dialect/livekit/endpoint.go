@@ -34,12 +34,35 @@ var (
 	ErrEndpoint = errors.New("livekit: the token endpoint failed")
 )
 
-// tokenRequest is LiveKit's standard token-endpoint request. room_config
-// (agent dispatch) is not sent: the endpoint decides it.
+// tokenRequest is LiveKit's standard token-endpoint request
+// (livekit.TokenSourceRequest in JSON). room_config is sent only to
+// dispatch an agent (Config.AgentName); without it the endpoint decides.
 type tokenRequest struct {
-	RoomName            string `json:"room_name"`
-	ParticipantIdentity string `json:"participant_identity"`
-	ParticipantName     string `json:"participant_name"`
+	RoomName            string      `json:"room_name"`
+	ParticipantIdentity string      `json:"participant_identity"`
+	ParticipantName     string      `json:"participant_name"`
+	RoomConfig          *roomConfig `json:"room_config,omitempty"`
+}
+
+// roomConfig is the part of LiveKit's RoomConfiguration kioskd sends:
+// the agents to dispatch to the room when it is created (the endpoint
+// passes it to the access token, whose join creates the room).
+type roomConfig struct {
+	Agents []agentDispatch `json:"agents"`
+}
+
+// agentDispatch is LiveKit's RoomAgentDispatch.
+type agentDispatch struct {
+	AgentName string `json:"agent_name"`
+}
+
+// newTokenRequest is the request for room as the kiosk's identity.
+func (d *Dialect) newTokenRequest(room string) tokenRequest {
+	r := tokenRequest{RoomName: room, ParticipantIdentity: d.cfg.Identity, ParticipantName: d.cfg.Identity}
+	if d.cfg.AgentName != "" {
+		r.RoomConfig = &roomConfig{Agents: []agentDispatch{{AgentName: d.cfg.AgentName}}}
+	}
+	return r
 }
 
 // tokenAnswer is its answer (HTTP 201; 200 is taken too).
@@ -64,7 +87,7 @@ func newEndpointClient(tlsCfg *tls.Config) *http.Client {
 // join and the access token. timeout bounds the whole exchange; ctx (the
 // supervisor's deadline) may cut it shorter.
 func (d *Dialect) fetchToken(ctx context.Context, room string, timeout time.Duration) (server, token string, err error) {
-	body, err := json.Marshal(tokenRequest{RoomName: room, ParticipantIdentity: d.cfg.Identity, ParticipantName: d.cfg.Identity})
+	body, err := json.Marshal(d.newTokenRequest(room))
 	if err != nil {
 		return "", "", fmt.Errorf("%w: %w", ErrEndpoint, err)
 	}

@@ -359,6 +359,32 @@ func TestTokenEndpointBadAnswers(t *testing.T) {
 	}
 }
 
+// With server.livekit.agent_name the request carries LiveKit's explicit
+// agent dispatch, room_config {"agents": [{"agent_name": N}]} (the JSON
+// of TokenSourceRequest.room_config, a RoomConfiguration with one
+// RoomAgentDispatch), on every attempt; without it no room_config
+// (TestTokenEndpointRooms: nothing beyond the three names).
+func TestTokenEndpointAgentDispatch(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	ep := newTokenEndpoint(t, "", func(w http.ResponseWriter, _ *http.Request) bool {
+		http.Error(w, "refused", http.StatusUnauthorized) // the body is what is tested: no room is joined
+		return true
+	})
+	startKiosk(t, "", credential, withEndpoint(ep.srv.URL, func(_ *session.Config, lk *livekit.Config) {
+		lk.Identity, lk.AgentName = "kiosk-lk-8", "avatar-agent"
+	}))
+	ep.nextRoom(t, ctx)
+	ep.nextRoom(t, ctx) // the retry asks the same way
+	for _, r := range ep.requests()[:2] {
+		if r.Identity != "kiosk-lk-8" || !hostRoom(t).MatchString(r.Room) || len(r.Extra) != 1 {
+			t.Fatalf("request %+v: want the names and room_config only", r)
+		}
+		if got := string(r.Extra["room_config"]); got != `{"agents":[{"agent_name":"avatar-agent"}]}` {
+			t.Fatalf("room_config %s, want {\"agents\":[{\"agent_name\":\"avatar-agent\"}]}", got)
+		}
+	}
+}
+
 // New refuses an unusable endpoint; with one, no server URL is needed and
 // the credential need not be a JWT.
 func TestNewWithEndpoint(t *testing.T) {
@@ -372,6 +398,11 @@ func TestNewWithEndpoint(t *testing.T) {
 	}
 	if _, err := livekit.New(livekit.Config{TokenEndpoint: "http://t.example/x", Token: credential, AllowInsecure: true}); err != nil {
 		t.Errorf("http with allow_insecure: %v", err)
+	}
+	// A static token carries its own room_config: an agent name with one
+	// is refused, not ignored.
+	if _, err := livekit.New(livekit.Config{URL: "ws://127.0.0.1:7880", Token: livekittest.Token(t, "r", "k", false), AgentName: "a"}); !errors.Is(err, livekit.ErrAgentStatic) {
+		t.Errorf("agent name with a static token: %v", err)
 	}
 }
 

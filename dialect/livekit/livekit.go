@@ -67,6 +67,11 @@ type Config struct {
 	// DPIdentity names the Digital Person's participant; "": the first
 	// agent participant (docs/LIVEKIT.md).
 	DPIdentity string
+	// AgentName, with a TokenEndpoint, asks the endpoint to dispatch the
+	// LiveKit agent of that name (room_config.agents, endpoint.go); "":
+	// no room_config. Without a TokenEndpoint New refuses it: a static
+	// token carries its own dispatch.
+	AgentName string
 	// TLS verifies a wss:// server (server.ca_file); nil: the system roots.
 	TLS *tls.Config
 	// Peer configures the WebRTC engine (configured ICE servers, relay
@@ -109,6 +114,7 @@ var (
 	ErrNoRoom      = errors.New("livekit: the access token names no room (and server.livekit.room is empty)")
 	ErrRoomNeqJWT  = errors.New("livekit: server.livekit.room is not the access token's room")
 	ErrBadEndpoint = errors.New("livekit: server.token_endpoint is not usable")
+	ErrAgentStatic = errors.New("livekit: server.livekit.agent_name needs server.token_endpoint (a static token carries its own agent dispatch)")
 )
 
 // New checks cfg against its token and builds the dialect; nothing is
@@ -122,6 +128,9 @@ func New(cfg Config) (*Dialect, error) {
 	}
 	if cfg.TokenEndpoint != "" {
 		return newWithEndpoint(cfg)
+	}
+	if cfg.AgentName != "" {
+		return nil, ErrAgentStatic
 	}
 	claims, err := ParseClaims(cfg.Token)
 	if err != nil {

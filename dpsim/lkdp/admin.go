@@ -2,6 +2,9 @@ package lkdp
 
 import (
 	"net/http"
+	"slices"
+
+	"github.com/kioskd/kioskd/dpsim"
 )
 
 // AdminHandler serves the LiveKit mode's admin API, the same paths as
@@ -14,6 +17,9 @@ import (
 //	POST /leave?room=R             the DP leaves room R (every room without ?room)
 //	POST /remove-kiosk?room=R      remove the kiosk's participant from R (the DP leaves too)
 //	POST /delete-room?room=R       delete room R
+//	POST /conversation?state=S&room=R  the DP's lk.agent.state in R (every room without):
+//	                               idle, initializing, listening, thinking, speaking, or none
+//	                               (removed), as dpsim's POST /conversation
 //
 // The POSTs answer {"rooms": n}, the number of rooms acted on; an action
 // the server refused is a 502 with its error.
@@ -28,6 +34,22 @@ func (d *DP) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("POST /conversation", func(w http.ResponseWriter, r *http.Request) {
+		state := r.URL.Query().Get("state")
+		if !slices.Contains(dpsim.ConversationStates, state) {
+			writeJSON(w, http.StatusBadRequest, map[string]any{
+				"error": "state must be one of the conversation states", "state": state, "valid": dpsim.ConversationStates,
+			})
+			return
+		}
+		n := 0
+		for _, rm := range d.live(r.URL.Query().Get("room")) {
+			if rm.converse(state) {
+				n++
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"rooms": n, "state": state})
 	})
 	for path, what := range map[string]string{"/leave": EndLeft, "/remove-kiosk": EndKickedKiosk, "/delete-room": EndDeletedRoom} {
 		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,11 @@ type Config struct {
 	APIKey, APISecret string
 	// Identity is the DP participant's identity (default "dpsim-dp").
 	Identity string
+	// AgentName is the LiveKit agent the DP is: "" joins every kiosk's
+	// room (LiveKit's automatic dispatch of an agent without a name);
+	// a name joins only the rooms whose token request dispatched it
+	// (room_config.agents, explicit dispatch), as a named LiveKit agent.
+	AgentName string
 	// VoiceHz is the DP's voice (default 880); the echo measured is its band.
 	VoiceHz float64
 	// The DP's face: size (default 320x240), frame rate (15), bitrate (150 kbit/s).
@@ -49,6 +54,10 @@ type Scenario struct {
 	RemoveKioskAfter time.Duration
 	// DeleteRoomAfter: the RoomService deletes the room.
 	DeleteRoomAfter time.Duration
+	// ConverseEvery: the DP's lk.agent.state goes round thinking,
+	// speaking, listening, one step each period (0: it stays listening,
+	// unless the admin API sets it).
+	ConverseEvery time.Duration
 }
 
 // ErrConfig is the error of an invalid Config.
@@ -96,8 +105,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.HistoryLimit = 1000
 	}
 	sc := cfg.Scenario
-	if sc.JoinDelay < 0 || sc.LeaveAfter < 0 || sc.RemoveKioskAfter < 0 || sc.DeleteRoomAfter < 0 {
+	if sc.JoinDelay < 0 || sc.LeaveAfter < 0 || sc.RemoveKioskAfter < 0 || sc.DeleteRoomAfter < 0 || sc.ConverseEvery < 0 {
 		return cfg, fmt.Errorf("%w: negative scenario duration", ErrConfig)
+	}
+	if sc.ConverseEvery > 0 && sc.ConverseEvery < 100*time.Millisecond {
+		return cfg, fmt.Errorf("%w: conversation period %s under 100ms", ErrConfig, sc.ConverseEvery)
+	}
+	if !validAgentName(cfg.AgentName) {
+		return cfg, fmt.Errorf("%w: the agent name may hold only letters, digits, '.', '_' and '-' (at most 128)", ErrConfig)
 	}
 	return cfg, nil
 }
@@ -108,6 +123,8 @@ func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 	sc := &cfg.Scenario
 	fs.StringVar(&cfg.Identity, "livekit-identity", cfg.Identity, "LiveKit mode: the DP participant's identity (default dpsim-dp)")
 	fs.DurationVar(&cfg.Poll, "livekit-poll", cfg.Poll, "LiveKit mode: how often the rooms are listed (0: 200ms)")
+	fs.StringVar(&cfg.AgentName, "livekit-agent-name", cfg.AgentName, "LiveKit mode: the agent name; then the DP joins only rooms whose token request dispatched it (room_config.agents); empty: every kiosk's room")
+	fs.DurationVar(&sc.ConverseEvery, "livekit-converse-every", sc.ConverseEvery, "LiveKit mode: after the kiosk's audio arrives, step lk.agent.state through thinking, speaking, listening every D (0: stay listening)")
 	fs.BoolVar(&sc.NeverJoin, "livekit-never-join", sc.NeverJoin, "LiveKit mode: join no room (the kiosk's step deadline runs out)")
 	fs.DurationVar(&sc.JoinDelay, "livekit-join-delay", sc.JoinDelay, "LiveKit mode: join a new room this long after it appears")
 	fs.DurationVar(&sc.LeaveAfter, "livekit-leave-after", sc.LeaveAfter, "LiveKit mode: leave the room this long after the kiosk's audio arrives (0: never)")
@@ -125,4 +142,18 @@ func (cfg *Config) FromDpsim(d dpsim.Config) {
 	if d.HistoryLimit != 0 {
 		cfg.HistoryLimit = d.HistoryLimit
 	}
+}
+
+// validAgentName: "" or a name of kioskd's server.livekit.agent_name
+// (letters, digits, '.', '_', '-', at most 128).
+func validAgentName(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

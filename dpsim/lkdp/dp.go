@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/pion/mediadevices"
 
 	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/dpwire"
 )
 
 // DP is the Digital Person of a LiveKit server: it joins the kiosks'
@@ -24,13 +26,18 @@ type DP struct {
 	rooms    *lksdk.RoomServiceClient
 	selector *mediadevices.CodecSelector
 
-	mu      sync.Mutex
-	bySID   map[string]*room
-	order   []*room // oldest first, for the admin API
-	stats   Stats
-	changed chan struct{}
-	closed  bool
-	wg      sync.WaitGroup
+	mu sync.Mutex
+	// dispatch is the agents the latest token request for a room
+	// dispatched (room_config.agents), by room name; dispatchOrder
+	// bounds it to HistoryLimit rooms, oldest dropped first.
+	dispatch      map[string][]string
+	dispatchOrder []string
+	bySID         map[string]*room
+	order         []*room // oldest first, for the admin API
+	stats         Stats
+	changed       chan struct{}
+	closed        bool
+	wg            sync.WaitGroup
 }
 
 // Stats counts what the DP did, over its life.
@@ -68,7 +75,7 @@ func New(cfg Config, log *slog.Logger) (*DP, error) {
 	return &DP{
 		cfg: cfg, log: log, selector: sel,
 		rooms: lksdk.NewRoomServiceClient(httpURL(cfg.URL), cfg.APIKey, cfg.APISecret),
-		bySID: map[string]*room{}, changed: make(chan struct{}),
+		bySID: map[string]*room{}, changed: make(chan struct{}), dispatch: map[string][]string{},
 	}, nil
 }
 
@@ -145,9 +152,17 @@ func (d *DP) poll(ctx context.Context) error {
 		}
 		d.mu.Lock()
 		rm := d.newRoomLocked(r.Name, r.Sid)
+		rm.dispatch = d.dispatch[r.Name]
+		dispatched := d.cfg.AgentName == "" || slices.Contains(rm.dispatch, d.cfg.AgentName)
 		d.mu.Unlock()
-		d.log.Info("a kiosk is in a room", "room", r.Name, "room_sid", r.Sid)
+		d.log.Info("a kiosk is in a room", "room", r.Name, "room_sid", r.Sid, "dispatch", rm.dispatch)
 		if d.cfg.Scenario.NeverJoin {
+			d.setState(rm, StateIgnored, "")
+			continue
+		}
+		if !dispatched {
+			// A named LiveKit agent goes only where it is dispatched.
+			d.log.Info("the room's token request did not dispatch this agent: not joining", "room", r.Name, "agent_name", d.cfg.AgentName)
 			d.setState(rm, StateIgnored, "")
 			continue
 		}
@@ -283,12 +298,30 @@ func (d *DP) shutdown() {
 	d.wg.Wait()
 }
 
+// rememberDispatchLocked keeps the agents a token request for room
+// dispatched (none: the room has no explicit dispatch).
+func (d *DP) rememberDispatchLocked(room string, agents []string) {
+	if _, ok := d.dispatch[room]; !ok {
+		d.dispatchOrder = append(d.dispatchOrder, room)
+		if len(d.dispatchOrder) > d.cfg.HistoryLimit {
+			delete(d.dispatch, d.dispatchOrder[0])
+			d.dispatchOrder = d.dispatchOrder[1:]
+		}
+	}
+	d.dispatch[room] = agents
+}
+
 // token mints an access token of the DP's for room: an AGENT, so that a
-// kiosk that looks for "the first agent participant" finds it.
+// kiosk that looks for "the first agent participant" finds it, that
+// joins with lk.agent.state initializing (as a LiveKit agent starts) and
+// may update its own attributes (the conversation state).
 func (d *DP) token(room string) (string, error) {
+	g := &auth.VideoGrant{RoomJoin: true, Room: room}
+	g.SetCanUpdateOwnMetadata(true)
 	at := auth.NewAccessToken(d.cfg.APIKey, d.cfg.APISecret).
-		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: room}).
+		SetVideoGrant(g).
 		SetIdentity(d.cfg.Identity).SetName("Digital Person (dpsim)").
+		SetAttributes(map[string]string{AttrAgentState: dpwire.ConversationInitializing}).
 		SetKind(livekit.ParticipantInfo_AGENT).SetValidFor(time.Hour)
 	return at.ToJWT()
 }

@@ -15,8 +15,13 @@ import (
 
 // TokenEndpoint is LiveKit's standard token endpoint as a kiosk's
 // `server.token_endpoint` asks it: POST JSON {room_name,
-// participant_identity, participant_name} with the kiosk's credential as
-// `Authorization: Bearer`, answered 201 {server_url, participant_token}.
+// participant_identity, participant_name, room_config} with the kiosk's
+// credential as `Authorization: Bearer`, answered 201 {server_url,
+// participant_token}. The agents of room_config (explicit agent
+// dispatch) are remembered for the room: the DP is the agent, and with
+// an agent name it joins only the rooms dispatched to it (Config.AgentName).
+// They are not put in the kiosk's token, so livekit-server dispatches
+// nothing itself (no agent workers run beside it).
 type TokenEndpoint struct {
 	// Credential is the bearer the kiosk must send ("" accepts any).
 	Credential string
@@ -94,9 +99,14 @@ func (d *DP) TokenHandler(ep TokenEndpoint) http.Handler {
 			return
 		}
 		var req struct {
-			Room     string `json:"room_name"`
-			Identity string `json:"participant_identity"`
-			Name     string `json:"participant_name"`
+			Room       string `json:"room_name"`
+			Identity   string `json:"participant_identity"`
+			Name       string `json:"participant_name"`
+			RoomConfig *struct {
+				Agents []struct {
+					AgentName string `json:"agent_name"`
+				} `json:"agents"`
+			} `json:"room_config"`
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 		if err != nil || json.Unmarshal(body, &req) != nil || req.Room == "" || req.Identity == "" {
@@ -111,11 +121,18 @@ func (d *DP) TokenHandler(ep TokenEndpoint) http.Handler {
 			fail(http.StatusInternalServerError, "cannot mint a token", false)
 			return
 		}
+		var agents []string
+		if req.RoomConfig != nil {
+			for _, a := range req.RoomConfig.Agents {
+				agents = append(agents, a.AgentName)
+			}
+		}
 		d.mu.Lock()
 		d.stats.TokensIssued++
+		d.rememberDispatchLocked(req.Room, agents)
 		d.notifyLocked()
 		d.mu.Unlock()
-		d.log.Info("token issued", "room", req.Room, "identity", req.Identity)
+		d.log.Info("token issued", "room", req.Room, "identity", req.Identity, "dispatch", agents)
 		writeJSON(w, http.StatusCreated, map[string]string{"server_url": ep.ServerURL, "participant_token": tok})
 	})
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
+
 	"github.com/kioskd/kioskd/dialect/livekit/livekittest"
 	"github.com/kioskd/kioskd/dpsim"
 	"github.com/kioskd/kioskd/dpsim/lkdp"
@@ -48,13 +50,16 @@ type harness struct {
 
 // start runs a livekit-server and the DP with scenario sc until the test
 // ends; the DP's admin API is served at h.admin.
-func start(t *testing.T, sc lkdp.Scenario) *harness {
+func start(t *testing.T, sc lkdp.Scenario, opts ...func(*lkdp.Config)) *harness {
 	t.Helper()
 	srv := livekittest.Start(t)
 	lb := &logBuf{}
-	dp, err := lkdp.New(lkdp.Config{URL: srv.URL, APIKey: livekittest.APIKey, APISecret: livekittest.APISecret,
-		VideoWidth: 160, VideoHeight: 120, VideoFPS: 10, Poll: 50 * time.Millisecond, Scenario: sc},
-		slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	cfg := lkdp.Config{URL: srv.URL, APIKey: livekittest.APIKey, APISecret: livekittest.APISecret,
+		VideoWidth: 160, VideoHeight: 120, VideoFPS: 10, Poll: 50 * time.Millisecond, Scenario: sc}
+	for _, f := range opts {
+		f(&cfg)
+	}
+	dp, err := lkdp.New(cfg, slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,4 +305,124 @@ func TestTokenEndpoint(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	_ = dpsim.Always
+}
+
+// agentState is the DP's lk.agent.state in room as the server has it
+// (RoomService ListParticipants), "" when absent.
+func agentState(t *testing.T, ctx context.Context, srv *livekittest.Server, room string) string {
+	t.Helper()
+	res, err := srv.Rooms.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: room})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Participants {
+		if p.Identity == "dpsim-dp" {
+			return p.Attributes[lkdp.AttrAgentState]
+		}
+	}
+	return ""
+}
+
+// waitAgentState polls the server (it has no change stream for a test)
+// until the DP's lk.agent.state in room is want.
+func waitAgentState(t *testing.T, ctx context.Context, srv *livekittest.Server, room, want string) {
+	t.Helper()
+	for {
+		got := agentState(t, ctx, srv, room)
+		if got == want {
+			return
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatalf("lk.agent.state in %s is %q, want %q", room, got, want)
+		}
+	}
+}
+
+// A DP with an agent name joins only the rooms whose token request
+// dispatched it (room_config.agents): not a room dispatched to another
+// agent, not one without a dispatch. In the room it joins it publishes
+// lk.agent.state as a LiveKit agent does: initializing (its token's),
+// listening once it publishes, then round thinking, speaking, listening
+// (ConverseEvery) and whatever POST /conversation says.
+func TestAgentDispatchAndAgentState(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{}, func(c *lkdp.Config) { c.AgentName = "avatar" })
+	ep := httptest.NewServer(h.dp.TokenHandler(lkdp.TokenEndpoint{}))
+	defer ep.Close()
+	for _, c := range []struct{ room, config string }{
+		{"disp-yes", `,"room_config":{"agents":[{"agent_name":"other"},{"agent_name":"avatar"}]}`},
+		{"disp-other", `,"room_config":{"agents":[{"agent_name":"other"}]}`},
+		{"disp-none", ``},
+	} {
+		resp, err := http.Post(ep.URL, "application/json", strings.NewReader(`{"room_name":"`+c.room+`","participant_identity":"k-`+c.room+`"`+c.config+`}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("token for %s: HTTP %d", c.room, resp.StatusCode)
+		}
+		h.srv.Join(t, c.room, "k-"+c.room, false, 440)
+	}
+	rs := h.wait(t, ctx, "disp-yes joined and heard, the two others ignored", func(rs []lkdp.RoomInfo) bool {
+		y, _ := room(rs, "disp-yes")
+		o, _ := room(rs, "disp-other")
+		n, _ := room(rs, "disp-none")
+		return y.Connected && o.State == lkdp.StateIgnored && n.State == lkdp.StateIgnored
+	})
+	y, _ := room(rs, "disp-yes")
+	o, _ := room(rs, "disp-other")
+	if !slices.Equal(y.Dispatch, []string{"other", "avatar"}) || !slices.Equal(o.Dispatch, []string{"other"}) {
+		t.Fatalf("dispatch recorded: %v and %v", y.Dispatch, o.Dispatch)
+	}
+	if st := h.dp.Stats(); st.Joins != 1 {
+		t.Fatalf("stats %+v: want one join", st)
+	}
+	for _, r := range []string{"disp-other", "disp-none"} {
+		if ids := h.srv.Participants(t, r); slices.Contains(ids, "dpsim-dp") {
+			t.Fatalf("the DP is in %s (%v), which did not dispatch it", r, ids)
+		}
+	}
+
+	waitAgentState(t, ctx, h.srv, "disp-yes", "listening")
+	post := func(q string) int {
+		resp, err := http.Post(h.admin+"/conversation?"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, st := range []string{"thinking", "speaking", "idle"} {
+		if code := post("state=" + st + "&room=disp-yes"); code != http.StatusOK {
+			t.Fatalf("POST /conversation?state=%s: HTTP %d", st, code)
+		}
+		waitAgentState(t, ctx, h.srv, "disp-yes", st)
+		if r, _ := room(h.sessions(t), "disp-yes"); r.ConversationState != st {
+			t.Fatalf("GET /sessions conversation_state %q, want %s", r.ConversationState, st)
+		}
+	}
+	if code := post("state=none"); code != http.StatusOK {
+		t.Fatalf("POST /conversation?state=none: HTTP %d", code)
+	}
+	waitAgentState(t, ctx, h.srv, "disp-yes", "")
+	if code := post("state=dreaming"); code != http.StatusBadRequest {
+		t.Fatalf("POST /conversation?state=dreaming: HTTP %d, want 400", code)
+	}
+}
+
+// ConverseEvery: from the kiosk's first audio the DP's lk.agent.state
+// goes round thinking, speaking, listening. A DP without an agent name
+// joins a room without a dispatch (LiveKit's automatic dispatch).
+func TestConverseEvery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{ConverseEvery: 300 * time.Millisecond})
+	h.srv.Join(t, "converse", "kiosk-c", false, 440)
+	for _, st := range []string{"thinking", "speaking", "listening", "thinking"} {
+		waitAgentState(t, ctx, h.srv, "converse", st)
+	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kioskd/kioskd/av/synthetic"
 	"github.com/kioskd/kioskd/dpsim"
+	"github.com/kioskd/kioskd/dpwire"
 )
 
 // State is where the DP is with a room.
@@ -46,6 +47,15 @@ const (
 	EndShutdown    = "shutdown"
 )
 
+// AttrAgentState is the participant attribute in which a LiveKit agent
+// says what it is doing (LiveKit Agents' AgentState): the DP joins with
+// initializing, is listening once it publishes, and goes through
+// thinking and speaking when the scenario or the admin API says.
+const AttrAgentState = "lk.agent.state"
+
+// converseCycle is Scenario.ConverseEvery's round, from listening.
+var converseCycle = []string{dpwire.ConversationThinking, dpwire.ConversationSpeaking, dpwire.ConversationListening}
+
 // RoomInfo is one room as GET /sessions shows it.
 type RoomInfo struct {
 	// ID is the room's name: kioskd's session id on the livekit dialect.
@@ -55,6 +65,12 @@ type RoomInfo struct {
 	// Kiosk is the identity of the first participant that is not an
 	// agent (the kiosk), once seen.
 	Kiosk string `json:"kiosk,omitempty"`
+	// Dispatch is the agents the room's token request dispatched
+	// (room_config.agents), none without an explicit dispatch.
+	Dispatch []string `json:"dispatch,omitempty"`
+	// ConversationState is the DP's lk.agent.state in the room, "" before
+	// it joined.
+	ConversationState string `json:"conversation_state,omitempty"`
 	// Connected: in the room and receiving the kiosk's audio.
 	Connected bool             `json:"connected"`
 	Video     dpsim.VideoStats `json:"video"`
@@ -79,6 +95,8 @@ type room struct {
 	video     dpsim.VideoStats
 	audio     dpsim.AudioStats
 	heard     bool // the kiosk's audio arrived: the scenario's clocks run
+	dispatch  []string
+	conv      string // the DP's lk.agent.state here
 
 	lk     *lksdk.Room
 	srcs   []mediadevices.Track
@@ -91,6 +109,7 @@ type room struct {
 func (r *room) infoLocked() RoomInfo {
 	return RoomInfo{
 		ID: r.name, RoomSID: r.sid, State: r.state, Kiosk: r.kiosk,
+		Dispatch: r.dispatch, ConversationState: r.conv,
 		Connected: r.state == StateJoined && r.audio.Packets > 0,
 		Video:     r.video, Audio: r.audio, EndReason: r.endReason,
 		Created: r.created, Joined: r.joined,
@@ -215,11 +234,53 @@ func (r *room) join() error {
 	}
 	r.lk = lk
 	r.state, r.joined = StateJoined, time.Now()
+	r.conv = dpwire.ConversationInitializing // the token's attribute
 	d.stats.Joins++
 	d.notifyLocked()
 	d.mu.Unlock()
 	d.log.Info("DP joined", "room", r.name, "room_sid", r.sid, "identity", d.cfg.Identity)
-	return r.publish()
+	if err := r.publish(); err != nil {
+		return err
+	}
+	r.converse(dpwire.ConversationListening)
+	return nil
+}
+
+// converse sets the DP's lk.agent.state in the room (none removes it:
+// LiveKit deletes an attribute set to ""). False when the DP is not in
+// the room.
+func (r *room) converse(state string) bool {
+	d := r.dp
+	d.mu.Lock()
+	lk := r.lk
+	if lk == nil || r.state.ended() {
+		d.mu.Unlock()
+		return false
+	}
+	r.conv = state
+	d.notifyLocked()
+	d.mu.Unlock()
+	v := state
+	if v == dpwire.ConversationNone {
+		v = ""
+	}
+	lk.LocalParticipant.SetAttributes(map[string]string{AttrAgentState: v})
+	d.log.Info("DP conversation state", "room", r.name, "conversation_state", state)
+	return true
+}
+
+// converseStep is Scenario.ConverseEvery's clock: the next state of the
+// round, then the next step, until the DP leaves (leave stops the timers).
+func (r *room) converseStep(i int) {
+	d := r.dp
+	if !r.converse(converseCycle[i%len(converseCycle)]) {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !r.state.ended() {
+		r.timers = append(r.timers, time.AfterFunc(d.cfg.Scenario.ConverseEvery, func() { r.converseStep(i + 1) }))
+	}
 }
 
 // changedLocked is the accounting's notification (DP.mu held): it starts
@@ -240,6 +301,9 @@ func (r *room) changedLocked() {
 	}
 	if sc.DeleteRoomAfter > 0 {
 		r.timers = append(r.timers, time.AfterFunc(sc.DeleteRoomAfter, func() { r.act(EndDeletedRoom) }))
+	}
+	if sc.ConverseEvery > 0 {
+		r.timers = append(r.timers, time.AfterFunc(sc.ConverseEvery, func() { r.converseStep(0) }))
 	}
 }
 
