@@ -402,11 +402,13 @@ func (c *conn) restartICE(o dpwire.ICERestart) error {
 	}
 	// A new exchange: the limit of section 3.1 counts afresh.
 	c.clientCands = 0
-	c.send(dpwire.Answer{SDP: answer.SDP})
+	// Counted before the answer leaves: a client that saw its restart
+	// through finds it in /stats.
 	s.mu.Lock()
 	s.stats.ICERestarts++
 	s.notifyLocked()
 	s.mu.Unlock()
+	c.send(dpwire.Answer{SDP: answer.SDP})
 	c.log.Info("ICE restarted by the client")
 	return nil
 }
