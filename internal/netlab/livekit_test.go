@@ -277,7 +277,7 @@ func TestLiveKitSwitchInterface(t *testing.T) {
 // gap over 2 s), the RTT of UDP probes through the same queue grows by at
 // most 100 ms, kioskd reports an RTT above 0, and at least 90 % of the
 // kiosk's audio packets reach the DP (as the SFU forwards them); issue
-// 15's 95 % is reported, not required (measured 92.4-96.8 %: the first
+// 15's 95 % is reported, not required (measured 92.4-96.8 %, 4 of 6 runs below 95 %: the first
 // seconds overflow the tbf queue).
 func TestLiveKitThinUplink(t *testing.T) {
 	if testing.Short() {
