@@ -98,9 +98,11 @@ func newStep(logged, r rtc.SendRate) bool {
 
 // pathRTT is the round-trip time of the far end's latest RTCP receiver
 // report on what this side sends (the largest over its streams), else that
-// of ICE's connectivity checks on the selected candidate pair (LiveKit's
-// SFU answers the publisher's sender reports with no timing), or 0 before
-// either is known.
+// of ICE's connectivity checks on the selected candidate pair, or 0 before
+// either is known. pion 4.2 fills no remote-inbound-rtp stats, so it is
+// ICE's on both dialects today: its consent checks run every 2 s over the
+// media's path and queues, one sample each (internal/netlab checks it
+// reads the lab's 150 ms of added RTT, kioskd.dp.v1 and livekit alike).
 func pathRTT(pc *webrtc.PeerConnection) time.Duration {
 	var rtt, ice float64
 	for _, s := range pc.GetStats() {

@@ -53,8 +53,10 @@ type SendRate struct {
 	VideoBitrate int
 	// MaxFPS caps the video frame rate (0: the camera's rate).
 	MaxFPS int
-	// RTT is the round-trip time from the far end's RTCP receiver reports
-	// (0: not known yet).
+	// RTT is the round-trip time of the path: ICE's consent checks on the
+	// selected candidate pair (every 2 s), since pion 4.2 reports no RTT
+	// from the far end's RTCP receiver reports (dialect.RateControl; 0:
+	// not known yet).
 	RTT time.Duration
 	// Loss is the fraction of the packets sent that were lost (0..1),
 	// from the far end's transport-wide feedback.

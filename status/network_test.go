@@ -79,10 +79,14 @@ func TestNetworkMetrics(t *testing.T) {
 }
 
 // TestNetworkNoEstimate: a server without transport-cc feedback leaves no
-// estimate, and the row says so rather than "0 kbit/s".
+// estimate, and the row says so rather than "0 kbit/s"; an RTT not
+// measured yet is "unknown", one below 10 ms has a decimal (a LAN's).
 func TestNetworkNoEstimate(t *testing.T) {
+	if got := (Network{RTTSeconds: 0.000315}).String(); !strings.Contains(got, "RTT 0.3 ms") {
+		t.Fatalf("row %q, want RTT 0.3 ms", got)
+	}
 	got := Network{VideoBPS: 500_000}.String()
-	if want := "estimate none (the server sends no transport-cc feedback), video 500 kbit/s, RTT 0 ms, loss 0.0 %"; got != want {
+	if want := "estimate none (the server sends no transport-cc feedback), video 500 kbit/s, RTT unknown, loss 0.0 %"; got != want {
 		t.Fatalf("row %q, want %q", got, want)
 	}
 }

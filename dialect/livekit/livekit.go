@@ -185,6 +185,20 @@ func build(cfg Config) (*Dialect, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
+	if cfg.Peer.Net == nil {
+		// A network of the dialect's own, so that the ICE restarts of an
+		// in-call resume gather on the interfaces as they are now
+		// (restartPublisher refreshes it): pion's default reads them once,
+		// and after a switch to another interface both PeerConnections
+		// gathered the old addresses only (seen in internal/netlab's
+		// TestLiveKitSwitchInterface: no candidate on the new address, the
+		// resume timed out, the call rejoined).
+		n, err := rtc.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("livekit: network interfaces: %w", err)
+		}
+		cfg.Peer.Net = n
+	}
 	api, err := rtc.NewWebRTCAPI(cfg.Peer)
 	if err != nil {
 		return nil, err

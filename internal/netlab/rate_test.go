@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +155,9 @@ func thinUplink(t *testing.T, rtt time.Duration) {
 			fails = append(fails, fmt.Sprintf("kioskd status's Network row (%v): estimate %d, video %d kbit/s; want the estimate within 1.5 times the link's %d kbit/s, video within it after audio:\n%s", err, est, video, uplinkKbit, st))
 		}
 	}
+	if other == "" {
+		fails = append(fails, lc.checkRTT(t, kiosk, rtt)...)
+	}
 	if out, err := kiosk.Command("tc", "-s", "qdisc", "show", "dev", kioskIf).CombinedOutput(); err == nil {
 		t.Logf("the uplink's tbf: %s", strings.Join(strings.Fields(string(out)), " "))
 	}
@@ -272,6 +277,11 @@ func (r row) report(t *testing.T, fails []string, reportOnly bool) {
 			verdict = "(report)"
 		}
 	}
+	r.reportVerdict(t, verdict)
+}
+
+// reportVerdict logs the row with verdict as its result.
+func (r row) reportVerdict(t *testing.T, verdict string) {
 	f := func(ok bool, format string, v ...any) string {
 		if !ok {
 			return "-"
@@ -302,6 +312,66 @@ func (c call) status(t *testing.T) string {
 	return string(out)
 }
 
+// metricsAddr is where a lab kioskd serves its Prometheus metrics, on its
+// namespace's loopback.
+const metricsAddr = "127.0.0.1:9120"
+
+// checkRTT checks that kioskd reports the path's round-trip time, in
+// `kioskd status --json` and in the kioskd_rtt_seconds metric: with added
+// delay within 120-400 ms of the 150 ms added (the tbf queue adds its
+// share, never a second delay), on the plain link above 0 (it read 0
+// before ICE's checks were its source: pion fills no remote-inbound-rtp
+// stats). It returns what is wrong.
+func (c call) checkRTT(t *testing.T, kiosk *netlab.NS, added time.Duration) []string {
+	t.Helper()
+	out, err := exec.Command(c.bin, "status", "--json", "--config", c.config).Output()
+	var st struct {
+		Network *struct {
+			RTT float64 `json:"rtt_seconds"`
+		} `json:"network"`
+	}
+	if err != nil || json.Unmarshal(out, &st) != nil || st.Network == nil {
+		return []string{fmt.Sprintf("kioskd status --json: %v, no network object:\n%s", err, out)}
+	}
+	metric, err := rttMetric(kiosk)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	status := time.Duration(st.Network.RTT * float64(time.Second))
+	t.Logf("NETRTT|kioskd's RTT: status %v, metric %v (added %v)", status, metric, added)
+	var fails []string
+	for what, v := range map[string]time.Duration{"status --json": status, "kioskd_rtt_seconds": metric} {
+		switch {
+		case added > 0 && (v < 120*time.Millisecond || v > 400*time.Millisecond):
+			fails = append(fails, fmt.Sprintf("kioskd's RTT (%s) %v with %v added: want 120-400 ms", what, v, added))
+		case added == 0 && v <= 0:
+			fails = append(fails, fmt.Sprintf("kioskd's RTT (%s) is %v: want > 0", what, v))
+		}
+	}
+	return fails
+}
+
+// rttMetric reads kioskd_rtt_seconds from a lab kioskd's metrics.
+func rttMetric(kiosk *netlab.NS) (time.Duration, error) {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: kiosk.DialContext}}
+	resp, err := client.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("kioskd's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("kioskd's metrics: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "kioskd_rtt_seconds "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return time.Duration(f * float64(time.Second)), err
+		}
+	}
+	return 0, fmt.Errorf("kioskd's metrics have no kioskd_rtt_seconds:\n%s", b)
+}
+
 // startCall starts dpsim in dp and kioskd (test camera and microphone)
 // in kiosk, and returns once kioskd logs its selected candidate pair
 // (Connected).
@@ -316,6 +386,12 @@ func startCall(t *testing.T, kiosk, dp *netlab.NS, bins binaries) call {
 		t.Fatalf("dpsim: %v\n%s", err, dpLog())
 	}
 	cfgPath := labKioskConfig(t, dir, dpAddr, "", true, true)
+	// The metrics too (status: is the config's last section).
+	if f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0); err != nil {
+		t.Fatal(err)
+	} else if _, err := fmt.Fprintf(f, "  metrics_listen: %s\n", metricsAddr); err != nil || f.Close() != nil {
+		t.Fatal(err)
+	}
 	lines := make(chan map[string]any, 256)
 	kLog := startProcessLines(t, kiosk, filepath.Join(dir, "kioskd.log"), nil, lines, bins.kioskd,
 		"run", "--config", cfgPath, "--log-format", "json")
@@ -350,6 +426,13 @@ type videoWatch struct {
 // stood still; the RTT probe's samples of the second half are kept.
 func watchVideo(t *testing.T, dp *netlab.NS, d time.Duration, frames int64, probe *netlab.RTTProbe) videoWatch {
 	t.Helper()
+	return watchVideoFn(t, func() dpStats { return dpSession(t, dp) }, d, frames, probe)
+}
+
+// watchVideoFn is watchVideo with the DP's record read by read (dpsim's
+// LiveKit mode has one per room).
+func watchVideoFn(t *testing.T, read func() dpStats, d time.Duration, frames int64, probe *netlab.RTTProbe) videoWatch {
+	t.Helper()
 	var w videoWatch
 	start := time.Now()
 	last := start
@@ -357,7 +440,7 @@ func watchVideo(t *testing.T, dp *netlab.NS, d time.Duration, frames int64, prob
 	// A trace every 2 s of what dpsim got (audio packets, gaps, frames):
 	// where in the window the losses fell.
 	var trace strings.Builder
-	mark, at := dpSession(t, dp), start
+	mark, at := read(), start
 	for time.Since(start) < d {
 		if !half && time.Since(start) >= d/2 {
 			probe.Take() // the first half's: congestion control still finding the link
@@ -365,7 +448,7 @@ func watchVideo(t *testing.T, dp *netlab.NS, d time.Duration, frames int64, prob
 		}
 		time.Sleep(100 * time.Millisecond)
 		now := time.Now()
-		s := dpSession(t, dp)
+		s := read()
 		if n := s.Video.Frames; n != frames {
 			frames, last = n, now
 		}
