@@ -22,6 +22,7 @@ import (
 	"github.com/kioskd/kioskd/dialect/livekit/livekittest"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
+	lkproto "github.com/livekit/protocol/livekit"
 )
 
 // credential is the kiosk's bearer credential for the token endpoint.
@@ -427,5 +428,52 @@ func TestTokenEndpointKioskdRestartAsksForTheStoredRoom(t *testing.T) {
 	evs := k2.rec.WaitFor(t, ctx, "Connected after the restart", connected(1))
 	if last := evs[len(evs)-1]; last.SessionID != room || !last.Resumed {
 		t.Fatalf("after a restart: session %q resumed %v, want %q resumed\n%s", last.SessionID, last.Resumed, room, sessiontest.Describe(evs))
+	}
+}
+
+// A stored room that is gone from a server that creates no rooms on a join
+// (room.auto_create: false, as a production server that only lets its
+// backend create rooms): the resume's join is refused with 404, which is
+// noSessionToResume; the stored session is forgotten and a fresh session,
+// at once, joins the room the kiosk is configured for.
+func TestStoredRoomGoneIsNoSessionToResume(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	srv := livekittest.StartWith(t, "room:\n  auto_create: false\n")
+	ep := newTokenEndpoint(t, srv.URL, nil)
+	for _, room := range []string{"doomed", "lobby"} {
+		if _, err := srv.Rooms.CreateRoom(ctx, &lkproto.CreateRoomRequest{Name: room, EmptyTimeout: 600}); err != nil {
+			t.Fatalf("create room %s: %v", room, err)
+		}
+	}
+	dir := t.TempDir()
+	inRoom := func(room string) opt {
+		return withEndpoint(ep.srv.URL, func(_ *session.Config, lk *livekit.Config) { lk.Room = room })
+	}
+	srv.JoinDP(t, "doomed", "dp-1")
+	k1 := startKioskIn(t, dir, "", credential, inRoom("doomed"))
+	k1.rec.WaitFor(t, ctx, "Connected in doomed", connected(1))
+	k1.cancel()
+	<-k1.done
+	srv.DeleteRoom(t, "doomed")
+
+	srv.JoinDP(t, "lobby", "dp-2")
+	k2 := startKioskIn(t, dir, "", credential, inRoom("lobby"))
+	evs := k2.rec.WaitFor(t, ctx, "Connected in lobby", connected(1))
+	last := evs[len(evs)-1]
+	refused := 0
+	for _, e := range evs {
+		if e.Kind == contract.EventConnectFailed && e.ErrorName == contract.NoSessionToResume {
+			refused++
+		}
+		if e.Kind == contract.EventRetry {
+			t.Fatalf("a retry with backoff before the fresh session: noSessionToResume goes on at once\n%s", sessiontest.Describe(evs))
+		}
+	}
+	if refused != 1 || last.SessionID != "lobby" || last.Resumed {
+		t.Fatalf("the gone room: %d noSessionToResume, Connected in %q resumed %v; want 1, then %q fresh\n%s",
+			refused, last.SessionID, last.Resumed, "lobby", sessiontest.Describe(evs))
+	}
+	if got := ep.requests(); len(got) < 3 || got[len(got)-2].Room != "doomed" || got[len(got)-1].Room != "lobby" {
+		t.Fatalf("token requests %+v: want the stored room, then the configured one", got)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kioskd/kioskd/dialect/livekit/livekittest"
 	"github.com/kioskd/kioskd/internal/testlog"
 	"github.com/kioskd/kioskd/media"
+	"github.com/kioskd/kioskd/rtc"
 	"github.com/kioskd/kioskd/session"
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
@@ -500,5 +501,39 @@ func TestNewChecksTheTokensRoom(t *testing.T) {
 	}
 	if _, err := livekit.New(livekit.Config{URL: "ws://127.0.0.1:1", Token: "not-a-jwt-but-long-enough"}); !errors.Is(err, livekit.ErrBadToken) || strings.Contains(err.Error(), "not-a-jwt") {
 		t.Fatalf("bad token: %v", err)
+	}
+}
+
+// WebRTC that cannot connect while connecting (here: relay forced, and no
+// TURN server anywhere, so no candidate pair can form) is mediaStreamFailed,
+// retried with backoff, never Connected: the row "the publisher or
+// subscriber PeerConnection fails" of docs/LIVEKIT.md's mapping.
+func TestPeerConnectionFailureIsMediaStreamFailed(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	srv := livekittest.Start(t)
+	const room = "lobby-noice"
+	srv.JoinDP(t, room, "dp-1")
+	k := startKiosk(t, srv.URL, livekittest.Token(t, room, "kiosk-1", false), func(_ *session.Config, lk *livekit.Config) {
+		lk.Peer = rtc.PeerOptions{RelayOnly: true, ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second}
+	})
+	evs := k.rec.WaitFor(t, ctx, "two failed attempts", func(evs []contract.Event) bool {
+		n := 0
+		for _, e := range evs {
+			if e.Kind == contract.EventConnectFailed {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	for _, e := range evs {
+		if e.Kind == contract.EventConnectFailed && e.ErrorName != contract.MediaStreamFailed {
+			t.Fatalf("an attempt failed as %s; want mediaStreamFailed\n%s", e.ErrorName, sessiontest.Describe(evs))
+		}
+		if isConnected(e) {
+			t.Fatalf("Connected without a candidate pair\n%s", sessiontest.Describe(evs))
+		}
+	}
+	if count(evs, func(e contract.Event) bool { return e.Kind == contract.EventRetry }) < 1 {
+		t.Fatalf("no retry with backoff between the failures\n%s", sessiontest.Describe(evs))
 	}
 }

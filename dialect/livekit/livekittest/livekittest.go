@@ -82,6 +82,13 @@ type Server struct {
 // ends. It fails the test when the binary is missing.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, "")
+}
+
+// StartWith is Start with extra YAML appended to the server's config (top
+// level keys other than port, rtc and logging), e.g. "room:\n  auto_create: false\n".
+func StartWith(t testing.TB, extra string) *Server {
+	t.Helper()
 	bin := BinaryPath()
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("livekit-server %s not found at %s (%v): run scripts/livekit-server.sh, or set %s to its path", Version, bin, err, EnvServer)
@@ -89,7 +96,7 @@ func Start(t testing.TB) *Server {
 	port, tcp, udp := freeTCP(t), freeTCP(t), freeUDP(t)
 	s := &Server{
 		URL: fmt.Sprintf("ws://127.0.0.1:%d", port), HTTPURL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port,
-		body: fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nlogging:\n  level: warn\n", port, tcp, udp),
+		body: fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nlogging:\n  level: warn\n", port, tcp, udp) + extra,
 		logf: filepath.Join(t.TempDir(), "livekit-server.log"),
 	}
 	s.launch(t)
