@@ -315,6 +315,9 @@ func lkThinUplink(t *testing.T, rtt time.Duration) {
 	l.kiosk.Rate(kioskIf, uplinkKbit)
 	l.kiosk.Loss(kioskIf, lossPercent)
 	l.dp.Loss(dpIf, lossPercent)
+	if d := os.Getenv(netlab.EnvCapture); d != "" {
+		l.kiosk.Capture(kioskIf, d, fmt.Sprintf("%s-%d", t.Name(), time.Now().Unix()))
+	}
 	probe, err := netlab.StartRTTProbe(l.kiosk, l.dp, probeAddr, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
