@@ -16,6 +16,8 @@ const EnvCapture = "KIOSKD_NETLAB_PCAP"
 // nftables log group 7, read on nflog:7) into dir/<name>-offered.pcap,
 // and what the link carries both ways after it into dir/<name>-wire.pcap
 // (headers and the first bytes of payload). Both stop with the lab.
+// The nflog capture may miss packets under load (it kept a tenth of
+// them in the thin-uplink scenario); the device capture keeps all.
 // It is a diagnostic: a test calls it only when EnvCapture is set.
 func (ns *NS) Capture(dev, dir, name string) {
 	ns.lab.tb.Helper()
