@@ -49,8 +49,9 @@ type API struct {
 	// interceptors (and with them its estimator) inside
 	// webrtc.API.NewPeerConnection, and hands the estimator to the
 	// factory's callback there, synchronously.
-	mu  sync.Mutex
-	est cc.BandwidthEstimator
+	mu      sync.Mutex
+	est     cc.BandwidthEstimator
+	initial int // the estimator's start for the PeerConnection being built
 }
 
 // NewWebRTCAPI builds the pion API of every kioskd call: VP8 and Opus
@@ -75,7 +76,7 @@ func NewWebRTCAPI(o PeerOptions) (*API, error) {
 	// microphone's packets behind a key frame's.
 	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(InitialEstimate),
+			gcc.SendSideBWEInitialBitrate(a.initial),
 			gcc.SendSideBWEMinBitrate(MinEstimate),
 			gcc.SendSideBWEMaxBitrate(MaxEstimate),
 			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()))
@@ -110,11 +111,21 @@ func NewWebRTCAPI(o PeerOptions) (*API, error) {
 }
 
 // NewPeerConnection builds a PeerConnection and returns it with its
-// bandwidth estimator (closed with the PeerConnection).
+// bandwidth estimator (closed with the PeerConnection), starting at
+// InitialEstimate.
 func (a *API) NewPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	return a.NewPeerConnectionFrom(cfg, InitialEstimate)
+}
+
+// NewPeerConnectionFrom is NewPeerConnection with the estimator starting
+// at initial bits/s (clamped to [MinEstimate, MaxEstimate]): for a far end
+// whose feedback comes too seldom for GCC to find a thin link quickly
+// from InitialEstimate (dialect/livekit).
+func (a *API) NewPeerConnectionFrom(cfg webrtc.Configuration, initial int) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.est = nil
+	a.initial = min(max(initial, MinEstimate), MaxEstimate)
 	pc, err := a.API.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, nil, err

@@ -84,3 +84,35 @@ func TestTWCCNegotiated(t *testing.T) {
 		}
 	}
 }
+
+// NewPeerConnectionFrom starts the PeerConnection's estimator where it is
+// told, clamped to GCC's range, and leaves NewPeerConnection's start alone.
+func TestNewPeerConnectionFrom(t *testing.T) {
+	api, err := NewWebRTCAPI(PeerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ ask, want int }{
+		{110_000, 110_000},
+		{1, MinEstimate},
+		{10 * MaxEstimate, MaxEstimate},
+	} {
+		pc, est, err := api.NewPeerConnectionFrom(webrtc.Configuration{}, c.ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := est.GetTargetBitrate()
+		_ = pc.Close()
+		if got != c.want {
+			t.Errorf("estimate %d at the start asked for %d, want %d", got, c.ask, c.want)
+		}
+	}
+	pc, est, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if got := est.GetTargetBitrate(); got != InitialEstimate {
+		t.Fatalf("estimate %d at the start after NewPeerConnectionFrom, want %d", got, InitialEstimate)
+	}
+}

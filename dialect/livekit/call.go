@@ -309,7 +309,7 @@ func (c *call) startPeers() error {
 	}
 	var err error
 	var est cc.BandwidthEstimator
-	if c.pub, est, err = c.d.api.NewPeerConnection(cfg); err != nil {
+	if c.pub, est, err = c.d.api.NewPeerConnectionFrom(cfg, initialEstimate); err != nil {
 		return err
 	}
 	c.controlRate(est)

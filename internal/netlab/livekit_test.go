@@ -275,10 +275,12 @@ func TestLiveKitSwitchInterface(t *testing.T) {
 // signalling and media alike. Over the 20 s after the DP first hears the
 // kiosk: the tone dominant at the DP, video keeps arriving (≥ 3 fps, no
 // gap over 2 s), the RTT of UDP probes through the same queue grows by at
-// most 100 ms, kioskd reports an RTT above 0, and at least 90 % of the
-// kiosk's audio packets reach the DP (as the SFU forwards them); issue
-// 15's 95 % is reported, not required (measured 92.4-96.8 %, 4 of 6 runs below 95 %: the first
-// seconds overflow the tbf queue).
+// most 100 ms, kioskd reports an RTT above 0, and at least 95 % of the
+// kiosk's audio packets reach the DP (as the SFU forwards them; issue
+// 15's target). With GCC starting at rtc.InitialEstimate, as on
+// kioskd.dp.v1, the first seconds overflowed the tbf queue (livekit-
+// server's feedback is sparse, dialect/livekit/rate.go) and 92.4-95.4 %
+// arrived.
 func TestLiveKitThinUplink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("netlab congestion scenario: 30 s (make netlab)")
@@ -315,6 +317,9 @@ func lkThinUplink(t *testing.T, rtt time.Duration) {
 	l.kiosk.Rate(kioskIf, uplinkKbit)
 	l.kiosk.Loss(kioskIf, lossPercent)
 	l.dp.Loss(dpIf, lossPercent)
+	if d := os.Getenv(netlab.EnvCapture); d != "" {
+		l.kiosk.Capture(kioskIf, d, fmt.Sprintf("%s-%d", t.Name(), time.Now().Unix()))
+	}
 	probe, err := netlab.StartRTTProbe(l.kiosk, l.dp, probeAddr, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -356,16 +361,9 @@ func lkThinUplink(t *testing.T, rtt time.Duration) {
 		maxGap:    m.maxGap,
 		inflation: busy - idle,
 	}
-	// fails break the test; misses are issue 15's target for the audio
-	// (95 %), which the livekit dialect does not meet yet (docs/LIVEKIT.md,
-	// Missing): reported in the row, and the test fails only below 90 %
-	// (the fixed 500 kbit/s of old gave 79 % on kioskd.dp.v1).
-	var fails, misses []string
-	switch {
-	case r.audioPct < 90:
-		fails = append(fails, fmt.Sprintf("audio %.1f %% < 90 %%", r.audioPct))
-	case r.audioPct < 95:
-		misses = append(misses, fmt.Sprintf("audio %.1f %% < 95 %%", r.audioPct))
+	var fails []string
+	if r.audioPct < 95 {
+		fails = append(fails, fmt.Sprintf("audio %.1f %% < 95 %%", r.audioPct))
 	}
 	if math.Abs(r.toneHz-toneHz) > 20 {
 		fails = append(fails, fmt.Sprintf("dominant %.0f Hz, not the %d Hz tone", r.toneHz, toneHz))
@@ -392,13 +390,10 @@ func lkThinUplink(t *testing.T, rtt time.Duration) {
 			fails = append(fails, fmt.Sprintf("delay line: %+v", s))
 		}
 	}
-	switch {
-	case len(fails) > 0:
-		r.report(t, append(fails, misses...), false)
+	if len(fails) > 0 {
+		r.report(t, fails, false)
 		t.Errorf("%v\nkioskd:\n%s", fails, l.kLog())
-	case len(misses) > 0:
-		r.reportVerdict(t, "PASS but "+strings.Join(misses, ", "))
-	default:
+	} else {
 		r.report(t, nil, false)
 	}
 }

@@ -83,6 +83,9 @@ func thinUplink(t *testing.T, rtt time.Duration) {
 	kiosk.Rate(kioskIf, uplinkKbit)
 	kiosk.Loss(kioskIf, lossPercent)
 	dp.Loss(dpIf, lossPercent)
+	if d := os.Getenv(netlab.EnvCapture); d != "" {
+		kiosk.Capture(kioskIf, d, fmt.Sprintf("%s-%d", t.Name(), time.Now().Unix()))
+	}
 
 	probe, err := netlab.StartRTTProbe(kiosk, dp, probeAddr, 100*time.Millisecond)
 	if err != nil {
