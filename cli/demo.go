@@ -58,15 +58,25 @@ type demoOptions struct {
 	Scenario *dpsim.Scenario
 }
 
-func runDemo(o demoOptions, stdout, stderr io.Writer) int {
-	// The LED console and the progress lines write from their own goroutines.
-	stdout = &lockedWriter{w: stdout}
-	ctx, stop := signalContext()
-	defer stop()
+// demoRun is what every demo shares: its context (Ctrl-C, --for), its
+// stdout (locked: the LED console and the progress lines write from their
+// own goroutines) and its text logger on stderr (warnings, or everything
+// with --verbose).
+type demoRun struct {
+	ctx     context.Context
+	stop    func()
+	stdout  io.Writer
+	log     *slog.Logger
+	tracker *logging.SessionTracker
+}
+
+func startDemoRun(o demoOptions, stdout, stderr io.Writer) (*demoRun, error) {
+	ctx, stopSignals := signalContext()
+	stop := stopSignals
 	if o.For > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.For)
-		defer cancel()
+		stop = func() { cancel(); stopSignals() }
 	}
 	level := slog.LevelWarn
 	if o.Verbose {
@@ -74,9 +84,20 @@ func runDemo(o demoOptions, stdout, stderr io.Writer) int {
 	}
 	log, tracker, err := logging.New(logging.FormatText, stderr, logging.Options{Level: level})
 	if err != nil {
+		stop()
+		return nil, err
+	}
+	return &demoRun{ctx: ctx, stop: stop, stdout: &lockedWriter{w: stdout}, log: log, tracker: tracker}, nil
+}
+
+func runDemo(o demoOptions, stdout, stderr io.Writer) int {
+	run, err := startDemoRun(o, stdout, stderr)
+	if err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
 		return exitFail
 	}
+	defer run.stop()
+	ctx, stdout, log, tracker := run.ctx, run.stdout, run.log, run.tracker
 
 	// The reference Digital Person server, in this process, on loopback.
 	var tok [12]byte

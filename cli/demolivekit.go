@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/config"
-	"github.com/kioskd/kioskd/logging"
 )
 
 // `kioskd demo --dialect livekit`: the same demo on the livekit dialect,
@@ -121,23 +119,13 @@ or set %[4]s to a livekit-server binary.
 		return exitFail
 	}
 
-	stdout = &lockedWriter{w: stdout}
-	ctx, stop := signalContext()
-	defer stop()
-	if o.For > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.For)
-		defer cancel()
-	}
-	level := slog.LevelWarn
-	if o.Verbose {
-		level = slog.LevelInfo
-	}
-	log, tracker, err := logging.New(logging.FormatText, stderr, logging.Options{Level: level})
+	run, err := startDemoRun(o, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
 		return exitFail
 	}
+	defer run.stop()
+	ctx, stdout, log, tracker := run.ctx, run.stdout, run.log, run.tracker
 	dir, err := os.MkdirTemp("", "kioskd-demo-")
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
