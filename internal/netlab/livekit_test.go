@@ -5,7 +5,6 @@ package netlab_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -361,22 +360,7 @@ func lkThinUplink(t *testing.T, rtt time.Duration) {
 		maxGap:    m.maxGap,
 		inflation: busy - idle,
 	}
-	var fails []string
-	if r.audioPct < 95 {
-		fails = append(fails, fmt.Sprintf("audio %.1f %% < 95 %%", r.audioPct))
-	}
-	if math.Abs(r.toneHz-toneHz) > 20 {
-		fails = append(fails, fmt.Sprintf("dominant %.0f Hz, not the %d Hz tone", r.toneHz, toneHz))
-	}
-	if r.fps < 3 {
-		fails = append(fails, fmt.Sprintf("video %.1f fps < 3", r.fps))
-	}
-	if r.maxGap > 2*time.Second {
-		fails = append(fails, fmt.Sprintf("video gap %v > 2 s", r.maxGap))
-	}
-	if r.inflation > 100*time.Millisecond {
-		fails = append(fails, fmt.Sprintf("RTT %v on the idle link, %v under kioskd's media: +%v > 100 ms", idle, busy, r.inflation))
-	}
+	fails := r.thinUplinkCriteria(idle, busy)
 	r.rate = lastRate(l.kLog())
 	lc := l.call()
 	t.Logf("kioskd status:\n%s", lc.status(t))

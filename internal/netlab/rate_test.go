@@ -125,22 +125,7 @@ func thinUplink(t *testing.T, rtt time.Duration) {
 		maxGap:    m.maxGap,
 		inflation: busy - idle,
 	}
-	var fails []string
-	if r.audioPct < 95 {
-		fails = append(fails, fmt.Sprintf("audio %.1f %% < 95 %%", r.audioPct))
-	}
-	if math.Abs(r.toneHz-toneHz) > 20 {
-		fails = append(fails, fmt.Sprintf("dominant %.0f Hz, not the %d Hz tone", r.toneHz, toneHz))
-	}
-	if r.fps < 3 {
-		fails = append(fails, fmt.Sprintf("video %.1f fps < 3", r.fps))
-	}
-	if r.maxGap > 2*time.Second {
-		fails = append(fails, fmt.Sprintf("video gap %v > 2 s", r.maxGap))
-	}
-	if r.inflation > 100*time.Millisecond {
-		fails = append(fails, fmt.Sprintf("RTT %v on the idle link, %v under kioskd's media: +%v > 100 ms", idle, busy, r.inflation))
-	}
+	fails := r.thinUplinkCriteria(idle, busy)
 	r.rate = lastRate(lc.log())
 	if other == "" {
 		// kioskd status shows the call's figures: an estimate that came
@@ -253,6 +238,31 @@ type row struct {
 	inflation time.Duration
 	recovery  time.Duration
 	rate      string // kioskd's last send rate (estimate/video target)
+}
+
+// thinUplinkCriteria are issue 15's "done when" for a thin uplink, after
+// the window: at least 95 % of the audio packets at the DP with the tone
+// still dominant, video arriving (3 fps, no gap over 2 s), and kioskd
+// sending no more than the link carries (the RTT through it grown by at
+// most 100 ms over the idle link's). Each failed one is a line.
+func (r row) thinUplinkCriteria(idle, busy time.Duration) []string {
+	var fails []string
+	if r.audioPct < 95 {
+		fails = append(fails, fmt.Sprintf("audio %.1f %% < 95 %%", r.audioPct))
+	}
+	if math.Abs(r.toneHz-toneHz) > 20 {
+		fails = append(fails, fmt.Sprintf("dominant %.0f Hz, not the %d Hz tone", r.toneHz, toneHz))
+	}
+	if r.fps < 3 {
+		fails = append(fails, fmt.Sprintf("video %.1f fps < 3", r.fps))
+	}
+	if r.maxGap > 2*time.Second {
+		fails = append(fails, fmt.Sprintf("video gap %v > 2 s", r.maxGap))
+	}
+	if r.inflation > 100*time.Millisecond {
+		fails = append(fails, fmt.Sprintf("RTT %v on the idle link, %v under kioskd's media: +%v > 100 ms", idle, busy, r.inflation))
+	}
+	return fails
 }
 
 // lastRate is the estimate and video target of kioskd's last "send rate"
