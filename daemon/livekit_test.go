@@ -27,30 +27,27 @@ import (
 	"github.com/kioskd/kioskd/session/sessiontest"
 )
 
-// server.dialect: livekit builds the LiveKit dialect from the config, and
-// the same daemon (supervisor, LEDs, status) reaches Connected in the
-// token's room, with the room as session id, and the DP hears the kiosk.
-func TestLiveKitDialectFromConfig(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv := livekittest.Start(t)
-	const room = "lobby-daemon"
-	dp := srv.JoinDP(t, room, "dp-1")
+// liveKitDaemon is a daemon on the livekit dialect with small synthetic
+// media, its token file holding token, set applied to the config (the
+// server: a url or a token endpoint), the config checked as `kioskd run`
+// checks it. It records the daemon's events; the test runs it.
+func liveKitDaemon(t *testing.T, token string, set func(*config.Config)) (*config.Config, *sessiontest.Recorder, *daemon.Daemon) {
+	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(livekittest.Token(t, room, "kiosk-daemon", false)), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(config.EnvToken, "")
 	cfg := config.Default()
-	cfg.Server.URL = srv.URL
 	cfg.Server.TokenFile = tokenFile
 	cfg.Server.Dialect = config.DialectLiveKit
 	cfg.Session.StateDir = filepath.Join(dir, "state")
 	cfg.Media.Camera, cfg.Media.Microphone, cfg.Media.Speaker = "test", "test", "none"
 	cfg.Media.Width, cfg.Media.Height, cfg.Media.FPS = 160, 120, 10
 	cfg.Status.Socket = filepath.Join(dir, "status.sock")
-	if err := cfg.Validate(); err != nil {
+	set(cfg)
+	if err := cfg.ValidateForRun(); err != nil {
 		t.Fatal(err)
 	}
 	rec := sessiontest.NewRecorder()
@@ -62,6 +59,21 @@ func TestLiveKitDialectFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, rec, d
+}
+
+// server.dialect: livekit builds the LiveKit dialect from the config, and
+// the same daemon (supervisor, LEDs, status) reaches Connected in the
+// token's room, with the room as session id, and the DP hears the kiosk.
+func TestLiveKitDialectFromConfig(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := livekittest.Start(t)
+	const room = "lobby-daemon"
+	dp := srv.JoinDP(t, room, "dp-1")
+	cfg, rec, d := liveKitDaemon(t, livekittest.Token(t, room, "kiosk-daemon", false), func(cfg *config.Config) {
+		cfg.Server.URL = srv.URL
+	})
 	stop := run(t, d)
 	evs := rec.WaitFor(t, ctx, "Connected", func(evs []contract.Event) bool { return len(connectedIDs(evs)) > 0 })
 	if id := connectedIDs(evs)[0]; id != room {
@@ -117,33 +129,10 @@ func TestLiveKitTokenEndpointFromConfig(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"server_url": srv.URL, "participant_token": tok})
 	}))
 	defer ep.Close()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(credential+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(config.EnvToken, "")
-	cfg := config.Default()
-	cfg.Server.TokenEndpoint = ep.URL
-	cfg.Server.TokenFile = tokenFile
-	cfg.Server.Dialect = config.DialectLiveKit
-	cfg.Server.LiveKit.Identity = "kiosk-ep"
-	cfg.Session.StateDir = filepath.Join(dir, "state")
-	cfg.Media.Camera, cfg.Media.Microphone, cfg.Media.Speaker = "test", "test", "none"
-	cfg.Media.Width, cfg.Media.Height, cfg.Media.FPS = 160, 120, 10
-	cfg.Status.Socket = filepath.Join(dir, "status.sock")
-	if err := cfg.ValidateForRun(); err != nil {
-		t.Fatal(err)
-	}
-	rec := sessiontest.NewRecorder()
-	d, err := daemon.New(cfg, daemon.Options{
-		Log:       testlog.New(t, slog.LevelInfo),
-		LEDs:      ledstest.New(clock.Real),
-		Observers: []func(<-chan contract.Event){rec.Observe},
+	cfg, rec, d := liveKitDaemon(t, credential+"\n", func(cfg *config.Config) {
+		cfg.Server.TokenEndpoint = ep.URL
+		cfg.Server.LiveKit.Identity = "kiosk-ep"
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	stop := run(t, d)
 	var room string
 	select {
