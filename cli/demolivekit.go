@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/config"
+	"github.com/kioskd/kioskd/internal/lkserver"
 )
 
 // `kioskd demo --dialect livekit`: the same demo on the livekit dialect,
@@ -27,12 +27,10 @@ import (
 // (internal/deptest), so the demo finds the dpsim binary instead of
 // linking it.
 
-// The livekit-server the demo and the tests run, and where
-// scripts/livekit-server.sh caches it (dialect/livekit/livekittest has
-// the same; cli's livekit tests check that they agree).
+// The livekit-server the demo runs is lkserver's (the tests run the same).
 const (
-	liveKitServerVersion = "v1.13.5"
-	envLiveKitServer     = "KIOSKD_LIVEKIT_SERVER"
+	liveKitServerVersion = lkserver.Version
+	envLiveKitServer     = lkserver.EnvServer
 	envDpsim             = "KIOSKD_DPSIM"
 	// The --dev server's API key and secret: loopback only, no secret.
 	liveKitDevKey, liveKitDevSecret = "devkey", "secret"
@@ -63,14 +61,7 @@ func findLiveKitServer() (path string, looked []string, err error) {
 }
 
 // liveKitCacheDir is where scripts/livekit-server.sh builds the server.
-func liveKitCacheDir() string {
-	base := os.Getenv("KIOSKD_CACHE")
-	if base == "" {
-		home, _ := os.UserHomeDir()
-		base = filepath.Join(home, ".cache", "kioskd")
-	}
-	return filepath.Join(base, "livekit-server-"+liveKitServerVersion)
-}
+func liveKitCacheDir() string { return lkserver.CacheDir() }
 
 // findDpsim is $KIOSKD_DPSIM if set, else dpsim beside this executable
 // (bin/ of `make build`), else dpsim on PATH (the kioskd-dpsim package).
@@ -133,16 +124,16 @@ or set %[4]s to a livekit-server binary.
 	}
 	defer os.RemoveAll(dir)
 
-	lk, err := startDemoLiveKit(ctx, lkBin, dir)
+	lk, err := lkserver.Start(ctx, lkBin, "", filepath.Join(dir, "livekit-server.log"))
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
 		return exitFail
 	}
-	defer lk.stop()
+	defer lk.Stop()
 	var cred [16]byte
 	_, _ = rand.Read(cred[:])
 	credential := "demo-" + hex.EncodeToString(cred[:])
-	dp, err := startDemoLiveKitDP(ctx, dpsimBin, lk.url, credential, o.Verbose, stderr)
+	dp, err := startDemoLiveKitDP(ctx, dpsimBin, lk.URL, credential, o.Verbose, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
 		return exitFail
@@ -151,13 +142,13 @@ or set %[4]s to a livekit-server binary.
 
 	cfg := demoConfig(o, dir)
 	cfg.Server.Dialect = config.DialectLiveKit
-	cfg.Server.URL = lk.url
+	cfg.Server.URL = lk.URL
 	cfg.Server.TokenEndpoint = dp.tokenEndpoint + "/token"
 	if err := os.WriteFile(cfg.Server.TokenFile, []byte(credential), 0o600); err != nil {
 		fmt.Fprintln(stderr, "kioskd demo:", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "kioskd demo: livekit-server --dev runs at %s; the Digital Person is dpsim's LiveKit mode (admin API %s/sessions), the tokens come from its token endpoint\n", lk.url, dp.admin)
+	fmt.Fprintf(stdout, "kioskd demo: livekit-server --dev runs at %s; the Digital Person is dpsim's LiveKit mode (admin API %s/sessions), the tokens come from its token endpoint\n", lk.URL, dp.admin)
 	fmt.Fprintf(stdout, "kioskd demo: camera %s, microphone %s, speaker %s; Ctrl-C ends it\n\n", o.Camera, o.Microphone, o.Speaker)
 	ui := &demoUI{out: stdout,
 		stageMsg:  "the Digital Person now leaves the room (the conversation ended): kioskd starts a fresh session in a new room",
@@ -183,68 +174,6 @@ func (p *demoProc) stop() {
 	case <-time.After(3 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-	}
-}
-
-type demoLiveKit struct {
-	demoProc
-	url string
-}
-
-// startDemoLiveKit runs livekit-server --dev on free loopback ports, its
-// log in dir, and waits until it answers HTTP.
-func startDemoLiveKit(ctx context.Context, bin, dir string) (*demoLiveKit, error) {
-	// Free ports, released just before the server takes them.
-	var ports [2]int
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	udpPort := udp.LocalAddr().(*net.UDPAddr).Port
-	udp.Close()
-	body := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nlogging:\n  level: warn\n", ports[0], ports[1], udpPort)
-	logPath := filepath.Join(dir, "livekit-server.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", body)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	lk := &demoLiveKit{demoProc: demoProc{cmd: cmd, exited: make(chan struct{})}, url: fmt.Sprintf("ws://127.0.0.1:%d", ports[0])}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start livekit-server %s: %w", bin, err)
-	}
-	go func() { _ = cmd.Wait(); logf.Close(); close(lk.exited) }()
-	httpURL := fmt.Sprintf("http://127.0.0.1:%d/", ports[0])
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(httpURL)
-		if err == nil {
-			resp.Body.Close()
-			return lk, nil
-		}
-		select {
-		case <-lk.exited:
-			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("livekit-server %s exited at start:\n%s", bin, b)
-		case <-ctx.Done():
-			lk.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond): // polling: the server signals nothing when it listens
-		}
-		if time.Now().After(deadline) {
-			lk.stop()
-			return nil, fmt.Errorf("livekit-server did not listen within 30 s (log: %s)", logPath)
-		}
 	}
 }
 

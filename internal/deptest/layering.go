@@ -31,6 +31,7 @@ var Layers = []Layer{
 		"vmtest/room",         // the VM test's acoustic room
 		"internal/deptest",    // this table and its test
 		"internal/netlab",     // network namespaces, veths, nftables for tests
+		"internal/lkserver",   // a livekit-server --dev process (the demo, the tests)
 	}},
 	{"building blocks", []string{
 		"config",                   // the YAML file, its names and defaults
@@ -109,6 +110,8 @@ var client = []string{
 var Rules = []Rule{
 	{Package: "contract", StdOnly: true,
 		Why: "the contract is the vocabulary everything reads: the standard library only"},
+	{Package: "internal/lkserver", StdOnly: true,
+		Why: "kioskd demo links it: running livekit-server is a process, not LiveKit's modules"},
 	{Package: "dpwire", StdOnly: true,
 		Why: "the wire format is shared by the client and dpsim: the standard library only"},
 	{Package: "leds", Forbid: []string{"github.com/pion/", "github.com/livekit/", Module + "/session", Module + "/dialect"},

@@ -17,11 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -41,41 +37,33 @@ import (
 
 	"github.com/kioskd/kioskd/av/synthetic"
 	"github.com/kioskd/kioskd/av/vp8enc"
+	"github.com/kioskd/kioskd/internal/lkserver"
 )
 
 // The dev server's key and secret (livekit-server --dev).
 const (
 	APIKey    = "devkey"
 	APISecret = "secret"
-	// Version is the livekit-server the tests run (newer ones do not
-	// build with the Go of this repository).
-	Version = "v1.13.5"
+	// Version is the livekit-server the tests run (lkserver's).
+	Version = lkserver.Version
 	// EnvServer names the variable that holds the server binary's path.
-	EnvServer = "KIOSKD_LIVEKIT_SERVER"
+	EnvServer = lkserver.EnvServer
 )
 
 // BinaryPath is where the server binary is: $KIOSKD_LIVEKIT_SERVER, else
-// $HOME/.cache/kioskd/livekit-server-<Version>/server.
+// scripts/livekit-server.sh's cache (lkserver.CacheDir).
 func BinaryPath() string {
 	if p := os.Getenv(EnvServer); p != "" {
 		return p
 	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kioskd", "livekit-server-"+Version, "server")
+	return filepath.Join(lkserver.CacheDir(), "server")
 }
 
-// Server is a livekit-server on loopback.
+// Server is a livekit-server on loopback (lkserver's, which starts it
+// again on other ports when one was taken meanwhile).
 type Server struct {
-	URL     string // ws://127.0.0.1:port
-	HTTPURL string
-	Port    int
-	Rooms   *lksdk.RoomServiceClient
-
-	body string // the config: the ports, kept by a Restart
-	logf string // its log file
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	exit chan struct{}
+	*lkserver.Server
+	Rooms *lksdk.RoomServiceClient
 }
 
 // Start runs livekit-server --dev on free loopback ports until the test
@@ -93,109 +81,31 @@ func StartWith(t testing.TB, extra string) *Server {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("livekit-server %s not found at %s (%v): run scripts/livekit-server.sh, or set %s to its path", Version, bin, err, EnvServer)
 	}
-	port, tcp, udp := freeTCP(t), freeTCP(t), freeUDP(t)
-	s := &Server{
-		URL: fmt.Sprintf("ws://127.0.0.1:%d", port), HTTPURL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port,
-		body: fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nlogging:\n  level: warn\n", port, tcp, udp) + extra,
-		logf: filepath.Join(t.TempDir(), "livekit-server.log"),
-	}
-	s.launch(t)
-	t.Cleanup(func() { s.Kill() })
-	s.Rooms = lksdk.NewRoomServiceClient(s.HTTPURL, APIKey, APISecret)
-	return s
-}
-
-// launch starts the server process on s's ports and waits until it
-// listens.
-func (s *Server) launch(t testing.TB) {
-	t.Helper()
-	cmd := exec.Command(BinaryPath(), "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", s.body)
-	logf, err := os.OpenFile(s.logf, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	srv, err := lkserver.Start(context.Background(), bin, extra, filepath.Join(t.TempDir(), "livekit-server.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start livekit-server: %v", err)
-	}
-	exit := make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(exit) }()
-	s.mu.Lock()
-	s.cmd, s.exit = cmd, exit
-	s.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.HTTPURL + "/")
-		if err == nil {
-			_ = resp.Body.Close()
-			return
-		}
-		select {
-		case <-exit:
-			log, _ := os.ReadFile(s.logf)
-			t.Fatalf("livekit-server exited at start:\n%s", log)
-		case <-time.After(50 * time.Millisecond): // polling: the server signals nothing when it listens
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("livekit-server did not listen on %d within 30 s", s.Port)
-		}
-	}
-}
-
-// Kill stops the server at once (SIGKILL) and waits for it.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	cmd, exit := s.cmd, s.exit
-	s.mu.Unlock()
-	if cmd.Process != nil {
-		_ = cmd.Process.Kill()
-	}
-	<-exit
+	t.Cleanup(srv.Kill)
+	return &Server{Server: srv, Rooms: lksdk.NewRoomServiceClient(srv.HTTPURL, APIKey, APISecret)}
 }
 
 // Signal sends sig to the server process (SIGTERM: a first one drains, a
 // second shuts down, sending SERVER_SHUTDOWN).
 func (s *Server) Signal(t testing.TB, sig os.Signal) {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.cmd.Process.Signal(sig); err != nil {
+	if err := s.Server.Signal(sig); err != nil {
 		t.Fatalf("signal livekit-server: %v", err)
 	}
 }
 
-// Exited is closed when the current server process has ended.
-func (s *Server) Exited() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.exit
-}
-
 // Restart kills the server (if it still runs) and starts a new one on the
-// same ports, as a crashed server's supervisor would: its rooms, in memory
-// in --dev, are gone.
+// same signalling port, as a crashed server's supervisor would: its rooms,
+// in memory in --dev, are gone.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	s.Kill()
-	s.launch(t)
-}
-
-func freeTCP(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := s.Server.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func freeUDP(t testing.TB) int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // Token is an access token to join room as identity; agent makes the
