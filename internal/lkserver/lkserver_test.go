@@ -98,4 +98,3 @@ func TestStartReportsAnotherFailure(t *testing.T) {
 		t.Fatalf("a broken config was taken for a port collision: %v", err)
 	}
 }
-
