@@ -555,6 +555,20 @@ func (c *call) handleEvent(ev event) bool {
 			if ev.target == targetPublisher {
 				c.pubUp = true
 			}
+		case webrtc.PeerConnectionStateDisconnected:
+			// The media path to the server is lost (nothing received for
+			// ICE's disconnected timeout) while signalling may well live:
+			// an outage, or a network change netwatch did not see. LiveKit's
+			// clients resume then (RR_PUBLISHER_FAILED/RR_SUBSCRIBER_FAILED),
+			// as kioskd.dp.v1 restarts ICE (docs/BEHAVIOUR.md section 3b).
+			// A state delivered late (ICE back meanwhile) is ignored.
+			pc, reason, which := c.pub, int32(reconnectPubFailed), "publisher"
+			if ev.target == targetSubscriber {
+				pc, reason, which = c.sub, reconnectSubFailed, "subscriber"
+			}
+			if c.state == contract.Connected && !c.rs.active && pc.ConnectionState() == webrtc.PeerConnectionStateDisconnected {
+				c.startResume(reason, "the "+which+"'s media path is lost (ICE disconnected)")
+			}
 		case webrtc.PeerConnectionStateFailed:
 			which := "publisher"
 			if ev.target == targetSubscriber {
