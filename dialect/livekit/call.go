@@ -627,6 +627,10 @@ func (c *call) left(p participantInfo) bool {
 	if _, ok := c.peers[p.SID]; !ok {
 		return true
 	}
+	// The agent behind the avatar leaving ends the conversation as the
+	// DP's own leave does: no one holds it any more, whatever the avatar
+	// still sends (an idle face, a silent voice) until it notices.
+	agentLeft := p.SID != c.dp && c.dp != "" && c.agentOfDP() == p.Identity
 	delete(c.peers, p.SID)
 	delete(c.arriving, p.SID)
 	for i, sid := range c.order {
@@ -635,10 +639,14 @@ func (c *call) left(p participantInfo) bool {
 			break
 		}
 	}
-	if p.SID != c.dp {
+	switch {
+	case agentLeft:
+		c.log.Info("the Digital Person's agent left the room", "identity", p.Identity, "reason", p.DisconnectReason.String())
+	case p.SID != c.dp:
 		return true
+	default:
+		c.log.Info("the Digital Person left the room", "identity", p.Identity, "reason", p.DisconnectReason.String())
 	}
-	c.log.Info("the Digital Person left the room", "identity", p.Identity, "reason", p.DisconnectReason.String())
 	if c.state == contract.Connected {
 		c.result.Reason = contract.ReasonConversationEnded
 		if p.DisconnectReason == ServerShutdown || p.DisconnectReason == Migration {
@@ -685,10 +693,17 @@ func (c *call) disconnected(r DisconnectReason) bool {
 // look finds the Digital Person among the room's participants and moves
 // the state as far as what it sees allows.
 func (c *call) look() {
-	if c.dp == "" {
-		if sid := c.findDP(); sid != "" {
+	if c.dp == "" || c.state < contract.Connected {
+		// Before Connected the choice may still move: from an agent to
+		// the avatar that joins later to publish on its behalf.
+		if sid := c.findDP(); sid != "" && sid != c.dp {
+			if c.dp != "" {
+				c.log.Info("the Digital Person's avatar is in the room", "identity", c.peers[sid].Identity,
+					"agent", c.peers[sid].Attributes[AttrPublishOnBehalf])
+			} else {
+				c.log.Info("the Digital Person is in the room", "identity", c.peers[sid].Identity)
+			}
 			c.dp = sid
-			c.log.Info("the Digital Person is in the room", "identity", c.peers[sid].Identity)
 		}
 	}
 	rp, ok := c.peers[c.dp]
@@ -727,9 +742,15 @@ func (c *call) look() {
 	c.setState(contract.Connected)
 }
 
-// findDP is the configured identity, else the first agent participant:
-// kind AGENT, or one publishing on an agent's behalf (an avatar).
+// findDP is the configured identity, else the first avatar (a participant
+// publishing on an agent's behalf), else the first agent participant. With
+// LiveKit Agents' avatar plugins the agent joins first and publishes
+// nothing: it sends its voice to the avatar, which publishes the face and
+// the voice in its name (lk.publish_on_behalf). The avatar is then the
+// Digital Person the kiosk sees and hears; the agent keeps the
+// conversation state (reportConversation) and leaving ends it (left).
 func (c *call) findDP() string {
+	agent := ""
 	for _, sid := range c.order {
 		p := c.peers[sid]
 		if id := c.d.cfg.DPIdentity; id != "" {
@@ -738,11 +759,20 @@ func (c *call) findDP() string {
 			}
 			continue
 		}
-		if p.Kind == kindAgent || p.Attributes[AttrPublishOnBehalf] != "" {
+		if p.Attributes[AttrPublishOnBehalf] != "" {
 			return sid
 		}
+		if p.Kind == kindAgent && agent == "" {
+			agent = sid
+		}
 	}
-	return ""
+	return agent
+}
+
+// agentOfDP is the identity of the agent the Digital Person publishes for
+// ("" when it is an agent itself).
+func (c *call) agentOfDP() string {
+	return c.peers[c.dp].Attributes[AttrPublishOnBehalf]
 }
 
 // peerFailed: a PeerConnection failed or could not be negotiated: a

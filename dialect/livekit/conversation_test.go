@@ -58,3 +58,40 @@ func TestAgentStateIsTheConversationState(t *testing.T) {
 		t.Fatalf("snapshot %v after the call, want none", k.sup.Snapshot().Conversation)
 	}
 }
+
+// LiveKit Agents with an avatar plugin (Tavus, Hedra, Simli, bitHuman,
+// Anam, ...): the agent joins first and publishes nothing, the avatar
+// joins later and publishes the face and voice on the agent's behalf
+// (lk.publish_on_behalf). The kiosk takes the agent for the Digital Person
+// at first (DownloadingAssets), then the avatar when it comes, reaches
+// Connected on the avatar's media, reads the conversation state from the
+// agent, and ends the conversation when the agent leaves even while the
+// avatar stays.
+func TestAvatarPublishingForAnAgentIsTheDP(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	srv := livekittest.Start(t)
+	const room = "lobby-avatar"
+	agent := srv.JoinDPUnpublished(t, room, "agent-1")
+	k := startKiosk(t, srv.URL, livekittest.Token(t, room, "kiosk-1", false))
+	k.rec.WaitFor(t, ctx, "DownloadingAssets (the agent)", func(evs []contract.Event) bool {
+		return count(evs, func(e contract.Event) bool { return e.State == contract.DownloadingAssets }) == 1
+	})
+	srv.JoinAvatar(t, room, "avatar-1", "agent-1")
+	evs := k.rec.WaitFor(t, ctx, "Connected", connected(1))
+	if d := disconnects(evs); len(d) != 0 {
+		t.Fatalf("disconnects %v before Connected\n%s", d, sessiontest.Describe(evs))
+	}
+	k.sink.waitAudio(t, ctx, 25) // the avatar's voice at the kiosk
+
+	agent.SetAgentState("listening")
+	evs = k.rec.WaitFor(t, ctx, "listening", func(evs []contract.Event) bool { return len(conversations(evs)) == 1 })
+	if got := conversations(evs)[0]; got != "listening" {
+		t.Fatalf("conversation %s from the agent's lk.agent.state, want listening", got)
+	}
+
+	agent.Leave()
+	evs = k.rec.WaitFor(t, ctx, "conversationEnded", func(evs []contract.Event) bool { return count(evs, isDisconnected) == 1 })
+	if d := disconnects(evs); d[0] != contract.ReasonConversationEnded || k.log.count("the Digital Person's agent left the room") != 1 {
+		t.Fatalf("the agent left, the avatar stayed: %v, want conversationEnded\n%s", d, sessiontest.Describe(evs))
+	}
+}

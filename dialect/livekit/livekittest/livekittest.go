@@ -122,6 +122,12 @@ func Token(t testing.TB, room, identity string, agent bool) string {
 // Mint is Token for goroutines that cannot fail a test (a token
 // endpoint's handler).
 func Mint(room, identity string, agent bool) (string, error) {
+	return mint(room, identity, agent, nil)
+}
+
+// mint is Mint with participant attributes set by the token (as LiveKit
+// Agents' avatar plugins set lk.publish_on_behalf).
+func mint(room, identity string, agent bool, attrs map[string]string) (string, error) {
 	g := &auth.VideoGrant{RoomJoin: true, Room: room}
 	if agent {
 		g.SetCanUpdateOwnMetadata(true) // an agent publishes lk.agent.state (SetAgentState)
@@ -130,6 +136,9 @@ func Mint(room, identity string, agent bool) (string, error) {
 		SetIdentity(identity).SetValidFor(time.Hour)
 	if agent {
 		at.SetKind(livekit.ParticipantInfo_AGENT)
+	}
+	if attrs != nil {
+		at.SetAttributes(attrs)
 	}
 	return at.ToJWT()
 }
@@ -192,7 +201,19 @@ func (s *Server) JoinDP(t testing.TB, room, identity string) *DP {
 // face and a voice of toneHz (a kiosk stand-in: agent false, 440 Hz).
 func (s *Server) Join(t testing.TB, room, identity string, agent bool, toneHz float64) *DP {
 	t.Helper()
-	dp := s.join(t, room, identity, agent, toneHz)
+	dp := s.join(t, room, identity, agent, toneHz, nil)
+	dp.Publish(t)
+	return dp
+}
+
+// JoinAvatar joins room as an avatar of LiveKit Agents' plugins (Tavus,
+// Hedra, Simli, ...) does: an AGENT whose token sets lk.publish_on_behalf
+// to the agent's identity, publishing the face and the 880 Hz voice in the
+// agent's name (the agent itself, JoinDPUnpublished, publishes nothing and
+// holds lk.agent.state).
+func (s *Server) JoinAvatar(t testing.TB, room, identity, agent string) *DP {
+	t.Helper()
+	dp := s.join(t, room, identity, true, 880, map[string]string{"lk.publish_on_behalf": agent})
 	dp.Publish(t)
 	return dp
 }
@@ -215,10 +236,10 @@ func (dp *DP) Silence(on bool) { dp.silent.Store(on) }
 // Publish: the kiosk stays at DownloadingAssets.
 func (s *Server) JoinDPUnpublished(t testing.TB, room, identity string) *DP {
 	t.Helper()
-	return s.join(t, room, identity, true, 880)
+	return s.join(t, room, identity, true, 880, nil)
 }
 
-func (s *Server) join(t testing.TB, room, identity string, agent bool, toneHz float64) *DP {
+func (s *Server) join(t testing.TB, room, identity string, agent bool, toneHz float64, attrs map[string]string) *DP {
 	t.Helper()
 	dp := &DP{Identity: identity, stop: make(chan struct{}), changed: make(chan struct{}), toneHz: toneHz}
 	cb := lksdk.NewRoomCallback()
@@ -229,7 +250,11 @@ func (s *Server) join(t testing.TB, room, identity string, agent bool, toneHz fl
 			dp.count(tr)
 		}()
 	}
-	r, err := lksdk.ConnectToRoomWithToken(s.URL, Token(t, room, identity, agent), cb,
+	token, err := mint(room, identity, agent, attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := lksdk.ConnectToRoomWithToken(s.URL, token, cb,
 		lksdk.WithDisableRegionDiscovery(), lksdk.WithLogger(protologger.GetDiscardLogger()))
 	if err != nil {
 		t.Fatalf("DP join %s: %v", room, err)
