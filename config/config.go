@@ -156,7 +156,22 @@ type LiveKit struct {
 	// endpoint decides. A static token carries its own room_config, so
 	// with one the key is an error rather than silently ignored.
 	AgentName string `yaml:"agent_name"`
+	// DPSilence is how long the Digital Person's voice may bring no packet,
+	// on a working media path, before the conversation is taken as ended
+	// (a crashed DP the server keeps in the room for ~22 s); 0: not
+	// watched, for a DP stack that sends nothing while it is quiet.
+	DPSilence time.Duration `yaml:"dp_silence"`
 }
+
+// DefaultDPSilence is server.livekit.dp_silence's default, and
+// MinDPSilence and MaxDPSilence its bounds: above the ICE disconnected
+// timeout (3 s), so a broken path of the kiosk's own is a resume, never
+// the DP's silence; below what a visitor would wait at a frozen face.
+const (
+	DefaultDPSilence = 5 * time.Second
+	MinDPSilence     = 4 * time.Second
+	MaxDPSilence     = 5 * time.Minute
+)
 
 // Session is how the session is kept and resumed.
 type Session struct {
@@ -280,6 +295,7 @@ func Default() *Config {
 			Heartbeat:          5 * time.Second,
 			Dialect:            DialectKioskd,
 			ICETransportPolicy: ICEPolicyAll,
+			LiveKit:            LiveKit{DPSilence: DefaultDPSilence},
 		},
 		Session: Session{
 			Resume:         true,

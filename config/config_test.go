@@ -59,7 +59,8 @@ func messages(t *testing.T, err error) []string {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{
-		Server: Server{URL: "", TokenCredential: "kioskd-token", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd", ICETransportPolicy: "all"},
+		Server: Server{URL: "", TokenCredential: "kioskd-token", TokenFile: "/etc/kioskd/token", CAFile: "", Heartbeat: 5 * time.Second, Dialect: "kioskd", ICETransportPolicy: "all",
+			LiveKit: LiveKit{DPSilence: 5 * time.Second}},
 		Session: Session{Resume: true, StateDir: "/var/lib/kioskd", ConnectTimeout: 60 * time.Second, StepTimeout: 20 * time.Second,
 			Reconnect: Reconnect{InitialDelay: time.Second, MaxDelay: 30 * time.Second, ResetAfter: 30 * time.Second}},
 		Media: Media{Camera: "auto", CameraRequired: false, Width: 640, Height: 480, FPS: 15,
@@ -874,10 +875,10 @@ func TestDialect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (LiveKit{Room: "lobby-1", Identity: "kiosk-7", DPIdentity: "dp"}); c.Server.Dialect != DialectLiveKit || c.Server.LiveKit != want {
+	if want := (LiveKit{Room: "lobby-1", Identity: "kiosk-7", DPIdentity: "dp", DPSilence: DefaultDPSilence}); c.Server.Dialect != DialectLiveKit || c.Server.LiveKit != want {
 		t.Fatalf("server = %+v", c.Server)
 	}
-	if c, err := Parse([]byte("server:\n  dialect: livekit\n"), "k.yaml"); err != nil || c.Server.LiveKit != (LiveKit{}) {
+	if c, err := Parse([]byte("server:\n  dialect: livekit\n"), "k.yaml"); err != nil || c.Server.LiveKit != (LiveKit{DPSilence: DefaultDPSilence}) {
 		t.Fatalf("livekit defaults: %+v, %v", c, err)
 	}
 	bad := []struct{ yaml, want string }{
@@ -920,6 +921,33 @@ func TestAgentName(t *testing.T) {
 		{ep + strings.Repeat("a", 129) + "\n", "k.yaml:5: server.livekit.agent_name: must be at most 128 characters (got 129)"},
 		{"server:\n  dialect: livekit\n  livekit:\n    agent_name: avatar\n", "k.yaml:4: server.livekit.agent_name: is only used with server.token_endpoint (a static access token carries its own agent dispatch in its room configuration)"},
 		{"server:\n  livekit:\n    agent_name: avatar\n", "k.yaml:3: server.livekit.agent_name: is only used with server.dialect: livekit"},
+	} {
+		_, err := Parse([]byte(b.yaml), "k.yaml")
+		if err == nil || err.Error() != b.want {
+			t.Errorf("%q:\n got %v\nwant %s", b.yaml, err, b.want)
+		}
+	}
+}
+
+// server.livekit.dp_silence: 5 s by default, 0 turns the watch off,
+// bounded otherwise, only on the livekit dialect.
+func TestDPSilence(t *testing.T) {
+	if d := Default().Server.LiveKit.DPSilence; d != 5*time.Second {
+		t.Fatalf("default dp_silence %v, want 5s", d)
+	}
+	for yaml, want := range map[string]time.Duration{"0s": 0, "12s": 12 * time.Second, "4s": 4 * time.Second} {
+		c, err := Parse([]byte("server:\n  dialect: livekit\n  livekit:\n    dp_silence: "+yaml+"\n"), "k.yaml")
+		if err != nil {
+			t.Fatalf("dp_silence %s: %v", yaml, err)
+		}
+		if c.Server.LiveKit.DPSilence != want {
+			t.Fatalf("dp_silence %s = %v, want %v", yaml, c.Server.LiveKit.DPSilence, want)
+		}
+	}
+	for _, b := range []struct{ yaml, want string }{
+		{"server:\n  dialect: livekit\n  livekit:\n    dp_silence: 2s\n", "k.yaml:4: server.livekit.dp_silence: must be 0s (not watched) or between 4s and 5m0s (got 2s)"},
+		{"server:\n  dialect: livekit\n  livekit:\n    dp_silence: 1h\n", "k.yaml:4: server.livekit.dp_silence: must be 0s (not watched) or between 4s and 5m0s (got 1h0m0s)"},
+		{"server:\n  livekit:\n    dp_silence: 10s\n", "k.yaml:3: server.livekit.dp_silence: is only used with server.dialect: livekit"},
 	} {
 		_, err := Parse([]byte(b.yaml), "k.yaml")
 		if err == nil || err.Error() != b.want {

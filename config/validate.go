@@ -139,7 +139,13 @@ func (v *validator) server() {
 		if s.TokenEndpoint != "" {
 			v.fail("server.token_endpoint", nil, "is only used with server.dialect: %s", DialectLiveKit)
 		}
+		if s.LiveKit.DPSilence != DefaultDPSilence {
+			v.fail("server.livekit.dp_silence", nil, "is only used with server.dialect: %s", DialectLiveKit)
+		}
 	case DialectLiveKit:
+		if d := s.LiveKit.DPSilence; d != 0 && (d < MinDPSilence || d > MaxDPSilence) {
+			v.fail("server.livekit.dp_silence", nil, "must be 0s (not watched) or between %v and %v (got %v)", MinDPSilence, MaxDPSilence, d)
+		}
 		if s.TokenEndpoint != "" {
 			if msg := CheckEndpointURL(s.TokenEndpoint); msg != "" {
 				v.fail("server.token_endpoint", nil, "%s", msg)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/dialect"
@@ -27,10 +28,20 @@ func newLiveKit(cfg *config.Config, token string, tlsCfg *tls.Config, opts Optio
 		TokenEndpoint: cfg.Server.TokenEndpoint, AllowInsecure: cfg.Server.AllowInsecure,
 		Room: cfg.Server.LiveKit.Room, Identity: cfg.Server.LiveKit.Identity, DPIdentity: cfg.Server.LiveKit.DPIdentity,
 		AgentName: cfg.Server.LiveKit.AgentName,
+		DPSilence: dpSilence(cfg.Server.LiveKit.DPSilence),
 		Clock:     opts.Clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	return d, nil
+}
+
+// dpSilence is server.livekit.dp_silence for the dialect, where 0 is its
+// default and a negative bound turns the watch off (the key's 0s).
+func dpSilence(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

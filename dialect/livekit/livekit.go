@@ -86,8 +86,9 @@ type Config struct {
 	// DefaultResumeTimeout.
 	ResumeTimeout time.Duration
 	// DPSilence is how long the Digital Person's voice may stop arriving
-	// on a working media path before the call ends as if it had left
-	// (silence.go); 0: DefaultDPSilence.
+	// on a working media path before the conversation is taken as ended
+	// (silence.go); 0: DefaultDPSilence; negative: not watched
+	// (server.livekit.dp_silence: 0s).
 	DPSilence time.Duration
 }
 

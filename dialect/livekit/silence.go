@@ -26,7 +26,8 @@ import (
 // rejoin or mediaStreamFailed, never the DP's silence. A DP that mutes its
 // voice (TrackInfo.muted) is not silent either.
 
-// DefaultDPSilence is the bound: longer than the ICE disconnected timeout
+// DefaultDPSilence is the bound (config.DefaultDPSilence, the key's
+// default, is the same: daemon's tests check it): longer than the ICE disconnected timeout
 // (3 s, see above) and than a jitter buffer's worst gap, short enough that
 // a visitor sees the DP gone within seconds rather than LiveKit's 22.
 const DefaultDPSilence = 5 * time.Second
@@ -56,9 +57,10 @@ func (c *call) dpSilence() time.Duration {
 	return DefaultDPSilence
 }
 
-// startSilence arms the watch when the call reaches Connected.
+// startSilence arms the watch when the call reaches Connected (unless it
+// is configured off).
 func (c *call) startSilence() {
-	if c.sil.ticker == nil {
+	if c.sil.ticker == nil && c.d.cfg.DPSilence >= 0 {
 		c.sil.ticker = c.d.cfg.Clock.NewTicker(silencePoll)
 		c.sil.armed = c.d.cfg.Clock.Now()
 	}
