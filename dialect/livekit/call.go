@@ -15,6 +15,7 @@ import (
 
 	"github.com/kioskd/kioskd/contract"
 	"github.com/kioskd/kioskd/dialect"
+	"github.com/kioskd/kioskd/rtc"
 )
 
 // AttrPublishOnBehalf is the attribute a participant that publishes for
@@ -80,6 +81,7 @@ type call struct {
 	dp       string                     // the Digital Person's SID, once chosen
 	conv     contract.ConversationState // the DP's conversation state as last reported
 	arriving map[string]map[webrtc.RTPCodecType]bool
+	noFace   map[string]bool              // the DP's video tracks in a codec the kiosk does not receive (logged once)
 	toAdd    map[string]dialect.SendTrack // our tracks the server has not acknowledged yet (by cid)
 	pubUp    bool                         // the publisher PeerConnection is connected
 	rate     *dialect.RateControl         // the publisher's congestion control
@@ -110,6 +112,7 @@ func newCall(d *Dialect, a dialect.Attempt) *call {
 		events:   make(chan event, 256),
 		peers:    map[string]participantInfo{},
 		arriving: map[string]map[webrtc.RTPCodecType]bool{},
+		noFace:   map[string]bool{},
 		toAdd:    map[string]dialect.SendTrack{},
 		sil:      silenceState{ssrc: map[string]webrtc.SSRC{}},
 
@@ -716,13 +719,12 @@ func (c *call) look() {
 		return
 	}
 	c.setState(contract.ConnectingToDigitalPerson)
-	want := map[webrtc.RTPCodecType]bool{}
-	for _, t := range rp.Tracks {
-		switch t.Type {
-		case trackAudio:
-			want[webrtc.RTPCodecTypeAudio] = true
-		case trackVideo:
-			want[webrtc.RTPCodecTypeVideo] = true
+	want, unreceivable := wantedTracks(rp.Tracks)
+	for _, t := range unreceivable {
+		if !c.noFace[t.SID] {
+			c.noFace[t.SID] = true
+			c.log.Warn("the Digital Person's face is in a codec kioskd does not receive; Connected on its voice alone",
+				"identity", rp.Identity, "track", t.SID, "codecs", strings.Join(t.MimeTypes, ","))
 		}
 	}
 	// The voice is what makes a conversation; our own tracks must be
@@ -740,6 +742,43 @@ func (c *call) look() {
 		c.startSilence()
 	}
 	c.setState(contract.Connected)
+}
+
+// wantedTracks are the kinds of the DP's tracks that must arrive for
+// Connected, and its video tracks that cannot: published in a codec the
+// kiosk's engine does not receive (rtc: VP8 only; an avatar may publish
+// H.264 or AV1 without a VP8 backup), whose negotiation the kiosk's answer
+// declines, so they would never arrive and the call would wait for them
+// until the step deadline, attempt after attempt.
+func wantedTracks(tracks []trackInfo) (want map[webrtc.RTPCodecType]bool, unreceivable []trackInfo) {
+	want = map[webrtc.RTPCodecType]bool{}
+	for _, t := range tracks {
+		switch t.Type {
+		case trackAudio:
+			want[webrtc.RTPCodecTypeAudio] = true
+		case trackVideo:
+			if receivable(t) {
+				want[webrtc.RTPCodecTypeVideo] = true
+			} else {
+				unreceivable = append(unreceivable, t)
+			}
+		}
+	}
+	return want, unreceivable
+}
+
+// receivable: the track's codecs are unknown yet, or one of them is the
+// kiosk's video codec.
+func receivable(t trackInfo) bool {
+	if len(t.MimeTypes) == 0 {
+		return true
+	}
+	for _, m := range t.MimeTypes {
+		if strings.EqualFold(m, rtc.Codec(webrtc.RTPCodecTypeVideo).MimeType) {
+			return true
+		}
+	}
+	return false
 }
 
 // findDP is the configured identity, else the first avatar (a participant

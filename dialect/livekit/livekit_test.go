@@ -537,3 +537,27 @@ func TestPeerConnectionFailureIsMediaStreamFailed(t *testing.T) {
 		t.Fatalf("no retry with backoff between the failures\n%s", sessiontest.Describe(evs))
 	}
 }
+
+// A DP whose face is in a codec the kiosk does not receive (H.264 alone;
+// kioskd receives VP8) is Connected on its voice: the kiosk's answer
+// declines the face, the voice plays, a warning says why there is no
+// face. Before, the call waited for a face that could never arrive and
+// ended with sessionTimeout, attempt after attempt.
+func TestFaceInAnotherCodecConnectsOnTheVoice(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	srv := livekittest.Start(t)
+	const room = "lobby-h264"
+	dp := srv.JoinDPWithH264Face(t, room, "dp-h264")
+	k := startKiosk(t, srv.URL, livekittest.Token(t, room, "kiosk-1", false))
+	evs := k.rec.WaitFor(t, ctx, "Connected", connected(1))
+	if d := disconnects(evs); len(d) != 0 {
+		t.Fatalf("disconnects %v before Connected\n%s", d, sessiontest.Describe(evs))
+	}
+	if k.log.count("the Digital Person's face is in a codec kioskd does not receive; Connected on its voice alone") != 1 {
+		t.Fatal("no warning (once) about the face kioskd cannot receive")
+	}
+	k.sink.waitAudio(t, ctx, 25) // the DP's voice plays
+	if _, ok := dp.WaitReceived(ctx, func(r livekittest.Received) bool { return r.AudioPackets > 25 && r.VideoFrames > 5 }); !ok {
+		t.Fatal("the DP receives nothing of the kiosk")
+	}
+}

@@ -114,6 +114,10 @@ type trackInfo struct {
 	SID, Name    string
 	Type, Source int32
 	Muted        bool
+	// MimeTypes are the codecs the track is published in: its mime_type
+	// and those of its simulcast codecs (a primary and a backup); none
+	// until the server knows.
+	MimeTypes []string
 }
 
 type participantInfo struct {
@@ -342,6 +346,15 @@ func decodeTrack(b []byte) (trackInfo, error) {
 			m.Muted = v != 0
 		case n == 9 && t == protowire.VarintType:
 			m.Source = int32(v)
+		case n == 11 && t == protowire.BytesType && len(bs) > 0:
+			m.MimeTypes = append(m.MimeTypes, string(bs))
+		case n == 13 && t == protowire.BytesType: // SimulcastCodecInfo
+			return fields(bs, func(n protowire.Number, t protowire.Type, _ uint64, bs []byte) error {
+				if n == 1 && t == protowire.BytesType && len(bs) > 0 {
+					m.MimeTypes = append(m.MimeTypes, string(bs))
+				}
+				return nil
+			})
 		}
 		return nil
 	})

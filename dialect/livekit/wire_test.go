@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	lkproto "github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -65,7 +66,8 @@ func TestResponsesDecodeFromLiveKits(t *testing.T) {
 		Sid: "PA_dp", Identity: "dp-1", State: lkproto.ParticipantInfo_ACTIVE, Kind: lkproto.ParticipantInfo_AGENT,
 		Tracks: []*lkproto.TrackInfo{
 			{Sid: "TR_a", Type: lkproto.TrackType_AUDIO, Name: "voice", Source: lkproto.TrackSource_MICROPHONE},
-			{Sid: "TR_v", Type: lkproto.TrackType_VIDEO, Name: "face", Source: lkproto.TrackSource_CAMERA, Muted: true, Width: 160},
+			{Sid: "TR_v", Type: lkproto.TrackType_VIDEO, Name: "face", Source: lkproto.TrackSource_CAMERA, Muted: true, Width: 160,
+				MimeType: "video/H264", Codecs: []*lkproto.SimulcastCodecInfo{{MimeType: "video/H264", Mid: "1"}, {MimeType: "video/VP8"}}},
 		},
 		Attributes:       map[string]string{"lk.agent.state": "listening", "x": "y"},
 		DisconnectReason: lkproto.DisconnectReason_ROOM_DELETED,
@@ -75,7 +77,8 @@ func TestResponsesDecodeFromLiveKits(t *testing.T) {
 		SID: "PA_dp", Identity: "dp-1", State: 2, Kind: kindAgent,
 		Tracks: []trackInfo{
 			{SID: "TR_a", Type: trackAudio, Name: "voice", Source: sourceMicrophone},
-			{SID: "TR_v", Type: trackVideo, Name: "face", Source: sourceCamera, Muted: true},
+			{SID: "TR_v", Type: trackVideo, Name: "face", Source: sourceCamera, Muted: true,
+				MimeTypes: []string{"video/H264", "video/H264", "video/VP8"}},
 		},
 		Attributes:       map[string]string{"lk.agent.state": "listening", "x": "y"},
 		DisconnectReason: RoomDeleted,
@@ -204,5 +207,30 @@ func TestAgentStateAttribute(t *testing.T) {
 	}
 	if v, ok := update(map[string]string{AttrAgentState: ""}).Attributes[AttrAgentState]; !ok || v != "" {
 		t.Errorf("empty value: %q %v", v, ok)
+	}
+}
+
+// The DP's video counts for Connected only in a codec the kiosk receives
+// (VP8, as primary or as a simulcast backup) or while its codec is not
+// known yet; a face in H.264 or AV1 alone would never arrive.
+func TestWantedTracks(t *testing.T) {
+	voice := trackInfo{SID: "TR_a", Type: trackAudio, MimeTypes: []string{"audio/red"}}
+	for _, tc := range []struct {
+		name         string
+		face         trackInfo
+		wantVideo    bool
+		unreceivable int
+	}{
+		{"VP8", trackInfo{SID: "TR_v", Type: trackVideo, MimeTypes: []string{"video/VP8"}}, true, 0},
+		{"vp8 in lower case", trackInfo{SID: "TR_v", Type: trackVideo, MimeTypes: []string{"video/vp8"}}, true, 0},
+		{"codec not known yet", trackInfo{SID: "TR_v", Type: trackVideo}, true, 0},
+		{"H.264 with a VP8 backup", trackInfo{SID: "TR_v", Type: trackVideo, MimeTypes: []string{"video/H264", "video/H264", "video/VP8"}}, true, 0},
+		{"H.264 alone", trackInfo{SID: "TR_v", Type: trackVideo, MimeTypes: []string{"video/H264"}}, false, 1},
+		{"AV1 alone", trackInfo{SID: "TR_v", Type: trackVideo, MimeTypes: []string{"video/AV1", "video/AV1"}}, false, 1},
+	} {
+		want, skipped := wantedTracks([]trackInfo{voice, tc.face})
+		if !want[webrtc.RTPCodecTypeAudio] || want[webrtc.RTPCodecTypeVideo] != tc.wantVideo || len(skipped) != tc.unreceivable {
+			t.Errorf("%s: want %v, unreceivable %v", tc.name, want, skipped)
+		}
 	}
 }

@@ -179,6 +179,7 @@ type DP struct {
 
 	audio, video atomic.Uint64
 	silent       atomic.Bool // sends no RTP (a crashed DP that has not left)
+	h264         bool        // its face in H.264 (JoinDPWithH264Face)
 	changed      chan struct{}
 	mu           sync.Mutex
 
@@ -278,6 +279,12 @@ func (dp *DP) publish() error {
 	op.BitRate = 32000
 	sel := mediadevices.NewCodecSelector(mediadevices.WithVideoEncoders(&vp8), mediadevices.WithAudioEncoders(&op))
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if kind == webrtc.RTPCodecTypeVideo && dp.h264 {
+			if err := dp.publishH264Face(); err != nil {
+				return err
+			}
+			continue
+		}
 		var src mediadevices.Track
 		var capab webrtc.RTPCodecCapability
 		var rate time.Duration
@@ -312,6 +319,54 @@ func (dp *DP) publish() error {
 			dp.send(src, lt, mime, rate, key)
 		}()
 	}
+	return nil
+}
+
+// JoinDPWithH264Face joins room as JoinDP does, its face published in
+// H.264 (as some avatars publish it; kioskd receives VP8 only) and its
+// voice in Opus. The face's access units are fixed bytes, not a picture:
+// nobody decodes them, the server forwards them.
+func (s *Server) JoinDPWithH264Face(t testing.TB, room, identity string) *DP {
+	t.Helper()
+	dp := s.join(t, room, identity, true, 880, nil)
+	dp.h264 = true
+	dp.Publish(t)
+	return dp
+}
+
+// h264AccessUnit is an Annex B key frame's NAL unit headers with filler:
+// SPS (type 7, baseline, level 3.1), PPS (type 8) and an IDR slice (type
+// 5), which is what the server looks at.
+var h264AccessUnit = []byte{
+	0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xf6, 0x80,
+	0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80,
+	0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x33, 0xff, 0xfe, 0xf6, 0xf0, 0xfe, 0x05, 0x36, 0x56, 0x04, 0x50, 0x96, 0x7b, 0x3f, 0x53, 0xe1,
+}
+
+func (dp *DP) publishH264Face() error {
+	lt, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"})
+	if err != nil {
+		return err
+	}
+	if _, err := dp.room.LocalParticipant.PublishTrack(lt, &lksdk.TrackPublicationOptions{
+		Name: "face", Source: livekit.TrackSource_CAMERA, VideoWidth: 160, VideoHeight: 120}); err != nil {
+		return err
+	}
+	dp.wg.Add(1)
+	go func() {
+		defer dp.wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond) // 10 fps, paced as a camera is
+		defer tick.Stop()
+		for {
+			select {
+			case <-dp.stop:
+				return
+			case <-tick.C:
+				_ = lt.WriteSample(pionmedia.Sample{Data: h264AccessUnit, Duration: 100 * time.Millisecond}, nil)
+			}
+		}
+	}()
 	return nil
 }
 
