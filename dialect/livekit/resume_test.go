@@ -125,8 +125,10 @@ func TestResumeRefusedRejoins(t *testing.T) {
 	if got := srv.ParticipantSID(t, room, "kiosk-1"); got == sid || got == "" {
 		t.Fatalf("the kiosk's participant %q after the rejoin, was %q", got, sid)
 	}
-	if gone := disc.Time.Sub(cut); gone > 1500*time.Millisecond+time.Second {
-		t.Fatalf("the call ended %v after the cut, past the resume's bound", gone)
+	// The bound ends the call, not ICE failing (13 s): slack for a loaded
+	// machine, far below that.
+	if gone := disc.Time.Sub(cut); gone > 1500*time.Millisecond+5*time.Second {
+		t.Fatalf("the call ended %v after the cut, past the resume's bound (1.5 s)", gone)
 	}
 	k.sink.Mark()
 	k.sink.waitAudio(t, ctx, 1)
