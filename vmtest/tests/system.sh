@@ -261,6 +261,38 @@ if [ -n "$SID" ]; then
     why "/dev/$GPIOSIM_CHIP is $(stat -c '%U:%G %a' "/dev/$GPIOSIM_CHIP"); kioskd runs as ${UNIT_USER:-root}"
   fi
 
+  # ---- 3b. a network change under the shipped unit ----------------------------
+  # A new interface with a global address (a dummy link: the guest has no
+  # network) is a network change (docs/BEHAVIOUR.md section 3b): netwatch
+  # sees it through rtnetlink (the unit's RestrictAddressFamilies must let
+  # AF_NETLINK through), the call restarts ICE over its control socket and
+  # stays Connected: no disconnect reason, the same session id.
+  c3=$(cursor)
+  if ip link add kvt0 type dummy && ip link set kvt0 up && ip addr add 192.0.2.77/24 dev kvt0; then
+    ice_back() { kjournal "$c3" SESSION_ID="$SID" | jq -e 'select(.MESSAGE == "ICE restart: media path back")' >/dev/null; }
+    if wait_for 45 ice_back; then
+      changed=$(kjournal "$c3" | jq -r 'select(.MESSAGE == "network changed") | .CHANGE // .change // "?"' | head -1)
+      pair=$(kjournal "$c3" | jq -r 'select(.MESSAGE == "ICE restart: media path back") | .ICE_CANDIDATE_PAIR // .ice_candidate_pair // "?"' | head -1)
+      gone=$(kjournal "$c3" | jq -r 'select(.DISCONNECT_REASON) | .DISCONNECT_REASON' | head -1)
+      if [ -z "$gone" ] && [ -n "$changed" ]; then
+        pass network-change "dummy link kvt0 192.0.2.77/24: \"network changed\" ($changed), ICE restarted, media path back ($pair), no disconnect, SESSION_ID=$SID"
+      else
+        fail network-change "after the change: network changed '${changed:-not logged}', disconnect reason '${gone:-none}' (want logged, none)"
+      fi
+    else
+      fail network-change "no \"ICE restart: media path back\" within 45 s of adding kvt0 ($(kjournal "$c3" | jq -r '.MESSAGE' | grep -i -m3 'network\|ICE' | tr '\n' ';'))"
+      kjournal "$c3" | jq -r 'select(.MESSAGE | test("not watched")) | .MESSAGE' | head -1 | sed 's/^/INFO   kioskd: /'
+    fi
+    ip link del kvt0 2>/dev/null
+    # The link's removal is a change too: let its restart finish before the
+    # next checks count journal lines.
+    c3b=$(cursor)
+    ice_back_again() { kjournal "$c3b" SESSION_ID="$SID" | jq -e 'select(.MESSAGE == "ICE restart: media path back")' >/dev/null; }
+    wait_for 45 ice_back_again || info "no ICE restart after kvt0 was removed"
+  else
+    fail network-change "could not add a dummy link (ip link add kvt0 type dummy)"
+  fi
+
   # ---- 4. controlDisconnected, then a restart: the same session --------------
   r0=$(dp_field "$SID" '.resumes')
   c1=$(cursor)
