@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -16,15 +17,44 @@ import (
 )
 
 // syncBuffer is a bytes.Buffer safe for the supervisor's goroutine and the test.
+// Each write wakes waitLines.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // closed and replaced on each write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitLines returns the lines once cond holds of them: the supervisor
+// logs a retry after it publishes the retry event, so the event alone
+// does not mean the line is written.
+func (s *syncBuffer) waitLines(t *testing.T, ctx context.Context, cond func([]map[string]any) bool) []map[string]any {
+	t.Helper()
+	for {
+		s.mu.Lock()
+		if s.written == nil {
+			s.written = make(chan struct{})
+		}
+		ch := s.written
+		s.mu.Unlock()
+		if ls := s.lines(t); cond(ls) {
+			return ls
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("log lines: %v", ctx.Err())
+		}
+	}
 }
 
 func (s *syncBuffer) lines(t *testing.T) []map[string]any {
@@ -32,6 +62,9 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 	defer s.mu.Unlock()
 	var out []map[string]any
 	for _, l := range bytes.Split(bytes.TrimSpace(s.b.Bytes()), []byte("\n")) {
+		if len(l) == 0 {
+			continue // nothing written yet
+		}
 		var m map[string]any
 		if err := json.Unmarshal(l, &m); err != nil {
 			t.Fatalf("bad log line %q: %v", l, err)
@@ -67,11 +100,15 @@ func TestErrorDetailReachesEventsSnapshotAndLog(t *testing.T) {
 		t.Fatalf("snapshot %+v, want LastError serverConnectionFailed, LastDetail unauthorized", snap)
 	}
 	var withDetail []string
-	for _, l := range logs.lines(t) {
-		if l["error_detail"] == "unauthorized" && l["error_name"] == "serverConnectionFailed" {
-			withDetail = append(withDetail, l["msg"].(string))
+	logs.waitLines(t, ctx, func(ls []map[string]any) bool {
+		withDetail = withDetail[:0]
+		for _, l := range ls {
+			if l["error_detail"] == "unauthorized" && l["error_name"] == "serverConnectionFailed" {
+				withDetail = append(withDetail, l["msg"].(string))
+			}
 		}
-	}
+		return len(withDetail) >= 2
+	})
 	if len(withDetail) != 2 || withDetail[0] != "connect failed: serverConnectionFailed (unauthorized)" || withDetail[1] != "retrying" {
 		t.Fatalf("log lines with error_detail=unauthorized: %q, want the failure and the retry", withDetail)
 	}
