@@ -77,7 +77,7 @@ fuzz-long:
 # The LiveKit rows (build tag livekit) run livekit-server there too
 # (scripts/livekit-server.sh builds it; without it they fail).
 netlab: deps
-	@$(GO) test -tags=$(ALLTAGS) -count=1 -v -timeout 15m -run '^(TestTURNWithUDPBlocked|TestSwitchInterface|TestMediaOutageWithSignalling|TestLiveKitSwitchInterface|TestThinUplink|TestThinUplinkDelay|TestOutage|TestOutageDelay|TestLiveKitThinUplink|TestLiveKitThinUplinkDelay)$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
+	@$(GO) test -tags=$(ALLTAGS) -count=1 -v -timeout 15m -run '^(TestTURNWithUDPBlocked|TestSwitchInterface|TestMediaOutageWithSignalling|TestLiveKitSwitchInterface|TestLiveKitSwitchInterfaceWithSignalling|TestThinUplink|TestThinUplinkDelay|TestOutage|TestOutageDelay|TestLiveKitThinUplink|TestLiveKitThinUplinkDelay)$$' ./internal/netlab/ > bin/netlab.out 2>&1 || { cat bin/netlab.out; exit 1; }
 	@printf '%-36s %-6s %-20s %s\n' scenario result "time" "detail"
 	@echo "(time: to Connected; for the switch and the outage, from the switch or the link's return to media flowing again)"
 	@grep -o 'NETLAB|.*' bin/netlab.out | awk -F'|' '{printf "%-36s %-6s %-20s %s\n", $$2, $$3, $$4, $$5}'

@@ -175,7 +175,19 @@ func (l *lkLab) call() call { return call{log: l.kLog, config: l.cfg, bin: l.bin
 // of the kiosk's video and audio grow again within 3 s, in the same room
 // (the session id), with no Disconnected, and the resume logged as
 // having been for the network change.
-func TestLiveKitSwitchInterface(t *testing.T) {
+func TestLiveKitSwitchInterface(t *testing.T) { lkSwitch(t, false) }
+
+// TestLiveKitSwitchInterfaceWithSignalling is the same switch with the
+// signalling on the default route too (one uplink, Wi-Fi to 4G): the
+// WebSocket's TCP connection dies with A's address, and the resume dials
+// its new one over B. No sig link: the server's address is on the DP's
+// end of B, reached over A first (the DP's namespace answers for any of
+// its addresses), directly over B after the switch.
+func TestLiveKitSwitchInterfaceWithSignalling(t *testing.T) { lkSwitch(t, true) }
+
+// lkSwitch runs the switch; signallingMoves puts the signalling on the
+// default route with the media.
+func lkSwitch(t *testing.T, signallingMoves bool) {
 	bins := buildBinaries(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
@@ -183,30 +195,42 @@ func TestLiveKitSwitchInterface(t *testing.T) {
 	lab := netlab.New(t)
 	l := &lkLab{t: t, ctx: ctx}
 	l.kiosk, l.dp = lab.Namespace("kiosk"), lab.Namespace("dp")
-	sigK, sigD := lab.Link(l.kiosk, "10.80.0.1/24", l.dp, "10.80.0.2/24")
-	// Only the signalling's TCP crosses sig: no ICE (UDP or TCP) there.
-	l.kiosk.Nft(fmt.Sprintf(`table inet netlab_sig {
+	var sigK, sigD string
+	if !signallingMoves {
+		sigK, sigD = lab.Link(l.kiosk, "10.80.0.1/24", l.dp, "10.80.0.2/24")
+		// Only the signalling's TCP crosses sig: no ICE (UDP or TCP) there.
+		l.kiosk.Nft(fmt.Sprintf(`table inet netlab_sig {
 	chain in { type filter hook input priority 0; iifname %[1]q tcp sport != %[2]d drop; iifname %[1]q meta l4proto != tcp drop; }
 	chain out { type filter hook output priority 0; oifname %[1]q tcp dport != %[2]d drop; oifname %[1]q meta l4proto != tcp drop; }
 }
 `, sigK, lkPort))
+	}
 	aK, _ := lab.Link(l.kiosk, "10.81.0.1/24", l.dp, "10.81.0.2/24")
-	bK, _ := lab.Link(l.kiosk, "10.82.0.1/24", l.dp, "10.82.0.2/24")
+	bK, bD := lab.Link(l.kiosk, "10.82.0.1/24", l.dp, "10.82.0.2/24")
 	l.kiosk.MustRun("ip", "addr", "del", "10.82.0.1/24", "dev", bK)
 
-	// The server's address, 10.90.0.1 (on the DP's end of sig: this
-	// kernel has no dummy interfaces). Its media (ICE) is reached over the
+	// The server's address, 10.90.0.1 (on a veth end of the DP's: this
+	// kernel has no dummy interfaces, and livekit-server listens for ICE
+	// on no loopback address). Its media (ICE) is reached over the
 	// kiosk's default route, A first, B after the switch (a server on the
-	// internet, the kiosk's uplink changing); its signalling over sig.
-	l.dp.MustRun("ip", "addr", "add", lkServer+"/32", "dev", sigD)
+	// internet, the kiosk's uplink changing); its signalling over sig, or
+	// with the media.
 	l.kiosk.MustRun("ip", "route", "add", "default", "via", "10.81.0.2")
-	// The signalling's TCP to the server goes over sig, whatever the
-	// default route (policy routing on the destination port).
-	l.kiosk.MustRun("ip", "route", "add", lkServer, "via", "10.80.0.2", "dev", sigK, "table", "100")
-	l.kiosk.MustRun("ip", "rule", "add", "to", lkServer, "ipproto", "tcp", "dport", fmt.Sprint(lkPort), "lookup", "100")
+	if signallingMoves {
+		l.dp.MustRun("ip", "addr", "add", lkServer+"/32", "dev", bD)
+	} else {
+		l.dp.MustRun("ip", "addr", "add", lkServer+"/32", "dev", sigD)
+		// The signalling's TCP to the server goes over sig, whatever the
+		// default route (policy routing on the destination port).
+		l.kiosk.MustRun("ip", "route", "add", lkServer, "via", "10.80.0.2", "dev", sigK, "table", "100")
+		l.kiosk.MustRun("ip", "rule", "add", "to", lkServer, "ipproto", "tcp", "dport", fmt.Sprint(lkPort), "lookup", "100")
+	}
 	l.lkLog, l.dpLog = startLiveKit(t, ctx, l.dp, bins, dir, lkServer)
 	l.startKiosk(bins, dir, lkServer)
 	sc := scenario{name: "livekit: switch A->B, new address"}
+	if signallingMoves {
+		sc.name = "livekit: switch A->B, signalling too"
+	}
 	before := lkRoomNow(t, l.dp)
 	for s := before; s.Video.Frames < before.Video.Frames+10; s = lkRoomNow(t, l.dp) {
 		pollPause(t, ctx)
