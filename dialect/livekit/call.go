@@ -26,6 +26,13 @@ const AttrPublishOnBehalf = "lk.publish_on_behalf"
 // per PeerConnection: each costs pion a goroutine and candidate pairs.
 const maxCandidates = 64
 
+// maxParticipants bounds the remote participants a call keeps: a kiosk's
+// room holds the kiosk, the Digital Person and perhaps an agent, a
+// recorder or staff; a server announcing thousands (a hostile or broken
+// one) must not grow the kiosk's memory without end. Participants past
+// it are ignored (logged once); the DP is normally among the first.
+const maxParticipants = 64
+
 // Causes inside a ConnectError (they reach the journal; none holds the token).
 var (
 	ErrDPLeft     = errors.New("livekit: the Digital Person left the room before Connected")
@@ -82,6 +89,7 @@ type call struct {
 	conv     contract.ConversationState // the DP's conversation state as last reported
 	arriving map[string]map[webrtc.RTPCodecType]bool
 	noFace   map[string]bool              // the DP's video tracks in a codec the kiosk does not receive (logged once)
+	tooMany  bool                         // participants past maxParticipants were ignored (logged once)
 	toAdd    map[string]dialect.SendTrack // our tracks the server has not acknowledged yet (by cid)
 	pubUp    bool                         // the publisher PeerConnection is connected
 	rate     *dialect.RateControl         // the publisher's congestion control
@@ -619,6 +627,13 @@ func (c *call) trackOwner(trackSID string) string {
 // upsert records a participant as the server describes it now.
 func (c *call) upsert(p participantInfo) {
 	if _, ok := c.peers[p.SID]; !ok {
+		if len(c.peers) >= maxParticipants {
+			if !c.tooMany {
+				c.tooMany = true
+				c.log.Warn("the room has more participants than kioskd keeps; ignoring the others", "max", maxParticipants)
+			}
+			return
+		}
 		c.order = append(c.order, p.SID)
 	}
 	c.peers[p.SID] = p

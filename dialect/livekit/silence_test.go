@@ -31,3 +31,4 @@ func TestDPSilenceOffArmsNoWatch(t *testing.T) {
 		c.stopSilence()
 	}
 }
+
