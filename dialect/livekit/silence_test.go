@@ -31,4 +31,3 @@ func TestDPSilenceOffArmsNoWatch(t *testing.T) {
 		c.stopSilence()
 	}
 }
-
