@@ -302,6 +302,22 @@ func TestLiveKitScenarios(t *testing.T) {
 					t.Fatalf("the DP joined %s after the room appeared", d)
 				}
 			}},
+		{"an avatar publishing for its agent: Connected, the conversation state from the agent", []string{"--livekit-avatar", "--livekit-leave-after", "3s"}, "lk-avatar", 10 * time.Second,
+			func(t *testing.T, ctx context.Context, p *proc, dp *lkDPProc, _ time.Time) {
+				checkSteps(t, p.waitRecords(t, ctx, "Connected", nConnected(1)))
+				// The DP leaves (3 s): the agent first, as LiveKit Agents' avatar
+				// workers follow their agent.
+				recs := p.waitRecords(t, ctx, "conversationEnded", atLeast(1, ended("conversationEnded")))
+				if len(where(recs, func(r map[string]any) bool { return r["msg"] == "the Digital Person's avatar is in the room" })) == 0 {
+					t.Fatal("no line: the Digital Person's avatar is in the room")
+				}
+				if len(where(recs, func(r map[string]any) bool { return r["conversation_state"] == "listening" })) == 0 {
+					t.Fatal("no conversation state from the agent's lk.agent.state")
+				}
+				if r := dp.waitRoom(t, ctx, "lk-avatar", func(r lkdp.RoomInfo) bool { return r.State == lkdp.StateEnded }); r.EndReason != lkdp.EndLeft || r.Video.Frames == 0 || r.Audio.Packets == 0 {
+					t.Fatalf("the DP's room: %+v", r)
+				}
+			}},
 		{"leave after N: conversationEnded and a fresh session in a new room", []string{"--livekit-leave-after", "2s"}, "", 10 * time.Second,
 			func(t *testing.T, ctx context.Context, p *proc, dp *lkDPProc, _ time.Time) {
 				recs := p.waitRecords(t, ctx, "conversationEnded, then Connected again", func(recs []map[string]any) bool {

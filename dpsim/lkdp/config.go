@@ -27,6 +27,11 @@ type Config struct {
 	// a name joins only the rooms whose token request dispatched it
 	// (room_config.agents, explicit dispatch), as a named LiveKit agent.
 	AgentName string
+	// Avatar splits the DP as LiveKit Agents with an avatar plugin does:
+	// the agent (Identity) joins, holds lk.agent.state and publishes
+	// nothing; an avatar participant (Identity + "-avatar", an AGENT whose
+	// lk.publish_on_behalf names the agent) publishes the face and voice.
+	Avatar bool
 	// VoiceHz is the DP's voice (default 880); the echo measured is its band.
 	VoiceHz float64
 	// The DP's face: size (default 320x240), frame rate (15), bitrate (150 kbit/s).
@@ -124,6 +129,7 @@ func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&cfg.Identity, "livekit-identity", cfg.Identity, "LiveKit mode: the DP participant's identity (default dpsim-dp)")
 	fs.DurationVar(&cfg.Poll, "livekit-poll", cfg.Poll, "LiveKit mode: how often the rooms are listed (0: 200ms)")
 	fs.StringVar(&cfg.AgentName, "livekit-agent-name", cfg.AgentName, "LiveKit mode: the agent name; then the DP joins only rooms whose token request dispatched it (room_config.agents); empty: every kiosk's room")
+	fs.BoolVar(&cfg.Avatar, "livekit-avatar", cfg.Avatar, "LiveKit mode: join as an agent that publishes nothing plus an avatar participant (<identity>-avatar, lk.publish_on_behalf) that publishes the face and voice, as LiveKit Agents' avatar plugins do")
 	fs.DurationVar(&sc.ConverseEvery, "livekit-converse-every", sc.ConverseEvery, "LiveKit mode: after the kiosk's audio arrives, step lk.agent.state through thinking, speaking, listening every D (0: stay listening)")
 	fs.BoolVar(&sc.NeverJoin, "livekit-never-join", sc.NeverJoin, "LiveKit mode: join no room (the kiosk's step deadline runs out)")
 	fs.DurationVar(&sc.JoinDelay, "livekit-join-delay", sc.JoinDelay, "LiveKit mode: join a new room this long after it appears")

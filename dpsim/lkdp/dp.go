@@ -325,3 +325,23 @@ func (d *DP) token(room string) (string, error) {
 		SetKind(livekit.ParticipantInfo_AGENT).SetValidFor(time.Hour)
 	return at.ToJWT()
 }
+
+// AttrPublishOnBehalf names, on an avatar participant, the agent it
+// publishes for.
+const AttrPublishOnBehalf = "lk.publish_on_behalf"
+
+// avatarIdentity is the avatar participant's identity (Config.Avatar).
+func (d *DP) avatarIdentity() string { return d.cfg.Identity + "-avatar" }
+
+// avatarToken mints the avatar's token for room: an AGENT that publishes
+// on the DP's (the agent's) behalf, as LiveKit Agents' avatar workers'
+// tokens say.
+func (d *DP) avatarToken(room string) (string, error) {
+	g := &auth.VideoGrant{RoomJoin: true, Room: room}
+	at := auth.NewAccessToken(d.cfg.APIKey, d.cfg.APISecret).
+		SetVideoGrant(g).
+		SetIdentity(d.avatarIdentity()).SetName("Digital Person's avatar (dpsim)").
+		SetAttributes(map[string]string{AttrPublishOnBehalf: d.cfg.Identity}).
+		SetKind(livekit.ParticipantInfo_AGENT).SetValidFor(time.Hour)
+	return at.ToJWT()
+}

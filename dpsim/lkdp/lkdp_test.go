@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -424,5 +425,57 @@ func TestConverseEvery(t *testing.T) {
 	h.srv.Join(t, "converse", "kiosk-c", false, 440)
 	for _, st := range []string{"thinking", "speaking", "listening", "thinking"} {
 		waitAgentState(t, ctx, h.srv, "converse", st)
+	}
+}
+
+// Avatar mode (--livekit-avatar) is LiveKit Agents with an avatar plugin:
+// the agent (the DP's identity) joins, publishes nothing and holds
+// lk.agent.state; its avatar (<identity>-avatar, lk.publish_on_behalf =
+// the agent) publishes the face and voice. The agent still hears the
+// kiosk (the admin API's analysis), and both leave together.
+func TestAvatarPublishesForTheAgent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h := start(t, lkdp.Scenario{}, func(c *lkdp.Config) { c.Avatar = true })
+	kiosk := h.srv.Join(t, "avatar-room", "kiosk-1", false, 440)
+	h.wait(t, ctx, "the kiosk's 440 Hz at the agent", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "avatar-room")
+		return ok && r.Connected && r.Audio.DominantHz > 430 && r.Audio.DominantHz < 450
+	})
+	if got, ok := kiosk.WaitReceived(ctx, func(r livekittest.Received) bool { return r.AudioPackets > 20 && r.VideoFrames > 3 }); !ok {
+		t.Fatalf("the kiosk received %+v from the avatar", got)
+	}
+	res, err := h.srv.Rooms.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: "avatar-room"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]*livekit.ParticipantInfo{}
+	for _, p := range res.Participants {
+		byID[p.Identity] = p
+	}
+	agent, avatar := byID["dpsim-dp"], byID["dpsim-dp-avatar"]
+	if agent == nil || avatar == nil {
+		t.Fatalf("participants %v, want dpsim-dp and dpsim-dp-avatar", slices.Collect(maps.Keys(byID)))
+	}
+	if agent.Kind != livekit.ParticipantInfo_AGENT || len(agent.Tracks) != 0 || agent.Attributes[lkdp.AttrAgentState] == "" {
+		t.Fatalf("the agent: kind %v, %d tracks, attributes %v; want an AGENT publishing nothing with lk.agent.state", agent.Kind, len(agent.Tracks), agent.Attributes)
+	}
+	if avatar.Kind != livekit.ParticipantInfo_AGENT || len(avatar.Tracks) != 2 || avatar.Attributes[lkdp.AttrPublishOnBehalf] != "dpsim-dp" {
+		t.Fatalf("the avatar: kind %v, %d tracks, attributes %v; want an AGENT publishing face and voice for dpsim-dp", avatar.Kind, len(avatar.Tracks), avatar.Attributes)
+	}
+	if _, err := http.Post(h.admin+"/leave", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, ctx, "the DP gone", func(rs []lkdp.RoomInfo) bool {
+		r, ok := room(rs, "avatar-room")
+		return ok && r.State == lkdp.StateEnded
+	})
+	// The server removes them as their leaves arrive: poll it.
+	for ids := h.srv.Participants(t, "avatar-room"); !slices.Equal(ids, []string{"kiosk-1"}); ids = h.srv.Participants(t, "avatar-room") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("participants %v after the DP left, want the kiosk alone", ids)
+		case <-time.After(50 * time.Millisecond): // polling: the server tells a stand-by kiosk nothing more
+		}
 	}
 }

@@ -99,6 +99,7 @@ type room struct {
 	conv      string // the DP's lk.agent.state here
 
 	lk     *lksdk.Room
+	av     *lksdk.Room // the avatar (Config.Avatar), which publishes for lk
 	srcs   []mediadevices.Track
 	timers []*time.Timer
 	stop   chan struct{}
@@ -239,10 +240,40 @@ func (r *room) join() error {
 	d.notifyLocked()
 	d.mu.Unlock()
 	d.log.Info("DP joined", "room", r.name, "room_sid", r.sid, "identity", d.cfg.Identity)
+	if d.cfg.Avatar {
+		if err := r.joinAvatar(); err != nil {
+			return err
+		}
+	}
 	if err := r.publish(); err != nil {
 		return err
 	}
 	r.converse(dpwire.ConversationListening)
+	return nil
+}
+
+// joinAvatar joins the avatar participant (Config.Avatar): it subscribes
+// to nothing (the agent hears the kiosk) and publishes the DP's media.
+func (r *room) joinAvatar() error {
+	d := r.dp
+	tok, err := d.avatarToken(r.name)
+	if err != nil {
+		return fmt.Errorf("mint the avatar's token: %w", err)
+	}
+	av, err := lksdk.ConnectToRoomWithToken(d.cfg.URL, tok, lksdk.NewRoomCallback(),
+		lksdk.WithAutoSubscribe(false), lksdk.WithDisableRegionDiscovery(), lksdk.WithLogger(protologger.GetDiscardLogger()))
+	if err != nil {
+		return errors.New("avatar: " + strings.ReplaceAll(err.Error(), tok, "[token]"))
+	}
+	d.mu.Lock()
+	if r.state.ended() {
+		d.mu.Unlock()
+		av.Disconnect()
+		return nil
+	}
+	r.av = av
+	d.mu.Unlock()
+	d.log.Info("the DP's avatar joined", "room", r.name, "identity", d.avatarIdentity(), "for", d.cfg.Identity)
 	return nil
 }
 
@@ -371,12 +402,15 @@ func (r *room) leave(reason string) {
 	for _, t := range r.timers {
 		t.Stop()
 	}
-	lk, srcs := r.lk, r.srcs
-	r.lk, r.srcs = nil, nil
+	lk, av, srcs := r.lk, r.av, r.srcs
+	r.lk, r.av, r.srcs = nil, nil, nil
 	d.mu.Unlock()
 	r.signalStop()
 	if lk != nil {
 		lk.Disconnect()
+	}
+	if av != nil { // after its agent, as an avatar worker leaves when it does
+		av.Disconnect()
 	}
 	for _, s := range srcs {
 		_ = s.Close()
@@ -401,6 +435,9 @@ func (r *room) publish() error {
 	cfg := d.cfg
 	d.mu.Lock()
 	lk := r.lk
+	if r.av != nil {
+		lk = r.av // the avatar publishes on the agent's behalf
+	}
 	d.mu.Unlock()
 	if lk == nil {
 		return nil
