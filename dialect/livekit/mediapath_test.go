@@ -16,7 +16,6 @@ import (
 	"github.com/kioskd/kioskd/dialect/livekit/livekittest"
 	"github.com/kioskd/kioskd/rtc"
 	"github.com/kioskd/kioskd/session"
-	"github.com/kioskd/kioskd/session/sessiontest"
 )
 
 // deadNet is the network the kiosk's ICE gathers on, with a switch that
@@ -152,17 +151,7 @@ func TestMediaPathLostResumesInCall(t *testing.T) {
 		!k.log.has(msgResume, "why", "the subscriber's media path is lost (ICE disconnected)") {
 		t.Fatal("the resume was not for the lost media path (see its why in the log above)")
 	}
-	if got := srv.ParticipantSID(t, room, "kiosk-1"); got != sid {
-		t.Fatalf("the kiosk's participant is %q, was %q: a rejoin, not a resume", got, sid)
-	}
-	if _, ok := dp.WaitReceived(ctx, func(r livekittest.Received) bool { return r.AudioPackets > before.AudioPackets+25 }); !ok {
-		t.Fatal("the DP receives nothing of the kiosk after the resume")
-	}
-	k.sink.waitAudio(t, ctx, 25)
-	evs, _ := k.rec.Snapshot()
-	if d := disconnects(evs); len(d) != 0 || count(evs, isConnected) != 1 {
-		t.Fatalf("a lost media path showed on the contract: %v\n%s", d, sessiontest.Describe(evs))
-	}
+	checkResumedInCall(t, ctx, k, srv, dp, room, sid, before)
 	t.Logf("media path lost: resumed in %v ms after ICE's disconnected timeout; the DP's voice at the kiosk: longest gap %v",
 		line.Attrs["took_ms"], k.sink.MaxGap())
 }

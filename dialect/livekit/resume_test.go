@@ -3,6 +3,7 @@
 package livekit_test
 
 import (
+	"context"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,17 +154,7 @@ func TestNetworkChangeResumesInCall(t *testing.T) {
 	k.sink.Mark()
 	k.d.NetworkChanged("test: a new default route")
 	line := k.log.wait(t, ctx, msgResumed, 1)
-	if got := srv.ParticipantSID(t, room, "kiosk-1"); got != sid {
-		t.Fatalf("the kiosk's participant is %q, was %q: a rejoin, not a resume", got, sid)
-	}
-	if _, ok := dp.WaitReceived(ctx, func(r livekittest.Received) bool { return r.AudioPackets > before.AudioPackets+25 }); !ok {
-		t.Fatal("the DP receives nothing of the kiosk after the ICE restart")
-	}
-	k.sink.waitAudio(t, ctx, 25)
-	evs, _ := k.rec.Snapshot()
-	if d := disconnects(evs); len(d) != 0 || count(evs, isConnected) != 1 {
-		t.Fatalf("a network change showed on the contract: %v\n%s", d, sessiontest.Describe(evs))
-	}
+	checkResumedInCall(t, ctx, k, srv, dp, room, sid, before)
 	t.Logf("network change: resumed in %v ms; the DP's voice at the kiosk: longest gap %v", line.Attrs["took_ms"], k.sink.MaxGap())
 }
 
@@ -395,5 +386,24 @@ func TestRefreshedTokenOutlivesTheStaticOne(t *testing.T) {
 		if e.Kind == contract.EventConnectFailed {
 			t.Fatalf("the rejoin was refused: %v (%v)\n%s", e.ErrorName, e.Cause, sessiontest.Describe(evs))
 		}
+	}
+}
+
+// checkResumedInCall: after a resume, the kiosk is still the participant
+// sid (no rejoin), the DP hears it again (its audio past before) and the
+// kiosk hears the DP, and the contract showed nothing (no Disconnected,
+// Connected once).
+func checkResumedInCall(t *testing.T, ctx context.Context, k *kiosk, srv *livekittest.Server, dp *livekittest.DP, room, sid string, before livekittest.Received) {
+	t.Helper()
+	if got := srv.ParticipantSID(t, room, "kiosk-1"); got != sid {
+		t.Fatalf("the kiosk's participant is %q, was %q: a rejoin, not a resume", got, sid)
+	}
+	if _, ok := dp.WaitReceived(ctx, func(r livekittest.Received) bool { return r.AudioPackets > before.AudioPackets+25 }); !ok {
+		t.Fatal("the DP receives nothing of the kiosk after the resume")
+	}
+	k.sink.waitAudio(t, ctx, 25)
+	evs, _ := k.rec.Snapshot()
+	if d := disconnects(evs); len(d) != 0 || count(evs, isConnected) != 1 {
+		t.Fatalf("the resume showed on the contract: %v\n%s", d, sessiontest.Describe(evs))
 	}
 }
