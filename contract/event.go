@@ -27,12 +27,18 @@ const (
 	// EventConversation: the Digital Person's conversation state changed
 	// (once per change; ConversationNone again when the call ends).
 	EventConversation
+	// EventPathRestart: an in-call repair of the media path ended (a
+	// network change or a lost path, kioskd.dp.v1's ICE restart or
+	// LiveKit's in-call resume): Recovered within Took, the call still
+	// Connected; or not, and the call ends as controlDisconnected. It
+	// changes no state: staff see nothing, fleets count it.
+	EventPathRestart
 )
 
 var eventKindNames = map[EventKind]string{
 	EventState: "state", EventQueue: "queue", EventConnectFailed: "connectFailed",
 	EventDisconnected: "disconnected", EventRetry: "retry", EventMediaFailed: "mediaFailed",
-	EventStopped: "stopped", EventConversation: "conversation",
+	EventStopped: "stopped", EventConversation: "conversation", EventPathRestart: "pathRestart",
 }
 
 func (k EventKind) String() string {
@@ -63,6 +69,8 @@ type Event struct {
 	QueuePosition int               // EventQueue
 	Conversation  ConversationState // the conversation state after this event
 	Delay         time.Duration     // EventRetry
+	Recovered     bool              // EventPathRestart: the media path came back
+	Took          time.Duration     // EventPathRestart: from its start to its end
 	Attempt       int               // connect attempts since the last Connected
 }
 

@@ -80,6 +80,12 @@ type Reporter interface {
 	// calls it; the supervisor returns it to ConversationNone when the
 	// call ends, so a dialect need not.
 	Conversation(c contract.ConversationState)
+	// PathRestart reports the end of an in-call repair of the media path
+	// (a network change or a lost path: kioskd.dp.v1's ICE restart,
+	// LiveKit's in-call resume), which the contract's states do not show:
+	// recovered after took, or failed (the call then ends with
+	// controlDisconnected). The dialect logs the details itself.
+	PathRestart(recovered bool, took time.Duration)
 }
 
 // Call is one attempt to reach a Digital Person, from the dial to the end

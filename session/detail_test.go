@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,5 +148,49 @@ func TestClockDetailIsRetriedWithBackoff(t *testing.T) {
 	k.rec.WaitFor(t, ctx, "a second retry", func(evs []contract.Event) bool { return countKind(evs, contract.EventRetry) >= 2 })
 	if snap := k.sup.Snapshot(); snap.LastDetail != contract.NoDetail {
 		t.Fatalf("snapshot %+v keeps the old detail", snap)
+	}
+}
+
+// TestPathRestartIsAnEventNotAState: a dialect's in-call repair of the
+// media path (an ICE restart, LiveKit's resume) reaches subscribers as
+// EventPathRestart with its result and time, in the current session and
+// state; the call stays Connected and the supervisor writes no line of
+// its own (the dialect logged it).
+func TestPathRestartIsAnEventNotAState(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	var logs syncBuffer
+	k := startFake(t, ctx, t.TempDir(), func(_ *session.Config, o *session.Options) {
+		o.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	c := k.d.Next(t, ctx)
+	c.Connect("sid-1", false)
+	k.rec.WaitFor(t, ctx, "Connected", func(evs []contract.Event) bool {
+		_, ok := lastOf(evs, contract.EventState)
+		return ok && k.sup.Snapshot().State == contract.Connected
+	})
+	c.PathRestart(true, 40*time.Millisecond)
+	c.PathRestart(false, 6*time.Second)
+	evs := k.rec.WaitFor(t, ctx, "two path restarts", func(evs []contract.Event) bool { return countKind(evs, contract.EventPathRestart) == 2 })
+	var got []contract.Event
+	for _, e := range evs {
+		if e.Kind == contract.EventPathRestart {
+			got = append(got, e)
+		}
+	}
+	if !got[0].Recovered || got[0].Took != 40*time.Millisecond || got[1].Recovered || got[1].Took != 6*time.Second {
+		t.Fatalf("path restart events %+v, want recovered in 40ms, then failed after 6s", got)
+	}
+	for _, e := range got {
+		if e.State != contract.Connected || e.SessionID != "sid-1" {
+			t.Fatalf("path restart event in state %v session %q, want Connected sid-1", e.State, e.SessionID)
+		}
+	}
+	if s := k.sup.Snapshot(); s.State != contract.Connected {
+		t.Fatalf("state %v after the path restarts, want Connected", s.State)
+	}
+	for _, l := range logs.lines(t) {
+		if m, _ := l["msg"].(string); strings.Contains(strings.ToLower(m), "restart") {
+			t.Fatalf("the supervisor logged %q: the dialect logs path restarts", m)
+		}
 	}
 }

@@ -401,6 +401,10 @@ func (r *reporter) Conversation(c contract.ConversationState) {
 	r.s.publish(contract.Event{Kind: contract.EventConversation, Conversation: c})
 }
 
+func (r *reporter) PathRestart(recovered bool, took time.Duration) {
+	r.s.publish(contract.Event{Kind: contract.EventPathRestart, Recovered: recovered, Took: took})
+}
+
 func (r *reporter) Queue(pos int) {
 	if pos > 0 {
 		r.s.publish(contract.Event{Kind: contract.EventQueue, QueuePosition: pos})
@@ -650,6 +654,9 @@ func (s *Supervisor) logEvent(e contract.Event) {
 		s.log.Info("conversation state "+e.Conversation.String(), attrs...)
 	case contract.EventStopped:
 		s.log.Info("session supervisor stopped", attrs...)
+	case contract.EventPathRestart:
+		// Logged by the dialect, with what only it knows (the candidate
+		// pair, why it restarted): one line, not two.
 	}
 }
 

@@ -33,6 +33,8 @@ import (
 //	kioskd_media_failures_total                   counter, capture tracks that failed
 //	kioskd_time_to_connected_seconds              histogram, leaving Disconnected → Connected
 //	kioskd_recovery_seconds                       histogram, controlDisconnected → Connected again
+//	kioskd_media_path_restarts_total{result}      counter, in-call repairs of the media path: recovered or failed
+//	kioskd_media_path_restart_seconds             histogram, how long a recovered one took
 //
 // and Media (media.go) and the health gauges (health.go), which the daemon
 // feeds. Every label value of a counter exists from the start, at 0, so
@@ -52,6 +54,10 @@ type Metrics struct {
 	mediaFailures prometheus.Counter
 	timeToConn    prometheus.Histogram
 	recovery      prometheus.Histogram
+	// In-call repairs of the media path (contract.EventPathRestart):
+	// invisible on the states, so counted for fleets.
+	pathRestarts    *prometheus.CounterVec
+	pathRestartTime prometheus.Histogram
 
 	// Media is for the media code; its methods are safe on a nil *MediaMetrics.
 	Media *MediaMetrics
@@ -64,10 +70,13 @@ type Metrics struct {
 	recoveryStart time.Time
 }
 
-// Attempt results (kioskd_connect_attempts_total{result}).
+// Attempt results (kioskd_connect_attempts_total{result}) and media path
+// restart results (kioskd_media_path_restarts_total{result}: recovered or
+// failed).
 const (
 	ResultConnected = "connected"
 	ResultFailed    = "failed"
+	ResultRecovered = "recovered"
 )
 
 // NewMetrics creates the metrics and registers them with reg. Until the
@@ -104,12 +113,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		recovery: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kioskd_recovery_seconds",
 			Help:    "Time from a controlDisconnected disconnect to Connected again, retries included.",
 			Buckets: []float64{.1, .3, .5, 1, 2, 5, 10, 30, 60, 120, 300}}),
+		pathRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kioskd_media_path_restarts_total",
+			Help: "In-call repairs of the media path after a network change or a lost path (kioskd.dp.v1's ICE restart, LiveKit's in-call resume), by result: recovered (still Connected) or failed (controlDisconnected followed)."}, []string{"result"}),
+		pathRestartTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kioskd_media_path_restart_seconds",
+			Help:    "Time from the start of a recovered media path repair to the path back.",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2, 4, 6}}),
 		Media:  newMediaMetrics(),
 		Health: newHealthMetrics(),
 	}
 	// Every label value shows up at 0, so rate() works from the start.
 	for _, r := range []string{ResultConnected, ResultFailed} {
 		m.attempts.WithLabelValues(r)
+	}
+	for _, r := range []string{ResultRecovered, ResultFailed} {
+		m.pathRestarts.WithLabelValues(r)
 	}
 	for _, n := range contract.AllErrorNames {
 		m.connectErrors.WithLabelValues(n.String(), "")
@@ -123,7 +140,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.setState(contract.Disconnected, time.Now())
 	m.setConversation(contract.ConversationNone)
 	cs := []prometheus.Collector{newBuildInfo(), m.state, m.states, m.stateSince, m.lastConnected, m.queue, m.conversation,
-		m.attempts, m.connects, m.resumes, m.connectErrors, m.disconnects, m.mediaFailures, m.timeToConn, m.recovery, m.Health}
+		m.attempts, m.connects, m.resumes, m.connectErrors, m.disconnects, m.mediaFailures, m.timeToConn, m.recovery,
+		m.pathRestarts, m.pathRestartTime, m.Health}
 	cs = append(cs, m.Media.collectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -211,6 +229,13 @@ func (m *Metrics) Observe(e contract.Event) {
 		}
 	case contract.EventMediaFailed:
 		m.mediaFailures.Inc()
+	case contract.EventPathRestart:
+		if e.Recovered {
+			m.pathRestarts.WithLabelValues(ResultRecovered).Inc()
+			m.pathRestartTime.Observe(e.Took.Seconds())
+		} else {
+			m.pathRestarts.WithLabelValues(ResultFailed).Inc()
+		}
 	case contract.EventStopped:
 		m.attemptStart, m.recoveryStart = time.Time{}, time.Time{}
 	}

@@ -271,3 +271,52 @@ func TestConversationMetric(t *testing.T) {
 		}
 	}
 }
+
+// In-call media path repairs count by result, from the start (both at 0),
+// and a recovered one's time goes in the histogram; they move no state.
+func TestPathRestartMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.pathRestarts); n != 2 {
+		t.Fatalf("path restart series = %d, want recovered and failed at 0", n)
+	}
+	m.Observe(contract.Event{Kind: contract.EventState, Time: since, State: contract.Connected})
+	for _, e := range []contract.Event{
+		{Kind: contract.EventPathRestart, State: contract.Connected, Recovered: true, Took: 40 * time.Millisecond},
+		{Kind: contract.EventPathRestart, State: contract.Connected, Recovered: true, Took: 1500 * time.Millisecond},
+		{Kind: contract.EventPathRestart, State: contract.Connected, Recovered: false, Took: 6 * time.Second},
+	} {
+		m.Observe(e)
+	}
+	if got := testutil.ToFloat64(m.pathRestarts.WithLabelValues(ResultRecovered)); got != 2 {
+		t.Errorf("recovered = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.pathRestarts.WithLabelValues(ResultFailed)); got != 1 {
+		t.Errorf("failed = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.state); got != 4 {
+		t.Errorf("state gauge %v after path restarts, want 4 (Connected)", got)
+	}
+	expected := `
+# HELP kioskd_media_path_restart_seconds Time from the start of a recovered media path repair to the path back.
+# TYPE kioskd_media_path_restart_seconds histogram
+kioskd_media_path_restart_seconds_bucket{le="0.025"} 0
+kioskd_media_path_restart_seconds_bucket{le="0.05"} 1
+kioskd_media_path_restart_seconds_bucket{le="0.1"} 1
+kioskd_media_path_restart_seconds_bucket{le="0.25"} 1
+kioskd_media_path_restart_seconds_bucket{le="0.5"} 1
+kioskd_media_path_restart_seconds_bucket{le="1"} 1
+kioskd_media_path_restart_seconds_bucket{le="2"} 2
+kioskd_media_path_restart_seconds_bucket{le="4"} 2
+kioskd_media_path_restart_seconds_bucket{le="6"} 2
+kioskd_media_path_restart_seconds_bucket{le="+Inf"} 2
+kioskd_media_path_restart_seconds_sum 1.54
+kioskd_media_path_restart_seconds_count 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expected), "kioskd_media_path_restart_seconds"); err != nil {
+		t.Error(err)
+	}
+}

@@ -191,6 +191,11 @@ func (c *Call) Queue(pos int) { c.Attempt.Report.Queue(pos) }
 // Conversation reports the Digital Person's conversation state.
 func (c *Call) Conversation(st contract.ConversationState) { c.Attempt.Report.Conversation(st) }
 
+// PathRestart reports the end of an in-call repair of the media path.
+func (c *Call) PathRestart(recovered bool, took time.Duration) {
+	c.Attempt.Report.PathRestart(recovered, took)
+}
+
 // Connect reports the session id and then every step up to Connected.
 func (c *Call) Connect(id string, resumed bool) {
 	c.Session(id, resumed)

@@ -24,6 +24,9 @@ func (r *reports) Queue(pos int) { *r = append(*r, fmt.Sprintf("queue:%d", pos))
 func (r *reports) Conversation(c contract.ConversationState) {
 	*r = append(*r, "conversation:"+c.String())
 }
+func (r *reports) PathRestart(recovered bool, _ time.Duration) {
+	*r = append(*r, fmt.Sprintf("path:%v", recovered))
+}
 
 func start(t *testing.T, d *dialecttest.Dialect, ctx context.Context, resume string) (*dialecttest.Call, *reports) {
 	t.Helper()

@@ -50,6 +50,7 @@ func (r reports) Queue(pos int)                     { r <- fmt.Sprintf("queue:%d
 func (r reports) Conversation(c contract.ConversationState) {
 	r <- "conversation:" + c.String()
 }
+func (r reports) PathRestart(recovered bool, _ time.Duration) { r <- fmt.Sprintf("path:%v", recovered) }
 
 // until reads reports up to and including want, returning them.
 func (r reports) until(t *testing.T, ctx context.Context, want string) []string {

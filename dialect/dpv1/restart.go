@@ -143,8 +143,9 @@ func (c *call) restartDone() bool {
 	}
 	c.stopRestartTimer()
 	c.restarting = false
-	c.log.Info("ICE restart: media path back", "ice_candidate_pair", selectedPair(c.pc),
-		"took_ms", c.d.cfg.Clock.Now().Sub(c.restartStart).Milliseconds())
+	took := c.d.cfg.Clock.Now().Sub(c.restartStart)
+	c.log.Info("ICE restart: media path back", "ice_candidate_pair", selectedPair(c.pc), "took_ms", took.Milliseconds())
+	c.a.Report.PathRestart(true, took)
 	return true
 }
 
@@ -165,6 +166,11 @@ func (c *call) restartAnswered() bool {
 func (c *call) restartFailed(err error) bool {
 	c.stopRestartTimer()
 	c.log.Warn("ICE restart failed; resuming the session on a new connection", "error", err)
+	var took time.Duration
+	if c.restarting { // not when the first offer of a chain could not be made
+		took = c.d.cfg.Clock.Now().Sub(c.restartStart)
+	}
+	c.a.Report.PathRestart(false, took)
 	c.sendClose(contract.ReasonControlDisconnected.String())
 	c.result.Reason = contract.ReasonControlDisconnected
 	return false

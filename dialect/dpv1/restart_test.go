@@ -129,8 +129,9 @@ func restartDialect(t *testing.T, url, token string, timeout time.Duration) *dpv
 
 // TestICERestartKeepsTheCall: two network changes in a row restart ICE
 // twice on the same PeerConnection; the server answers each, the DP's media
-// flows again after each, and the call reports nothing (it stays Connected,
-// same session) until it is stopped.
+// flows again after each, and the call reports each as a recovered media
+// path restart and nothing else (it stays Connected, same session) until
+// it is stopped.
 func TestICERestartKeepsTheCall(t *testing.T) {
 	ctx := testCtx(t)
 	dp := dptest.NewServer(t, dpsim.Config{Scenario: dpsim.DefaultScenario()})
@@ -149,6 +150,9 @@ func TestICERestartKeepsTheCall(t *testing.T) {
 		if attr(rec, "ice_candidate_pair") == "" {
 			t.Errorf("restart %d: no candidate pair logged", i)
 		}
+		if rep := r.until(t, ctx, "path:true"); len(rep) != 1 {
+			t.Fatalf("restart %d: the call reported %v; want the recovered path restart alone", i, rep)
+		}
 		if st := dp.Stats(); st.ICERestarts != i {
 			t.Fatalf("the server answered %d restarts, want %d", st.ICERestarts, i)
 		}
@@ -157,7 +161,7 @@ func TestICERestartKeepsTheCall(t *testing.T) {
 	}
 	select {
 	case rep := <-r:
-		t.Fatalf("the call reported %s during the restarts; want nothing (still Connected)", rep)
+		t.Fatalf("the call reported %s during the restarts; want nothing more (still Connected)", rep)
 	default:
 	}
 	ss := dp.Sessions()
@@ -204,6 +208,7 @@ func TestHostileICERestart(t *testing.T) {
 				t.Fatalf("result %+v, want controlDisconnected", res)
 			}
 			rec := wait(t, ctx, failed, "ICE restart failed")
+			r.until(t, ctx, "path:false") // the failed restart, reported
 			want := "answer"
 			if mode == dpsim.HostileRestartIgnored {
 				want = "media not back within"

@@ -264,8 +264,10 @@ func (c *call) resumeCheck() bool {
 		}
 	}
 	c.stopResume()
+	took := c.d.cfg.Clock.Now().Sub(c.rs.start)
 	c.log.Info("LiveKit session resumed: media path back", "room", c.join.RoomName,
-		"took_ms", c.d.cfg.Clock.Now().Sub(c.rs.start).Milliseconds(), "resume", c.rs.count)
+		"took_ms", took.Milliseconds(), "resume", c.rs.count)
+	c.a.Report.PathRestart(true, took)
 	return true
 }
 
@@ -275,6 +277,7 @@ func (c *call) resumeCheck() bool {
 func (c *call) resumeFailed(err error) bool {
 	c.stopResume()
 	c.log.Warn("LiveKit resume failed; joining the room again", "room", c.join.RoomName, "error", err)
+	c.a.Report.PathRestart(false, c.d.cfg.Clock.Now().Sub(c.rs.start))
 	if c.sig != nil {
 		// No leave: a leave would end the participant's session for the
 		// Digital Person (an agent closes on CLIENT_INITIATED); the rejoin

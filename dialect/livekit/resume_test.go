@@ -28,6 +28,12 @@ func disconnects(evs []contract.Event) []contract.DisconnectReason {
 
 func isDisconnected(e contract.Event) bool { return e.Kind == contract.EventDisconnected }
 
+// isPathRestart: an in-call repair of the media path reported, with that
+// result.
+func isPathRestart(recovered bool) func(contract.Event) bool {
+	return func(e contract.Event) bool { return e.Kind == contract.EventPathRestart && e.Recovered == recovered }
+}
+
 // lastOf is the last event that f holds of.
 func lastOf(evs []contract.Event, f func(contract.Event) bool) contract.Event {
 	var out contract.Event
@@ -81,7 +87,7 @@ func TestSignallingCutResumesInCall(t *testing.T) {
 			t.Fatalf("cut %d: the DP's voice stopped for %v during the resume", i, g)
 		}
 	}
-	evs, _ := k.rec.Snapshot()
+	evs := k.rec.WaitFor(t, ctx, "two recovered path restarts", func(evs []contract.Event) bool { return count(evs, isPathRestart(true)) == 2 })
 	if d := disconnects(evs); len(d) != 0 || count(evs, isConnected) != 1 {
 		t.Fatalf("an in-call resume showed on the contract: disconnects %v\n%s", d, sessiontest.Describe(evs))
 	}
@@ -113,7 +119,10 @@ func TestResumeRefusedRejoins(t *testing.T) {
 	cut := time.Now()
 	proxy.Cut()
 	evs := k.rec.WaitFor(t, ctx, "Connected again", connected(2))
-	last, disc := evs[len(evs)-1], lastOf(evs, isDisconnected)
+	last, disc := lastOf(evs, isConnected), lastOf(evs, isDisconnected)
+	if count(evs, isPathRestart(false)) != 1 || count(evs, isPathRestart(true)) != 0 {
+		t.Fatalf("want the refused resume reported as one failed path restart\n%s", sessiontest.Describe(evs))
+	}
 	if d := disconnects(evs); len(d) != 1 || d[0] != contract.ReasonControlDisconnected || !last.Resumed || last.SessionID != room {
 		t.Fatalf("after a refused resume: disconnects %v, Connected in %q resumed %v; want controlDisconnected, then %q resumed\n%s",
 			d, last.SessionID, last.Resumed, room, sessiontest.Describe(evs))
@@ -402,7 +411,7 @@ func checkResumedInCall(t *testing.T, ctx context.Context, k *kiosk, srv *liveki
 		t.Fatal("the DP receives nothing of the kiosk after the resume")
 	}
 	k.sink.waitAudio(t, ctx, 25)
-	evs, _ := k.rec.Snapshot()
+	evs := k.rec.WaitFor(t, ctx, "a recovered path restart", func(evs []contract.Event) bool { return count(evs, isPathRestart(true)) >= 1 })
 	if d := disconnects(evs); len(d) != 0 || count(evs, isConnected) != 1 {
 		t.Fatalf("the resume showed on the contract: %v\n%s", d, sessiontest.Describe(evs))
 	}

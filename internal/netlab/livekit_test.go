@@ -285,6 +285,13 @@ func lkSwitch(t *testing.T, signallingMoves bool) {
 	if !strings.HasPrefix(why, "network changed") {
 		problems = append(problems, fmt.Sprintf("the first resume was for %q, not the network change", why))
 	}
+	// What a fleet sees of it: the repair counted, none failed.
+	if n, err := metric(l.kiosk, `kioskd_media_path_restarts_total{result="recovered"}`); err != nil || n < 1 {
+		problems = append(problems, fmt.Sprintf("kioskd_media_path_restarts_total{result=\"recovered\"} = %v (%v), want 1 or more", n, err))
+	}
+	if n, err := metric(l.kiosk, `kioskd_media_path_restarts_total{result="failed"}`); err != nil || n != 0 {
+		problems = append(problems, fmt.Sprintf("kioskd_media_path_restarts_total{result=\"failed\"} = %v (%v), want 0", n, err))
+	}
 	if len(problems) > 0 {
 		result(t, sc, "FAIL", back, strings.Join(problems, "; "))
 		t.Fatalf("%s\nkioskd:\n%s\ndpsim:\n%s", strings.Join(problems, "\n"), l.kLog(), l.dpLog())

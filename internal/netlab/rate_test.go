@@ -366,6 +366,13 @@ func (c call) checkRTT(t *testing.T, kiosk *netlab.NS, added time.Duration) []st
 
 // rttMetric reads kioskd_rtt_seconds from a lab kioskd's metrics.
 func rttMetric(kiosk *netlab.NS) (time.Duration, error) {
+	f, err := metric(kiosk, "kioskd_rtt_seconds")
+	return time.Duration(f * float64(time.Second)), err
+}
+
+// metric reads one series (its name and labels as /metrics writes them)
+// from a lab kioskd's metrics.
+func metric(kiosk *netlab.NS, series string) (float64, error) {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: kiosk.DialContext}}
 	resp, err := client.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
@@ -377,12 +384,11 @@ func rttMetric(kiosk *netlab.NS) (time.Duration, error) {
 		return 0, fmt.Errorf("kioskd's metrics: %w", err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "kioskd_rtt_seconds "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return time.Duration(f * float64(time.Second)), err
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			return strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0, fmt.Errorf("kioskd's metrics have no kioskd_rtt_seconds:\n%s", b)
+	return 0, fmt.Errorf("kioskd's metrics have no %s:\n%s", series, b)
 }
 
 // startCall starts dpsim in dp and kioskd (test camera and microphone)
@@ -399,12 +405,6 @@ func startCall(t *testing.T, kiosk, dp *netlab.NS, bins binaries) call {
 		t.Fatalf("dpsim: %v\n%s", err, dpLog())
 	}
 	cfgPath := labKioskConfig(t, dir, dpAddr, "", true, true)
-	// The metrics too (status: is the config's last section).
-	if f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0); err != nil {
-		t.Fatal(err)
-	} else if _, err := fmt.Fprintf(f, "  metrics_listen: %s\n", metricsAddr); err != nil || f.Close() != nil {
-		t.Fatal(err)
-	}
 	lines := make(chan map[string]any, 256)
 	kLog := startProcessLines(t, kiosk, filepath.Join(dir, "kioskd.log"), nil, lines, bins.kioskd,
 		"run", "--config", cfgPath, "--log-format", "json")

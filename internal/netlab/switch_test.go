@@ -203,6 +203,13 @@ func (m *mediaLab) mediaBack(bound time.Duration, wantLine, wantWhy string) {
 	if !gotWhy {
 		problems = append(problems, "kioskd restarted ICE, but not for "+wantWhy)
 	}
+	// What a fleet sees of it: the repair counted, none failed.
+	if n, err := metric(m.kiosk, `kioskd_media_path_restarts_total{result="recovered"}`); err != nil || n < 1 {
+		problems = append(problems, fmt.Sprintf("kioskd_media_path_restarts_total{result=\"recovered\"} = %v (%v), want 1 or more", n, err))
+	}
+	if n, err := metric(m.kiosk, `kioskd_media_path_restarts_total{result="failed"}`); err != nil || n != 0 {
+		problems = append(problems, fmt.Sprintf("kioskd_media_path_restarts_total{result=\"failed\"} = %v (%v), want 0", n, err))
+	}
 	if len(problems) > 0 {
 		result(t, m.sc, "FAIL", back, strings.Join(problems, "; "))
 		t.Fatalf("%s\nkioskd:\n%s\ndpsim:\n%s", strings.Join(problems, "\n"), m.kLog(), m.dpLog())

@@ -370,7 +370,8 @@ media:
   speaker: none
 status:
   socket: %s
-`, dpHost, serverExtra, resume, filepath.Join(dir, "state"), micRequired, filepath.Join(dir, "status.sock")))
+  metrics_listen: %s
+`, dpHost, serverExtra, resume, filepath.Join(dir, "state"), micRequired, filepath.Join(dir, "status.sock"), metricsAddr))
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
