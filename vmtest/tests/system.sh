@@ -22,15 +22,16 @@ CONNECT_WAIT=${VMTEST_CONNECT_WAIT:-90}   # TCG is slow: generous, but bounded
 cursor() { journalctl -n 0 --show-cursor 2>/dev/null | sed -n 's/^-- cursor: //p'; }
 # kjournal [CURSOR] [FIELD=VALUE...]: kioskd's journal entries after CURSOR
 # (JSON, one a line) whose fields have those values. The fields are
-# matched here, not by journalctl: with a field match, journalctl 252's
-# --after-cursor skips the first matching entry after the cursor (it steps
-# one entry past the cursor in the filtered stream). -u is such a match
-# too: the first kioskd entry after CURSOR is not seen; a check that needs
-# it counts lines instead (knum).
+# matched here, not by journalctl. With a match (-u is one), journalctl
+# 252's --after-cursor skips the first matching entry after the cursor (it
+# steps one entry past the cursor in the filtered stream), so this starts
+# at the cursor (--cursor: the cursor's own entry if it is kioskd's, else
+# the first kioskd entry after it) and drops the cursor's own entry.
 kjournal() {
   local c=$1 f=true m; shift
   for m in "$@"; do f+=" and .${m%%=*} == \"${m#*=}\""; done
-  journalctl -u kioskd -o json --no-pager ${c:+--after-cursor="$c"} 2>/dev/null | jq -c "select($f)" 2>/dev/null
+  [ -n "$c" ] && f=".__CURSOR != \"$c\" and $f"
+  journalctl -u kioskd -o json --no-pager ${c:+--cursor="$c"} 2>/dev/null | jq -c "select($f)" 2>/dev/null
 }
 # knum JQ-CONDITION: how many of kioskd's journal entries (this boot, no
 # cursor) the condition holds of.
@@ -272,16 +273,25 @@ if [ -n "$SID" ]; then
   # sees it through rtnetlink (the unit's RestrictAddressFamilies must let
   # AF_NETLINK through), the call restarts ICE over its control socket and
   # stays Connected: no disconnect reason, the same session id. Lines are
-  # counted, not read after a cursor (kjournal would miss the first one).
+  # counted over the boot (knum), and kjournal's reading after a cursor is
+  # checked against that count.
   Q_CHANGED='.MESSAGE == "network changed"'
   Q_BACK=".MESSAGE == \"ICE restart: media path back\" and .SESSION_ID == \"$SID\""
   Q_GONE='.DISCONNECT_REASON'
-  n_changed=$(knum "$Q_CHANGED") n_back=$(knum "$Q_BACK") n_gone=$(knum "$Q_GONE")
+  n_changed=$(knum "$Q_CHANGED") n_back=$(knum "$Q_BACK") n_gone=$(knum "$Q_GONE") cn=$(cursor)
   if ip link add kvt0 type dummy && ip link set kvt0 up && ip addr add 192.0.2.77/24 dev kvt0; then
     ice_back() { [ "$(knum "$Q_BACK")" -gt "$n_back" ]; }
     if wait_for 45 ice_back; then
       changed=$(journalctl -u kioskd -o json --no-pager | jq -r "select($Q_CHANGED) | .CHANGE // \"?\"" | tail -n +$((n_changed + 1)) | tr '\n' ';')
       pair=$(journalctl -u kioskd -o json --no-pager | jq -r "select($Q_BACK) | .ICE_CANDIDATE_PAIR // \"?\"" | tail -1)
+      # kjournal after a cursor must see them too (it once missed the
+      # first kioskd line after its cursor: this was that line).
+      k_changed=$(kjournal "$cn" | jq -c "select($Q_CHANGED)" | wc -l)
+      if [ "$k_changed" -ne $(( $(knum "$Q_CHANGED") - n_changed )) ]; then
+        fail kjournal-cursor "kjournal after the cursor saw $k_changed network changed lines of $(( $(knum "$Q_CHANGED") - n_changed ))"
+      else
+        pass kjournal-cursor "kjournal after the cursor saw all $k_changed network changed lines (none skipped)"
+      fi
       if [ "$(knum "$Q_GONE")" -eq "$n_gone" ] && [ -n "$changed" ]; then
         pass network-change "dummy link kvt0 192.0.2.77/24: network changed ($changed), ICE restarted, media path back ($pair), no disconnect, SESSION_ID=$SID"
       else
