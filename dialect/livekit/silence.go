@@ -6,6 +6,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kioskd/kioskd/config"
 	"github.com/kioskd/kioskd/contract"
 	"github.com/kioskd/kioskd/internal/clock"
 )
@@ -26,11 +27,11 @@ import (
 // rejoin or mediaStreamFailed, never the DP's silence. A DP that mutes its
 // voice (TrackInfo.muted) is not silent either.
 
-// DefaultDPSilence is the bound (config.DefaultDPSilence, the key's
-// default, is the same: daemon's tests check it): longer than the ICE disconnected timeout
+// DefaultDPSilence is the bound, server.livekit.dp_silence's default
+// (written once, in config): longer than the ICE disconnected timeout
 // (3 s, see above) and than a jitter buffer's worst gap, short enough that
 // a visitor sees the DP gone within seconds rather than LiveKit's 22.
-const DefaultDPSilence = 5 * time.Second
+const DefaultDPSilence = config.DefaultDPSilence
 
 // silencePoll is how often the DP's last packet time is read: pion's stats of
 // the whole subscriber PeerConnection (its only public counter of a
