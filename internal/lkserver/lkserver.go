@@ -11,7 +11,6 @@
 package lkserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -124,7 +124,7 @@ func (s *Server) launchOnFreeICEPorts(ctx context.Context) error {
 
 // collided is a start that failed because a port was taken.
 func collided(err error) bool {
-	return errors.Is(err, ErrExited) && bytes.Contains([]byte(err.Error()), []byte("address already in use"))
+	return errors.Is(err, ErrExited) && strings.Contains(err.Error(), "address already in use")
 }
 
 // launch starts the process on s's ports and waits until it answers HTTP;
